@@ -1,0 +1,64 @@
+/**
+ * Body relay for plain HTTP and for non-101 answers to an Upgrade: copy exactly one message
+ * body, as its framing says (Content-Length, chunked, or until the sender closes), so the
+ * receiver sees a complete message and nothing after it.
+ */
+import { type BodyFraming, ChunkedScanner } from "./http/chunked.ts";
+import { HeadParseError } from "./errors.ts";
+import type { Conn } from "./runtime/types.ts";
+
+/** Splits incoming bytes into the part that belongs to the body; pure. */
+export class BodyCutter {
+  readonly framing: BodyFraming;
+  #remaining: number;
+  #scanner: ChunkedScanner | undefined;
+  #done: boolean;
+
+  constructor(framing: BodyFraming) {
+    this.framing = framing;
+    this.#remaining = framing.kind === "length" ? framing.length : 0;
+    this.#scanner = framing.kind === "chunked" ? new ChunkedScanner() : undefined;
+    this.#done = framing.kind === "none" || (framing.kind === "length" && framing.length === 0);
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  cut(chunk: Uint8Array): Uint8Array {
+    if (this.#done) return chunk.subarray(0, 0);
+    if (this.framing.kind === "length") {
+      const take = Math.min(this.#remaining, chunk.length);
+      this.#remaining -= take;
+      this.#done = this.#remaining === 0;
+      return chunk.subarray(0, take);
+    }
+    if (this.#scanner) {
+      const end = this.#scanner.push(chunk);
+      if (end === -1) return chunk;
+      this.#done = true;
+      return chunk.subarray(0, end);
+    }
+    return chunk; // close-delimited: everything until EOF
+  }
+}
+
+/** Copies one body from `from` to `to`, starting with `first` (bytes already read past the
+ * head). Returns the body bytes copied. Throws when the sender ends the body early. */
+export async function relayBody(from: Conn, to: Conn, cutter: BodyCutter, first: Uint8Array): Promise<number> {
+  let copied = 0;
+  let chunk: Uint8Array | null = first;
+  while (true) {
+    const part = cutter.cut(chunk);
+    if (part.length > 0) {
+      await to.write(part);
+      copied += part.length;
+    }
+    if (cutter.done) return copied;
+    chunk = await from.read();
+    if (chunk === null) {
+      if (cutter.framing.kind === "close") return copied;
+      throw new HeadParseError("connection closed before the body was complete");
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Ad-hoc command-line flags -> the same raw object a YAML file would give, so flag configs go
+ * through exactly the same validation and messages as files. Pure.
+ */
+import { DEFAULTS } from "./schema.ts";
+
+export interface CliFlags {
+  listen: string[];
+  upstream: string[];
+  path?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  idleTimeout?: string;
+  logFormat?: string;
+}
+
+/** The upstream group every flag config routes to. */
+const GROUP = "default";
+
+/**
+ * The raw config for ad-hoc flags: one server, one route, one upstream group named "default".
+ * Missing --listen -> DEFAULTS.listen, missing --upstream -> DEFAULTS.upstreamAddress, path "/".
+ * A lone --tls-cert or --tls-key is kept, so validation reports the missing half.
+ */
+export function rawConfigFromFlags(flags: CliFlags): Record<string, unknown> {
+  const tls = flags.tlsCert === undefined && flags.tlsKey === undefined ? undefined : {
+    ...(flags.tlsCert !== undefined && { cert: flags.tlsCert }),
+    ...(flags.tlsKey !== undefined && { key: flags.tlsKey }),
+  };
+  const route = {
+    path: flags.path ?? "/",
+    upstream: GROUP,
+    ...(flags.idleTimeout !== undefined && { idle_timeout: flags.idleTimeout }),
+  };
+  return {
+    servers: [{
+      listen: flags.listen.length > 0 ? [...flags.listen] : [DEFAULTS.listen],
+      ...(tls && { tls }),
+      routes: [route],
+    }],
+    upstreams: {
+      [GROUP]: { servers: flags.upstream.length > 0 ? [...flags.upstream] : [DEFAULTS.upstreamAddress] },
+    },
+    ...(flags.logFormat !== undefined && { log: { format: flags.logFormat } }),
+  };
+}
+
+/** The built-in default: listen 0.0.0.0:8020, route / -> 127.0.0.1:8080. */
+export function defaultRawConfig(): Record<string, unknown> {
+  return rawConfigFromFlags({ listen: [], upstream: [] });
+}

@@ -1,0 +1,28 @@
+/**
+ * What a configuration will do, as short lines: printed by `wsgate check` and at start-up so
+ * an operator sees where it listens and where it forwards. Pure.
+ */
+import { formatAddr } from "./address.ts";
+import { formatDuration } from "./duration.ts";
+import type { Config } from "./schema.ts";
+
+export function describeConfig(config: Config): string[] {
+  const lines: string[] = [];
+  for (const server of config.servers) {
+    const hosts = server.hosts?.join(",") ?? "*";
+    const listen = server.listen.map(formatAddr).join(", ");
+    lines.push(`server ${listen}${server.tls ? " (tls)" : ""} hosts=${hosts}`);
+    for (const route of server.routes) {
+      const flags = [
+        route.websocket_only ? "websocket_only" : "",
+        route.idle_timeout > 0 ? `idle_timeout=${formatDuration(route.idle_timeout)}` : "",
+      ].filter(Boolean).join(" ");
+      lines.push(`  route ${route.path} -> ${route.upstream}${flags ? ` (${flags})` : ""}`);
+    }
+  }
+  for (const group of config.upstreams.values()) {
+    const servers = group.servers.map((s) => (s.weight === 1 ? s.address : `${s.address} weight=${s.weight}`));
+    lines.push(`upstream ${group.name} (${group.balance}): ${servers.join(", ")}`);
+  }
+  return lines;
+}

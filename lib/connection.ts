@@ -1,0 +1,200 @@
+/**
+ * handleConnection(): the per-connection pipeline, one step per line:
+ * read head -> parse -> validate -> route -> rebuild request -> upstream (pick, connect,
+ * reissue, answer) -> check 101 -> relay 101 -> pipe -> log.
+ * Errors before anything was sent to the client become an HTTP answer (toStatus); later
+ * ones only close the connection. Either way the connection gets one access record.
+ */
+import { describeError, HttpError, NetError, toStatus, UpstreamError } from "./errors.ts";
+import { parseRequestHead, type RequestHead, serializeRequestHead } from "./http/head.ts";
+import { getHeader, getHeaderValues } from "./http/headers.ts";
+import { checkUpgradeRequest, checkUpgradeResponse, isWebSocketUpgrade } from "./http/upgrade.ts";
+import { closeDelimitedHeaders, upgradeRequestHeaders } from "./http/hop_headers.ts";
+import { addForwardedHeaders } from "./http/forwarded.ts";
+import { requestBodyFraming } from "./http/chunked.ts";
+import { matchRoute, matchServer } from "./route.ts";
+import { readHead } from "./read_head.ts";
+import { exchangeWithUpstream, type UpstreamAnswer } from "./handshake.ts";
+import { relayResponse, skipInterim } from "./relay.ts";
+import { BodyCutter, relayBody } from "./body.ts";
+import { pipe } from "./pipe.ts";
+import { concat } from "./bytes.ts";
+import { errorResponse } from "./responses.ts";
+import { formatAddr } from "./config/address.ts";
+import type { Config, RouteConfig, ServerConfig } from "./config/schema.ts";
+import type { Fields, Logger } from "./log.ts";
+import type { Conn, Runtime } from "./runtime/types.ts";
+import type { UpstreamGroup } from "./upstream.ts";
+import type { Watchdog } from "./watchdog.ts";
+
+/** What one listener's connections share: the configuration generation they started under. */
+export interface ConnectionContext {
+  runtime: Runtime;
+  config: Config;
+  /** The server blocks bound to this listener. */
+  servers: readonly ServerConfig[];
+  upstreams: ReadonlyMap<string, UpstreamGroup>;
+  /** The listener terminates TLS (X-Forwarded-Proto: https). */
+  tls: boolean;
+  logger: Logger;
+  watchdog: Watchdog;
+  /** Aborted on shutdown. */
+  signal: AbortSignal;
+}
+
+/** The access record, filled in as the connection moves along. */
+type Access = Fields & { id: number; client: string; status: number; closed_by: string };
+
+/** Once bytes of an answer went to the client, an error can only close the connection. */
+const ANSWERING = -1;
+
+export async function handleConnection(client: Conn, id: number, ctx: ConnectionContext): Promise<void> {
+  const started = Date.now();
+  const access: Access = { id, client: formatAddr(client.remoteAddr), status: 0, closed_by: "client" };
+  let upstream: UpstreamAnswer | undefined;
+  try {
+    const head = await readClientHead(client, ctx.config);
+    if (head === null) return; // connected and left without a word: nothing to log
+    const request = parseRequestHead(head.head, { maxHeaders: ctx.config.limits.max_headers });
+    Object.assign(access, { method: request.method, path: request.path });
+    const websocket = isWebSocketUpgrade(request);
+    const key = websocket ? checkUpgradeRequest(request).key : "";
+    const route = findRoute(request, ctx);
+    access.route = route.path;
+    if (!websocket && route.websocket_only) throw new HttpError(426, "plain HTTP request on a websocket_only route");
+    // An Upgrade forwards everything after its head (early frames); plain HTTP, its body.
+    const body = new BodyCutter(websocket ? { kind: "none" } : requestBodyFraming(request));
+    const rest = websocket ? head.rest : body.cut(head.rest);
+    upstream = await exchangeWithUpstream(ctx.runtime, ctx.upstreams.get(route.upstream)!, {
+      head: rebuildRequest(request, client, { websocket, tls: ctx.tls }),
+      rest,
+    }, {
+      limits: ctx.config.limits,
+      replayable: body.done,
+      onAttemptFailed: (err) =>
+        ctx.logger.log("error", "upstream_failed", { id, upstream: err.upstream, reason: err.message }),
+    });
+    const address = upstream.lease.server.config.address;
+    access.upstream = address;
+    // The rest of a plain request's body streams while the answer comes back.
+    const bodySent = body.done ? Promise.resolve(0) : relayBody(client, upstream.conn, body, new Uint8Array(0));
+    bodySent.catch(() => upstream?.conn.close());
+    const answer = await skipInterim(upstream.conn, client, upstream, { limits: ctx.config.limits, address });
+    if (websocket && answer.response.status === 101) {
+      const problem = checkUpgradeResponse(answer.response, { key, offeredProtocols: offeredProtocols(request) });
+      if (problem) throw new UpstreamError("upgrade", address, `invalid 101: ${problem}`);
+      access.status = ANSWERING;
+      await client.write(concat(answer.head, answer.rest));
+      access.status = 101;
+      ctx.logger.log("info", "tunnel_open", { id, client: access.client, route: route.path, upstream: address });
+      const result = await pipe(client, upstream.conn, {
+        readTimeout: route.read_timeout,
+        sendTimeout: route.send_timeout,
+        idleTimeout: route.idle_timeout,
+        watchdog: ctx.watchdog,
+        signal: ctx.signal,
+      });
+      Object.assign(access, {
+        up_bytes: rest.length + result.upBytes,
+        down_bytes: answer.rest.length + result.downBytes,
+        closed_by: result.closedBy,
+        reason: result.reason,
+      });
+      return;
+    }
+    if (answer.response.status === 101) throw new UpstreamError("upgrade", address, "101 to a request without Upgrade");
+    access.status = ANSWERING;
+    const downBytes = await relayResponse(upstream.conn, client, answer, request.method);
+    Object.assign(access, {
+      status: answer.response.status,
+      down_bytes: downBytes,
+      up_bytes: rest.length + await bodySent.catch(() => 0),
+      closed_by: "upstream",
+    });
+  } catch (err) {
+    await reject(client, err, access, ctx);
+  } finally {
+    upstream?.lease.release();
+    upstream?.conn.close();
+    client.close();
+    access.duration_ms = Date.now() - started;
+    if (ctx.config.log.access && access.status !== 0) ctx.logger.log("info", "access", access);
+  }
+}
+
+async function readClientHead(client: Conn, config: Config) {
+  const limits = config.limits;
+  try {
+    return await readHead(client, {
+      maxBytes: limits.max_head_bytes,
+      maxLineBytes: Math.min(limits.max_head_bytes, 8192),
+      timeoutMs: limits.handshake_timeout,
+    });
+  } catch (err) {
+    if (err instanceof NetError && err.code === "ETIMEDOUT") {
+      throw new HttpError(408, `request head not complete within ${limits.handshake_timeout} ms`);
+    }
+    throw err;
+  }
+}
+
+function findRoute(request: RequestHead, ctx: ConnectionContext): RouteConfig {
+  const host = getHeader(request.headers, "host");
+  const server = matchServer(ctx.servers, host);
+  const route = server && matchRoute(server.routes, request.path);
+  if (!route) throw new HttpError(404, `no route for ${host ?? ""}${request.path}`);
+  return route;
+}
+
+/** The request the upstream gets: hop-by-hop headers replaced, X-Forwarded-* added. */
+function rebuildRequest(
+  request: RequestHead,
+  client: Conn,
+  options: { websocket: boolean; tls: boolean },
+): Uint8Array {
+  const host = getHeader(request.headers, "host");
+  const remote = client.remoteAddr;
+  const headers = addForwardedHeaders(
+    options.websocket ? upgradeRequestHeaders(request.headers) : closeDelimitedHeaders(request.headers),
+    {
+      // nginx reports unix-socket clients as "unix:" too.
+      clientIp: remote.transport === "tcp" ? remote.hostname : "unix:",
+      proto: options.tls ? "https" : "http",
+      ...(host ? { host } : {}),
+    },
+  );
+  return serializeRequestHead({ method: request.method, target: request.path, version: "HTTP/1.1", headers });
+}
+
+function offeredProtocols(request: RequestHead): string[] {
+  return getHeaderValues(request.headers, "sec-websocket-protocol")
+    .flatMap((value) => value.split(","))
+    .map((protocol) => protocol.trim())
+    .filter((protocol) => protocol.length > 0);
+}
+
+/** Answers an error (unless an answer already started), logs why, records it for access. */
+async function reject(client: Conn, err: unknown, access: Access, ctx: ConnectionContext): Promise<void> {
+  const reason = describeError(err);
+  if (access.status !== 0) {
+    // Mid-answer: the client already has a status line; all that is left is to close.
+    if (access.status === ANSWERING) access.status = 502;
+    Object.assign(access, { closed_by: "proxy", reason });
+    return;
+  }
+  if (err instanceof NetError) {
+    // The client's own socket failed (reset, broken pipe): nobody to answer. nginx logs 499.
+    Object.assign(access, { status: 499, closed_by: "client", reason });
+    return;
+  }
+  const status = toStatus(err);
+  if (status === 500) ctx.logger.log("error", "internal_error", { id: access.id, reason, stack: (err as Error).stack });
+  Object.assign(access, { status, closed_by: "proxy", reason });
+  ctx.logger.log("warn", "reject", { id: access.id, client: access.client, status, reason });
+  try {
+    await client.write(errorResponse(status, err instanceof HttpError ? err.headers : []));
+    await client.closeWrite();
+  } catch {
+    // The client is gone; the log line is all that is left to do.
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Error types whose fields decide what happens next: the status a client gets, whether the
+ * next upstream server may be tried. `toStatus()` is the one place that maps errors to HTTP.
+ */
+
+/** A request we refuse before proxying: the status and the reason for the log line. */
+export class HttpError extends Error {
+  readonly status: number;
+  /** Extra response headers, e.g. `Sec-WebSocket-Version: 13` on a 426. */
+  readonly headers: [string, string][];
+  constructor(status: number, message: string, options: { headers?: [string, string][]; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "HttpError";
+    this.status = status;
+    this.headers = options.headers ?? [];
+  }
+}
+
+/** A head that is not valid HTTP/1.1. `status` is 400, or 414/431 for size limits. */
+export class HeadParseError extends SyntaxError {
+  readonly status: number;
+  constructor(message: string, status = 400) {
+    super(message);
+    this.name = "HeadParseError";
+    this.status = status;
+  }
+}
+
+/** Socket-level failure, mapped from the runtime's own error types by the adapter. */
+export type NetErrorCode =
+  | "ECONNREFUSED"
+  | "ENOENT"
+  | "ECONNRESET"
+  | "EPIPE"
+  | "ETIMEDOUT"
+  | "EADDRINUSE"
+  | "EACCES"
+  | "TLS"
+  | "EOTHER";
+
+export class NetError extends Error {
+  readonly code: NetErrorCode;
+  constructor(code: NetErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = "NetError";
+    this.code = code;
+  }
+}
+
+/** Where an upstream attempt failed; `retryable` = nothing reached the client yet and the
+ * request may be replayed on another server. */
+export type UpstreamPhase = "connect" | "tls" | "send" | "response" | "upgrade";
+
+export class UpstreamError extends Error {
+  readonly phase: UpstreamPhase;
+  readonly upstream: string;
+  readonly timedOut: boolean;
+  readonly retryable: boolean;
+  constructor(
+    phase: UpstreamPhase,
+    upstream: string,
+    message: string,
+    options: { timedOut?: boolean; retryable?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "UpstreamError";
+    this.phase = phase;
+    this.upstream = upstream;
+    this.timedOut = options.timedOut ?? false;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** The HTTP status a client gets for an error raised before the tunnel is established. */
+export function toStatus(err: unknown): number {
+  if (err instanceof HttpError || err instanceof HeadParseError) return err.status;
+  if (err instanceof UpstreamError) return err.timedOut ? 504 : 502;
+  return 500;
+}
+
+/** A short one-line description of any thrown value, for log lines. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
+    return `${err.message}${cause}`;
+  }
+  return String(err);
+}

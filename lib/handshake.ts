@@ -1,0 +1,105 @@
+/**
+ * REISSUE + ANSWER: pick a server, connect, write the rebuilt request head (with the bytes the
+ * client sent after its head in the same write), and read the upstream's response head.
+ * A failure before the upstream sent any byte moves on to the next untried server.
+ */
+import { describeError, HeadParseError, NetError, UpstreamError } from "./errors.ts";
+import { parseResponseHead, type ResponseHead } from "./http/head.ts";
+import { dialUpstream } from "./dial.ts";
+import { concat } from "./bytes.ts";
+import { readHead } from "./read_head.ts";
+import type { Answer } from "./relay.ts";
+import type { LimitsConfig } from "./config/schema.ts";
+import type { Conn, Runtime } from "./runtime/types.ts";
+import type { Lease, UpstreamGroup } from "./upstream.ts";
+
+/** The upstream's first answer (head as received, to relay a 101 byte for byte) and the
+ * connection and lease it came on. */
+export interface UpstreamAnswer extends Answer {
+  conn: Conn;
+  lease: Lease;
+}
+
+export interface ExchangeOptions {
+  limits: LimitsConfig;
+  /** False when the request body is streamed after the head: then an upstream that closed
+   * without answering may have consumed part of it, and the request cannot be replayed. */
+  replayable: boolean;
+  /** Each failed attempt, for the error log. */
+  onAttemptFailed(err: UpstreamError): void;
+}
+
+export async function exchangeWithUpstream(
+  runtime: Runtime,
+  group: UpstreamGroup,
+  request: { head: Uint8Array; rest: Uint8Array },
+  options: ExchangeOptions,
+): Promise<UpstreamAnswer> {
+  const tried = new Set<number>();
+  const bytes = concat(request.head, request.rest);
+  let lastError: UpstreamError | undefined;
+  for (let lease = group.acquire(tried); lease; lease = group.acquire(tried)) {
+    tried.add(lease.server.index);
+    try {
+      return await attempt(runtime, group, lease, bytes, options);
+    } catch (err) {
+      lease.release();
+      const failure = err instanceof UpstreamError
+        ? err
+        : new UpstreamError("response", lease.server.config.address, describeError(err), { cause: err });
+      options.onAttemptFailed(failure);
+      if (!failure.retryable) throw failure;
+      lastError = failure;
+    }
+  }
+  throw lastError ?? new UpstreamError("connect", group.config.name, "no upstream server left to try");
+}
+
+async function attempt(
+  runtime: Runtime,
+  group: UpstreamGroup,
+  lease: Lease,
+  bytes: Uint8Array,
+  options: ExchangeOptions,
+): Promise<UpstreamAnswer> {
+  const address = lease.server.config.address;
+  const conn = await dialUpstream(runtime, lease.server.config, group.config);
+  try {
+    await conn.write(bytes).catch((err) => {
+      throw new UpstreamError("send", address, `send failed: ${describeError(err)}`, {
+        retryable: options.replayable,
+        cause: err,
+      });
+    });
+    const answer = await readHead(conn, {
+      maxBytes: options.limits.max_head_bytes,
+      maxLineBytes: options.limits.max_head_bytes,
+      timeoutMs: options.limits.handshake_timeout,
+    }).catch((err) => {
+      if (err instanceof NetError && err.code === "ETIMEDOUT") {
+        throw new UpstreamError("response", address, "no response in time", { timedOut: true, cause: err });
+      }
+      const closedEarly = err instanceof NetError && (err.code === "ECONNRESET" || err.code === "EPIPE");
+      throw new UpstreamError("response", address, `bad response: ${describeError(err)}`, {
+        retryable: closedEarly && options.replayable,
+        cause: err,
+      });
+    });
+    if (answer === null) {
+      throw new UpstreamError("response", address, "closed the connection without answering", {
+        retryable: options.replayable,
+      });
+    }
+    let response: ResponseHead;
+    try {
+      response = parseResponseHead(answer.head, { maxHeaders: options.limits.max_headers });
+    } catch (err) {
+      const reason = err instanceof HeadParseError ? err.message : describeError(err);
+      throw new UpstreamError("response", address, `malformed response head: ${reason}`, { cause: err });
+    }
+    return { conn, lease, response, head: answer.head, rest: answer.rest };
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+}

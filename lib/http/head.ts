@@ -1,0 +1,297 @@
+/**
+ * Strict parsing and serialization of HTTP/1.x message heads (RFC 9112). Strict because wsgate
+ * stands between parsers it does not know: anything two parsers could read differently (bare LF,
+ * obs-fold, conflicting framing headers) is refused instead of guessed at. Every failure is a
+ * HeadParseError carrying the status for the client; the parser throws nothing else.
+ */
+import { HeadParseError } from "../errors.ts";
+import { getHeaderValues, trimOws } from "./headers.ts";
+
+/** One field line: name as received (case kept), value trimmed of OWS. */
+export interface Header {
+  name: string;
+  value: string;
+}
+
+export type HttpVersion = "HTTP/1.1" | "HTTP/1.0";
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  version: HttpVersion;
+  headers: Header[];
+  /** origin-form path+query to send upstream: the target itself for origin-form, derived for absolute-form, "*" for asterisk-form */
+  path: string;
+}
+
+export interface ResponseHead {
+  version: HttpVersion;
+  status: number;
+  reason: string;
+  headers: Header[];
+}
+
+export interface ParseOptions {
+  /** More header lines than this -> 431. Default 100. */
+  maxHeaders?: number;
+  /** A longer request line (or status line) -> 414. Default 8192 bytes. */
+  maxRequestLine?: number;
+}
+
+const DEFAULT_MAX_HEADERS = 100;
+const DEFAULT_MAX_REQUEST_LINE = 8192;
+
+const HTAB = 0x09;
+const SP = 0x20;
+const DEL = 0x7f;
+
+/** tchar (RFC 9110 §5.6.2), indexed by char code. */
+const TCHAR = new Uint8Array(256);
+for (const char of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TCHAR[char.charCodeAt(0)] = 1;
+}
+
+/** host[:port] or [IPv6][:port]; the reg-name charset (RFC 3986) excludes whitespace, "/" and "@". */
+const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::[0-9]{1,5})?$/;
+const ABSOLUTE_FORM = /^(?:https?|wss?):\/\/([^/?]*)(.*)$/i;
+/** At most 15 digits keeps every length a safe integer. */
+const CONTENT_LENGTH = /^[0-9]{1,15}$/;
+
+export function parseRequestHead(bytes: Uint8Array, options: ParseOptions = {}): RequestHead {
+  const [line, fields] = splitHead(bytes, options);
+  const first = line.indexOf(" ");
+  if (first === -1) {
+    throw new HeadParseError(`Cannot parse request line: missing request target in ${show(line)}`);
+  }
+  const second = line.indexOf(" ", first + 1);
+  if (second === -1) {
+    throw new HeadParseError(`Cannot parse request line: missing HTTP version in ${show(line)}`);
+  }
+  if (line.indexOf(" ", second + 1) !== -1) {
+    throw new HeadParseError(`Cannot parse request line: too many spaces in ${show(line)}`);
+  }
+  const method = line.slice(0, first);
+  const target = line.slice(first + 1, second);
+  const version = parseVersion(line.slice(second + 1), "request line");
+  if (!isToken(method)) throw new HeadParseError(`Invalid method: ${show(method)}`);
+  const path = originPath(method, target);
+  const headers = fields.map(parseField);
+  checkHost(headers, version);
+  checkFraming(headers, version);
+  return { method, target, version, headers, path };
+}
+
+export function parseResponseHead(bytes: Uint8Array, options: ParseOptions = {}): ResponseHead {
+  const [line, fields] = splitHead(bytes, options);
+  const space = line.indexOf(" ");
+  const version = parseVersion(space === -1 ? line : line.slice(0, space), "status line");
+  const code = line.slice(space + 1, space + 4);
+  const after = line.slice(space + 4);
+  if (space === -1 || !/^[0-9]{3}$/.test(code) || (after !== "" && !after.startsWith(" "))) {
+    throw new HeadParseError(`Cannot parse status line: invalid status code in ${show(line)}`);
+  }
+  const status = Number(code);
+  if (status < 100 || status > 599) throw new HeadParseError(`Status code out of range: ${status}`);
+  const reason = after.slice(1);
+  const bad = findControl(reason);
+  if (bad !== -1) throw new HeadParseError(`Invalid reason phrase: control character 0x${hex(bad)}`);
+  const headers = fields.map(parseField);
+  checkFraming(headers, version);
+  return { version, status, reason, headers };
+}
+
+export function serializeRequestHead(
+  head: { method: string; target: string; version: string; headers: Header[] },
+): Uint8Array {
+  return serializeHead(`${head.method} ${head.target} ${head.version}`, head.headers);
+}
+
+export function serializeResponseHead(
+  head: { version: string; status: number; reason: string; headers: Header[] },
+): Uint8Array {
+  const reason = head.reason === "" ? "" : ` ${head.reason}`;
+  return serializeHead(`${head.version} ${head.status}${reason}`, head.headers);
+}
+
+/** Checks limits and line endings, then returns the start line and the field lines. */
+function splitHead(bytes: Uint8Array, options: ParseOptions): [string, string[]] {
+  const text = decodeBytes(bytes);
+  const maxLine = options.maxRequestLine ?? DEFAULT_MAX_REQUEST_LINE;
+  const lineLength = firstLineLength(text);
+  if (lineLength > maxLine) {
+    throw new HeadParseError(`Start line too long: ${lineLength} bytes (limit ${maxLine})`, 414);
+  }
+  for (let i = text.indexOf("\r"); i !== -1; i = text.indexOf("\r", i + 1)) {
+    if (text.charCodeAt(i + 1) !== 0x0a) throw new HeadParseError(`Bare CR in head at byte ${i}`);
+  }
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) {
+    if (text.charCodeAt(i - 1) !== 0x0d) throw new HeadParseError(`Bare LF in head at byte ${i}`);
+  }
+  if (!text.endsWith("\r\n\r\n")) throw new HeadParseError("Head does not end with CRLF CRLF");
+  const [line = "", ...fields] = text.slice(0, -4).split("\r\n");
+  if (line === "") throw new HeadParseError("Cannot parse start line: empty line");
+  const maxHeaders = options.maxHeaders ?? DEFAULT_MAX_HEADERS;
+  if (fields.length > maxHeaders) {
+    throw new HeadParseError(`Too many header fields: ${fields.length} (limit ${maxHeaders})`, 431);
+  }
+  return [line, fields];
+}
+
+function firstLineLength(text: string): number {
+  const cr = text.indexOf("\r");
+  const lf = text.indexOf("\n");
+  if (cr === -1) return lf === -1 ? text.length : lf;
+  return lf === -1 ? cr : Math.min(cr, lf);
+}
+
+function parseVersion(text: string, where: string): HttpVersion {
+  if (text === "HTTP/1.1" || text === "HTTP/1.0") return text;
+  if (/^HTTP\/[0-9]\.[0-9]$/.test(text)) throw new HeadParseError(`Unsupported HTTP version: ${text}`);
+  throw new HeadParseError(`Cannot parse ${where}: invalid HTTP version ${show(text)}`);
+}
+
+/** The origin-form path for the upstream; rejects authority-form (CONNECT) and anything unknown. */
+function originPath(method: string, target: string): string {
+  for (let i = 0; i < target.length; i++) {
+    const code = target.charCodeAt(i);
+    if (code <= SP || code >= DEL) {
+      throw new HeadParseError(`Invalid request target: byte 0x${hex(code)} in ${show(target)}`);
+    }
+  }
+  if (target.includes("#")) throw new HeadParseError(`Invalid request target: fragment in ${show(target)}`);
+  if (target.startsWith("/")) return target;
+  if (target === "*") {
+    if (method !== "OPTIONS") {
+      throw new HeadParseError(`Invalid request target: "*" is only allowed with OPTIONS`);
+    }
+    return "*";
+  }
+  const match = ABSOLUTE_FORM.exec(target);
+  if (match === null) throw new HeadParseError(`Unsupported request target form: ${show(target)}`);
+  const [, authority = "", rest = ""] = match;
+  if (!AUTHORITY.test(authority)) {
+    throw new HeadParseError(`Invalid request target: bad authority ${show(authority)}`);
+  }
+  if (rest === "") return "/";
+  return rest.startsWith("?") ? `/${rest}` : rest;
+}
+
+function parseField(line: string): Header {
+  const first = line.charCodeAt(0);
+  if (first === SP || first === HTAB) {
+    throw new HeadParseError(`Obsolete line folding is not allowed: ${show(line)}`);
+  }
+  if (line === "") throw new HeadParseError("Invalid header line: empty line inside the head");
+  const colon = line.indexOf(":");
+  if (colon === -1) throw new HeadParseError(`Invalid header line: missing colon in ${show(line)}`);
+  const name = line.slice(0, colon);
+  if (name === "") throw new HeadParseError(`Invalid header name: empty in ${show(line)}`);
+  const last = name.charCodeAt(name.length - 1);
+  if (last === SP || last === HTAB) {
+    throw new HeadParseError(`Invalid header name: whitespace before colon in ${show(name)}`);
+  }
+  if (!isToken(name)) throw new HeadParseError(`Invalid header name: ${show(name)}`);
+  const value = trimOws(line.slice(colon + 1));
+  const bad = findControl(value);
+  if (bad !== -1) {
+    throw new HeadParseError(`Invalid header value for ${name}: control character 0x${hex(bad)}`);
+  }
+  return { name, value };
+}
+
+function checkHost(headers: Header[], version: HttpVersion): void {
+  const hosts = getHeaderValues(headers, "host");
+  if (hosts.length > 1) throw new HeadParseError("Multiple Host headers");
+  const host = hosts[0];
+  if (host === undefined) {
+    if (version === "HTTP/1.1") throw new HeadParseError("Missing Host header");
+    return;
+  }
+  if (!AUTHORITY.test(host)) throw new HeadParseError(`Invalid Host header: ${show(host)}`);
+}
+
+/** Rejects every framing two parsers could disagree on (request smuggling, RFC 9112 §6.3). */
+function checkFraming(headers: Header[], version: HttpVersion): void {
+  const lengths = getHeaderValues(headers, "content-length");
+  const codings = getHeaderValues(headers, "transfer-encoding");
+  if (lengths.length > 0 && codings.length > 0) {
+    throw new HeadParseError("Both Content-Length and Transfer-Encoding present");
+  }
+  if (lengths.length > 1) throw new HeadParseError("Multiple Content-Length headers");
+  const length = lengths[0];
+  if (length !== undefined && !CONTENT_LENGTH.test(length)) {
+    throw new HeadParseError(
+      length.includes(",")
+        ? `Content-Length must be a single value: ${show(length)}`
+        : `Invalid Content-Length: ${show(length)}`,
+    );
+  }
+  if (codings.length > 1) throw new HeadParseError("Multiple Transfer-Encoding headers");
+  const coding = codings[0];
+  if (coding === undefined) return;
+  if (version === "HTTP/1.0") throw new HeadParseError("Transfer-Encoding is not allowed in HTTP/1.0");
+  if (coding.toLowerCase() !== "chunked") {
+    throw new HeadParseError(`Unsupported Transfer-Encoding: ${show(coding)}`);
+  }
+}
+
+function isToken(text: string): boolean {
+  if (text === "") return false;
+  for (let i = 0; i < text.length; i++) {
+    if (TCHAR[text.charCodeAt(i)] !== 1) return false;
+  }
+  return true;
+}
+
+/** The first CTL other than HTAB (NUL, CR, LF, DEL ...) as a char code, or -1; obs-text is allowed. */
+function findControl(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if ((code < SP && code !== HTAB) || code === DEL) return code;
+  }
+  return -1;
+}
+
+function hex(code: number): string {
+  return code.toString(16).padStart(2, "0");
+}
+
+/** A short quoted excerpt for error messages (JSON escapes control characters). */
+function show(text: string): string {
+  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text);
+}
+
+const DECODE_CHUNK = 8192;
+
+/** One char per byte (0-255). Not TextDecoder("latin1"): that is windows-1252 and remaps 0x80-0x9F. */
+function decodeBytes(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += DECODE_CHUNK) {
+    // apply() takes any array-like, so the subarray view is passed without copying.
+    text += String.fromCharCode.apply(null, bytes.subarray(i, i + DECODE_CHUNK) as unknown as number[]);
+  }
+  return text;
+}
+
+function serializeHead(startLine: string, headers: Header[]): Uint8Array {
+  let text = `${startLine}\r\n`;
+  for (const { name, value } of headers) {
+    // A CR or LF would let a value start a line of its own (header injection).
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) {
+      throw new TypeError(`Header ${JSON.stringify(name)} contains CR or LF`);
+    }
+    text += `${name}: ${value}\r\n`;
+  }
+  return encodeBytes(`${text}\r\n`);
+}
+
+/** The inverse of decodeBytes; a char above 0xFF has no byte, so it is a caller's bug. */
+function encodeBytes(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0xff) throw new RangeError(`Character U+${code.toString(16)} cannot be sent in a head`);
+    bytes[i] = code;
+  }
+  return bytes;
+}

@@ -1,0 +1,72 @@
+/**
+ * Small helpers over a parsed header list. Field names compare case-insensitively
+ * (RFC 9110 §5.1); the list keeps names as received so a relayed head stays recognisable.
+ */
+import type { Header } from "./head.ts";
+
+const SP = 0x20;
+const HTAB = 0x09;
+
+/** Strips optional whitespace (SP / HTAB only: String.trim would also eat 0xA0, which is obs-text). */
+export function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isOws(text.charCodeAt(start))) start++;
+  while (end > start && isOws(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}
+
+function isOws(code: number): boolean {
+  return code === SP || code === HTAB;
+}
+
+/** The value of the first field with that name. */
+export function getHeader(headers: Header[], name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const header of headers) {
+    if (isNamed(header, wanted)) return header.value;
+  }
+  return undefined;
+}
+
+/** The length check first skips most lowercasing: these run several times per handshake. */
+function isNamed(header: Header, lowercaseName: string): boolean {
+  return header.name.length === lowercaseName.length && header.name.toLowerCase() === lowercaseName;
+}
+
+/** The values of every field with that name, in order. */
+export function getHeaderValues(headers: Header[], name: string): string[] {
+  const wanted = name.toLowerCase();
+  const values: string[] = [];
+  for (const header of headers) {
+    if (isNamed(header, wanted)) values.push(header.value);
+  }
+  return values;
+}
+
+/**
+ * The items of a comma-separated list spread over all fields of that name (RFC 9110 §5.6.1),
+ * OWS-trimmed, empty items dropped, case kept (e.g. Sec-WebSocket-Protocol is case-sensitive).
+ */
+export function getTokenList(headers: Header[], name: string): string[] {
+  const items: string[] = [];
+  for (const value of getHeaderValues(headers, name)) {
+    for (const item of value.split(",")) {
+      const trimmed = trimOws(item);
+      if (trimmed !== "") items.push(trimmed);
+    }
+  }
+  return items;
+}
+
+/** Whether the list header contains the token, case-insensitively (`Connection: keep-alive, Upgrade`). */
+export function hasToken(headers: Header[], name: string, token: string): boolean {
+  const wanted = token.toLowerCase();
+  return getTokenList(headers, name).some((item) => item.toLowerCase() === wanted);
+}
+
+/** A copy without the fields whose names (given in lowercase) are listed. */
+export function withoutHeaders(headers: Header[], names: Iterable<string>): Header[] {
+  const drop = new Set(names);
+  return headers.filter((header) => !drop.has(header.name.toLowerCase()));
+}

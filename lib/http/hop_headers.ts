@@ -1,0 +1,54 @@
+/**
+ * Hop-by-hop headers describe one connection, not the message (RFC 9110 §7.6.1), so a proxy
+ * removes them and sets its own for the next hop.
+ */
+import type { Header } from "./head.ts";
+import { getTokenList, withoutHeaders } from "./headers.ts";
+
+export const HOP_BY_HOP_HEADERS = [
+  "connection", // options for this connection only, and the list of other hop-by-hop fields (§7.6.1)
+  "keep-alive", // persistence parameters of the client's connection (RFC 2068 §19.7.1)
+  "proxy-connection", // non-standard Connection sent by old clients to proxies
+  "te", // transfer codings the sender accepts on this hop (§10.1.4)
+  "trailer", // announces trailer fields of this hop's chunked framing (§6.6.2)
+  "transfer-encoding", // framing of this hop (RFC 9112 §6.1); kept only when the body is relayed verbatim
+  "upgrade", // protocol switch of this connection (§7.8); wsgate sets its own
+  "proxy-authenticate", // challenge from a proxy to its client, not for the next hop (as Go's httputil)
+  "proxy-authorization", // credentials for this proxy, never forwarded (as Go's httputil)
+] as const;
+
+/**
+ * Fields Connection may not remove: dropping Host, Content-Length or Sec-WebSocket-* because a
+ * client named them would break routing, body framing (smuggling) or the handshake upstream.
+ */
+function isProtected(name: string): boolean {
+  return name === "host" || name === "content-length" || name.startsWith("sec-websocket-");
+}
+
+/** Removes the table's headers and every header named in Connection; `keep` (lowercase names) survives. */
+export function removeHopByHop(headers: Header[], options: { keep?: string[] } = {}): Header[] {
+  const drop = new Set<string>(HOP_BY_HOP_HEADERS);
+  for (const token of getTokenList(headers, "connection")) {
+    const name = token.toLowerCase();
+    if (!isProtected(name)) drop.add(name);
+  }
+  for (const name of options.keep ?? []) drop.delete(name);
+  return withoutHeaders(headers, drop);
+}
+
+/** Headers for the upstream Upgrade request: hop-by-hop removed, then `Upgrade: websocket` and `Connection: Upgrade`. */
+export function upgradeRequestHeaders(headers: Header[]): Header[] {
+  return [
+    ...removeHopByHop(headers),
+    { name: "Upgrade", value: "websocket" },
+    { name: "Connection", value: "Upgrade" },
+  ];
+}
+
+/** Headers for a plain HTTP message on a one-shot connection: the body is relayed verbatim, so its Transfer-Encoding stays. */
+export function closeDelimitedHeaders(headers: Header[]): Header[] {
+  return [...removeHopByHop(headers, { keep: ["transfer-encoding"] }), {
+    name: "Connection",
+    value: "close",
+  }];
+}

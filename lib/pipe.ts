@@ -1,0 +1,134 @@
+/**
+ * PIPE: after the 101, copy raw bytes both ways until both directions end.
+ *
+ * Backpressure: each direction awaits its write before reading again, so at most one read
+ * buffer per direction is in flight and a slow reader cannot make memory grow.
+ * Half-close: EOF from one side becomes a FIN (closeWrite) to the other; the tunnel ends when
+ * both directions have ended, or at once on an error, a timeout or a shutdown.
+ */
+import type { Conn } from "./runtime/types.ts";
+import { type Watchdog, type WatchedTunnel } from "./watchdog.ts";
+
+export type ClosedBy = "client" | "upstream" | "proxy";
+
+export interface PipeOptions {
+  /** No bytes from the upstream for this long -> close (ms; 0 = never). */
+  readTimeout: number;
+  /** One write blocked for this long -> close (ms; 0 = never). */
+  sendTimeout: number;
+  /** No bytes in either direction for this long -> close (ms; 0 = never). */
+  idleTimeout: number;
+  watchdog: Watchdog;
+  /** Aborted on shutdown: the tunnel is closed by the proxy. */
+  signal?: AbortSignal;
+}
+
+export interface PipeResult {
+  /** Bytes client -> upstream. */
+  upBytes: number;
+  /** Bytes upstream -> client. */
+  downBytes: number;
+  closedBy: ClosedBy;
+  /** Why, when it was not a clean close: "read_timeout", "reset", "shutdown", ... */
+  reason?: string;
+}
+
+/** One direction's counters, read by the watchdog without touching the hot loop. */
+interface Direction {
+  bytes: number;
+  lastRead: number;
+  /** When the write in progress started, 0 when none is. */
+  writingSince: number;
+}
+
+class Tunnel implements WatchedTunnel {
+  readonly up: Direction;
+  readonly down: Direction;
+  closedBy: ClosedBy | undefined;
+  reason: string | undefined;
+  #client: Conn;
+  #upstream: Conn;
+  #options: PipeOptions;
+
+  constructor(client: Conn, upstream: Conn, options: PipeOptions) {
+    const now = Date.now();
+    this.up = { bytes: 0, lastRead: now, writingSince: 0 };
+    this.down = { bytes: 0, lastRead: now, writingSince: 0 };
+    this.#client = client;
+    this.#upstream = upstream;
+    this.#options = options;
+  }
+
+  /** Called by the watchdog: a reason to end the tunnel, or undefined. */
+  overdue(now: number): string | undefined {
+    const { readTimeout, sendTimeout, idleTimeout } = this.#options;
+    if (readTimeout > 0 && now - this.down.lastRead >= readTimeout) return "read_timeout";
+    if (idleTimeout > 0 && now - Math.max(this.up.lastRead, this.down.lastRead) >= idleTimeout) {
+      return "idle_timeout";
+    }
+    if (sendTimeout > 0) {
+      for (const d of [this.up, this.down]) {
+        if (d.writingSince > 0 && now - d.writingSince >= sendTimeout) return "send_timeout";
+      }
+    }
+    return undefined;
+  }
+
+  /** Ends both directions at once; the first reason wins. */
+  abort(closedBy: ClosedBy, reason: string): void {
+    if (this.closedBy === undefined || this.reason === undefined) {
+      this.closedBy = closedBy;
+      this.reason = reason;
+    }
+    this.#client.close();
+    this.#upstream.close();
+  }
+
+  async copy(from: Conn, to: Conn, d: Direction, source: ClosedBy): Promise<void> {
+    try {
+      while (true) {
+        const chunk = await from.read();
+        if (chunk === null) break;
+        const now = Date.now();
+        d.lastRead = now;
+        d.writingSince = now;
+        await to.write(chunk);
+        d.writingSince = 0;
+        d.bytes += chunk.length;
+      }
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // A failed write means the destination died; a failed read, the source.
+      const culprit = d.writingSince > 0 ? (source === "client" ? "upstream" : "client") : source;
+      this.abort(culprit, code === "ECONNRESET" ? "reset" : code === "EPIPE" ? "broken_pipe" : "error");
+      return;
+    }
+    // EOF from `source`: pass the half-close on; the other direction keeps flowing.
+    this.closedBy ??= source;
+    await to.closeWrite();
+  }
+}
+
+export async function pipe(client: Conn, upstream: Conn, options: PipeOptions): Promise<PipeResult> {
+  const tunnel = new Tunnel(client, upstream, options);
+  const onAbort = () => tunnel.abort("proxy", "shutdown");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const unwatch = options.watchdog.watch(tunnel);
+  try {
+    await Promise.all([
+      tunnel.copy(client, upstream, tunnel.up, "client"),
+      tunnel.copy(upstream, client, tunnel.down, "upstream"),
+    ]);
+  } finally {
+    unwatch();
+    options.signal?.removeEventListener("abort", onAbort);
+    client.close();
+    upstream.close();
+  }
+  return {
+    upBytes: tunnel.up.bytes,
+    downBytes: tunnel.down.bytes,
+    closedBy: tunnel.closedBy ?? "proxy",
+    ...(tunnel.reason ? { reason: tunnel.reason } : {}),
+  };
+}

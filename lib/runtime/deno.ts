@@ -1,0 +1,291 @@
+/**
+ * The runtime seam on Deno: Deno.listen/listenTls, Deno.connect + Deno.startTls.
+ * Never uses conn.readable/writable: reading `readable` to EOF closes the whole resource,
+ * which breaks half-close (shared/notes/runtime.md §2.1).
+ */
+import { NetError, type NetErrorCode } from "../errors.ts";
+import { giveLarge, giveSmall, SMALL_BUFFER, takeLarge, takeSmall } from "./buffers.ts";
+import type { Addr, Conn, ConnectOptions, Listener, ListenOptions, Runtime, SignalName } from "./types.ts";
+
+const ERROR_CODES: [new (...args: never[]) => Error, NetErrorCode][] = [
+  [Deno.errors.ConnectionRefused, "ECONNREFUSED"],
+  [Deno.errors.NotFound, "ENOENT"],
+  [Deno.errors.ConnectionReset, "ECONNRESET"],
+  [Deno.errors.ConnectionAborted, "ECONNRESET"],
+  [Deno.errors.BrokenPipe, "EPIPE"],
+  [Deno.errors.NotConnected, "EPIPE"],
+  [Deno.errors.BadResource, "EPIPE"],
+  [Deno.errors.Interrupted, "EPIPE"],
+  [Deno.errors.TimedOut, "ETIMEDOUT"],
+  [Deno.errors.AddrInUse, "EADDRINUSE"],
+  [Deno.errors.PermissionDenied, "EACCES"],
+  [Deno.errors.NotCapable, "EACCES"],
+  [Deno.errors.InvalidData, "TLS"],
+];
+
+function toNetError(err: unknown): NetError {
+  if (err instanceof NetError) return err;
+  const code = ERROR_CODES.find(([type]) => err instanceof type)?.[1] ?? "EOTHER";
+  const message = err instanceof Error ? err.message : String(err);
+  return new NetError(code, message, { cause: err });
+}
+
+function toAddr(addr: Deno.Addr): Addr {
+  if (addr.transport === "unix" || addr.transport === "unixpacket") return { transport: "unix", path: addr.path };
+  if (addr.transport === "tcp" || addr.transport === "udp") {
+    return { transport: "tcp", hostname: addr.hostname, port: addr.port };
+  }
+  return { transport: "unix", path: "" };
+}
+
+function tune(conn: Deno.Conn): void {
+  if (conn.remoteAddr.transport === "tcp") {
+    const tcp = conn as Deno.TcpConn;
+    tcp.setNoDelay(true);
+    // Deno cannot set the keepalive idle time: the OS default (2 h on Linux) applies.
+    tcp.setKeepAlive(true);
+  }
+}
+
+/** Reads into a small per-connection buffer while idle and a pooled 64 KiB one while data
+ * flows (see buffers.ts); a returned view stays valid until the next read(). */
+class DenoConn implements Conn {
+  readonly localAddr: Addr;
+  readonly remoteAddr: Addr;
+  #conn: Deno.Conn;
+  #small: Uint8Array | null = takeSmall();
+  #large: Uint8Array | null = null;
+  #releaseLarge = false;
+  #reading = false;
+  #closed = false;
+  #wroteEof = false;
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+    this.localAddr = toAddr(conn.localAddr);
+    this.remoteAddr = toAddr(conn.remoteAddr);
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    if (this.#releaseLarge) this.#dropLarge();
+    const buffer = this.#large ?? this.#small;
+    if (buffer === null) return null;
+    this.#reading = true;
+    let n: number | null;
+    try {
+      n = await this.#conn.read(buffer);
+    } catch (err) {
+      if (this.#closed) return null;
+      throw toNetError(err);
+    } finally {
+      this.#reading = false;
+      if (this.#closed) this.#freeBuffers();
+    }
+    if (n === null || this.#closed) return null;
+    if (buffer === this.#small) {
+      // A full small buffer means more is queued: switch to a large one for the next reads.
+      if (n === SMALL_BUFFER) this.#large = takeLarge();
+    } else if (n < buffer.length) {
+      // Keep the large buffer until the caller is done with this view (the next read()).
+      this.#releaseLarge = true;
+    }
+    return buffer.subarray(0, n);
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    try {
+      while (offset < bytes.length) {
+        offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+      }
+    } catch (err) {
+      throw toNetError(err);
+    }
+  }
+
+  async closeWrite(): Promise<void> {
+    if (this.#wroteEof || this.#closed) return;
+    this.#wroteEof = true;
+    try {
+      await this.#conn.closeWrite();
+    } catch {
+      // The peer is already gone: nothing left to signal.
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Deno throws BadResource when the socket already failed; closing is best effort.
+    }
+    // A pending read still owns its buffer; read() frees them when it settles.
+    if (!this.#reading) this.#freeBuffers();
+  }
+
+  #dropLarge(): void {
+    if (this.#large) giveLarge(this.#large);
+    this.#large = null;
+    this.#releaseLarge = false;
+  }
+
+  #freeBuffers(): void {
+    this.#dropLarge();
+    if (this.#small) giveSmall(this.#small);
+    this.#small = null;
+  }
+}
+
+class DenoListener implements Listener {
+  readonly addr: Addr;
+  #listener: Deno.Listener;
+  #closed = false;
+
+  constructor(listener: Deno.Listener) {
+    this.#listener = listener;
+    this.addr = toAddr(listener.addr);
+  }
+
+  async accept(): Promise<Conn | null> {
+    if (this.#closed) return null;
+    let conn: Deno.Conn;
+    try {
+      conn = await this.#listener.accept();
+    } catch (err) {
+      if (this.#closed || err instanceof Deno.errors.BadResource) return null;
+      throw toNetError(err);
+    }
+    tune(conn);
+    return new DenoConn(conn);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+const SNI_RESOLVER = Symbol.for("unstableSniResolver");
+
+function listenTls(options: ListenOptions, addr: Extract<Addr, { transport: "tcp" }>): Deno.Listener {
+  const certs = options.tls ?? [];
+  const fallback = certs.find((c) => !c.serverNames?.length) ?? certs[0];
+  if (!fallback) throw new NetError("TLS", "no TLS certificate");
+  const tlsOptions: Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem & { [SNI_RESOLVER]?: unknown } = {
+    hostname: addr.hostname,
+    port: addr.port,
+    cert: fallback.cert,
+    key: fallback.key,
+    alpnProtocols: ["http/1.1"],
+  };
+  if (certs.length > 1) {
+    // Deno serves one certificate per listener unless its (unstable) SNI resolver is used.
+    tlsOptions[SNI_RESOLVER] = (name: string) => {
+      const lower = name.toLowerCase();
+      const match = certs.find((c) => c.serverNames?.some((n) => matchesServerName(n, lower)));
+      return match ?? fallback;
+    };
+  }
+  return Deno.listenTls(tlsOptions);
+}
+
+function matchesServerName(pattern: string, name: string): boolean {
+  const p = pattern.toLowerCase();
+  return p.startsWith("*.") ? name.endsWith(p.slice(1)) && name.length > p.length - 1 : p === name;
+}
+
+async function listenUnix(path: string): Promise<Deno.Listener> {
+  try {
+    return Deno.listen({ transport: "unix", path });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+  }
+  // A socket file left by a process that died: remove it only when nobody answers on it.
+  try {
+    (await Deno.connect({ transport: "unix", path })).close();
+    throw new NetError("EADDRINUSE", `${path} is in use by another process`);
+  } catch (err) {
+    if (err instanceof NetError) throw err;
+  }
+  await Deno.remove(path);
+  return Deno.listen({ transport: "unix", path });
+}
+
+async function listen(options: ListenOptions): Promise<Listener> {
+  const { addr } = options;
+  try {
+    if (addr.transport === "unix") return new DenoListener(await listenUnix(addr.path));
+    if (options.tls?.length) return new DenoListener(listenTls(options, addr));
+    return new DenoListener(
+      Deno.listen({ hostname: addr.hostname, port: addr.port, reusePort: options.reusePort ?? false }),
+    );
+  } catch (err) {
+    throw toNetError(err);
+  }
+}
+
+async function connect(options: ConnectOptions): Promise<Conn> {
+  const { addr, tls, signal } = options;
+  let conn: Deno.Conn;
+  try {
+    conn = addr.transport === "unix"
+      ? await Deno.connect({ transport: "unix", path: addr.path })
+      : await Deno.connect({ hostname: addr.hostname, port: addr.port, ...(signal ? { signal } : {}) });
+  } catch (err) {
+    throw toNetError(err);
+  }
+  if (signal?.aborted) {
+    conn.close();
+    throw new NetError("ETIMEDOUT", "connect aborted");
+  }
+  tune(conn);
+  if (!tls) return new DenoConn(conn);
+  try {
+    const tlsConn = await Deno.startTls(conn as Deno.TcpConn, {
+      hostname: tls.serverName,
+      alpnProtocols: ["http/1.1"],
+      ...(tls.caCerts?.length ? { caCerts: tls.caCerts } : {}),
+      // Deno can only skip the name check per connection; the chain is still verified.
+      unsafelyDisableHostnameVerification: !tls.verify,
+    });
+    // Handshake now so certificate problems surface as a TLS error, before any bytes are sent.
+    await tlsConn.handshake();
+    return new DenoConn(tlsConn);
+  } catch (err) {
+    try {
+      conn.close();
+    } catch {
+      // startTls consumed it
+    }
+    const netErr = toNetError(err);
+    throw new NetError("TLS", netErr.message, { cause: err });
+  }
+}
+
+export const runtime: Runtime = {
+  description: `deno ${Deno.version.deno}`,
+  tlsSkipVerifyCaveat: "on Deno, verify: false only skips the host name check; the certificate chain is " +
+    "still verified (add the issuing CA with tls.ca, or run deno with --unsafely-ignore-certificate-errors)",
+  args: Deno.args,
+  listen,
+  connect,
+  onSignal(signal: SignalName, handler: () => void): void {
+    Deno.addSignalListener(signal, handler);
+  },
+  async readTextFile(path: string): Promise<string> {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (err) {
+      throw toNetError(err);
+    }
+  },
+  memoryRss: () => Deno.memoryUsage().rss,
+  exit: (code: number) => Deno.exit(code),
+};

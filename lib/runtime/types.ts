@@ -1,0 +1,87 @@
+/**
+ * The runtime seam: the only interface through which the gateway touches sockets, files,
+ * signals and the process. `deno.ts` and `bun.ts` implement it; nothing outside
+ * `lib/runtime/` names Deno or Bun.
+ *
+ * It is pull-style (read/write loops) because that is what both runtimes do fast, and
+ * because Deno's `readable` stream closes the whole socket at EOF, which breaks half-close
+ * (see shared/notes/runtime.md).
+ */
+
+export type Addr =
+  | { transport: "tcp"; hostname: string; port: number }
+  | { transport: "unix"; path: string };
+
+/** A byte stream (TCP, TLS or unix) on either side of the proxy. */
+export interface Conn {
+  /**
+   * The next chunk, or null at EOF (the peer sent FIN). Rejects on reset.
+   * LEASE: the returned view is valid only until the next read(); copy it to keep it.
+   */
+  read(): Promise<Uint8Array | null>;
+  /** Resolves once every byte was accepted by the kernel (or TLS layer): at most one write in flight. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** shutdown(SHUT_WR): sends FIN; reading continues. Idempotent, never throws. */
+  closeWrite(): Promise<void>;
+  /** Full close. Idempotent, never throws. */
+  close(): void;
+  readonly localAddr: Addr;
+  readonly remoteAddr: Addr;
+}
+
+export interface TlsCertificate {
+  cert: string;
+  key: string;
+  /** SNI names this certificate serves; omitted = the default certificate. */
+  serverNames?: string[];
+}
+
+export interface ListenOptions {
+  addr: Addr;
+  /** PEM certificates; the first one without serverNames (or the first one) is the default. */
+  tls?: TlsCertificate[];
+  reusePort?: boolean;
+}
+
+export interface TlsClientOptions {
+  /** SNI and the name verified in the certificate. */
+  serverName: string;
+  /** Extra trusted CA certificates (PEM). */
+  caCerts?: string[];
+  /** false = do not verify (see the runtime adapter for what it can honour). */
+  verify: boolean;
+}
+
+export interface ConnectOptions {
+  addr: Addr;
+  tls?: TlsClientOptions;
+  /** Abort the dial (connect timeout, shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface Listener {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly addr: Addr;
+  /** The next connection; null once the listener is closed. Rejects (NetError) on a transient
+   * accept failure such as running out of file descriptors: the caller backs off and retries. */
+  accept(): Promise<Conn | null>;
+  close(): void;
+}
+
+export type SignalName = "SIGHUP" | "SIGTERM" | "SIGINT";
+
+export interface Runtime {
+  /** "deno 2.9.6" or "bun 1.4.5". */
+  readonly description: string;
+  /** Set when `verify: false` cannot be fully honoured here: printed as a startup warning. */
+  readonly tlsSkipVerifyCaveat?: string;
+  /** Command-line arguments after the program (and script) name. */
+  readonly args: string[];
+  listen(options: ListenOptions): Promise<Listener>;
+  connect(options: ConnectOptions): Promise<Conn>;
+  onSignal(signal: SignalName, handler: () => void): void;
+  readTextFile(path: string): Promise<string>;
+  /** Resident set size of this process in bytes. */
+  memoryRss(): number;
+  exit(code: number): never;
+}

@@ -1,0 +1,222 @@
+/**
+ * wsgate command line: parse arguments -> load the configuration -> start the gateway;
+ * signals; --help, --version and `check`. Everything else lives in lib/.
+ */
+import { parseArgs } from "node:util";
+import { loadRuntime } from "./lib/runtime/mod.ts";
+import { loadConfigFile, type LoadResult, loadConfigObject } from "./lib/config/load.ts";
+import { type CliFlags, defaultRawConfig, rawConfigFromFlags } from "./lib/config/flags.ts";
+import { describeConfig } from "./lib/config/summary.ts";
+import { formatAddr } from "./lib/config/address.ts";
+import { createLogger, type Logger } from "./lib/log.ts";
+import { Gateway } from "./lib/server.ts";
+import { describeError, NetError } from "./lib/errors.ts";
+import { VERSION } from "./lib/version.ts";
+import type { Config } from "./lib/config/schema.ts";
+import type { Runtime } from "./lib/runtime/types.ts";
+
+const HELP = `wsgate ${VERSION} - WebSocket gateway: reverse proxy and load balancer for WebSockets
+
+Examples:
+  wsgate --listen :8020 --upstream 127.0.0.1:8080          ad-hoc tunnel, one line
+  wsgate --listen :8443 --tls-cert cert.pem --tls-key key.pem --upstream 127.0.0.1:8080
+  wsgate --upstream 127.0.0.1:8080 --upstream 127.0.0.1:8081   load-balanced (round robin)
+  wsgate --listen unix:/run/app-ws.sock --upstream ws://127.0.0.1:3000
+  wsgate --config /etc/wsgate.yaml                       production: see config.example.yaml
+  wsgate check --config /etc/wsgate.yaml                 validate and show what would run
+
+Usage:
+  wsgate [--config FILE] [flags]    run (no --config and no flags: ./wsgate.yaml if present,
+                                    else the built-in default: listen 0.0.0.0:8020 -> 127.0.0.1:8080)
+  wsgate check --config FILE        validate; exit 0 (valid) or 1 (invalid)
+  wsgate --help | --version
+
+Flags (ad-hoc mode: one route to one upstream group, no config file):
+  -c, --config FILE         YAML configuration file
+      --listen ADDR         address to listen on (repeatable): host:port, :port, [::1]:port, unix:/path
+      --upstream ADDR       upstream server (repeatable, round robin): host:port, unix:/path,
+                            ws://host:port, wss://host:port (TLS to the upstream)
+      --path PREFIX         only proxy this path prefix (default /; others get 404)
+      --tls-cert FILE       serve TLS with this PEM certificate ...
+      --tls-key FILE        ... and this PEM private key
+      --idle-timeout DUR    close tunnels idle in both directions for this long (250ms, 30s, 5m, 2h, 1d)
+      --log-format FORMAT   text (default) or json
+  -h, --help                this help
+  -V, --version             print the version and runtime
+
+Signals: SIGTERM / SIGINT stop accepting and let open connections finish (up to
+shutdown_timeout, default 30s); a second one exits at once.
+`;
+
+const OPTIONS = {
+  config: { type: "string", short: "c" },
+  listen: { type: "string", multiple: true },
+  upstream: { type: "string", multiple: true },
+  path: { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "idle-timeout": { type: "string" },
+  "log-format": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
+
+function usageError(message: string): number {
+  console.error(`wsgate: ${message}\nRun 'wsgate --help' for usage.`);
+  return 2;
+}
+
+function flagsOf(values: Values): CliFlags | undefined {
+  const flags: CliFlags = {
+    listen: values.listen ?? [],
+    upstream: values.upstream ?? [],
+    ...(values.path !== undefined && { path: values.path }),
+    ...(values["tls-cert"] !== undefined && { tlsCert: values["tls-cert"] }),
+    ...(values["tls-key"] !== undefined && { tlsKey: values["tls-key"] }),
+    ...(values["idle-timeout"] !== undefined && { idleTimeout: values["idle-timeout"] }),
+    ...(values["log-format"] !== undefined && { logFormat: values["log-format"] }),
+  };
+  const given = flags.listen.length + flags.upstream.length + Object.keys(flags).length - 2;
+  return given > 0 ? flags : undefined;
+}
+
+/** --config, else ad-hoc flags, else ./wsgate.yaml when present, else the built-in default. */
+async function loadConfig(runtime: Runtime, values: Values): Promise<LoadResult> {
+  const read = (path: string) => runtime.readTextFile(path);
+  const flags = flagsOf(values);
+  if (values.config !== undefined) {
+    if (flags) return { errors: ["--config cannot be combined with ad-hoc flags (--listen, --upstream, ...)"] };
+    return await loadConfigFile(values.config, read);
+  }
+  if (flags) {
+    return await loadConfigObject(rawConfigFromFlags(flags), {
+      source: "command-line flags",
+      baseDir: ".",
+      readTextFile: read,
+    });
+  }
+  try {
+    await runtime.readTextFile("wsgate.yaml");
+    return await loadConfigFile("wsgate.yaml", read);
+  } catch (err) {
+    if (!(err instanceof NetError && err.code === "ENOENT")) throw err;
+  }
+  return await loadConfigObject(defaultRawConfig(), { source: "built-in default", baseDir: ".", readTextFile: read });
+}
+
+function printErrors(result: LoadResult): void {
+  for (const error of result.errors) console.error(error);
+}
+
+async function check(runtime: Runtime, values: Values): Promise<number> {
+  if (values.config === undefined) return usageError("check needs --config FILE");
+  const result = await loadConfigFile(values.config, (path) => runtime.readTextFile(path));
+  if (!result.config) {
+    printErrors(result);
+    console.error(`${values.config}: ${result.errors.length} problem(s); configuration NOT valid`);
+    return 1;
+  }
+  console.log(`${values.config}: configuration is valid`);
+  for (const line of describeConfig(result.config)) console.log(line);
+  return 0;
+}
+
+function logStartup(logger: Logger, runtime: Runtime, config: Config): void {
+  logger.log("info", "start", { version: VERSION, runtime: runtime.description, config: config.source });
+  if (config.source === "built-in default") {
+    logger.log("info", "default_config", {
+      note: "no --config, no flags and no ./wsgate.yaml: listening on 0.0.0.0:8020, forwarding / to 127.0.0.1:8080",
+    });
+  }
+  for (const group of config.upstreams.values()) {
+    if (!group.tls.verify && group.servers.some((s) => s.tls)) {
+      logger.log("warn", "tls_verify_off", {
+        upstream: group.name,
+        note: runtime.tlsSkipVerifyCaveat ?? "upstream certificates are not verified",
+      });
+    }
+  }
+}
+
+function logRoutes(logger: Logger, config: Config): void {
+  for (const server of config.servers) {
+    for (const route of server.routes) {
+      const group = config.upstreams.get(route.upstream)!;
+      logger.log("info", "route", {
+        hosts: server.hosts?.join(",") ?? "*",
+        path: route.path,
+        upstream: group.name,
+        servers: group.servers.map((s) => s.address).join(","),
+      });
+    }
+  }
+}
+
+async function run(runtime: Runtime, config: Config): Promise<number> {
+  const logger = createLogger(config.log.format);
+  // Last line of defence: a bug in one connection's handling must not end the process.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    logger.log("error", "internal_error", { reason: describeError(event.reason) });
+  });
+  logStartup(logger, runtime, config);
+  const gateway = new Gateway(runtime, config, logger);
+  try {
+    await gateway.start();
+  } catch (err) {
+    logger.log("error", "listen_failed", { reason: describeError(err) });
+    return 1;
+  }
+  logRoutes(logger, config);
+  logger.log("info", "ready", { listeners: gateway.addrs.map(formatAddr).join(",") });
+
+  let stopping = false;
+  const stop = async (signal: "SIGTERM" | "SIGINT") => {
+    if (stopping) {
+      logger.log("warn", "exit_now", { signal });
+      runtime.exit(1);
+    }
+    stopping = true;
+    logger.log("info", "shutdown", { signal, connections: gateway.liveConnections });
+    const { forced } = await gateway.shutdown(config.shutdown_timeout);
+    logger.log("info", "stopped", { forced });
+    runtime.exit(0);
+  };
+  runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
+  runtime.onSignal("SIGINT", () => void stop("SIGINT"));
+  // Without a handler SIGHUP would kill the process; live reload is not built yet.
+  runtime.onSignal("SIGHUP", () => logger.log("warn", "reload_unsupported", { note: "SIGHUP ignored" }));
+  return await new Promise<number>(() => {});
+}
+
+async function main(): Promise<void> {
+  const runtime: Runtime = await loadRuntime();
+  let parsed;
+  try {
+    parsed = parseArgs({ args: runtime.args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    runtime.exit(usageError(describeError(err)));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(HELP);
+    runtime.exit(0);
+  }
+  if (values.version) {
+    console.log(`wsgate ${VERSION} (${runtime.description})`);
+    runtime.exit(0);
+  }
+  const [command, ...extra] = positionals;
+  if (command === "check" && extra.length === 0) runtime.exit(await check(runtime, values));
+  if (command !== undefined) runtime.exit(usageError(`unknown command or argument "${positionals.join(" ")}"`));
+  const result = await loadConfig(runtime, values);
+  if (!result.config) {
+    printErrors(result);
+    runtime.exit(1);
+  }
+  runtime.exit(await run(runtime, result.config));
+}
+
+if (import.meta.main) await main();
