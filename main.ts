@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { loadRuntime } from "./lib/runtime/mod.ts";
-import { loadConfigFile, type LoadResult, loadConfigObject } from "./lib/config/load.ts";
+import { loadConfigFile, loadConfigObject, type LoadResult } from "./lib/config/load.ts";
 import { type CliFlags, defaultRawConfig, rawConfigFromFlags } from "./lib/config/flags.ts";
 import { describeConfig } from "./lib/config/summary.ts";
 import { formatAddr } from "./lib/config/address.ts";
@@ -87,7 +87,9 @@ async function loadConfig(runtime: Runtime, values: Values): Promise<LoadResult>
   const read = (path: string) => runtime.readTextFile(path);
   const flags = flagsOf(values);
   if (values.config !== undefined) {
-    if (flags) return { errors: ["--config cannot be combined with ad-hoc flags (--listen, --upstream, ...)"] };
+    if (flags) {
+      return { errors: ["--config cannot be combined with ad-hoc flags (--listen, --upstream, ...)"] };
+    }
     return await loadConfigFile(values.config, read);
   }
   if (flags) {
@@ -103,7 +105,11 @@ async function loadConfig(runtime: Runtime, values: Values): Promise<LoadResult>
   } catch (err) {
     if (!(err instanceof NetError && err.code === "ENOENT")) throw err;
   }
-  return await loadConfigObject(defaultRawConfig(), { source: "built-in default", baseDir: ".", readTextFile: read });
+  return await loadConfigObject(defaultRawConfig(), {
+    source: "built-in default",
+    baseDir: ".",
+    readTextFile: read,
+  });
 }
 
 function printErrors(result: LoadResult): void {
@@ -127,7 +133,8 @@ function logStartup(logger: Logger, runtime: Runtime, config: Config): void {
   logger.log("info", "start", { version: VERSION, runtime: runtime.description, config: config.source });
   if (config.source === "built-in default") {
     logger.log("info", "default_config", {
-      note: "no --config, no flags and no ./wsgate.yaml: listening on 0.0.0.0:8020, forwarding / to 127.0.0.1:8080",
+      note:
+        "no --config, no flags and no ./wsgate.yaml: listening on 0.0.0.0:8020, forwarding / to 127.0.0.1:8080",
     });
   }
   for (const group of config.upstreams.values()) {
@@ -157,9 +164,8 @@ function logRoutes(logger: Logger, config: Config): void {
 async function run(runtime: Runtime, config: Config): Promise<number> {
   const logger = createLogger(config.log.format);
   // Last line of defence: a bug in one connection's handling must not end the process.
-  globalThis.addEventListener("unhandledrejection", (event) => {
-    event.preventDefault();
-    logger.log("error", "internal_error", { reason: describeError(event.reason) });
+  runtime.onUnhandledRejection((reason) => {
+    logger.log("error", "internal_error", { reason: describeError(reason) });
   });
   logStartup(logger, runtime, config);
   const gateway = new Gateway(runtime, config, logger);
@@ -210,7 +216,9 @@ async function main(): Promise<void> {
   }
   const [command, ...extra] = positionals;
   if (command === "check" && extra.length === 0) runtime.exit(await check(runtime, values));
-  if (command !== undefined) runtime.exit(usageError(`unknown command or argument "${positionals.join(" ")}"`));
+  if (command !== undefined) {
+    runtime.exit(usageError(`unknown command or argument "${positionals.join(" ")}"`));
+  }
   const result = await loadConfig(runtime, values);
   if (!result.config) {
     printErrors(result);

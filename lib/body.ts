@@ -45,7 +45,12 @@ export class BodyCutter {
 
 /** Copies one body from `from` to `to`, starting with `first` (bytes already read past the
  * head). Returns the body bytes copied. Throws when the sender ends the body early. */
-export async function relayBody(from: Conn, to: Conn, cutter: BodyCutter, first: Uint8Array): Promise<number> {
+export async function relayBody(
+  from: Conn,
+  to: Conn,
+  cutter: BodyCutter,
+  first: Uint8Array,
+): Promise<number> {
   let copied = 0;
   let chunk: Uint8Array | null = first;
   while (true) {

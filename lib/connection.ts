@@ -50,7 +50,21 @@ const ANSWERING = -1;
 
 export async function handleConnection(client: Conn, id: number, ctx: ConnectionContext): Promise<void> {
   const started = Date.now();
-  const access: Access = { id, client: formatAddr(client.remoteAddr), status: 0, closed_by: "client" };
+  // Keys listed up front fix their order in the log line; undefined ones are left out.
+  const access: Access = {
+    id,
+    client: formatAddr(client.remoteAddr),
+    method: undefined,
+    path: undefined,
+    route: undefined,
+    upstream: undefined,
+    status: 0,
+    up_bytes: undefined,
+    down_bytes: undefined,
+    duration_ms: undefined,
+    closed_by: "client",
+    reason: undefined,
+  };
   let upstream: UpstreamAnswer | undefined;
   try {
     const head = await readClientHead(client, ctx.config);
@@ -61,7 +75,9 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
     const key = websocket ? checkUpgradeRequest(request).key : "";
     const route = findRoute(request, ctx);
     access.route = route.path;
-    if (!websocket && route.websocket_only) throw new HttpError(426, "plain HTTP request on a websocket_only route");
+    if (!websocket && route.websocket_only) {
+      throw new HttpError(426, "plain HTTP request on a websocket_only route");
+    }
     // An Upgrade forwards everything after its head (early frames); plain HTTP, its body.
     const body = new BodyCutter(websocket ? { kind: "none" } : requestBodyFraming(request));
     const rest = websocket ? head.rest : body.cut(head.rest);
@@ -77,16 +93,26 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
     const address = upstream.lease.server.config.address;
     access.upstream = address;
     // The rest of a plain request's body streams while the answer comes back.
-    const bodySent = body.done ? Promise.resolve(0) : relayBody(client, upstream.conn, body, new Uint8Array(0));
+    const bodySent = body.done
+      ? Promise.resolve(0)
+      : relayBody(client, upstream.conn, body, new Uint8Array(0));
     bodySent.catch(() => upstream?.conn.close());
     const answer = await skipInterim(upstream.conn, client, upstream, { limits: ctx.config.limits, address });
     if (websocket && answer.response.status === 101) {
-      const problem = checkUpgradeResponse(answer.response, { key, offeredProtocols: offeredProtocols(request) });
+      const problem = checkUpgradeResponse(answer.response, {
+        key,
+        offeredProtocols: offeredProtocols(request),
+      });
       if (problem) throw new UpstreamError("upgrade", address, `invalid 101: ${problem}`);
       access.status = ANSWERING;
       await client.write(concat(answer.head, answer.rest));
       access.status = 101;
-      ctx.logger.log("info", "tunnel_open", { id, client: access.client, route: route.path, upstream: address });
+      ctx.logger.log("info", "tunnel_open", {
+        id,
+        client: access.client,
+        route: route.path,
+        upstream: address,
+      });
       const result = await pipe(client, upstream.conn, {
         readTimeout: route.read_timeout,
         sendTimeout: route.send_timeout,
@@ -102,7 +128,9 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
       });
       return;
     }
-    if (answer.response.status === 101) throw new UpstreamError("upgrade", address, "101 to a request without Upgrade");
+    if (answer.response.status === 101) {
+      throw new UpstreamError("upgrade", address, "101 to a request without Upgrade");
+    }
     access.status = ANSWERING;
     const downBytes = await relayResponse(upstream.conn, client, answer, request.method);
     Object.assign(access, {
@@ -188,7 +216,9 @@ async function reject(client: Conn, err: unknown, access: Access, ctx: Connectio
     return;
   }
   const status = toStatus(err);
-  if (status === 500) ctx.logger.log("error", "internal_error", { id: access.id, reason, stack: (err as Error).stack });
+  if (status === 500) {
+    ctx.logger.log("error", "internal_error", { id: access.id, reason, stack: (err as Error).stack });
+  }
   Object.assign(access, { status, closed_by: "proxy", reason });
   ctx.logger.log("warn", "reject", { id: access.id, client: access.client, status, reason });
   try {

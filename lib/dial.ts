@@ -29,7 +29,11 @@ export async function dialUpstream(
       reject(new NetError("ETIMEDOUT", `no connection within ${group.connect_timeout} ms`));
     }, group.connect_timeout);
   });
-  const connecting = runtime.connect({ addr: server.addr, signal: controller.signal, ...(tls ? { tls } : {}) });
+  const connecting = runtime.connect({
+    addr: server.addr,
+    signal: controller.signal,
+    ...(tls ? { tls } : {}),
+  });
   try {
     return await Promise.race([connecting, timeout]);
   } catch (err) {

@@ -8,7 +8,11 @@ export class HttpError extends Error {
   readonly status: number;
   /** Extra response headers, e.g. `Sec-WebSocket-Version: 13` on a 426. */
   readonly headers: [string, string][];
-  constructor(status: number, message: string, options: { headers?: [string, string][]; cause?: unknown } = {}) {
+  constructor(
+    status: number,
+    message: string,
+    options: { headers?: [string, string][]; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = "HttpError";
     this.status = status;

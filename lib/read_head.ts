@@ -42,7 +42,10 @@ export function findHeadEnd(bytes: Uint8Array, from: number): number {
 export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<ReadHead | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new NetError("ETIMEDOUT", "head not complete in time")), options.timeoutMs);
+    timer = setTimeout(
+      () => reject(new NetError("ETIMEDOUT", "head not complete in time")),
+      options.timeoutMs,
+    );
   });
   try {
     return await readUntilHeadEnd(conn, options, timeout);
@@ -95,6 +98,8 @@ async function readUntilHeadEnd(
 
 function tooLarge(bytes: Uint8Array, options: ReadHeadOptions): HeadParseError {
   const firstLf = bytes.indexOf(LF);
-  if (firstLf === -1 || firstLf > options.maxLineBytes) return new HeadParseError("request line too long", 414);
+  if (firstLf === -1 || firstLf > options.maxLineBytes) {
+    return new HeadParseError("request line too long", 414);
+  }
   return new HeadParseError(`head larger than ${options.maxBytes} bytes`, 431);
 }

@@ -40,12 +40,20 @@ export async function skipInterim(
   return answer;
 }
 
-async function nextAnswer(conn: Conn, buffered: Uint8Array, options: { limits: LimitsConfig; address: string }) {
+async function nextAnswer(
+  conn: Conn,
+  buffered: Uint8Array,
+  options: { limits: LimitsConfig; address: string },
+) {
   const parse = (head: Uint8Array) => {
     try {
       return parseResponseHead(head, { maxHeaders: options.limits.max_headers });
     } catch (err) {
-      throw new UpstreamError("response", options.address, `malformed response head: ${(err as Error).message}`);
+      throw new UpstreamError(
+        "response",
+        options.address,
+        `malformed response head: ${(err as Error).message}`,
+      );
     }
   };
   const end = findHeadEnd(buffered, 0);
@@ -77,7 +85,11 @@ export async function relayResponse(
 ): Promise<number> {
   const { response } = answer;
   await client.write(
-    serializeResponseHead({ ...response, version: "HTTP/1.1", headers: closeDelimitedHeaders(response.headers) }),
+    serializeResponseHead({
+      ...response,
+      version: "HTTP/1.1",
+      headers: closeDelimitedHeaders(response.headers),
+    }),
   );
   const cutter = new BodyCutter(responseBodyFraming(response, requestMethod));
   return await relayBody(upstream, client, cutter, answer.rest);

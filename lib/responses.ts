@@ -25,6 +25,7 @@ export function errorResponse(status: number, headers: readonly [string, string]
   const body = `${status} ${reasonPhrase(status)}\n`;
   let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
   for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
-  head += `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+  head +=
+    `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
   return encoder.encode(head + body);
 }

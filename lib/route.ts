@@ -25,7 +25,10 @@ function wildcardMatch(pattern: string, name: string): boolean {
  * The server block for a Host among those sharing one listener: an exact name first, then
  * the longest matching wildcard, then the first block without `hosts`. Undefined -> 404.
  */
-export function matchServer(servers: readonly ServerConfig[], host: string | undefined): ServerConfig | undefined {
+export function matchServer(
+  servers: readonly ServerConfig[],
+  host: string | undefined,
+): ServerConfig | undefined {
   const name = hostName(host);
   let wildcard: ServerConfig | undefined;
   let wildcardLength = 0;

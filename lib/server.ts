@@ -13,7 +13,9 @@ import type { Logger } from "./log.ts";
 import type { Addr, Conn, Listener, Runtime, TlsCertificate } from "./runtime/types.ts";
 
 /** Listen addresses with the server blocks that share them (like nginx, by Host). */
-function groupByListenAddress(servers: readonly ServerConfig[]): Map<string, { addr: Addr; servers: ServerConfig[] }> {
+function groupByListenAddress(
+  servers: readonly ServerConfig[],
+): Map<string, { addr: Addr; servers: ServerConfig[] }> {
   const groups = new Map<string, { addr: Addr; servers: ServerConfig[] }>();
   for (const server of servers) {
     for (const addr of server.listen) {

@@ -50,7 +50,7 @@ function checked(ms: number): number | { error: string } {
 
 /** Says what is wrong with the unparsable rest of a duration, e.g. "5w" -> unknown unit "w". */
 function describeBadPart(rest: string): string {
-  const unit = /^\d+(?:\.\d+)?([^\d.]+)/.exec(rest)?.[1];
+  const unit = /^\d+(?:\.\d+)?\s*([^\d.\s]+)/.exec(rest)?.[1];
   if (unit !== undefined) return `unknown unit "${unit}"`;
   if (/^\d+(?:\.\d+)?$/.test(rest)) return `missing unit after "${rest}"`;
   return `cannot read "${rest}"`;

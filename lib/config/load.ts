@@ -26,13 +26,19 @@ export async function loadConfigFile(path: string, readTextFile: ReadTextFile): 
     return { errors: [`${path}: cannot read: ${reason(error)}`] };
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  // logLevel "error": yaml would otherwise print its own warnings to the console.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: "error" });
   const at = (offset: number) => {
     const { line, col } = lineCounter.linePos(offset);
     return `${path}:${Math.max(line, 1)}:${col}`;
   };
   const syntax = [
-    ...doc.errors.map((error) => ({ offset: error.pos[0], message: firstLine(error.message) })),
+    ...doc.errors.map((error) => ({
+      offset: error.pos[0],
+      message: error.code === "MULTIPLE_DOCS"
+        ? `a config holds one YAML document; remove this "---" and what follows`
+        : firstLine(error.message),
+    })),
     ...unresolvedAliases(doc),
   ];
   if (syntax.length > 0) {

@@ -21,7 +21,9 @@ export function describeConfig(config: Config): string[] {
     }
   }
   for (const group of config.upstreams.values()) {
-    const servers = group.servers.map((s) => (s.weight === 1 ? s.address : `${s.address} weight=${s.weight}`));
+    const servers = group.servers.map((
+      s,
+    ) => (s.weight === 1 ? s.address : `${s.address} weight=${s.weight}`));
     lines.push(`upstream ${group.name} (${group.balance}): ${servers.join(", ")}`);
   }
   return lines;

@@ -66,9 +66,9 @@ export function validateConfig(
   const r = new Reader(options.baseDir);
   const root = r.mapping(raw, [], KEYS.root);
   if (root === undefined) return { issues: r.issues, files: [] };
-  const upstreams = readUpstreams(r, root);
   const names = isRecord(root.upstreams) ? Object.keys(root.upstreams) : undefined;
   const servers = readServers(r, root, names);
+  const upstreams = readUpstreams(r, root);
   const limitsRaw = r.section(root, "limits", [], KEYS.limits);
   const limits: LimitsConfig = {
     handshake_timeout: r.get(limitsRaw, "handshake_timeout", ["limits"], asDuration({ positive: true })) ??

@@ -31,7 +31,9 @@ function toNetError(err: unknown): NetError {
 }
 
 function toAddr(addr: Deno.Addr): Addr {
-  if (addr.transport === "unix" || addr.transport === "unixpacket") return { transport: "unix", path: addr.path };
+  if (addr.transport === "unix" || addr.transport === "unixpacket") {
+    return { transport: "unix", path: addr.path };
+  }
   if (addr.transport === "tcp" || addr.transport === "udp") {
     return { transport: "tcp", hostname: addr.hostname, port: addr.port };
   }
@@ -278,6 +280,12 @@ export const runtime: Runtime = {
   connect,
   onSignal(signal: SignalName, handler: () => void): void {
     Deno.addSignalListener(signal, handler);
+  },
+  onUnhandledRejection(handler: (reason: unknown) => void): void {
+    globalThis.addEventListener("unhandledrejection", (event) => {
+      event.preventDefault();
+      handler(event.reason);
+    });
   },
   async readTextFile(path: string): Promise<string> {
     try {

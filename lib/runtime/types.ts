@@ -80,6 +80,8 @@ export interface Runtime {
   listen(options: ListenOptions): Promise<Listener>;
   connect(options: ConnectOptions): Promise<Conn>;
   onSignal(signal: SignalName, handler: () => void): void;
+  /** Last line of defence: a bug in one connection must not end the process. */
+  onUnhandledRejection(handler: (reason: unknown) => void): void;
   readTextFile(path: string): Promise<string>;
   /** Resident set size of this process in bytes. */
   memoryRss(): number;

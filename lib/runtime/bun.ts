@@ -1,0 +1,404 @@
+/**
+ * The runtime seam on Bun: Bun.listen/Bun.connect callbacks turned into pull-style Conns.
+ *
+ * Chunks handed to `data` are fresh, right-sized buffers that stay valid, so read() returns
+ * them without copying and an idle connection holds no read buffer at all (~3–5 KiB per idle
+ * tunnel, shared/notes/runtime.md §3). Traps handled here: end() closes both directions, so
+ * half-close is shutdown(); write() takes only what the kernel accepts, the rest waits for
+ * `drain`; with a `handshake` handler, writes before the TLS handshake are silently dropped.
+ */
+import process from "node:process";
+import { unlinkSync } from "node:fs";
+import { NetError, type NetErrorCode } from "../errors.ts";
+import type { Addr, Conn, ConnectOptions, Listener, ListenOptions, Runtime, SignalName } from "./types.ts";
+
+/** The parts of Bun's socket API used here (Bun's own types are not visible to deno check). */
+interface BunSocket {
+  data: BunConn | undefined;
+  write(data: Uint8Array): number;
+  shutdown(): void;
+  end(): void;
+  pause(): void;
+  resume(): void;
+  setNoDelay(on: boolean): boolean;
+  setKeepAlive(on: boolean, initialDelayMs: number): boolean;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+}
+
+interface BunHandlers {
+  binaryType: "uint8array";
+  open?(socket: BunSocket): void;
+  data(socket: BunSocket, chunk: Uint8Array): void;
+  drain(socket: BunSocket): void;
+  end(socket: BunSocket): void;
+  close(socket: BunSocket, error?: Error): void;
+  error(socket: BunSocket, error: Error): void;
+  handshake?(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
+}
+
+interface BunListener {
+  readonly port: number;
+  readonly hostname: string;
+  stop(closeActiveConnections?: boolean): void;
+}
+
+interface BunTls {
+  cert?: string;
+  key?: string;
+  ca?: string[];
+  serverName?: string;
+  rejectUnauthorized?: boolean;
+  ALPNProtocols?: Uint8Array;
+}
+
+interface BunApi {
+  listen(options: Record<string, unknown> & { socket: BunHandlers; tls?: BunTls }): BunListener;
+  connect(options: Record<string, unknown> & { socket: BunHandlers; tls?: BunTls }): Promise<BunSocket>;
+  file(path: string): { text(): Promise<string> };
+  readonly version: string;
+}
+
+const Bun = (globalThis as unknown as { Bun: BunApi }).Bun;
+
+/** Read-side backpressure: past this many queued bytes the socket is paused. */
+const HIGH_WATER = 64 * 1024;
+/** ALPN in wire format (length-prefixed): Bun ignores plain strings. */
+const ALPN_HTTP11 = new Uint8Array([8, ...new TextEncoder().encode("http/1.1")]);
+const KEEPALIVE_MS = 60_000;
+
+function toNetError(err: unknown, fallback: NetErrorCode = "EOTHER"): NetError {
+  if (err instanceof NetError) return err;
+  const code = (err as { code?: string } | undefined)?.code;
+  const known: NetErrorCode[] = [
+    "ECONNREFUSED",
+    "ENOENT",
+    "ECONNRESET",
+    "EPIPE",
+    "ETIMEDOUT",
+    "EADDRINUSE",
+    "EACCES",
+  ];
+  const mapped = known.find((k) => k === code) ??
+    (code?.startsWith("ERR_TLS") || code?.includes("CERT") ? "TLS" : fallback);
+  return new NetError(mapped, err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+class BunConn implements Conn {
+  readonly localAddr: Addr;
+  readonly remoteAddr: Addr;
+  #socket: BunSocket;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #paused = false;
+  #eof = false;
+  #error: NetError | undefined;
+  #reader: { resolve(chunk: Uint8Array | null): void; reject(err: unknown): void } | undefined;
+  #pending: { bytes: Uint8Array; resolve(): void; reject(err: unknown): void } | undefined;
+  #closed = false;
+  #wroteEof = false;
+
+  constructor(socket: BunSocket, local: Addr, remote: Addr) {
+    this.#socket = socket;
+    this.localAddr = local;
+    this.remoteAddr = remote;
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.#queue.shift();
+    if (chunk) {
+      this.#queued -= chunk.length;
+      if (this.#paused && this.#queued < HIGH_WATER) {
+        this.#paused = false;
+        this.#socket.resume();
+      }
+      return Promise.resolve(chunk);
+    }
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#eof || this.#closed) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      this.#reader = { resolve, reject };
+    });
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.#error) return Promise.reject(this.#error);
+    const written = this.#socket.write(bytes);
+    if (written === bytes.length) return Promise.resolve();
+    if (written < 0 || this.#closed) return Promise.reject(new NetError("EPIPE", "socket is closed"));
+    return new Promise((resolve, reject) => {
+      this.#pending = { bytes: bytes.subarray(written), resolve, reject };
+    });
+  }
+
+  closeWrite(): Promise<void> {
+    if (!this.#wroteEof && !this.#closed) {
+      this.#wroteEof = true;
+      this.#socket.shutdown();
+    }
+    return Promise.resolve();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.end();
+    this.#settle(null);
+  }
+
+  // --- called from the socket handlers ---
+
+  onData(chunk: Uint8Array): void {
+    const reader = this.#reader;
+    if (reader) {
+      this.#reader = undefined;
+      reader.resolve(chunk);
+      return;
+    }
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    if (!this.#paused && this.#queued >= HIGH_WATER) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  }
+
+  onDrain(): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    const written = this.#socket.write(pending.bytes);
+    if (written < 0) {
+      this.#pending = undefined;
+      pending.reject(new NetError("EPIPE", "socket is closed"));
+    } else if (written === pending.bytes.length) {
+      this.#pending = undefined;
+      pending.resolve();
+    } else {
+      pending.bytes = pending.bytes.subarray(written);
+    }
+  }
+
+  onEnd(): void {
+    this.#eof = true;
+    this.#settle(null);
+  }
+
+  onClose(error?: Error): void {
+    if (error && !this.#error) this.#error = toNetError(error, "ECONNRESET");
+    this.#eof = true;
+    this.#closed = true;
+    this.#settle(this.#error ?? null);
+  }
+
+  /** Wakes a parked reader and fails a parked write once no more data can come or go. */
+  #settle(outcome: NetError | null): void {
+    const reader = this.#reader;
+    if (reader && this.#queue.length === 0) {
+      this.#reader = undefined;
+      if (outcome) reader.reject(outcome);
+      else reader.resolve(null);
+    }
+    const pending = this.#pending;
+    if (pending && this.#closed) {
+      this.#pending = undefined;
+      pending.reject(outcome ?? new NetError("EPIPE", "socket is closed"));
+    }
+  }
+}
+
+function addrsOf(socket: BunSocket, unixPath: string | undefined): { local: Addr; remote: Addr } {
+  if (unixPath !== undefined) {
+    return { local: { transport: "unix", path: unixPath }, remote: { transport: "unix", path: unixPath } };
+  }
+  return {
+    local: { transport: "tcp", hostname: socket.localAddress, port: socket.localPort },
+    remote: { transport: "tcp", hostname: socket.remoteAddress, port: socket.remotePort },
+  };
+}
+
+function wrap(socket: BunSocket, unixPath: string | undefined): BunConn {
+  if (unixPath === undefined) {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_MS);
+  }
+  const { local, remote } = addrsOf(socket, unixPath);
+  const conn = new BunConn(socket, local, remote);
+  socket.data = conn;
+  return conn;
+}
+
+/** Handlers shared by every socket: they only forward to the socket's BunConn. */
+function relayHandlers(): Omit<BunHandlers, "open"> {
+  return {
+    binaryType: "uint8array",
+    data: (socket, chunk) => socket.data?.onData(chunk),
+    drain: (socket) => socket.data?.onDrain(),
+    end: (socket) => socket.data?.onEnd(),
+    close: (socket, error) => socket.data?.onClose(error),
+    error: (socket, error) => socket.data?.onClose(error),
+  };
+}
+
+class BunListenerAdapter implements Listener {
+  #addr: Addr;
+  #listener: BunListener | undefined;
+  #accepted: Conn[] = [];
+  #waiter: ((conn: Conn | null) => void) | undefined;
+  #closed = false;
+
+  constructor(addr: Addr) {
+    this.#addr = addr;
+  }
+
+  get addr(): Addr {
+    return this.#addr;
+  }
+
+  /** Attaches the running listener and learns the real port (when 0 was asked for). */
+  bind(listener: BunListener): void {
+    this.#listener = listener;
+    if (this.#addr.transport === "tcp") {
+      this.#addr = { transport: "tcp", hostname: listener.hostname, port: listener.port };
+    }
+  }
+
+  push(conn: Conn): void {
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter(conn);
+    } else this.#accepted.push(conn);
+  }
+
+  accept(): Promise<Conn | null> {
+    const conn = this.#accepted.shift();
+    if (conn) return Promise.resolve(conn);
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // false: stop accepting, but leave established connections to the gateway.
+    this.#listener?.stop(false);
+    this.#waiter?.(null);
+    this.#waiter = undefined;
+    for (const conn of this.#accepted.splice(0)) conn.close();
+  }
+}
+
+function serverTls(options: ListenOptions): BunTls | undefined {
+  const certs = options.tls ?? [];
+  if (certs.length === 0) return undefined;
+  if (certs.length > 1) {
+    // Bun.listen takes one certificate; SNI needs node:tls (not wired up yet).
+    throw new NetError("TLS", "several TLS certificates on one listener are not supported on Bun yet");
+  }
+  return { cert: certs[0]!.cert, key: certs[0]!.key, ALPNProtocols: ALPN_HTTP11 };
+}
+
+async function listen(options: ListenOptions): Promise<Listener> {
+  const { addr } = options;
+  const unixPath = addr.transport === "unix" ? addr.path : undefined;
+  const tls = serverTls(options);
+  // Sockets arrive through `open` only on a later turn of the event loop, after bind().
+  const adapter = new BunListenerAdapter(addr);
+  const start = () =>
+    Bun.listen({
+      ...(addr.transport === "unix"
+        ? { unix: addr.path }
+        : { hostname: addr.hostname, port: addr.port, reusePort: options.reusePort ?? false }),
+      allowHalfOpen: true,
+      ...(tls ? { tls } : {}),
+      socket: { ...relayHandlers(), open: (socket) => adapter.push(wrap(socket, unixPath)) },
+    });
+  try {
+    try {
+      adapter.bind(start());
+    } catch (err) {
+      if (unixPath === undefined || !(await isStaleSocket(unixPath))) throw err;
+      unlinkSync(unixPath);
+      adapter.bind(start());
+    }
+    return adapter;
+  } catch (err) {
+    throw toNetError(err, "EADDRINUSE");
+  }
+}
+
+/** A unix socket file nobody answers on was left by a dead process and may be replaced. */
+async function isStaleSocket(path: string): Promise<boolean> {
+  try {
+    const socket = await Bun.connect({ unix: path, socket: { ...relayHandlers() } });
+    socket.end();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function connect(options: ConnectOptions): Promise<Conn> {
+  const { addr, tls } = options;
+  const unixPath = addr.transport === "unix" ? addr.path : undefined;
+  const target = addr.transport === "unix"
+    ? { unix: addr.path }
+    : { hostname: addr.hostname, port: addr.port };
+  if (!tls) {
+    return Bun.connect({ ...target, allowHalfOpen: true, socket: relayHandlers() })
+      .then((socket) => wrap(socket, unixPath), (err) => Promise.reject(toNetError(err)));
+  }
+  // TLS: resolve only after the handshake, since earlier writes would be dropped.
+  return new Promise<Conn>((resolve, reject) => {
+    Bun.connect({
+      ...target,
+      allowHalfOpen: true,
+      tls: {
+        serverName: tls.serverName,
+        rejectUnauthorized: tls.verify,
+        ALPNProtocols: ALPN_HTTP11,
+        ...(tls.caCerts?.length ? { ca: tls.caCerts } : {}),
+      },
+      socket: {
+        ...relayHandlers(),
+        handshake(socket, success, authorizationError) {
+          if (success || !tls.verify) resolve(wrap(socket, unixPath));
+          else {
+            socket.end();
+            reject(new NetError("TLS", authorizationError?.message ?? "TLS handshake failed"));
+          }
+        },
+        close(socket, error) {
+          if (socket.data) socket.data.onClose(error);
+          else reject(toNetError(error ?? new Error("closed during the TLS handshake"), "TLS"));
+        },
+      },
+    }).catch((err) => reject(toNetError(err)));
+  });
+}
+
+export const runtime: Runtime = {
+  description: `bun ${Bun.version}`,
+  args: process.argv.slice(2),
+  listen,
+  connect,
+  onSignal(signal: SignalName, handler: () => void): void {
+    process.on(signal, handler);
+  },
+  onUnhandledRejection(handler: (reason: unknown) => void): void {
+    process.on("unhandledRejection", handler);
+  },
+  async readTextFile(path: string): Promise<string> {
+    try {
+      return await Bun.file(path).text();
+    } catch (err) {
+      throw toNetError(err);
+    }
+  },
+  memoryRss: () => process.memoryUsage().rss,
+  exit: (code: number) => process.exit(code),
+};
