@@ -41,8 +41,9 @@ function toAddr(addr: Deno.Addr): Addr {
 }
 
 function tune(conn: Deno.Conn): void {
-  if (conn.remoteAddr.transport === "tcp") {
-    const tcp = conn as Deno.TcpConn;
+  const tcp = conn as Deno.TcpConn;
+  // TlsConn has no socket options, only plain TCP does.
+  if (typeof tcp.setNoDelay === "function") {
     tcp.setNoDelay(true);
     // Deno cannot set the keepalive idle time: the OS default (2 h on Linux) applies.
     tcp.setKeepAlive(true);

@@ -1,0 +1,184 @@
+/**
+ * Behaviour every runtime adapter must have, checked over real loopback sockets. Runs under
+ * Deno (deno_test.ts) and under Bun (bun_test.ts spawns `bun` on _bun_checks.ts), so both
+ * adapters are held to one list. Each check returns what it observed; the tests assert on it.
+ */
+import type { Conn, Runtime } from "../../lib/runtime/types.ts";
+import { NetError } from "../../lib/errors.ts";
+
+const CERTS = new URL("../fixtures/certs/", import.meta.url).pathname;
+
+async function readAll(conn: Conn): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (let chunk = await conn.read(); chunk !== null; chunk = await conn.read()) {
+    parts.push(chunk.slice());
+    total += chunk.length;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function pattern(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 8)) & 0xff;
+  return bytes;
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+async function pair(runtime: Runtime, tls = false): Promise<{ client: Conn; server: Conn; close(): void }> {
+  const cert = tls ? await runtime.readTextFile(`${CERTS}localhost.pem`) : "";
+  const key = tls ? await runtime.readTextFile(`${CERTS}localhost-key.pem`) : "";
+  const ca = tls ? await runtime.readTextFile(`${CERTS}ca.pem`) : "";
+  const listener = await runtime.listen({
+    addr: { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+    ...(tls ? { tls: [{ cert, key }] } : {}),
+  });
+  const port = listener.addr.transport === "tcp" ? listener.addr.port : 0;
+  const accepted = listener.accept();
+  const client = await runtime.connect({
+    addr: { transport: "tcp", hostname: "127.0.0.1", port },
+    ...(tls ? { tls: { serverName: "localhost", caCerts: [ca], verify: true } } : {}),
+  });
+  const server = (await accepted)!;
+  return {
+    client,
+    server,
+    close() {
+      client.close();
+      server.close();
+      listener.close();
+    },
+  };
+}
+
+export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<Record<string, unknown>> {
+  const results: Record<string, unknown> = {};
+
+  // 1 MiB each way arrives intact, whatever the chunking (Deno switches small -> pooled buffers).
+  {
+    const { client, server, close } = await pair(runtime);
+    const data = pattern(1024 * 1024);
+    const received = readAll(server);
+    await client.write(data);
+    await client.closeWrite();
+    results.bulkIntact = same(await received, data);
+    close();
+  }
+
+  // Half-close: after the client's FIN the server sees EOF, and can still answer.
+  {
+    const { client, server, close } = await pair(runtime);
+    await client.write(new TextEncoder().encode("ping"));
+    await client.closeWrite();
+    const got = await readAll(server);
+    await server.write(new TextEncoder().encode("pong after fin"));
+    await server.closeWrite();
+    const reply = new TextDecoder().decode(await readAll(client));
+    results.halfClose = { serverGot: new TextDecoder().decode(got), clientGot: reply };
+    close();
+  }
+
+  // Backpressure: a write to a peer that does not read stays pending instead of buffering.
+  {
+    const { client, server, close } = await pair(runtime);
+    const big = pattern(32 * 1024 * 1024);
+    let settled = false;
+    const writing = client.write(big).then(() => (settled = true), () => (settled = true));
+    await new Promise((r) => setTimeout(r, 200));
+    results.writePendingWhilePeerStalls = !settled;
+    const received = readAll(server);
+    await writing;
+    await client.closeWrite();
+    results.stalledWriteCompletes = (await received).length === big.length;
+    close();
+  }
+
+  // Errors are NetErrors with a code, whatever the runtime.
+  try {
+    await runtime.connect({ addr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } });
+    results.refused = "connected?!";
+  } catch (err) {
+    results.refused = err instanceof NetError ? err.code : `not a NetError: ${err}`;
+  }
+
+  // Unix sockets, including a stale socket file left behind by a dead process.
+  {
+    const path = `${tmpDir}/seam.sock`;
+    const first = await runtime.listen({ addr: { transport: "unix", path } });
+    first.close();
+    const listener = await runtime.listen({ addr: { transport: "unix", path } });
+    const accepted = listener.accept();
+    const client = await runtime.connect({ addr: { transport: "unix", path } });
+    const server = (await accepted)!;
+    await client.write(new TextEncoder().encode("over unix"));
+    await client.closeWrite();
+    results.unix = new TextDecoder().decode(await readAll(server));
+    client.close();
+    server.close();
+    listener.close();
+  }
+
+  // TLS both ways with a test CA; the wrong name is refused.
+  {
+    const { client, server, close } = await pair(runtime, true);
+    await client.write(new TextEncoder().encode("secret"));
+    await client.closeWrite();
+    results.tls = new TextDecoder().decode(await readAll(server));
+    close();
+    const ca = await runtime.readTextFile(`${CERTS}ca.pem`);
+    const listener = await runtime.listen({
+      addr: { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+      tls: [{
+        cert: await runtime.readTextFile(`${CERTS}localhost.pem`),
+        key: await runtime.readTextFile(`${CERTS}localhost-key.pem`),
+      }],
+    });
+    const port = listener.addr.transport === "tcp" ? listener.addr.port : 0;
+    const accepting = listener.accept().then((conn) =>
+      conn?.read().catch(() => null).finally(() => conn.close())
+    );
+    try {
+      const conn = await runtime.connect({
+        addr: { transport: "tcp", hostname: "127.0.0.1", port },
+        tls: { serverName: "wrong.test", caCerts: [ca], verify: true },
+      });
+      conn.close();
+      results.tlsWrongName = "connected?!";
+    } catch (err) {
+      results.tlsWrongName = err instanceof NetError ? err.code : `not a NetError: ${err}`;
+    }
+    await accepting;
+    listener.close();
+  }
+
+  // close() is idempotent and read() after close() ends instead of throwing.
+  {
+    const { client, close } = await pair(runtime);
+    client.close();
+    client.close();
+    results.readAfterClose = await client.read().then((v) => v, (e) => `threw ${e}`);
+    close();
+  }
+  return results;
+}
+
+export const EXPECTED = {
+  bulkIntact: true,
+  halfClose: { serverGot: "ping", clientGot: "pong after fin" },
+  writePendingWhilePeerStalls: true,
+  stalledWriteCompletes: true,
+  refused: "ECONNREFUSED",
+  unix: "over unix",
+  tls: "secret",
+  tlsWrongName: "TLS",
+  readAfterClose: null,
+};
