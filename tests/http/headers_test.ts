@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import type { Header } from "../../lib/http/head.ts";
+import {
+  getHeader,
+  getHeaderValues,
+  getTokenList,
+  hasToken,
+  trimOws,
+  withoutHeaders,
+} from "../../lib/http/headers.ts";
+
+const headers: Header[] = [
+  { name: "Host", value: "example.com" },
+  { name: "Connection", value: "keep-alive, Upgrade" },
+  { name: "x-list", value: " a ,\tB,, " },
+  { name: "X-List", value: "c" },
+  { name: "Sec-WebSocket-Protocol", value: "Chat, superchat" },
+];
+
+Deno.test("getHeader returns the first match, case-insensitively", () => {
+  assert.equal(getHeader(headers, "HOST"), "example.com");
+  assert.equal(getHeader(headers, "x-LIST"), " a ,\tB,, ");
+  assert.equal(getHeader(headers, "missing"), undefined);
+});
+
+Deno.test("getHeaderValues returns every field of that name in order", () => {
+  assert.deepEqual(getHeaderValues(headers, "X-List"), [" a ,\tB,, ", "c"]);
+  assert.deepEqual(getHeaderValues(headers, "missing"), []);
+});
+
+Deno.test("getTokenList splits, trims and keeps case", () => {
+  assert.deepEqual(getTokenList(headers, "x-list"), ["a", "B", "c"]);
+  assert.deepEqual(getTokenList(headers, "sec-websocket-protocol"), ["Chat", "superchat"]);
+});
+
+const tokenCases: { name: string; header: string; token: string; expect: boolean }[] = [
+  { name: "Firefox list", header: "connection", token: "upgrade", expect: true },
+  { name: "uppercase token", header: "Connection", token: "KEEP-ALIVE", expect: true },
+  { name: "across fields, OWS", header: "x-list", token: "c", expect: true },
+  { name: "tab-trimmed item", header: "x-list", token: "b", expect: true },
+  { name: "substring is no match", header: "connection", token: "upgr", expect: false },
+  { name: "empty items are not tokens", header: "x-list", token: "", expect: false },
+  { name: "missing header", header: "upgrade", token: "websocket", expect: false },
+];
+
+for (const { name, header, token, expect } of tokenCases) {
+  Deno.test(`hasToken: ${name}`, () => assert.equal(hasToken(headers, header, token), expect));
+}
+
+Deno.test("withoutHeaders drops the named fields in any case and keeps the rest in order", () => {
+  assert.deepEqual(
+    withoutHeaders(headers, new Set(["x-list", "connection"])).map((h) => h.name),
+    ["Host", "Sec-WebSocket-Protocol"],
+  );
+  assert.equal(withoutHeaders(headers, []).length, headers.length);
+});
+
+Deno.test("trimOws strips only SP and HTAB", () => {
+  assert.equal(trimOws(" \t a b \t "), "a b");
+  assert.equal(trimOws("\xa0x\xa0"), "\xa0x\xa0");
+  assert.equal(trimOws("  "), "");
+});
