@@ -10,6 +10,7 @@
 import process from "node:process";
 import { unlinkSync } from "node:fs";
 import { NetError, type NetErrorCode } from "../errors.ts";
+import { listenSniTls } from "./node_tls.ts";
 import type { Addr, Conn, ConnectOptions, Listener, ListenOptions, Runtime, SignalName } from "./types.ts";
 
 /** The parts of Bun's socket API used here (Bun's own types are not visible to deno check). */
@@ -292,20 +293,16 @@ class BunListenerAdapter implements Listener {
   }
 }
 
-function serverTls(options: ListenOptions): BunTls | undefined {
-  const certs = options.tls ?? [];
-  if (certs.length === 0) return undefined;
-  if (certs.length > 1) {
-    // Bun.listen takes one certificate; SNI needs node:tls (not wired up yet).
-    throw new NetError("TLS", "several TLS certificates on one listener are not supported on Bun yet");
-  }
-  return { cert: certs[0]!.cert, key: certs[0]!.key, ALPNProtocols: ALPN_HTTP11 };
-}
-
 async function listen(options: ListenOptions): Promise<Listener> {
   const { addr } = options;
+  const certs = options.tls ?? [];
+  // Bun.listen serves one certificate; several, chosen by SNI, go through node:tls.
+  if (certs.length > 1 && addr.transport === "tcp") {
+    return await listenSniTls(addr, certs, { reusePort: options.reusePort ?? false });
+  }
+  const tls: BunTls | undefined = certs[0] &&
+    { cert: certs[0].cert, key: certs[0].key, ALPNProtocols: ALPN_HTTP11 };
   const unixPath = addr.transport === "unix" ? addr.path : undefined;
-  const tls = serverTls(options);
   // Sockets arrive through `open` only on a later turn of the event loop, after bind().
   const adapter = new BunListenerAdapter(addr);
   const start = () =>

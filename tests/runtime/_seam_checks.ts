@@ -160,6 +160,40 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     listener.close();
   }
 
+  // Several certificates on one listener, chosen by SNI; each name verifies against its own.
+  {
+    const read = (name: string) => runtime.readTextFile(`${CERTS}${name}`);
+    const ca = await read("ca.pem");
+    const listener = await runtime.listen({
+      addr: { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+      tls: [
+        { cert: await read("localhost.pem"), key: await read("localhost-key.pem") },
+        {
+          cert: await read("backend.pem"),
+          key: await read("backend-key.pem"),
+          serverNames: ["backend.test"],
+        },
+      ],
+    });
+    const port = listener.addr.transport === "tcp" ? listener.addr.port : 0;
+    const served: string[] = [];
+    for (const serverName of ["backend.test", "localhost"]) {
+      const accepted = listener.accept();
+      const client = await runtime.connect({
+        addr: { transport: "tcp", hostname: "127.0.0.1", port },
+        tls: { serverName, caCerts: [ca], verify: true },
+      });
+      const server = (await accepted)!;
+      await client.write(new TextEncoder().encode(serverName));
+      await client.closeWrite();
+      served.push(new TextDecoder().decode(await readAll(server)));
+      client.close();
+      server.close();
+    }
+    results.sni = served;
+    listener.close();
+  }
+
   // close() is idempotent and read() after close() ends instead of throwing.
   {
     const { client, close } = await pair(runtime);
@@ -180,5 +214,6 @@ export const EXPECTED = {
   unix: "over unix",
   tls: "secret",
   tlsWrongName: "TLS",
+  sni: ["backend.test", "localhost"],
   readAfterClose: null,
 };

@@ -1,0 +1,195 @@
+/**
+ * A TLS listener with several certificates chosen by SNI, on `node:tls`. Bun.listen serves one
+ * certificate per listener, but Bun's node:tls supports SNICallback on the same socket layer
+ * (shared/notes/runtime.md §3.1), so bun.ts uses this for multi-certificate listeners only.
+ */
+import tls from "node:tls";
+import { NetError } from "../errors.ts";
+import type { Addr, Conn, Listener, TlsCertificate } from "./types.ts";
+
+const HIGH_WATER = 64 * 1024;
+const CLOSE_GRACE_MS = 1000;
+
+function matches(pattern: string, name: string): boolean {
+  const p = pattern.toLowerCase();
+  return p.startsWith("*.") ? name.length > p.length - 1 && name.endsWith(p.slice(1)) : p === name;
+}
+
+/** A node:tls socket as a pull-style Conn: `data` fills a queue, paused past HIGH_WATER. */
+class NodeSocketConn implements Conn {
+  readonly localAddr: Addr;
+  readonly remoteAddr: Addr;
+  #socket: tls.TLSSocket;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #eof = false;
+  #error: NetError | undefined;
+  #reader: { resolve(chunk: Uint8Array | null): void; reject(err: unknown): void } | undefined;
+
+  constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+    this.localAddr = { transport: "tcp", hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 };
+    this.remoteAddr = {
+      transport: "tcp",
+      hostname: socket.remoteAddress ?? "",
+      port: socket.remotePort ?? 0,
+    };
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Uint8Array) => this.#onData(chunk));
+    socket.on("end", () => this.#finish(undefined));
+    socket.on("error", (err: Error) => this.#finish(new NetError("ECONNRESET", err.message, { cause: err })));
+    socket.on("close", () => this.#finish(undefined));
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.#queue.shift();
+    if (chunk) {
+      this.#queued -= chunk.length;
+      if (this.#socket.isPaused() && this.#queued < HIGH_WATER) this.#socket.resume();
+      return Promise.resolve(chunk);
+    }
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#eof) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      this.#reader = { resolve, reject };
+    });
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.#socket.destroyed || this.#socket.writableEnded) {
+      return Promise.reject(new NetError("EPIPE", "socket is closed"));
+    }
+    // Resolve when node:tls handed the bytes to the kernel, as the seam promises: so a
+    // close() after the last awaited write cannot drop data buffered in user space.
+    return new Promise((resolve, reject) => {
+      this.#socket.write(
+        bytes,
+        (err) => err ? reject(new NetError("EPIPE", err.message, { cause: err })) : resolve(),
+      );
+    });
+  }
+
+  closeWrite(): Promise<void> {
+    // With allowHalfOpen, end() sends close_notify + FIN and keeps the read side open.
+    if (!this.#socket.writableEnded) this.#socket.end();
+    return Promise.resolve();
+  }
+
+  close(): void {
+    const socket = this.#socket;
+    if (socket.writableEnded && !socket.writableFinished && !socket.destroyed) {
+      // Let a FIN just requested by closeWrite() go out before tearing down.
+      const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+      socket.once("finish", () => {
+        clearTimeout(timer);
+        socket.destroy();
+      });
+    } else socket.destroy();
+    this.#finish(undefined);
+  }
+
+  #onData(chunk: Uint8Array): void {
+    const reader = this.#reader;
+    if (reader) {
+      this.#reader = undefined;
+      reader.resolve(chunk);
+      return;
+    }
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    if (this.#queued >= HIGH_WATER) this.#socket.pause();
+  }
+
+  #finish(error: NetError | undefined): void {
+    if (error && !this.#eof) this.#error ??= error;
+    this.#eof = true;
+    const reader = this.#reader;
+    if (reader && this.#queue.length === 0) {
+      this.#reader = undefined;
+      if (this.#error) reader.reject(this.#error);
+      else reader.resolve(null);
+    }
+  }
+}
+
+class NodeTlsListener implements Listener {
+  #addr: Addr;
+  #server: tls.Server;
+  #accepted: Conn[] = [];
+  #waiter: ((conn: Conn | null) => void) | undefined;
+  #closed = false;
+
+  constructor(server: tls.Server, addr: Addr) {
+    this.#server = server;
+    this.#addr = addr;
+    server.on("secureConnection", (socket: tls.TLSSocket) => this.#push(new NodeSocketConn(socket)));
+    // A failed TLS handshake concerns that client only.
+    server.on("tlsClientError", () => {});
+  }
+
+  get addr(): Addr {
+    return this.#addr;
+  }
+
+  bound(port: number): void {
+    if (this.#addr.transport === "tcp") this.#addr = { ...this.#addr, port };
+  }
+
+  #push(conn: Conn): void {
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter(conn);
+    } else this.#accepted.push(conn);
+  }
+
+  accept(): Promise<Conn | null> {
+    const conn = this.#accepted.shift();
+    if (conn) return Promise.resolve(conn);
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#server.close();
+    this.#waiter?.(null);
+    this.#waiter = undefined;
+  }
+}
+
+export function listenSniTls(
+  addr: Extract<Addr, { transport: "tcp" }>,
+  certs: TlsCertificate[],
+  options: { reusePort: boolean },
+): Promise<Listener> {
+  const fallback = certs.find((c) => !c.serverNames?.length) ?? certs[0]!;
+  const contexts = certs.map((c) => ({
+    names: c.serverNames ?? [],
+    context: tls.createSecureContext({ cert: c.cert, key: c.key }),
+  }));
+  const server = tls.createServer({
+    cert: fallback.cert,
+    key: fallback.key,
+    ALPNProtocols: ["http/1.1"],
+    allowHalfOpen: true,
+    SNICallback(name, callback) {
+      const lower = name.toLowerCase();
+      callback(null, contexts.find((c) => c.names.some((n) => matches(n, lower)))?.context);
+    },
+  });
+  const listener = new NodeTlsListener(server, addr);
+  return new Promise((resolve, reject) => {
+    server.once("error", (err: Error & { code?: string }) => {
+      reject(new NetError(err.code === "EADDRINUSE" ? "EADDRINUSE" : "EOTHER", err.message, { cause: err }));
+    });
+    server.listen({ host: addr.hostname, port: addr.port, reusePort: options.reusePort }, () => {
+      const bound = server.address();
+      if (bound && typeof bound === "object") listener.bound(bound.port);
+      resolve(listener);
+    });
+  });
+}
