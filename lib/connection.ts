@@ -81,22 +81,24 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
     // An Upgrade forwards everything after its head (early frames); plain HTTP, its body.
     const body = new BodyCutter(websocket ? { kind: "none" } : requestBodyFraming(request));
     const rest = websocket ? head.rest : body.cut(head.rest);
+    let bodySent = Promise.resolve(0);
     upstream = await exchangeWithUpstream(ctx.runtime, ctx.upstreams.get(route.upstream)!, {
       head: rebuildRequest(request, client, { websocket, tls: ctx.tls }),
       rest,
     }, {
       limits: ctx.config.limits,
       replayable: body.done,
+      afterSend(conn) {
+        // The rest of a plain request's body streams while the answer comes back.
+        if (body.done) return;
+        bodySent = relayBody(client, conn, body, new Uint8Array(0));
+        bodySent.catch(() => conn.close());
+      },
       onAttemptFailed: (err) =>
         ctx.logger.log("error", "upstream_failed", { id, upstream: err.upstream, reason: err.message }),
     });
     const address = upstream.lease.server.config.address;
     access.upstream = address;
-    // The rest of a plain request's body streams while the answer comes back.
-    const bodySent = body.done
-      ? Promise.resolve(0)
-      : relayBody(client, upstream.conn, body, new Uint8Array(0));
-    bodySent.catch(() => upstream?.conn.close());
     const answer = await skipInterim(upstream.conn, client, upstream, { limits: ctx.config.limits, address });
     if (websocket && answer.response.status === 101) {
       const problem = checkUpgradeResponse(answer.response, {

@@ -25,6 +25,9 @@ export interface ExchangeOptions {
   /** False when the request body is streamed after the head: then an upstream that closed
    * without answering may have consumed part of it, and the request cannot be replayed. */
   replayable: boolean;
+  /** Runs once the request head is written, before the answer is awaited: a plain request's
+   * body must stream now, since many servers read it all before they answer. */
+  afterSend?(conn: Conn): void;
   /** Each failed attempt, for the error log. */
   onAttemptFailed(err: UpstreamError): void;
 }
@@ -71,6 +74,7 @@ async function attempt(
         cause: err,
       });
     });
+    options.afterSend?.(conn);
     const answer = await readHead(conn, {
       maxBytes: options.limits.max_head_bytes,
       maxLineBytes: options.limits.max_head_bytes,
