@@ -169,15 +169,7 @@ async function run(runtime: Runtime, config: Config): Promise<number> {
   });
   logStartup(logger, runtime, config);
   const gateway = new Gateway(runtime, config, logger);
-  try {
-    await gateway.start();
-  } catch (err) {
-    logger.log("error", "listen_failed", { reason: describeError(err) });
-    return 1;
-  }
-  logRoutes(logger, config);
-  logger.log("info", "ready", { listeners: gateway.addrs.map(formatAddr).join(",") });
-
+  // Handlers go in before the listeners open: a signal right after "ready" must drain, not kill.
   let stopping = false;
   const stop = async (signal: "SIGTERM" | "SIGINT") => {
     if (stopping) {
@@ -194,6 +186,14 @@ async function run(runtime: Runtime, config: Config): Promise<number> {
   runtime.onSignal("SIGINT", () => void stop("SIGINT"));
   // Without a handler SIGHUP would kill the process; live reload is not built yet.
   runtime.onSignal("SIGHUP", () => logger.log("warn", "reload_unsupported", { note: "SIGHUP ignored" }));
+  try {
+    await gateway.start();
+  } catch (err) {
+    logger.log("error", "listen_failed", { reason: describeError(err) });
+    return 1;
+  }
+  logRoutes(logger, config);
+  logger.log("info", "ready", { listeners: gateway.addrs.map(formatAddr).join(",") });
   return await new Promise<number>(() => {});
 }
 

@@ -1,0 +1,183 @@
+/** Plain HTTP (no Upgrade): passed through one request per connection, or 426 on websocket_only routes. */
+import assert from "node:assert/strict";
+import { denoEchoBackend, rawBackend, wsEchoBackend } from "./_backends.ts";
+import { openDenoWs } from "./_clients.ts";
+import { oneRouteConfig, startGateway } from "./_harness.ts";
+import { bytes, concat, CRLF, parseResponse, randomBytes, rawRequest, sha256, text } from "./_wire.ts";
+
+/** A complete chunked body; `extension` is added to the first chunk-size line. */
+const chunkedBody = (parts: Uint8Array[], extension = "") =>
+  concat([
+    ...parts.flatMap((
+      p,
+      i,
+    ) => [bytes(`${p.length.toString(16)}${i ? "" : extension}${CRLF}`), p, bytes(CRLF)]),
+    bytes(`0${CRLF}${CRLF}`),
+  ]);
+
+const adHoc = (upstream: string) => ({ args: ["--listen", "127.0.0.1:0", "--upstream", upstream] });
+
+Deno.test("http: GET and POST bodies pass through to a Deno.serve backend and back", async (t) => {
+  await using backend = await denoEchoBackend();
+  await using gw = await startGateway(adHoc(backend.address));
+  const binary = randomBytes(100_000);
+  // Larger than any first read, so the body has to be forwarded beyond the bytes that came with the head.
+  const chunked = [bytes("hello "), randomBytes(70_000), bytes("world")];
+  const cases = [
+    {
+      name: "GET",
+      request: bytes(`GET /page?x=1 HTTP/1.1${CRLF}Host: gw.test${CRLF}Connection: keep-alive${CRLF}${CRLF}`),
+      url: "/page?x=1",
+      body: new Uint8Array(0),
+    },
+    {
+      name: "POST with Content-Length",
+      request: concat([
+        bytes(
+          `POST /upload HTTP/1.1${CRLF}Host: gw.test${CRLF}Content-Length: ${binary.length}${CRLF}${CRLF}`,
+        ),
+        binary,
+      ]),
+      url: "/upload",
+      body: binary,
+    },
+    {
+      name: "POST chunked",
+      request: concat([
+        bytes(`POST /chunks HTTP/1.1${CRLF}Host: gw.test${CRLF}Transfer-Encoding: chunked${CRLF}${CRLF}`),
+        chunkedBody(chunked, ";ext=1"),
+      ]),
+      url: "/chunks",
+      body: concat(chunked),
+    },
+  ];
+  for (const { name, request, url, body } of cases) {
+    await t.step(name, async () => {
+      // rawRequest reads until the gateway closes: one request per client connection, even with keep-alive.
+      const response = parseResponse(await rawRequest(gw.port, request));
+      assert.equal(response.status, 200);
+      const method = name.split(" ")[0]!;
+      assert.deepEqual(response.body, concat([bytes(`${method} ${url} ${body.length}\n`), body]));
+      const seen = backend.requests.at(-1)!;
+      assert.equal(seen.method, method);
+      assert.equal(seen.url, url);
+      assert.deepEqual(seen.body, body);
+    });
+  }
+});
+
+const BIG = randomBytes(200_000);
+const answer = (head: string, body: Uint8Array = new Uint8Array(0)) =>
+  concat([bytes(head + CRLF + CRLF), body]);
+
+/** The backend keeps its connection open unless the body is close-delimited: the gateway must find the end. */
+const FRAMINGS = [
+  {
+    name: "Content-Length body",
+    answer: answer("HTTP/1.1 200 OK\r\nContent-Length: 11", bytes("hello world")),
+    status: 200,
+    body: bytes("hello world"),
+  },
+  {
+    name: "chunked body",
+    answer: answer(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked",
+      chunkedBody([bytes("hello"), bytes(" world")]),
+    ),
+    status: 200,
+    body: bytes("hello world"),
+  },
+  {
+    name: "close-delimited body",
+    answer: answer("HTTP/1.1 200 OK\r\nContent-Type: text/plain", bytes("until close")),
+    status: 200,
+    body: bytes("until close"),
+    closeDelimited: true,
+  },
+  {
+    name: "200 KB Content-Length body",
+    answer: answer(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG.length}`, BIG),
+    status: 200,
+    body: BIG,
+  },
+  {
+    name: "200 KB chunked body",
+    answer: answer(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked",
+      chunkedBody([BIG.subarray(0, 150_000), BIG.subarray(150_000)]),
+    ),
+    status: 200,
+    body: BIG,
+  },
+  {
+    name: "200 KB close-delimited body",
+    answer: answer("HTTP/1.1 200 OK", BIG),
+    status: 200,
+    body: BIG,
+    closeDelimited: true,
+  },
+  {
+    name: "404 with a body",
+    answer: answer("HTTP/1.1 404 Not Found\r\nContent-Length: 9", bytes("not here!")),
+    status: 404,
+    body: bytes("not here!"),
+  },
+  {
+    name: "204 without a body",
+    answer: answer("HTTP/1.1 204 No Content"),
+    status: 204,
+    body: new Uint8Array(0),
+  },
+];
+
+for (const { name, answer, status, body, closeDelimited } of FRAMINGS) {
+  Deno.test(`http: a response with a ${name} comes back intact`, async () => {
+    await using backend = rawBackend(async (peer) => {
+      await peer.write(answer);
+      if (!closeDelimited) await peer.closing;
+    });
+    await using gw = await startGateway(adHoc(backend.address));
+    const response = parseResponse(
+      await rawRequest(gw.port, `GET /framed HTTP/1.1${CRLF}Host: gw.test${CRLF}${CRLF}`, {
+        timeoutMs: 3_000,
+      }),
+    );
+    assert.equal(response.status, status);
+    assert.equal(response.body.length, body.length);
+    assert.equal(sha256(response.body), sha256(body));
+    const head = backend.heads[0] ?? "";
+    assert.match(head, /^GET \/framed HTTP\/1\.1\r\n/);
+    assert.match(head, /\r\nconnection: close\r\n/i, "the upstream request says Connection: close");
+    assert.match(head, /\r\nx-forwarded-for: 127\.0\.0\.1\r\n/i);
+  });
+}
+
+Deno.test("http: a HEAD response's Content-Length is not waited for", async () => {
+  await using backend = rawBackend(async (peer) => {
+    await peer.write(`HTTP/1.1 200 OK${CRLF}Content-Length: 5000${CRLF}${CRLF}`);
+    await peer.closing;
+  });
+  await using gw = await startGateway(adHoc(backend.address));
+  const raw = await rawRequest(gw.port, `HEAD /meta HTTP/1.1${CRLF}Host: gw.test${CRLF}${CRLF}`, {
+    timeoutMs: 3_000,
+  });
+  const response = parseResponse(raw);
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-length"), "5000");
+  assert.equal(text(raw), response.head, "nothing after the head");
+});
+
+Deno.test("http: a websocket_only route answers 426 to plain HTTP and still takes WebSockets", async () => {
+  await using backend = await wsEchoBackend();
+  await using gw = await startGateway({
+    config: oneRouteConfig([backend.address], { route: { websocket_only: true } }),
+  });
+  const response = parseResponse(
+    await rawRequest(gw.port, `GET /plain HTTP/1.1${CRLF}Host: gw.test${CRLF}${CRLF}`),
+  );
+  assert.equal(response.status, 426);
+  assert.equal(backend.requests.length, 0, "the plain request never reached the backend");
+  await using client = await openDenoWs(`ws://127.0.0.1:${gw.port}/ws`);
+  client.send("websockets welcome");
+  assert.equal(await client.next(), "websockets welcome");
+});
