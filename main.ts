@@ -7,9 +7,9 @@ import { loadRuntime } from "./lib/runtime/mod.ts";
 import { loadConfigFile, loadConfigObject, type LoadResult } from "./lib/config/load.ts";
 import { type CliFlags, defaultRawConfig, rawConfigFromFlags } from "./lib/config/flags.ts";
 import { describeConfig } from "./lib/config/summary.ts";
-import { formatAddr } from "./lib/config/address.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
-import { Gateway } from "./lib/server.ts";
+import { runApp } from "./lib/app.ts";
+import { runSupervisor, WORKER_ADMIN_ENV, WORKER_ENV } from "./lib/supervisor.ts";
 import { describeError, NetError } from "./lib/errors.ts";
 import { VERSION } from "./lib/version.ts";
 import type { Config } from "./lib/config/schema.ts";
@@ -36,6 +36,8 @@ Flags (ad-hoc mode: one route to one upstream group, no config file):
       --listen ADDR         address to listen on (repeatable): host:port, :port, [::1]:port, unix:/path
       --upstream ADDR       upstream server (repeatable, round robin): host:port, unix:/path,
                             ws://host:port, wss://host:port (TLS to the upstream)
+      --balance POLICY      how several --upstream share connections: round_robin (default),
+                            least_conn (best for long-lived WebSockets), ip_hash or random
       --path PREFIX         only proxy this path prefix (default /; others get 404)
       --tls-cert FILE       serve TLS with this PEM certificate ...
       --tls-key FILE        ... and this PEM private key
@@ -44,8 +46,9 @@ Flags (ad-hoc mode: one route to one upstream group, no config file):
   -h, --help                this help
   -V, --version             print the version and runtime
 
-Signals: SIGTERM / SIGINT stop accepting and let open connections finish (up to
-shutdown_timeout, default 30s); a second one exits at once.
+Signals: SIGHUP reloads the configuration (open tunnels keep running untouched);
+SIGTERM / SIGINT stop accepting and let open connections finish (up to shutdown_timeout,
+default 30s); a second one exits at once.
 `;
 
 const OPTIONS = {
@@ -57,6 +60,7 @@ const OPTIONS = {
   "tls-key": { type: "string" },
   "idle-timeout": { type: "string" },
   "log-format": { type: "string" },
+  balance: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -77,6 +81,7 @@ function flagsOf(values: Values): CliFlags | undefined {
     ...(values["tls-key"] !== undefined && { tlsKey: values["tls-key"] }),
     ...(values["idle-timeout"] !== undefined && { idleTimeout: values["idle-timeout"] }),
     ...(values["log-format"] !== undefined && { logFormat: values["log-format"] }),
+    ...(values.balance !== undefined && { balance: values.balance }),
   };
   const given = flags.listen.length + flags.upstream.length + Object.keys(flags).length - 2;
   return given > 0 ? flags : undefined;
@@ -147,54 +152,27 @@ function logStartup(logger: Logger, runtime: Runtime, config: Config): void {
   }
 }
 
-function logRoutes(logger: Logger, config: Config): void {
-  for (const server of config.servers) {
-    for (const route of server.routes) {
-      const group = config.upstreams.get(route.upstream)!;
-      logger.log("info", "route", {
-        hosts: server.hosts?.join(",") ?? "*",
-        path: route.path,
-        upstream: group.name,
-        servers: group.servers.map((s) => s.address).join(","),
-      });
-    }
+/** One process, a worker of a supervisor, or the supervisor of `workers` processes. */
+async function run(runtime: Runtime, config: Config, values: Values): Promise<number> {
+  const reloadConfig = () => loadConfig(runtime, values);
+  const worker = runtime.env(WORKER_ENV);
+  if (worker !== undefined) {
+    const logger = createLogger(config.log.format, { worker: Number(worker) });
+    runtime.onUnhandledRejection((reason) => logger.log("error", "internal_error", { reason: describeError(reason) }));
+    const adminPath = runtime.env(WORKER_ADMIN_ENV)!;
+    return await runApp(runtime, config, logger, {
+      reloadConfig,
+      reusePort: true,
+      adminListen: { transport: "unix", path: adminPath },
+    });
   }
-}
-
-async function run(runtime: Runtime, config: Config): Promise<number> {
   const logger = createLogger(config.log.format);
   // Last line of defence: a bug in one connection's handling must not end the process.
-  runtime.onUnhandledRejection((reason) => {
-    logger.log("error", "internal_error", { reason: describeError(reason) });
-  });
+  runtime.onUnhandledRejection((reason) => logger.log("error", "internal_error", { reason: describeError(reason) }));
   logStartup(logger, runtime, config);
-  const gateway = new Gateway(runtime, config, logger);
-  // Handlers go in before the listeners open: a signal right after "ready" must drain, not kill.
-  let stopping = false;
-  const stop = async (signal: "SIGTERM" | "SIGINT") => {
-    if (stopping) {
-      logger.log("warn", "exit_now", { signal });
-      runtime.exit(1);
-    }
-    stopping = true;
-    logger.log("info", "shutdown", { signal, connections: gateway.liveConnections });
-    const { forced } = await gateway.shutdown(config.shutdown_timeout);
-    logger.log("info", "stopped", { forced });
-    runtime.exit(0);
-  };
-  runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
-  runtime.onSignal("SIGINT", () => void stop("SIGINT"));
-  // Without a handler SIGHUP would kill the process; live reload is not built yet.
-  runtime.onSignal("SIGHUP", () => logger.log("warn", "reload_unsupported", { note: "SIGHUP ignored" }));
-  try {
-    await gateway.start();
-  } catch (err) {
-    logger.log("error", "listen_failed", { reason: describeError(err) });
-    return 1;
-  }
-  logRoutes(logger, config);
-  logger.log("info", "ready", { listeners: gateway.addrs.map(formatAddr).join(",") });
-  return await new Promise<number>(() => {});
+  const count = config.workers === "auto" ? runtime.cpuCount() : config.workers;
+  if (count > 1) return await runSupervisor(runtime, config, logger, { count, args: runtime.args, reloadConfig });
+  return await runApp(runtime, config, logger, { reloadConfig });
 }
 
 async function main(): Promise<void> {
@@ -224,7 +202,7 @@ async function main(): Promise<void> {
     printErrors(result);
     runtime.exit(1);
   }
-  runtime.exit(await run(runtime, result.config));
+  runtime.exit(await run(runtime, result.config, values));
 }
 
 if (import.meta.main) await main();

@@ -15,6 +15,7 @@ import { requestBodyFraming } from "./http/chunked.ts";
 import { matchRoute, matchServer } from "./route.ts";
 import { readHead } from "./read_head.ts";
 import { exchangeWithUpstream, type UpstreamAnswer } from "./handshake.ts";
+import { pickContext } from "./balance/hash_key.ts";
 import { relayResponse, skipInterim } from "./relay.ts";
 import { BodyCutter, relayBody } from "./body.ts";
 import { pipe } from "./pipe.ts";
@@ -26,6 +27,7 @@ import type { Fields, Logger } from "./log.ts";
 import type { Conn, Runtime } from "./runtime/types.ts";
 import type { UpstreamGroup } from "./upstream.ts";
 import type { Watchdog } from "./watchdog.ts";
+import type { Metrics } from "./metrics.ts";
 
 /** What one listener's connections share: the configuration generation they started under. */
 export interface ConnectionContext {
@@ -40,6 +42,7 @@ export interface ConnectionContext {
   watchdog: Watchdog;
   /** Aborted on shutdown. */
   signal: AbortSignal;
+  metrics: Metrics;
 }
 
 /** The access record, filled in as the connection moves along. */
@@ -82,11 +85,13 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
     const body = new BodyCutter(websocket ? { kind: "none" } : requestBodyFraming(request));
     const rest = websocket ? head.rest : body.cut(head.rest);
     let bodySent = Promise.resolve(0);
-    upstream = await exchangeWithUpstream(ctx.runtime, ctx.upstreams.get(route.upstream)!, {
+    const group = ctx.upstreams.get(route.upstream)!;
+    upstream = await exchangeWithUpstream(ctx.runtime, group, {
       head: rebuildRequest(request, client, { websocket, tls: ctx.tls }),
       rest,
     }, {
       limits: ctx.config.limits,
+      pick: pickContext(group.config.hash_key, { ...request, remote: client.remoteAddr }),
       replayable: body.done,
       afterSend(conn) {
         // The rest of a plain request's body streams while the answer comes back.
@@ -94,8 +99,10 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
         bodySent = relayBody(client, conn, body, new Uint8Array(0));
         bodySent.catch(() => conn.close());
       },
-      onAttemptFailed: (err) =>
-        ctx.logger.log("error", "upstream_failed", { id, upstream: err.upstream, reason: err.message }),
+      onAttemptFailed: (err) => {
+        ctx.logger.log("error", "upstream_failed", { id, upstream: err.upstream, reason: err.message });
+        if (err.phase === "connect" || err.phase === "tls") ctx.metrics.upstreamConnectFailure(group.config.name, err.upstream);
+      },
     });
     const address = upstream.lease.server.config.address;
     access.upstream = address;
@@ -115,6 +122,8 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
         route: route.path,
         upstream: address,
       });
+      ctx.metrics.handshake("tunnel", 101, (Date.now() - started) / 1000);
+      ctx.metrics.tunnelOpened(route.path, route.upstream, address);
       const result = await pipe(client, upstream.conn, {
         readTimeout: route.read_timeout,
         sendTimeout: route.send_timeout,
@@ -128,6 +137,7 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
         closed_by: result.closedBy,
         reason: result.reason,
       });
+      ctx.metrics.tunnelClosed(route.path, route.upstream, address, (Date.now() - started) / 1000);
       return;
     }
     if (answer.response.status === 101) {
@@ -149,6 +159,7 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
     client.close();
     access.duration_ms = Date.now() - started;
     if (ctx.config.log.access && access.status !== 0) ctx.logger.log("info", "access", access);
+    countOutcome(ctx.metrics, access);
   }
 }
 
@@ -229,4 +240,17 @@ async function reject(client: Conn, err: unknown, access: Access, ctx: Connectio
   } catch {
     // The client is gone; the log line is all that is left to do.
   }
+}
+
+/** Handshake results and byte counts; tunnels were counted as they opened. */
+function countOutcome(metrics: Metrics, access: Access): void {
+  if (typeof access.up_bytes === "number") metrics.bytes("up", access.up_bytes);
+  if (typeof access.down_bytes === "number") metrics.bytes("down", access.down_bytes);
+  if (access.status === 0 || access.status === 101) return;
+  const result = access.closed_by === "upstream"
+    ? "http"
+    : access.status >= 502 && access.status <= 504
+    ? "upstream_error"
+    : "rejected";
+  metrics.handshake(result, access.status, (access.duration_ms as number) / 1000);
 }

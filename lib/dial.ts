@@ -15,10 +15,12 @@ function tlsOptions(server: UpstreamServerConfig, group: UpstreamConfig): TlsCli
   };
 }
 
+/** `signal` (health checks) abandons the dial early, like the timeout does. */
 export async function dialUpstream(
   runtime: Runtime,
   server: UpstreamServerConfig,
   group: UpstreamConfig,
+  options: { signal?: AbortSignal } = {},
 ): Promise<Conn> {
   const tls = tlsOptions(server, group);
   const controller = new AbortController();
@@ -31,7 +33,7 @@ export async function dialUpstream(
   });
   const connecting = runtime.connect({
     addr: server.addr,
-    signal: controller.signal,
+    signal: options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal,
     ...(tls ? { tls } : {}),
   });
   try {

@@ -1,17 +1,20 @@
 /**
  * REISSUE + ANSWER: pick a server, connect, write the rebuilt request head (with the bytes the
  * client sent after its head in the same write), and read the upstream's response head.
- * A failure before the upstream sent any byte moves on to the next untried server.
+ * A dial or TLS failure, or an upstream that closes before sending any byte, moves on to the
+ * next untried server, up to the group's `retries`; once the upstream has sent a byte, never.
+ * Every failed attempt counts toward that server's max_fails.
  */
-import { describeError, HeadParseError, NetError, UpstreamError } from "./errors.ts";
+import { describeError, HeadParseError, HttpError, NetError, UpstreamError } from "./errors.ts";
 import { parseResponseHead, type ResponseHead } from "./http/head.ts";
 import { dialUpstream } from "./dial.ts";
 import { concat } from "./bytes.ts";
 import { readHead } from "./read_head.ts";
 import type { Answer } from "./relay.ts";
 import type { LimitsConfig } from "./config/schema.ts";
+import type { PickContext } from "./balance/balancer.ts";
 import type { Conn, Runtime } from "./runtime/types.ts";
-import type { Lease, UpstreamGroup } from "./upstream.ts";
+import type { Lease, NoServer, UpstreamGroup } from "./upstream.ts";
 
 /** The upstream's first answer (head as received, to relay a 101 byte for byte) and the
  * connection and lease it came on. */
@@ -22,6 +25,8 @@ export interface UpstreamAnswer extends Answer {
 
 export interface ExchangeOptions {
   limits: LimitsConfig;
+  /** What the balancing policy may know about this request (client address, hash key). */
+  pick: PickContext;
   /** False when the request body is streamed after the head: then an upstream that closed
    * without answering may have consumed part of it, and the request cannot be replayed. */
   replayable: boolean;
@@ -32,6 +37,7 @@ export interface ExchangeOptions {
   onAttemptFailed(err: UpstreamError): void;
 }
 
+/** The caller owns the returned lease and must release it (connection.ts does, in `finally`). */
 export async function exchangeWithUpstream(
   runtime: Runtime,
   group: UpstreamGroup,
@@ -41,12 +47,14 @@ export async function exchangeWithUpstream(
   const tried = new Set<number>();
   const bytes = concat(request.head, request.rest);
   let lastError: UpstreamError | undefined;
-  for (let lease = group.acquire(tried); lease; lease = group.acquire(tried)) {
+  for (let attempts = 0; attempts <= group.config.retries; attempts++) {
+    const { lease, none } = group.acquire(tried, options.pick);
+    if (!lease) throw noServer(none, group.config.name, lastError);
     tried.add(lease.server.index);
     try {
       return await attempt(runtime, group, lease, bytes, options);
     } catch (err) {
-      lease.release();
+      lease.release({ failed: true });
       const failure = err instanceof UpstreamError
         ? err
         : new UpstreamError("response", lease.server.config.address, describeError(err), { cause: err });
@@ -55,7 +63,23 @@ export async function exchangeWithUpstream(
       lastError = failure;
     }
   }
-  throw lastError ?? new UpstreamError("connect", group.config.name, "no upstream server left to try");
+  // Only reached after a failed attempt, so lastError is set.
+  throw lastError!;
+}
+
+/** The error for a connection no server can take: 503 when they are full, else the last failure or 502. */
+function noServer(why: NoServer, name: string, lastError: UpstreamError | undefined): Error {
+  if (why === "full") {
+    return new HttpError(503, `every available server of upstream "${name}" is at max_conns`, {
+      headers: [["Retry-After", "1"]],
+    });
+  }
+  return lastError ??
+    new UpstreamError(
+      "connect",
+      name,
+      `no available server in upstream "${name}" (down, failing or unhealthy)`,
+    );
 }
 
 async function attempt(
@@ -75,7 +99,8 @@ async function attempt(
       });
     });
     options.afterSend?.(conn);
-    const answer = await readHead(conn, {
+    const watched = watchFirstByte(conn);
+    const answer = await readHead(watched.conn, {
       maxBytes: options.limits.max_head_bytes,
       maxLineBytes: options.limits.max_head_bytes,
       timeoutMs: options.limits.handshake_timeout,
@@ -85,7 +110,7 @@ async function attempt(
       }
       const closedEarly = err instanceof NetError && (err.code === "ECONNRESET" || err.code === "EPIPE");
       throw new UpstreamError("response", address, `bad response: ${describeError(err)}`, {
-        retryable: closedEarly && options.replayable,
+        retryable: closedEarly && !watched.received() && options.replayable,
         cause: err,
       });
     });
@@ -106,4 +131,23 @@ async function attempt(
     conn.close();
     throw err;
   }
+}
+
+/** `conn` for reading the answer, noting whether any byte arrived: after one, a retry could
+ * hand the client a second server's answer glued to part of the first. */
+function watchFirstByte(conn: Conn): { conn: Conn; received(): boolean } {
+  let received = false;
+  const watched: Conn = {
+    read: async () => {
+      const chunk = await conn.read();
+      if (chunk !== null && chunk.length > 0) received = true;
+      return chunk;
+    },
+    write: (data) => conn.write(data),
+    closeWrite: () => conn.closeWrite(),
+    close: () => conn.close(),
+    localAddr: conn.localAddr,
+    remoteAddr: conn.remoteAddr,
+  };
+  return { conn: watched, received: () => received };
 }

@@ -27,11 +27,13 @@ export function formatJson(time: string, level: Level, event: string, fields: Fi
   return JSON.stringify({ time, level, event, ...fields });
 }
 
-export function createLogger(format: LogFormat, write: (line: string) => void = console.log): Logger {
+/** `base` fields go on every record (a worker's number, so interleaved logs stay readable). */
+export function createLogger(format: LogFormat, base: Fields = {}, write: (line: string) => void = console.log): Logger {
   const formatLine = format === "json" ? formatJson : formatText;
+  const hasBase = Object.keys(base).length > 0;
   return {
     log(level, event, fields = {}) {
-      write(formatLine(new Date().toISOString(), level, event, fields));
+      write(formatLine(new Date().toISOString(), level, event, hasBase ? { ...base, ...fields } : fields));
     },
   };
 }

@@ -1,9 +1,11 @@
 /** The answers wsgate writes itself: short, closed, with the reason phrase of RFC 9110 §15. */
 
 const REASONS: Record<number, string> = {
+  200: "OK",
   400: "Bad Request",
   403: "Forbidden",
   404: "Not Found",
+  405: "Method Not Allowed",
   408: "Request Timeout",
   414: "URI Too Long",
   426: "Upgrade Required",

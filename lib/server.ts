@@ -8,90 +8,131 @@ import { formatAddr } from "./config/address.ts";
 import { handleConnection } from "./connection.ts";
 import { createUpstreamGroups, type UpstreamGroup } from "./upstream.ts";
 import { Watchdog } from "./watchdog.ts";
-import type { Config, ServerConfig } from "./config/schema.ts";
+import { Metrics } from "./metrics.ts";
+import { diffPlans, type PlannedListener, planListeners } from "./listen_plan.ts";
+import type { Config } from "./config/schema.ts";
 import type { Logger } from "./log.ts";
-import type { Addr, Conn, Listener, Runtime, TlsCertificate } from "./runtime/types.ts";
-
-/** Listen addresses with the server blocks that share them (like nginx, by Host). */
-function groupByListenAddress(
-  servers: readonly ServerConfig[],
-): Map<string, { addr: Addr; servers: ServerConfig[] }> {
-  const groups = new Map<string, { addr: Addr; servers: ServerConfig[] }>();
-  for (const server of servers) {
-    for (const addr of server.listen) {
-      const key = formatAddr(addr);
-      const group = groups.get(key) ?? { addr, servers: [] };
-      group.servers.push(server);
-      groups.set(key, group);
-    }
-  }
-  return groups;
-}
-
-function certificates(servers: readonly ServerConfig[]): TlsCertificate[] {
-  return servers.flatMap((server) =>
-    (server.tls ?? []).map((c) => ({
-      cert: c.cert,
-      key: c.key,
-      ...(c.hosts ?? server.hosts ? { serverNames: c.hosts ?? server.hosts } : {}),
-    }))
-  );
-}
+import type { Addr, Conn, Listener, Runtime } from "./runtime/types.ts";
 
 /** After an accept error (EMFILE...), wait before trying again instead of spinning. */
 const ACCEPT_BACKOFF_MS = 100;
 
+/** One configuration's live objects, shared by the connections accepted under it. Tunnels keep
+ * the generation they started with; once the last one ends, the old generation is garbage. */
+interface Generation {
+  config: Config;
+  upstreams: Map<string, UpstreamGroup>;
+}
+
+interface OpenListener {
+  listener: Listener;
+  planned: PlannedListener;
+}
+
 export class Gateway {
   #runtime: Runtime;
-  #config: Config;
   #logger: Logger;
-  #upstreams: Map<string, UpstreamGroup>;
-  #listeners: Listener[] = [];
+  #generation: Generation;
+  #plan: Map<string, PlannedListener>;
+  #listeners = new Map<string, OpenListener>();
   #live = new Map<Conn, Promise<void>>();
   #shutdown = new AbortController();
   #watchdog = new Watchdog();
   #nextId = 1;
+  #draining = false;
+  #reusePort: boolean;
+  /** Counters and gauges of this process, read by the admin endpoints. */
+  readonly metrics = new Metrics();
 
-  constructor(runtime: Runtime, config: Config, logger: Logger) {
+  constructor(runtime: Runtime, config: Config, logger: Logger, options: { reusePort: boolean }) {
     this.#runtime = runtime;
-    this.#config = config;
     this.#logger = logger;
-    this.#upstreams = createUpstreamGroups(config);
+    this.#reusePort = options.reusePort;
+    this.#generation = { config, upstreams: createUpstreamGroups(config) };
+    this.#plan = planListeners(config);
   }
 
-  /** The bound addresses, in the order opened (real ports when 0 was asked for). */
+  /** The bound addresses (real ports when 0 was asked for). */
   get addrs(): Addr[] {
-    return this.#listeners.map((l) => l.addr);
+    return [...this.#listeners.values()].map((l) => l.listener.addr);
+  }
+
+  /** What is listening, for the status page. */
+  get listeners(): { addr: Addr; transport: "tcp" | "tls" | "unix" }[] {
+    return [...this.#listeners.values()].map(({ listener, planned }) => ({
+      addr: listener.addr,
+      transport: listener.addr.transport === "unix" ? "unix" : planned.tls.length ? "tls" : "tcp",
+    }));
+  }
+
+  get config(): Config {
+    return this.#generation.config;
+  }
+
+  get upstreams(): ReadonlyMap<string, UpstreamGroup> {
+    return this.#generation.upstreams;
+  }
+
+  /** True from the moment shutdown starts. */
+  get draining(): boolean {
+    return this.#draining;
   }
 
   /** Opens every listener or none: a bind failure closes those already open and throws. */
   async start(): Promise<void> {
     try {
-      for (const { addr, servers } of groupByListenAddress(this.#config.servers).values()) {
-        const tls = certificates(servers);
-        const listener = await this.#runtime.listen({ addr, ...(tls.length ? { tls } : {}) });
-        this.#listeners.push(listener);
-        const transport = listener.addr.transport === "unix" ? "unix" : tls.length ? "tls" : "tcp";
-        this.#logger.log("info", "listening", { addr: formatAddr(listener.addr), transport });
-        this.#acceptLoop(listener, servers, tls.length > 0);
-      }
+      for (const planned of this.#plan.values()) await this.#open(planned);
     } catch (err) {
       this.#closeListeners();
       throw err;
     }
   }
 
-  async #acceptLoop(listener: Listener, servers: ServerConfig[], tls: boolean): Promise<void> {
-    const ctx = {
-      runtime: this.#runtime,
-      config: this.#config,
-      servers,
-      upstreams: this.#upstreams,
-      tls,
-      logger: this.#logger,
-      watchdog: this.#watchdog,
-      signal: this.#shutdown.signal,
-    };
+  async #open(planned: PlannedListener): Promise<void> {
+    const { addr, tls } = planned;
+    const listener = await this.#runtime.listen({
+      addr,
+      reusePort: this.#reusePort && addr.transport === "tcp",
+      ...(tls.length ? { tls } : {}),
+    });
+    const entry = { listener, planned };
+    this.#listeners.set(planned.key, entry);
+    const transport = listener.addr.transport === "unix" ? "unix" : tls.length ? "tls" : "tcp";
+    this.#logger.log("info", "listening", { addr: formatAddr(listener.addr), transport });
+    this.#acceptLoop(entry);
+  }
+
+  /**
+   * Switches new connections to `config`. Established connections keep the configuration they
+   * started with. Listeners that stay the same keep their sockets; new ones are opened first,
+   * and if one cannot be opened nothing changes and this throws.
+   */
+  async reload(config: Config): Promise<void> {
+    const plan = planListeners(config);
+    const diff = diffPlans(this.#plan, plan);
+    const fresh = diff.open.filter((p) => !this.#listeners.has(p.key));
+    const opened: string[] = [];
+    try {
+      for (const planned of fresh) {
+        await this.#open(planned);
+        opened.push(planned.key);
+      }
+    } catch (err) {
+      for (const key of opened) this.#closeListener(key);
+      throw err;
+    }
+    const upstreams = createUpstreamGroups(config);
+    carryOverDrained(this.#generation.upstreams, upstreams);
+    this.#generation = { config, upstreams };
+    this.#plan = plan;
+    for (const planned of diff.keep) this.#listeners.get(planned.key)!.planned = planned;
+    for (const key of diff.close) this.#closeListener(key);
+    // Same address, other certificates: the old socket had to go before the new one can bind.
+    for (const planned of diff.open.filter((p) => !fresh.includes(p))) await this.#open(planned);
+  }
+
+  async #acceptLoop(entry: OpenListener): Promise<void> {
+    const { listener } = entry;
     let failing = false;
     while (true) {
       let conn;
@@ -107,6 +148,20 @@ export class Gateway {
       if (conn === null) return;
       if (failing) this.#logger.log("info", "accept_recovered", { addr: formatAddr(listener.addr) });
       failing = false;
+      // Read per connection: a reload switches what the next connection gets.
+      const generation = this.#generation;
+      const ctx = {
+        runtime: this.#runtime,
+        config: generation.config,
+        servers: entry.planned.servers,
+        upstreams: generation.upstreams,
+        tls: entry.planned.tls.length > 0,
+        logger: this.#logger,
+        watchdog: this.#watchdog,
+        signal: this.#shutdown.signal,
+        metrics: this.metrics,
+      };
+      this.metrics.connectionAccepted(entry.planned.key);
       const done = handleConnection(conn, this.#nextId++, ctx).catch((err) => {
         this.#logger.log("error", "internal_error", { reason: describeError(err) });
       });
@@ -115,12 +170,21 @@ export class Gateway {
     }
   }
 
+  #closeListener(key: string): void {
+    const entry = this.#listeners.get(key);
+    if (!entry) return;
+    entry.listener.close();
+    this.#listeners.delete(key);
+    this.#logger.log("info", "listener_closed", { addr: formatAddr(entry.listener.addr) });
+  }
+
   #closeListeners(): void {
-    for (const listener of this.#listeners) listener.close();
+    for (const key of [...this.#listeners.keys()]) this.#closeListener(key);
   }
 
   /** Stops accepting, waits up to `timeoutMs` for live connections, then closes them. */
   async shutdown(timeoutMs: number): Promise<{ forced: number }> {
+    this.#draining = true;
     this.#closeListeners();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<boolean>((resolve) => {
@@ -145,5 +209,17 @@ export class Gateway {
   /** Connections being handled right now (handshakes and tunnels). */
   get liveConnections(): number {
     return this.#live.size;
+  }
+}
+
+/** A server drained by the operator stays drained across a reload. */
+function carryOverDrained(before: ReadonlyMap<string, UpstreamGroup>, after: ReadonlyMap<string, UpstreamGroup>) {
+  for (const [name, group] of after) {
+    const previous = before.get(name);
+    if (!previous) continue;
+    for (const server of group.servers) {
+      const old = previous.servers.find((s) => s.config.address === server.config.address);
+      if (old?.drained) server.drained = true;
+    }
   }
 }

@@ -1,32 +1,29 @@
 /**
- * Smooth weighted round robin, after nginx's ngx_http_upstream_get_peer()
- * (src/http/ngx_http_upstream_round_robin.c): each pick adds every eligible server's weight to
- * its running score, takes the highest score and subtracts the total. Weights 5,1,1 give
+ * round_robin: smooth weighted round robin, after nginx's ngx_http_upstream_get_peer()
+ * (src/http/ngx_http_upstream_round_robin.c): each pick adds every candidate's weight to its
+ * running score, takes the highest score and subtracts the total. Weights 5,1,1 give
  * a a b a c a a rather than a a a a a b c: no bursts towards the heavy server.
  */
-import type { Balancer } from "./balancer.ts";
+import type { Balancer, Candidate } from "./balancer.ts";
 
 export class SmoothRoundRobin implements Balancer {
-  #weights: readonly number[];
+  /** Running score per server index; servers that are not candidates keep theirs, like nginx. */
   #current: number[];
 
-  constructor(weights: readonly number[]) {
-    this.#weights = weights;
-    this.#current = weights.map(() => 0);
+  constructor(servers: number) {
+    this.#current = new Array<number>(servers).fill(0);
   }
 
-  pick(eligible: (index: number) => boolean): number | undefined {
+  pick<T extends Candidate>(candidates: readonly T[]): T | undefined {
     let total = 0;
-    let best = -1;
-    for (let i = 0; i < this.#weights.length; i++) {
-      if (!eligible(i)) continue;
-      const weight = this.#weights[i]!;
-      this.#current[i]! += weight;
-      total += weight;
-      if (best === -1 || this.#current[i]! > this.#current[best]!) best = i;
+    let best: T | undefined;
+    for (const candidate of candidates) {
+      const score = (this.#current[candidate.index] ?? 0) + candidate.weight;
+      this.#current[candidate.index] = score;
+      total += candidate.weight;
+      if (best === undefined || score > this.#current[best.index]!) best = candidate;
     }
-    if (best === -1) return undefined;
-    this.#current[best]! -= total;
+    if (best !== undefined) this.#current[best.index]! -= total;
     return best;
   }
 }

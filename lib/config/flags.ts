@@ -12,6 +12,8 @@ export interface CliFlags {
   tlsKey?: string;
   idleTimeout?: string;
   logFormat?: string;
+  /** The group's `balance`: round_robin, least_conn, ip_hash or random. */
+  balance?: string;
 }
 
 /** The upstream group every flag config routes to. */
@@ -39,7 +41,10 @@ export function rawConfigFromFlags(flags: CliFlags): Record<string, unknown> {
       routes: [route],
     }],
     upstreams: {
-      [GROUP]: { servers: flags.upstream.length > 0 ? [...flags.upstream] : [DEFAULTS.upstreamAddress] },
+      [GROUP]: {
+        servers: flags.upstream.length > 0 ? [...flags.upstream] : [DEFAULTS.upstreamAddress],
+        ...(flags.balance !== undefined && { balance: flags.balance }),
+      },
     },
     ...(flags.logFormat !== undefined && { log: { format: flags.logFormat } }),
   };

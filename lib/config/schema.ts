@@ -4,8 +4,14 @@
  * Durations are milliseconds.
  */
 import type { Addr } from "../runtime/types.ts";
+import type { Cidr } from "../cidr.ts";
+import type { OriginPattern } from "../access.ts";
+import type { ProxyVersion } from "../proxy_protocol.ts";
 
-export type Balance = "round_robin";
+export type Balance = "round_robin" | "least_conn" | "ip_hash" | "hash" | "random";
+/** Where `balance: hash` finds its key: `header:NAME`, `cookie:NAME`, `query:NAME` or `ip`. */
+export type HashKey = { source: "header" | "cookie" | "query"; name: string } | { source: "ip" };
+export type HealthCheckType = "tcp" | "http" | "websocket";
 export type LogFormat = "text" | "json";
 
 export interface TlsCertConfig {
@@ -34,6 +40,12 @@ export interface RouteConfig {
   send_timeout: number;
   /** No bytes in either direction for this long -> close. 0 = never. */
   idle_timeout: number;
+  /** Origin header patterns that may connect; omitted = any (see access.ts). */
+  allow_origins?: OriginPattern[];
+  /** Client addresses that may connect; omitted = any. */
+  allow?: Cidr[];
+  /** Client addresses refused even when in `allow`. */
+  deny?: Cidr[];
 }
 
 export interface ServerConfig {
@@ -42,6 +54,8 @@ export interface ServerConfig {
   /** Host names this server answers (like server_name); omitted = any. `*.example.com` allowed. */
   hosts?: string[];
   routes: RouteConfig[];
+  /** Connections start with a PROXY protocol v1/v2 header (accepted only from trusted_proxies). */
+  proxy_protocol: boolean;
 }
 
 export interface UpstreamServerConfig {
@@ -53,6 +67,30 @@ export interface UpstreamServerConfig {
   /** Host name for SNI/verification when tls (from the URL), unless the group sets server_name. */
   hostname: string;
   weight: number;
+  /** Most tunnels (and handshakes) at once; 0 = unlimited. Full servers are skipped. */
+  max_conns: number;
+  /** Used only when no primary server is available. */
+  backup: boolean;
+  /** This many failed attempts within fail_timeout -> unavailable for fail_timeout. 0 = never. */
+  max_fails: number;
+  fail_timeout: number;
+  /** Configured out: never picked. */
+  down: boolean;
+}
+
+/** Active health checks of every server of a group. */
+export interface HealthCheckConfig {
+  /** tcp: connect (and TLS); http: GET path answered with expect_status; websocket: a real handshake. */
+  type: HealthCheckType;
+  interval: number;
+  /** For one whole check. */
+  timeout: number;
+  path: string;
+  /** Consecutive passes that make an unhealthy server healthy, and failures that do the opposite. */
+  rise: number;
+  fall: number;
+  /** http: statuses that pass; omitted = any 2xx or 3xx. */
+  expect_status?: number[];
 }
 
 export interface UpstreamTlsConfig {
@@ -71,6 +109,13 @@ export interface UpstreamConfig {
   tls: UpstreamTlsConfig;
   /** Dialling one server takes longer than this -> next server. */
   connect_timeout: number;
+  /** Set exactly when balance is "hash". */
+  hash_key?: HashKey;
+  /** Further servers tried after a failed attempt; defaults to every server once (servers - 1). */
+  retries: number;
+  health_check?: HealthCheckConfig;
+  /** Send a PROXY protocol header of this version first on every upstream connection. */
+  send_proxy_protocol?: ProxyVersion;
 }
 
 export interface LimitsConfig {
@@ -78,11 +123,26 @@ export interface LimitsConfig {
   handshake_timeout: number;
   max_head_bytes: number;
   max_headers: number;
+  /** A longer request line -> 414. */
+  max_request_line: number;
+  /** Connections at once, per process (handshakes and tunnels); more -> 503. */
+  max_connections: number;
+  /** Connections at once from one client IP; more -> 503. */
+  max_connections_per_ip: number;
+  /** Handshakes per second per client IP (token bucket); more -> 429. 0 = off. */
+  rate: number;
+  /** Handshakes one IP may make at once before `rate` applies. */
+  burst: number;
 }
 
 export interface LogConfig {
   format: LogFormat;
   access: boolean;
+}
+
+export interface AdminConfig {
+  /** /healthz, /metrics, /status, /reload, drain: keep it on loopback or a unix socket. */
+  listen: Addr;
 }
 
 export interface Config {
@@ -93,6 +153,12 @@ export interface Config {
   limits: LimitsConfig;
   log: LogConfig;
   shutdown_timeout: number;
+  /** Peers whose PROXY protocol headers and X-Forwarded-For are believed. */
+  trusted_proxies: Cidr[];
+  /** Processes sharing each listening port (SO_REUSEPORT); "auto" = one per CPU core. */
+  workers: number | "auto";
+  /** Off unless configured. */
+  admin?: AdminConfig;
 }
 
 const DAY = 86_400_000;
@@ -110,11 +176,32 @@ export const DEFAULTS = {
     balance: "round_robin" as Balance,
     connect_timeout: 5_000,
     tls: { verify: true },
+    health_check: {
+      type: "tcp" as HealthCheckType,
+      interval: 5_000,
+      timeout: 2_000,
+      path: "/",
+      rise: 2,
+      fall: 3,
+    },
   },
-  server: { weight: 1 },
-  limits: { handshake_timeout: 10_000, max_head_bytes: 16_384, max_headers: 100 },
+  // nginx's defaults: max_fails=1 fail_timeout=10s.
+  server: { weight: 1, max_conns: 0, backup: false, max_fails: 1, fail_timeout: 10_000, down: false },
+  // burst has no fixed default: it is `rate` (rounded up, at least 1).
+  limits: {
+    handshake_timeout: 10_000,
+    max_head_bytes: 16_384,
+    max_headers: 100,
+    max_request_line: 8_192,
+    max_connections: 100_000,
+    max_connections_per_ip: 1_000,
+    rate: 0,
+  },
   log: { format: "text" as LogFormat, access: true },
   shutdown_timeout: 30_000,
+  /** A server block's listeners expect PROXY protocol headers. */
+  proxy_protocol: false,
+  workers: 1 as number | "auto",
   /** Built-in default (no file, no flags). */
   listen: "0.0.0.0:8020",
   upstreamAddress: "127.0.0.1:8080",

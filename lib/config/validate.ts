@@ -3,11 +3,20 @@
  * PEM files are only named here (`files`), load.ts reads them. Every problem is collected with
  * its key path, so one run shows them all; the first one never hides the rest.
  */
-import { formatAddr, parseListenAddress, parseUpstreamAddress } from "./address.ts";
+import { formatAddr, parseListenAddress } from "./address.ts";
+import { readUpstreams } from "./upstreams.ts";
+import {
+  checkProxyProtocolTrust,
+  readLimits,
+  readProxyProtocol,
+  readRouteAccess,
+  readTrustedProxies,
+  ROUTE_ACCESS_KEYS,
+} from "./security.ts";
+import type { Addr } from "../runtime/types.ts";
 import {
   asBoolean,
   asDuration,
-  asInteger,
   asOneOf,
   asString,
   closest,
@@ -23,34 +32,33 @@ import {
 import {
   type Config,
   DEFAULTS,
-  type LimitsConfig,
   type LogConfig,
   type LogFormat,
   type RouteConfig,
   type ServerConfig,
   type TlsCertConfig,
-  type UpstreamConfig,
-  type UpstreamServerConfig,
-  type UpstreamTlsConfig,
 } from "./schema.ts";
 
 export type { ConfigIssue, KeyPath, PemFile };
 
 const KEYS = {
-  root: ["servers", "upstreams", "limits", "log", "shutdown_timeout"],
-  server: ["listen", "tls", "hosts", "routes"],
+  root: ["servers", "upstreams", "limits", "log", "shutdown_timeout", "admin", "workers", "trusted_proxies"],
+  admin: ["listen"],
+  server: ["listen", "tls", "hosts", "routes", "proxy_protocol"],
   cert: ["cert", "key", "hosts"],
-  route: ["path", "upstream", "websocket_only", "read_timeout", "send_timeout", "idle_timeout"],
-  upstream: ["balance", "servers", "tls", "connect_timeout"],
-  upstreamServer: ["address", "weight"],
-  upstreamTls: ["server_name", "ca", "verify"],
-  limits: ["handshake_timeout", "max_head_bytes", "max_headers"],
+  route: [
+    "path",
+    "upstream",
+    "websocket_only",
+    "read_timeout",
+    "send_timeout",
+    "idle_timeout",
+    ...ROUTE_ACCESS_KEYS,
+  ],
   log: ["format", "access"],
 } as const;
 
-const BALANCES = ["round_robin"] as const;
 const LOG_FORMATS = ["text", "json"] as const;
-const UPSTREAM_NAME = /^[A-Za-z0-9_.-]+$/;
 const HOST_PATTERN = /^(?:\*\.)?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/i;
 const ROUTE_PATH = /^(=\s*)?(\/\S*)$/;
 
@@ -69,15 +77,9 @@ export function validateConfig(
   const names = isRecord(root.upstreams) ? Object.keys(root.upstreams) : undefined;
   const servers = readServers(r, root, names);
   const upstreams = readUpstreams(r, root);
-  const limitsRaw = r.section(root, "limits", [], KEYS.limits);
-  const limits: LimitsConfig = {
-    handshake_timeout: r.get(limitsRaw, "handshake_timeout", ["limits"], asDuration({ positive: true })) ??
-      DEFAULTS.limits.handshake_timeout,
-    max_head_bytes: r.get(limitsRaw, "max_head_bytes", ["limits"], asInteger(1_024, 1_048_576)) ??
-      DEFAULTS.limits.max_head_bytes,
-    max_headers: r.get(limitsRaw, "max_headers", ["limits"], asInteger(1, 10_000)) ??
-      DEFAULTS.limits.max_headers,
-  };
+  const limits = readLimits(r, root);
+  const trusted_proxies = readTrustedProxies(r, root);
+  checkProxyProtocolTrust(r, servers, trusted_proxies);
   const logRaw = r.section(root, "log", [], KEYS.log);
   const log: LogConfig = {
     format: r.get(logRaw, "format", ["log"], asOneOf<LogFormat>(LOG_FORMATS)) ?? DEFAULTS.log.format,
@@ -85,13 +87,38 @@ export function validateConfig(
   };
   const shutdown_timeout = r.get(root, "shutdown_timeout", [], asDuration({ positive: false })) ??
     DEFAULTS.shutdown_timeout;
+  const adminRaw = r.section(root, "admin", [], KEYS.admin);
+  const adminListen = r.get(adminRaw, "listen", ["admin"], asListenAddress);
+  const workers = r.get(root, "workers", [], asWorkers) ?? DEFAULTS.workers;
   if (r.issues.length > 0) return { issues: r.issues, files: r.files };
   return {
-    config: { source: options.source, servers, upstreams, limits, log, shutdown_timeout },
+    config: {
+      source: options.source,
+      servers,
+      upstreams,
+      limits,
+      log,
+      shutdown_timeout,
+      trusted_proxies,
+      workers,
+      ...(adminListen && { admin: { listen: adminListen } }),
+    },
     issues: [],
     files: r.files,
   };
 }
+
+const asListenAddress: Parse<Addr> = (value) => {
+  if (typeof value !== "string") return new Invalid("must be a string");
+  const addr = parseListenAddress(value);
+  return "error" in addr ? new Invalid(addr.error) : addr;
+};
+
+/** `workers: N` (1 = a single process) or `auto` (one per CPU core). */
+const asWorkers: Parse<number | "auto"> = (value) =>
+  value === "auto" || (typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= 256)
+    ? value
+    : new Invalid('must be "auto" or an integer from 1 to 256');
 
 /** ["upstreams","websocket","servers",1,"weight"] -> "upstreams.websocket.servers[1].weight". */
 export function formatPath(path: KeyPath): string {
@@ -105,13 +132,15 @@ export function formatPath(path: KeyPath): string {
 }
 
 function readServers(r: Reader, root: Raw, upstreamNames: string[] | undefined): ServerConfig[] {
-  /** Listen address -> the first server using it, to catch TLS and plain HTTP on one socket. */
-  const listeners = new Map<string, { server: number; tls: boolean }>();
+  /** Listen address -> the first server using it, to catch TLS and plain HTTP (or PROXY and
+   * none) on one socket. */
+  const listeners = new Map<string, { server: number; tls: boolean; proxy: boolean }>();
   const servers: ServerConfig[] = [];
   for (const [server, { value, path }] of (r.list(root, "servers", [], { required: true }) ?? []).entries()) {
     const obj = r.mapping(value, path, KEYS.server);
     if (obj === undefined) continue;
     const tls = obj.tls === undefined ? undefined : readCerts(r, obj, path);
+    const proxy_protocol = readProxyProtocol(r, obj, path);
     const listen = [];
     for (const item of r.strings(obj, "listen", path, { required: true }) ?? []) {
       const addr = parseListenAddress(item.value);
@@ -126,13 +155,16 @@ function readServers(r: Reader, root: Raw, upstreamNames: string[] | undefined):
       else if (first && first.tls !== (obj.tls !== undefined)) {
         const other = `servers[${first.server}] ${first.tls ? "with" : "without"} TLS`;
         r.report(item.path, `listen address "${key}" is also used by ${other}; both must use TLS or neither`);
+      } else if (first && first.proxy !== proxy_protocol) {
+        const other = `servers[${first.server}] ${first.proxy ? "with" : "without"} proxy_protocol`;
+        r.report(item.path, `listen address "${key}" is also used by ${other}; both must set it alike`);
       } else if (!first && !(addr.transport === "tcp" && addr.port === 0)) {
-        listeners.set(key, { server, tls: obj.tls !== undefined });
+        listeners.set(key, { server, tls: obj.tls !== undefined, proxy: proxy_protocol });
       }
     }
     const hosts = readHosts(r, obj, path);
     const routes = readRoutes(r, obj, path, upstreamNames);
-    servers.push({ listen, ...(tls && { tls }), ...(hosts && { hosts }), routes });
+    servers.push({ listen, ...(tls && { tls }), ...(hosts && { hosts }), routes, proxy_protocol });
   }
   return servers;
 }
@@ -217,74 +249,10 @@ function readRoutes(
       read_timeout: timeout("read_timeout", true),
       send_timeout: timeout("send_timeout", true),
       idle_timeout: timeout("idle_timeout", false),
+      ...readRouteAccess(r, route, path),
     });
   }
   return routes;
-}
-
-function readUpstreams(r: Reader, root: Raw): Map<string, UpstreamConfig> {
-  const groups = new Map<string, UpstreamConfig>();
-  if (root.upstreams === undefined) {
-    r.report([], `missing required key "upstreams"`);
-    return groups;
-  }
-  const all = r.mapping(root.upstreams, ["upstreams"]) ?? {};
-  if (isRecord(root.upstreams) && Object.keys(all).length === 0) {
-    r.report(["upstreams"], "must define at least one upstream group");
-  }
-  for (const [name, value] of Object.entries(all)) {
-    const path = ["upstreams", name];
-    if (!UPSTREAM_NAME.test(name)) {
-      r.report(path, `invalid upstream name "${name}" (use letters, digits, _ - .)`, true);
-    }
-    const obj = r.mapping(value, path, KEYS.upstream);
-    if (obj === undefined) continue;
-    const servers: UpstreamServerConfig[] = [];
-    for (const item of r.list(obj, "servers", path, { required: true }) ?? []) {
-      const server = readUpstreamServer(r, item.value, item.path);
-      if (server) servers.push(server);
-    }
-    const tlsRaw = r.section(obj, "tls", path, KEYS.upstreamTls);
-    const tlsPath = [...path, "tls"];
-    const serverName = r.get(tlsRaw, "server_name", tlsPath, asString);
-    const ca = r.get(tlsRaw, "ca", tlsPath, asString);
-    const tls: UpstreamTlsConfig = {
-      ...(serverName !== undefined && { server_name: serverName }),
-      verify: r.get(tlsRaw, "verify", tlsPath, asBoolean) ?? DEFAULTS.upstream.tls.verify,
-    };
-    if (ca !== undefined) tls.ca_file = r.pemFile([...tlsPath, "ca"], ca, (pem) => tls.ca = pem);
-    groups.set(name, {
-      name,
-      balance: r.get(obj, "balance", path, asBalance) ?? DEFAULTS.upstream.balance,
-      servers,
-      tls,
-      connect_timeout: r.get(obj, "connect_timeout", path, asDuration({ positive: true })) ??
-        DEFAULTS.upstream.connect_timeout,
-    });
-  }
-  return groups;
-}
-
-/** A string address, or { address, weight }. */
-function readUpstreamServer(r: Reader, value: unknown, path: KeyPath): UpstreamServerConfig | undefined {
-  if (typeof value === "string") return upstreamServer(r, value, path, DEFAULTS.server.weight);
-  const obj = r.mapping(value, path, KEYS.upstreamServer);
-  if (obj === undefined) return undefined;
-  const address = r.need(obj, "address", path, asString);
-  const weight = r.get(obj, "weight", path, asInteger(1)) ?? DEFAULTS.server.weight;
-  return address === undefined ? undefined : upstreamServer(r, address, [...path, "address"], weight);
-}
-
-function upstreamServer(
-  r: Reader,
-  address: string,
-  path: KeyPath,
-  weight: number,
-): UpstreamServerConfig | undefined {
-  const parsed = parseUpstreamAddress(address);
-  if (!("error" in parsed)) return { address, ...parsed, weight };
-  r.report(path, parsed.error);
-  return undefined;
 }
 
 const asRoutePath: Parse<Pick<RouteConfig, "path" | "match" | "exact">> = (value) => {
@@ -294,7 +262,3 @@ const asRoutePath: Parse<Pick<RouteConfig, "path" | "match" | "exact">> = (value
   }
   return { path: value, match: parsed[2], exact: parsed[1] !== undefined };
 };
-
-const asBalance: Parse<"round_robin"> = (value) =>
-  BALANCES.find((b) => b === value) ??
-    new Invalid(`unsupported balance ${JSON.stringify(value)}; supported: ${BALANCES.join(", ")}`);

@@ -11,7 +11,16 @@ import process from "node:process";
 import { unlinkSync } from "node:fs";
 import { NetError, type NetErrorCode } from "../errors.ts";
 import { listenSniTls } from "./node_tls.ts";
-import type { Addr, Conn, ConnectOptions, Listener, ListenOptions, Runtime, SignalName } from "./types.ts";
+import type {
+  Addr,
+  ChildProcess,
+  Conn,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  Runtime,
+  SignalName,
+} from "./types.ts";
 
 /** The parts of Bun's socket API used here (Bun's own types are not visible to deno check). */
 interface BunSocket {
@@ -59,6 +68,11 @@ interface BunApi {
   listen(options: Record<string, unknown> & { socket: BunHandlers; tls?: BunTls }): BunListener;
   connect(options: Record<string, unknown> & { socket: BunHandlers; tls?: BunTls }): Promise<BunSocket>;
   file(path: string): { text(): Promise<string> };
+  spawn(options: {
+    cmd: string[];
+    env: Record<string, string | undefined>;
+    stdio: ["ignore", "inherit", "inherit"];
+  }): { pid: number; kill(signal: string): void; exited: Promise<number>; signalCode: string | null };
   readonly version: string;
 }
 
@@ -395,6 +409,23 @@ export const runtime: Runtime = {
     } catch (err) {
       throw toNetError(err);
     }
+  },
+  env: (name: string) => process.env[name],
+  cpuCount: () => navigator.hardwareConcurrency,
+  spawnSelf(args: string[], env: Record<string, string>): ChildProcess {
+    // From source, argv[1] is the script; in a compiled binary it lives in Bun's virtual /$bunfs.
+    const script = process.argv[1];
+    const fromSource = script !== undefined && !script.startsWith("/$bunfs/") && /\.[cm]?[jt]s$/.test(script);
+    const child = Bun.spawn({
+      cmd: [process.execPath, ...(fromSource ? [script] : []), ...args],
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    return {
+      pid: child.pid,
+      kill: (signal) => child.kill(signal),
+      exited: child.exited,
+    };
   },
   memoryRss: () => process.memoryUsage().rss,
   exit: (code: number) => process.exit(code),

@@ -5,7 +5,16 @@
  */
 import { NetError, type NetErrorCode } from "../errors.ts";
 import { giveLarge, giveSmall, SMALL_BUFFER, takeLarge, takeSmall } from "./buffers.ts";
-import type { Addr, Conn, ConnectOptions, Listener, ListenOptions, Runtime, SignalName } from "./types.ts";
+import type {
+  Addr,
+  ChildProcess,
+  Conn,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  Runtime,
+  SignalName,
+} from "./types.ts";
 
 const ERROR_CODES: [new (...args: never[]) => Error, NetErrorCode][] = [
   [Deno.errors.ConnectionRefused, "ECONNREFUSED"],
@@ -272,6 +281,46 @@ async function connect(options: ConnectOptions): Promise<Conn> {
   }
 }
 
+/** Permission flags for a worker started from source: flags are not inherited, so they are
+ * spelled out here, matching the `start` task in deno.json. */
+const RUN_FLAGS = [
+  "run",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+  "--allow-sys",
+  "--allow-ffi",
+  "--unstable-net",
+];
+
+function spawnSelf(args: string[], env: Record<string, string>): ChildProcess {
+  const exec = Deno.execPath();
+  // From source, execPath is the deno CLI and the script must be named; compiled, it is the program.
+  const fromSource = /(^|\/)deno$/.test(exec);
+  const child = new Deno.Command(exec, {
+    args: fromSource ? [...RUN_FLAGS, Deno.mainModule, ...args] : args,
+    env,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  return {
+    pid: child.pid,
+    kill(signal) {
+      try {
+        child.kill(signal);
+      } catch {
+        // already exited
+      }
+    },
+    exited: child.status.then((status) => status.signal ? 128 + (SIGNAL_NUMBERS[status.signal] ?? 0) : status.code),
+  };
+}
+
+const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
 export const runtime: Runtime = {
   description: `deno ${Deno.version.deno}`,
   tlsSkipVerifyCaveat: "on Deno, verify: false only skips the host name check; the certificate chain is " +
@@ -295,6 +344,9 @@ export const runtime: Runtime = {
       throw toNetError(err);
     }
   },
+  env: (name: string) => Deno.env.get(name),
+  cpuCount: () => navigator.hardwareConcurrency,
+  spawnSelf,
   memoryRss: () => Deno.memoryUsage().rss,
   exit: (code: number) => Deno.exit(code),
 };

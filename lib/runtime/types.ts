@@ -70,6 +70,14 @@ export interface Listener {
 
 export type SignalName = "SIGHUP" | "SIGTERM" | "SIGINT";
 
+/** A worker process started by spawnSelf(). */
+export interface ChildProcess {
+  readonly pid: number;
+  kill(signal: "SIGTERM" | "SIGHUP" | "SIGKILL"): void;
+  /** Resolves with the exit code (128 + signal number when killed). */
+  readonly exited: Promise<number>;
+}
+
 export interface Runtime {
   /** "deno 2.9.6" or "bun 1.4.5". */
   readonly description: string;
@@ -83,6 +91,12 @@ export interface Runtime {
   /** Last line of defence: a bug in one connection must not end the process. */
   onUnhandledRejection(handler: (reason: unknown) => void): void;
   readTextFile(path: string): Promise<string>;
+  env(name: string): string | undefined;
+  /** Number of CPU cores, for `workers: auto`. */
+  cpuCount(): number;
+  /** Starts this same program again (source or compiled binary) with `args`, stdout/stderr
+   * shared, plus the given environment variables. */
+  spawnSelf(args: string[], env: Record<string, string>): ChildProcess;
   /** Resident set size of this process in bytes. */
   memoryRss(): number;
   exit(code: number): never;

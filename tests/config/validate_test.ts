@@ -43,6 +43,7 @@ Deno.test("validateConfig fills every default", () => {
     limits: { handshake_timeout: 10_000, max_head_bytes: 16_384, max_headers: 100 },
     log: { format: "text", access: true },
     shutdown_timeout: 30_000,
+    workers: 1,
   };
   assert.deepEqual(config, expected);
 });
@@ -178,4 +179,14 @@ Deno.test("formatPath writes key paths like code", () => {
     [["upstreams", "api.v1", "servers"], 'upstreams["api.v1"].servers'],
   ];
   for (const [path, text] of cases) assert.equal(formatPath(path), text);
+});
+
+Deno.test("validateConfig reads admin.listen and workers", () => {
+  const { config, issues } = validateConfig({ ...BASE, admin: { listen: "127.0.0.1:9090" }, workers: "auto" }, OPTIONS);
+  assert.deepEqual(issues, []);
+  assert.deepEqual(config?.admin, { listen: { transport: "tcp", hostname: "127.0.0.1", port: 9090 } });
+  assert.equal(config?.workers, "auto");
+  const bad = validateConfig({ ...BASE, admin: { listen: "nowhere" }, workers: 0 }, OPTIONS);
+  assert.deepEqual(bad.issues.map((i) => i.path.join(".")), ["admin.listen", "workers"]);
+  assert.match(bad.issues[1]!.message, /must be "auto" or an integer/);
 });

@@ -1,0 +1,130 @@
+/**
+ * The admin endpoints for one gateway process: health while not draining, metrics and status
+ * from the live state, reload from the configuration source, drain per upstream server.
+ */
+import { describeError } from "../errors.ts";
+import { formatAddr } from "../config/address.ts";
+import { renderPrometheus } from "../metrics.ts";
+import { buildStatus, type StatusJson } from "./status.ts";
+import { VERSION } from "../version.ts";
+import type { AdminController } from "./server.ts";
+import type { LoadResult } from "../config/load.ts";
+import type { Logger } from "../log.ts";
+import type { Gateway } from "../server.ts";
+import type { MetricsSnapshot } from "../metrics.ts";
+import type { Runtime } from "../runtime/types.ts";
+
+export class GatewayAdmin implements AdminController {
+  #runtime: Runtime;
+  #gateway: Gateway;
+  #logger: Logger;
+  #load: () => Promise<LoadResult>;
+  #startedAt = Date.now();
+  /** Reloads run one at a time: a second SIGHUP during a reload waits its turn. */
+  #reloading: Promise<unknown> = Promise.resolve();
+
+  constructor(runtime: Runtime, gateway: Gateway, logger: Logger, load: () => Promise<LoadResult>) {
+    this.#runtime = runtime;
+    this.#gateway = gateway;
+    this.#logger = logger;
+    this.#load = load;
+  }
+
+  healthy(): boolean {
+    return !this.#gateway.draining;
+  }
+
+  snapshot(): MetricsSnapshot {
+    const metrics = this.#gateway.metrics;
+    for (const group of this.#gateway.upstreams.values()) {
+      for (const server of group.servers) metrics.setServerHealth(group.config.name, server.config.address, server.healthy);
+    }
+    metrics.setGauge("wsgate_draining", {}, this.#gateway.draining ? 1 : 0);
+    return metrics.snapshot();
+  }
+
+  metricsText(): Promise<string> {
+    return Promise.resolve(renderPrometheus(this.snapshot()));
+  }
+
+  metricsJson(): Promise<MetricsSnapshot> {
+    return Promise.resolve(this.snapshot());
+  }
+
+  statusJson(): Promise<StatusJson> {
+    return Promise.resolve(this.status(this.snapshot(), 1));
+  }
+
+  /** The status of this process; the supervisor passes merged metrics and its worker count. */
+  status(metrics: MetricsSnapshot, workers: number): StatusJson {
+    const gateway = this.#gateway;
+    const config = gateway.config;
+    return buildStatus({
+      version: VERSION,
+      runtime: this.#runtime.description,
+      startedAt: this.#startedAt,
+      now: Date.now(),
+      draining: gateway.draining,
+      workers,
+      configSource: config.source,
+      listeners: gateway.listeners.map((l) => ({ addr: formatAddr(l.addr), transport: l.transport })),
+      routes: config.servers.flatMap((server) =>
+        server.routes.map((route) => ({
+          hosts: server.hosts?.join(",") ?? "*",
+          path: route.path,
+          upstream: route.upstream,
+          websocketOnly: route.websocket_only,
+        }))
+      ),
+      upstreams: [...gateway.upstreams.values()].map((group) => ({
+        name: group.config.name,
+        balance: group.config.balance,
+        servers: group.servers.map((s) => ({
+          address: s.config.address,
+          weight: s.config.weight,
+          active: s.active,
+          healthy: s.healthy,
+          drained: s.drained,
+          down: s.config.down,
+          backup: s.config.backup,
+        })),
+      })),
+      metrics,
+    });
+  }
+
+  reload(): Promise<{ ok: boolean; errors: string[] }> {
+    const run = this.#reloading.then(() => this.#reloadNow());
+    this.#reloading = run;
+    return run;
+  }
+
+  async #reloadNow(): Promise<{ ok: boolean; errors: string[] }> {
+    const metrics = this.#gateway.metrics;
+    let errors: string[];
+    try {
+      const result = await this.#load();
+      if (result.config) {
+        await this.#gateway.reload(result.config);
+        metrics.reload(true);
+        this.#logger.log("info", "reloaded", { config: result.config.source });
+        return { ok: true, errors: [] };
+      }
+      errors = result.errors;
+    } catch (err) {
+      errors = [describeError(err)];
+    }
+    metrics.reload(false);
+    this.#logger.log("error", "reload_failed", { errors: errors.length, note: "still running the previous config" });
+    for (const error of errors) this.#logger.log("error", "config_error", { error });
+    return { ok: false, errors };
+  }
+
+  drain(group: string, address: string, drained: boolean): Promise<boolean> {
+    const server = this.#gateway.upstreams.get(group)?.servers.find((s) => s.config.address === address);
+    if (!server) return Promise.resolve(false);
+    server.drained = drained;
+    this.#logger.log("info", drained ? "server_drained" : "server_undrained", { upstream: group, server: address });
+    return Promise.resolve(true);
+  }
+}

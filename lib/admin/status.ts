@@ -1,0 +1,107 @@
+/**
+ * STATUS: the document behind /status.json and the live status page. Pure: the caller gathers
+ * the configuration, live upstream state and merged metrics, and passes the clock in.
+ */
+import type { MetricsSnapshot, Sample } from "../metrics.ts";
+
+export interface StatusInput {
+  version: string;
+  runtime: string;
+  /** ms since the epoch */
+  startedAt: number;
+  /** ms since the epoch */
+  now: number;
+  draining: boolean;
+  workers: number;
+  configSource: string;
+  listeners: { addr: string; transport: "tcp" | "tls" | "unix" }[];
+  routes: { hosts: string; path: string; upstream: string; websocketOnly: boolean }[];
+  upstreams: {
+    name: string;
+    balance: string;
+    servers: {
+      address: string;
+      weight: number;
+      active: number;
+      healthy: boolean;
+      drained: boolean;
+      down: boolean;
+      backup: boolean;
+    }[];
+  }[];
+  metrics: MetricsSnapshot;
+}
+
+export interface StatusTotals {
+  activeTunnels: number;
+  acceptedConnections: number;
+  handshakes: number;
+  bytesUp: number;
+  bytesDown: number;
+  /** Every reload attempt, including the failed ones counted in reloadsFailed. */
+  reloads: number;
+  reloadsFailed: number;
+}
+
+/** The input without the raw metrics (too bulky to poll every 2 s), plus what derives from them. */
+export type StatusJson = Omit<StatusInput, "metrics"> & { uptimeSeconds: number; totals: StatusTotals };
+
+export function buildStatus(input: StatusInput): StatusJson {
+  const { metrics, ...rest } = input;
+  const { counters, gauges } = metrics;
+  return {
+    ...rest,
+    uptimeSeconds: Math.max(0, Math.floor((input.now - input.startedAt) / 1000)),
+    totals: {
+      activeTunnels: total(gauges, "wsgate_active_tunnels"),
+      acceptedConnections: total(counters, "wsgate_connections_accepted_total"),
+      handshakes: total(counters, "wsgate_handshakes_total"),
+      bytesUp: total(counters, "wsgate_bytes_total", { direction: "up" }),
+      bytesDown: total(counters, "wsgate_bytes_total", { direction: "down" }),
+      reloads: total(counters, "wsgate_reloads_total"),
+      reloadsFailed: total(counters, "wsgate_reloads_total", { result: "failed" }),
+    },
+  };
+}
+
+/** The sum of a family's series whose labels include `match`. */
+function total(samples: readonly Sample[], name: string, match: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const s of samples) {
+    if (s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v)) sum += s.value;
+  }
+  return sum;
+}
+
+/**
+ * One status for several worker processes: the first worker's view of the configuration, with
+ * active tunnels per server and the totals summed over all of them (reloads are counted once
+ * per worker, so they are taken from the first).
+ */
+export function mergeStatuses(
+  statuses: readonly StatusJson[],
+  overrides: { draining: boolean; workers: number },
+) {
+  const [first, ...others] = statuses;
+  if (!first) return { error: "no worker answered", ...overrides };
+  const merged: StatusJson = structuredClone(first);
+  Object.assign(merged, overrides);
+  for (const other of others) {
+    for (
+      const key of ["activeTunnels", "acceptedConnections", "handshakes", "bytesUp", "bytesDown"] as const
+    ) {
+      merged.totals[key] += other.totals[key];
+    }
+    for (const group of merged.upstreams) {
+      const twin = other.upstreams.find((g) => g.name === group.name);
+      for (const server of group.servers) {
+        const same = twin?.servers.find((s) => s.address === server.address);
+        if (same) {
+          server.active += same.active;
+          server.healthy &&= same.healthy;
+        }
+      }
+    }
+  }
+  return merged;
+}

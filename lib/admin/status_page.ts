@@ -1,0 +1,202 @@
+/**
+ * STATUS PAGE: one self-contained HTML document (inline CSS and JS, no external assets, so it
+ * works offline and behind strict CSPs of other sites). It polls ./status.json (see status.ts)
+ * every 2 s and POSTs ./upstreams/{group}/servers/{address}/drain|undrain, both relative to the
+ * page's own URL; group and address are sent through encodeURIComponent.
+ */
+
+const PAGE = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>wsgate status</title>
+<style>
+:root { --bg: #f6f7f9; --card: #fff; --fg: #1d2330; --muted: #6b7385; --line: #e2e5eb;
+  --ok: #1f9d55; --bad: #d64545; --warn: #c77c02; --accent: #2f6fde; }
+@media (prefers-color-scheme: dark) {
+  :root { --bg: #14171c; --card: #1d2128; --fg: #e4e7ec; --muted: #98a0ae; --line: #2c313a; }
+}
+* { box-sizing: border-box; }
+body { margin: 0; padding: 24px; background: var(--bg); color: var(--fg);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 12px; margin-bottom: 16px; }
+h1 { margin: 0; font-size: 22px; }
+h2 { font-size: 15px; margin: 24px 0 8px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
+h3 { font-size: 15px; margin: 16px 0 6px; }
+.meta { color: var(--muted); }
+.banner { background: var(--bad); color: #fff; padding: 10px 14px; border-radius: 6px; margin-bottom: 16px; }
+.stale { opacity: .5; }
+.totals { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 12px; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
+.num { font-size: 24px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.label { color: var(--muted); font-size: 12px; }
+table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line);
+  border-radius: 8px; overflow: hidden; }
+th, td { text-align: left; padding: 7px 12px; border-bottom: 1px solid var(--line); }
+th { color: var(--muted); font-weight: 500; font-size: 12px; }
+tr:last-child td { border-bottom: 0; }
+td.n { font-variant-numeric: tabular-nums; }
+code { font: 13px ui-monospace, SFMono-Regular, Menlo, monospace; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; margin-right: 4px;
+  border: 1px solid currentColor; }
+.badge.warn { color: var(--warn); }
+.badge.bad { color: var(--bad); }
+.badge.info { color: var(--accent); }
+.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 6px; }
+.dot.ok { background: var(--ok); }
+.dot.bad { background: var(--bad); }
+button { font: inherit; font-size: 12px; padding: 3px 10px; border-radius: 5px; cursor: pointer;
+  border: 1px solid var(--line); background: var(--bg); color: var(--fg); }
+button:hover { border-color: var(--accent); }
+button:disabled { opacity: .5; cursor: wait; }
+footer { margin-top: 24px; color: var(--muted); font-size: 12px; }
+</style>
+</head>
+<body>
+<header>
+  <h1>wsgate <span id="version"></span></h1>
+  <span class="meta" id="meta">loading...</span>
+  <span class="badge warn" id="draining" hidden>draining</span>
+</header>
+<div class="banner" id="error" role="alert" hidden></div>
+<main id="main">
+  <section class="totals">
+    <div class="card"><div class="num" id="active-tunnels">-</div><div class="label">active tunnels</div></div>
+    <div class="card"><div class="num" id="accepted">-</div><div class="label">accepted connections</div></div>
+    <div class="card"><div class="num" id="handshakes">-</div><div class="label">handshakes</div></div>
+    <div class="card"><div class="num" id="bytes-up">-</div><div class="label">bytes up (client to upstream)</div></div>
+    <div class="card"><div class="num" id="bytes-down">-</div><div class="label">bytes down</div></div>
+    <div class="card"><div class="num" id="reloads">-</div><div class="label">reloads</div></div>
+  </section>
+  <h2>Listeners</h2><div id="listeners"></div>
+  <h2>Routes</h2><div id="routes"></div>
+  <h2>Upstreams</h2><div id="upstreams"></div>
+</main>
+<footer>Refreshes every 2 s. Last update: <span id="updated">never</span></footer>
+<script>
+"use strict";
+const REFRESH_MS = 2000;
+const $ = (id) => document.getElementById(id);
+
+/** Builds an element; children are nodes or text (never parsed as HTML). */
+function el(tag, className, ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function table(headers, rows) {
+  if (rows.length === 0) return el("p", "meta", "none");
+  const head = el("tr", "", ...headers.map((h) => el("th", "", h)));
+  return el("table", "", el("thead", "", head), el("tbody", "", ...rows.map((cells) =>
+    el("tr", "", ...cells.map((c) => typeof c === "number" ? el("td", "n", String(c)) : el("td", "", c))))));
+}
+
+function badge(text, kind) {
+  return el("span", "badge " + kind, text);
+}
+
+function formatBytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i === 0 ? String(n) : n.toFixed(1)) + " " + units[i];
+}
+
+function formatUptime(seconds) {
+  const d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600);
+  const m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
+  if (d > 0) return d + "d " + h + "h " + m + "m";
+  if (h > 0) return h + "h " + m + "m";
+  return m > 0 ? m + "m " + s + "s" : s + "s";
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+  $("main").classList.add("stale");
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("main").classList.remove("stale");
+}
+
+function serverRow(group, server) {
+  const health = el("span", "", el("span", "dot " + (server.healthy ? "ok" : "bad")),
+    server.healthy ? "healthy" : "unhealthy");
+  const badges = el("span", "");
+  if (server.drained) badges.append(badge("drained", "warn"));
+  if (server.down) badges.append(badge("down", "bad"));
+  if (server.backup) badges.append(badge("backup", "info"));
+  const button = el("button", "", server.drained ? "Undrain" : "Drain");
+  button.type = "button";
+  button.title = server.drained ? "Accept new tunnels again" : "No new tunnels; open ones continue";
+  button.onclick = () => setDrained(button, group, server.address, !server.drained);
+  return [el("code", "", server.address), health, server.weight, server.active, badges, button];
+}
+
+function render(s) {
+  $("version").textContent = s.version;
+  $("meta").textContent = s.runtime + " \\u00b7 up " + formatUptime(s.uptimeSeconds) + " \\u00b7 " +
+    s.workers + (s.workers === 1 ? " worker" : " workers") + " \\u00b7 config: " + s.configSource;
+  $("draining").hidden = !s.draining;
+  const t = s.totals;
+  $("active-tunnels").textContent = String(t.activeTunnels);
+  $("accepted").textContent = String(t.acceptedConnections);
+  $("handshakes").textContent = String(t.handshakes);
+  $("bytes-up").textContent = formatBytes(t.bytesUp);
+  $("bytes-down").textContent = formatBytes(t.bytesDown);
+  $("reloads").textContent = t.reloads + (t.reloadsFailed > 0 ? " (" + t.reloadsFailed + " failed)" : "");
+  $("listeners").replaceChildren(table(["address", "transport"],
+    s.listeners.map((l) => [el("code", "", l.addr), l.transport])));
+  $("routes").replaceChildren(table(["hosts", "path", "upstream", "websocket only"],
+    s.routes.map((r) => [r.hosts, el("code", "", r.path), r.upstream, r.websocketOnly ? "yes" : "no"])));
+  $("upstreams").replaceChildren(...s.upstreams.map((u) => el("div", "",
+    el("h3", "", u.name + " ", el("span", "meta", u.balance)),
+    table(["server", "health", "weight", "active tunnels", "", ""], u.servers.map((sv) => serverRow(u.name, sv))))));
+  $("updated").textContent = new Date().toLocaleTimeString();
+}
+
+async function refresh() {
+  try {
+    const response = await fetch("./status.json", { cache: "no-store" });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    render(await response.json());
+    clearError();
+  } catch (err) {
+    showError("Cannot reach the gateway (" + err.message + "); showing the last known state, retrying...");
+  }
+}
+
+async function setDrained(button, group, address, drain) {
+  button.disabled = true;
+  const url = "./upstreams/" + encodeURIComponent(group) + "/servers/" + encodeURIComponent(address) +
+    (drain ? "/drain" : "/undrain");
+  try {
+    const response = await fetch(url, { method: "POST" });
+    if (!response.ok) throw new Error("HTTP " + response.status + " " + (await response.text()));
+    await refresh();
+  } catch (err) {
+    showError((drain ? "Drain" : "Undrain") + " of " + address + " failed: " + err.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// setTimeout after each answer, not setInterval: a slow gateway never gets overlapping polls.
+function poll() {
+  refresh().finally(() => setTimeout(poll, REFRESH_MS));
+}
+poll();
+</script>
+</body>
+</html>
+`;
+
+/** The live status page served by the admin listener. */
+export function statusPage(): string {
+  return PAGE;
+}
