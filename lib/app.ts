@@ -39,6 +39,9 @@ function logRoutes(logger: Logger, config: Config): void {
 
 /** Runs until a signal stops it; returns the exit code. */
 export async function runApp(runtime: Runtime, config: Config, logger: Logger, options: AppOptions): Promise<number> {
+  // Every connection is a file descriptor (two once proxied): use all the kernel allows.
+  const files = runtime.raiseOpenFilesLimit();
+  logger.log("error" in files ? "warn" : "info", "open_files_limit", files);
   const gateway = new Gateway(runtime, config, logger, { reusePort: options.reusePort ?? false });
   const admin = new GatewayAdmin(runtime, gateway, logger, options.reloadConfig);
 
@@ -58,6 +61,11 @@ export async function runApp(runtime: Runtime, config: Config, logger: Logger, o
   runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
   runtime.onSignal("SIGINT", () => void stop("SIGINT"));
   runtime.onSignal("SIGHUP", () => void admin.reload());
+  // For leak hunting (and the soak test): a full GC where the runtime allows it, then the RSS left.
+  runtime.onSignal("SIGUSR2", () => {
+    const collected = runtime.collectGarbage();
+    logger.log("info", "gc", { collected, rss: runtime.memoryRss() });
+  });
 
   try {
     await gateway.start();

@@ -22,6 +22,9 @@ import { pipe } from "./pipe.ts";
 import { concat } from "./bytes.ts";
 import { errorResponse } from "./responses.ts";
 import { formatAddr } from "./config/address.ts";
+import { admitClient, checkRouteAccess } from "./admit.ts";
+import { matchesAny } from "./cidr.ts";
+import type { Limits } from "./limits.ts";
 import type { Config, RouteConfig, ServerConfig } from "./config/schema.ts";
 import type { Fields, Logger } from "./log.ts";
 import type { Conn, Runtime } from "./runtime/types.ts";
@@ -43,6 +46,10 @@ export interface ConnectionContext {
   /** Aborted on shutdown. */
   signal: AbortSignal;
   metrics: Metrics;
+  /** Connection counters and handshake rates; shared by every listener of the process. */
+  limits: Limits;
+  /** The listener expects a PROXY protocol header before the request. */
+  proxyProtocol: boolean;
 }
 
 /** The access record, filled in as the connection moves along. */
@@ -51,8 +58,11 @@ type Access = Fields & { id: number; client: string; status: number; closed_by: 
 /** Once bytes of an answer went to the client, an error can only close the connection. */
 const ANSWERING = -1;
 
-export async function handleConnection(client: Conn, id: number, ctx: ConnectionContext): Promise<void> {
+export async function handleConnection(accepted: Conn, id: number, ctx: ConnectionContext): Promise<void> {
   const started = Date.now();
+  const admitted = await admitClient(accepted, id, ctx);
+  if (admitted === null) return;
+  const { client, clientIp, refusal } = admitted;
   // Keys listed up front fix their order in the log line; undefined ones are left out.
   const access: Access = {
     id,
@@ -70,14 +80,17 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
   };
   let upstream: UpstreamAnswer | undefined;
   try {
-    const head = await readClientHead(client, ctx.config);
+    const head = await readClientHead(client, ctx.config, { started, refusal });
     if (head === null) return; // connected and left without a word: nothing to log
-    const request = parseRequestHead(head.head, { maxHeaders: ctx.config.limits.max_headers });
+    if (refusal) throw refusal;
+    const { max_headers: maxHeaders, max_request_line: maxRequestLine } = ctx.config.limits;
+    const request = parseRequestHead(head.head, { maxHeaders, maxRequestLine });
     Object.assign(access, { method: request.method, path: request.path });
     const websocket = isWebSocketUpgrade(request);
     const key = websocket ? checkUpgradeRequest(request).key : "";
     const route = findRoute(request, ctx);
     access.route = route.path;
+    checkRouteAccess(route, clientIp, request);
     if (!websocket && route.websocket_only) {
       throw new HttpError(426, "plain HTTP request on a websocket_only route");
     }
@@ -87,10 +100,15 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
     let bodySent = Promise.resolve(0);
     const group = ctx.upstreams.get(route.upstream)!;
     upstream = await exchangeWithUpstream(ctx.runtime, group, {
-      head: rebuildRequest(request, client, { websocket, tls: ctx.tls }),
+      head: rebuildRequest(request, client, {
+        websocket,
+        tls: ctx.tls,
+        trustForwarded: matchesAny(ctx.config.trusted_proxies, clientIp),
+      }),
       rest,
     }, {
       limits: ctx.config.limits,
+      addrs: { source: client.remoteAddr, dest: client.localAddr },
       pick: pickContext(group.config.hash_key, { ...request, remote: client.remoteAddr }),
       replayable: body.done,
       afterSend(conn) {
@@ -154,6 +172,7 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
   } catch (err) {
     await reject(client, err, access, ctx);
   } finally {
+    admitted.release();
     upstream?.lease.release();
     upstream?.conn.close();
     client.close();
@@ -163,15 +182,27 @@ export async function handleConnection(client: Conn, id: number, ctx: Connection
   }
 }
 
-async function readClientHead(client: Conn, config: Config) {
+/** A refused client gets this long to send its head before it is answered anyway. */
+const REFUSED_HEAD_MS = 1_000;
+
+/** handshake_timeout counts from the accept, so it also covers a PROXY header read before. */
+async function readClientHead(
+  client: Conn,
+  config: Config,
+  options: { started: number; refusal: HttpError | undefined },
+) {
   const limits = config.limits;
+  const left = Math.max(1, limits.handshake_timeout - (Date.now() - options.started));
   try {
     return await readHead(client, {
       maxBytes: limits.max_head_bytes,
-      maxLineBytes: Math.min(limits.max_head_bytes, 8192),
-      timeoutMs: limits.handshake_timeout,
+      // A request line that alone exceeds the head limit is too long too (414, not 431).
+      maxLineBytes: Math.min(limits.max_request_line, limits.max_head_bytes),
+      timeoutMs: options.refusal ? Math.min(left, REFUSED_HEAD_MS) : left,
     });
   } catch (err) {
+    // A refused client is told why it was refused, whatever went wrong with its head.
+    if (options.refusal) throw options.refusal;
     if (err instanceof NetError && err.code === "ETIMEDOUT") {
       throw new HttpError(408, `request head not complete within ${limits.handshake_timeout} ms`);
     }
@@ -191,7 +222,7 @@ function findRoute(request: RequestHead, ctx: ConnectionContext): RouteConfig {
 function rebuildRequest(
   request: RequestHead,
   client: Conn,
-  options: { websocket: boolean; tls: boolean },
+  options: { websocket: boolean; tls: boolean; trustForwarded: boolean },
 ): Uint8Array {
   const host = getHeader(request.headers, "host");
   const remote = client.remoteAddr;
@@ -202,6 +233,7 @@ function rebuildRequest(
       clientIp: remote.transport === "tcp" ? remote.hostname : "unix:",
       proto: options.tls ? "https" : "http",
       ...(host ? { host } : {}),
+      trustIncoming: options.trustForwarded,
     },
   );
   return serializeRequestHead({ method: request.method, target: request.path, version: "HTTP/1.1", headers });

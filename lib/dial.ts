@@ -24,6 +24,9 @@ export async function dialUpstream(
 ): Promise<Conn> {
   const tls = tlsOptions(server, group);
   const controller = new AbortController();
+  const abort = () => controller.abort();
+  if (options.signal?.aborted) abort();
+  options.signal?.addEventListener("abort", abort);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -33,7 +36,7 @@ export async function dialUpstream(
   });
   const connecting = runtime.connect({
     addr: server.addr,
-    signal: options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal,
+    signal: controller.signal,
     ...(tls ? { tls } : {}),
   });
   try {
@@ -50,5 +53,6 @@ export async function dialUpstream(
     });
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener("abort", abort);
   }
 }

@@ -10,10 +10,11 @@ import { parseResponseHead, type ResponseHead } from "./http/head.ts";
 import { dialUpstream } from "./dial.ts";
 import { concat } from "./bytes.ts";
 import { readHead } from "./read_head.ts";
+import { encodeProxyHeader } from "./proxy_protocol.ts";
 import type { Answer } from "./relay.ts";
 import type { LimitsConfig } from "./config/schema.ts";
 import type { PickContext } from "./balance/balancer.ts";
-import type { Conn, Runtime } from "./runtime/types.ts";
+import type { Addr, Conn, Runtime } from "./runtime/types.ts";
 import type { Lease, NoServer, UpstreamGroup } from "./upstream.ts";
 
 /** The upstream's first answer (head as received, to relay a 101 byte for byte) and the
@@ -27,6 +28,8 @@ export interface ExchangeOptions {
   limits: LimitsConfig;
   /** What the balancing policy may know about this request (client address, hash key). */
   pick: PickContext;
+  /** The client connection's addresses, for the PROXY header of `send_proxy_protocol`. */
+  addrs: { source: Addr; dest: Addr };
   /** False when the request body is streamed after the head: then an upstream that closed
    * without answering may have consumed part of it, and the request cannot be replayed. */
   replayable: boolean;
@@ -45,7 +48,10 @@ export async function exchangeWithUpstream(
   options: ExchangeOptions,
 ): Promise<UpstreamAnswer> {
   const tried = new Set<number>();
-  const bytes = concat(request.head, request.rest);
+  // The PROXY header goes first, in the same write as the request head.
+  const version = group.config.send_proxy_protocol;
+  const proxyHeader = version ? encodeProxyHeader(version, options.addrs) : new Uint8Array(0);
+  const bytes = concat(proxyHeader, concat(request.head, request.rest));
   let lastError: UpstreamError | undefined;
   for (let attempts = 0; attempts <= group.config.retries; attempts++) {
     const { lease, none } = group.acquire(tried, options.pick);

@@ -59,7 +59,7 @@ export class HealthChecks {
   #runtime: Runtime;
   #logger: Logger;
   #stopped = new AbortController();
-  #timers = new Set<ReturnType<typeof setTimeout>>();
+  #watching: Promise<void>[] = [];
 
   /**
    * Starts at once. `previous` (the groups of the configuration being replaced by a reload) hands
@@ -81,16 +81,15 @@ export class HealthChecks {
         const old = before?.config.health_check && before.servers.find((s) => s.address === server.address);
         server.healthy = old?.healthy ?? true;
         const verdict = new HealthVerdict({ rise: check.rise, fall: check.fall, healthy: server.healthy });
-        void this.#watch(group.config, server, verdict);
+        this.#watching.push(this.#watch(group.config, server, verdict));
       }
     }
   }
 
-  /** Ends every check; a probe in flight is abandoned and its connection closed. */
-  stop(): void {
+  /** Ends every check; a probe in flight is abandoned and its connection closed. Resolves once all have ended. */
+  async stop(): Promise<void> {
     this.#stopped.abort();
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
+    await Promise.all(this.#watching);
   }
 
   async #watch(group: UpstreamConfig, server: ServerState, verdict: HealthVerdict): Promise<void> {
@@ -114,15 +113,17 @@ export class HealthChecks {
     }
   }
 
+  /** Resolves after `ms`, or at once on stop(). */
   #sleep(ms: number): Promise<void> {
+    const signal = this.#stopped.signal;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
+      const wake = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", wake);
         resolve();
-      }, ms);
-      this.#timers.add(timer);
-      // stop() clears the timer; resolving lets the loop see the abort and end.
-      this.#stopped.signal.addEventListener("abort", () => resolve(), { once: true });
+      };
+      const timer = setTimeout(wake, ms);
+      signal.addEventListener("abort", wake);
     });
   }
 }
@@ -137,25 +138,37 @@ export async function probe(
 ): Promise<string | undefined> {
   const { group, server } = options;
   const check = group.health_check!;
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), check.timeout);
-  const signal = options.signal ? AbortSignal.any([deadline.signal, options.signal]) : deadline.signal;
   let conn: Conn | undefined;
+  let timedOut = false;
+  const cancel = new AbortController();
   // Closing the connection is what ends a read in flight.
-  const closeOnAbort = () => conn?.close();
-  signal.addEventListener("abort", closeOnAbort);
+  const abort = () => {
+    cancel.abort();
+    conn?.close();
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort();
+  }, check.timeout);
+  options.signal?.addEventListener("abort", abort);
   try {
-    conn = await dialUpstream(runtime, server, group, { signal });
-    if (check.type === "tcp") return undefined;
-    return await converse(conn, check, { server, timeoutMs: check.timeout });
+    conn = await dialUpstream(runtime, server, group, { signal: cancel.signal });
+    const problem = check.type === "tcp" ? undefined : await converse(conn, check, {
+      server,
+      timeoutMs: check.timeout,
+    });
+    // A read ended by the deadline looks like a close; say what really happened.
+    return problem !== undefined && timedOut ? tooSlow(check) : problem;
   } catch (err) {
-    return deadline.signal.aborted ? `no answer within ${check.timeout} ms` : describeError(err);
+    return timedOut ? tooSlow(check) : describeError(err);
   } finally {
     clearTimeout(timer);
-    signal.removeEventListener("abort", closeOnAbort);
+    options.signal?.removeEventListener("abort", abort);
     conn?.close();
   }
 }
+
+const tooSlow = (check: HealthCheckConfig) => `no answer within ${check.timeout} ms`;
 
 /** The http or websocket exchange on an open connection. */
 async function converse(
@@ -176,7 +189,11 @@ async function converse(
     ...(check.type === "websocket" ? upgrade : [{ name: "Connection", value: "close" }]),
   ];
   await conn.write(serializeRequestHead({ method: "GET", target: check.path, version: "HTTP/1.1", headers }));
-  const answer = await readHead(conn, { maxBytes: 16_384, maxLineBytes: 8_192, timeoutMs: options.timeoutMs });
+  const answer = await readHead(conn, {
+    maxBytes: 16_384,
+    maxLineBytes: 8_192,
+    timeoutMs: options.timeoutMs,
+  });
   if (answer === null) return "closed the connection without answering";
   const response = parseResponseHead(answer.head);
   if (check.type === "http") {
@@ -186,7 +203,8 @@ async function converse(
   }
   const problem = checkUpgradeResponse(response, { key, offeredProtocols: [] });
   if (problem !== undefined) return problem;
-  await closeCleanly(conn, answer.rest);
+  // The verdict is in: a server that is slow to close is still healthy.
+  await closeCleanly(conn, answer.rest).catch(() => {});
   return undefined;
 }
 

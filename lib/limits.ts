@@ -5,14 +5,13 @@
  * nginx: worker_connections / limit_conn (counters), limit_req (bucket).
  */
 
-export interface LimitOptions {
-  maxConnections: number;
-  maxConnectionsPerIp: number;
-  /** Handshakes per second per IP; 0 = no rate limit. */
-  rate: number;
-  /** Handshakes an IP may make at once before `rate` applies. */
-  burst: number;
-}
+import type { LimitsConfig } from "./config/schema.ts";
+
+/** The limits that apply here (see LimitsConfig); rate 0 = no rate limit. */
+export type LimitOptions = Pick<
+  LimitsConfig,
+  "max_connections" | "max_connections_per_ip" | "rate" | "burst"
+>;
 
 export type Admission =
   | { ok: true; release(): void }
@@ -24,14 +23,21 @@ const CONNECTION_RETRY_AFTER = 5;
 const SWEEP_EVERY = 1024;
 
 export class Limits {
-  readonly #options: LimitOptions;
+  #options: LimitOptions;
   #total = 0;
   readonly #perIp = new Map<string, number>();
-  readonly #buckets: TokenBuckets | undefined;
+  #buckets: TokenBuckets | undefined;
 
   constructor(options: LimitOptions) {
     this.#options = options;
-    this.#buckets = options.rate > 0 ? new TokenBuckets(options.rate, options.burst) : undefined;
+    this.#buckets = bucketsFor(options);
+  }
+
+  /** New limits from a reloaded configuration; open connections stay counted. */
+  update(options: LimitOptions): void {
+    const rateChanged = options.rate !== this.#options.rate || options.burst !== this.#options.burst;
+    this.#options = options;
+    if (rateChanged) this.#buckets = bucketsFor(options);
   }
 
   /**
@@ -39,13 +45,13 @@ export class Limits {
    * limit applies). On `ok`, release() must run once when it ends (a second call is harmless).
    */
   admit(ip: string | undefined, now: number): Admission {
-    if (this.#total >= this.#options.maxConnections) {
-      return refuse(503, `over max_connections (${this.#options.maxConnections})`, CONNECTION_RETRY_AFTER);
+    if (this.#total >= this.#options.max_connections) {
+      return refuse(503, `over max_connections (${this.#options.max_connections})`, CONNECTION_RETRY_AFTER);
     }
     if (ip !== undefined) {
       const count = this.#perIp.get(ip) ?? 0;
-      if (count >= this.#options.maxConnectionsPerIp) {
-        const limit = this.#options.maxConnectionsPerIp;
+      if (count >= this.#options.max_connections_per_ip) {
+        const limit = this.#options.max_connections_per_ip;
         return refuse(503, `over max_connections_per_ip (${limit}) for ${ip}`, CONNECTION_RETRY_AFTER);
       }
       const wait = this.#buckets?.take(ip, now) ?? 0;
@@ -79,6 +85,10 @@ export class Limits {
   get trackedIps(): number {
     return this.#perIp.size + (this.#buckets?.size ?? 0);
   }
+}
+
+function bucketsFor(options: LimitOptions): TokenBuckets | undefined {
+  return options.rate > 0 ? new TokenBuckets(options.rate, options.burst) : undefined;
 }
 
 function refuse(status: 503 | 429, reason: string, retryAfterSeconds: number): Admission {

@@ -34,14 +34,15 @@ export interface PipeResult {
 }
 
 /** One direction's counters, read by the watchdog without touching the hot loop. */
-interface Direction {
+export interface Direction {
   bytes: number;
   lastRead: number;
   /** When the write in progress started, 0 when none is. */
   writingSince: number;
 }
 
-class Tunnel implements WatchedTunnel {
+/** The raw tunnel; ws_pipe.ts subclasses it to follow WebSocket frames. */
+export class Tunnel implements WatchedTunnel {
   readonly up: Direction;
   readonly down: Direction;
   closedBy: ClosedBy | undefined;
@@ -76,59 +77,78 @@ class Tunnel implements WatchedTunnel {
 
   /** Ends both directions at once; the first reason wins. */
   abort(closedBy: ClosedBy, reason: string): void {
-    if (this.closedBy === undefined || this.reason === undefined) {
-      this.closedBy = closedBy;
-      this.reason = reason;
-    }
+    this.note(closedBy, reason);
     this.#client.close();
     this.#upstream.close();
   }
 
+  /** Records who ended the tunnel and why, unless a reason is already recorded. */
+  note(closedBy: ClosedBy, reason: string): void {
+    if (this.closedBy === undefined || this.reason === undefined) {
+      this.closedBy = closedBy;
+      this.reason = reason;
+    }
+  }
+
   async copy(from: Conn, to: Conn, d: Direction, source: ClosedBy): Promise<void> {
     try {
-      while (true) {
-        const chunk = await from.read();
-        if (chunk === null) break;
-        const now = Date.now();
-        d.lastRead = now;
-        d.writingSince = now;
-        await to.write(chunk);
-        d.writingSince = 0;
-        d.bytes += chunk.length;
-      }
+      await this.relay(from, to, d);
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      // A failed write means the destination died; a failed read, the source.
-      const culprit = d.writingSince > 0 ? (source === "client" ? "upstream" : "client") : source;
-      this.abort(culprit, code === "ECONNRESET" ? "reset" : code === "EPIPE" ? "broken_pipe" : "error");
+      this.fail(err, d, source);
       return;
     }
     // EOF from `source`: pass the half-close on; the other direction keeps flowing.
     this.closedBy ??= source;
     await to.closeWrite();
   }
+
+  /** Moves bytes until EOF (a throw is a socket error). Raw: every chunk as it came. */
+  async relay(from: Conn, to: Conn, d: Direction): Promise<void> {
+    while (true) {
+      const chunk = await from.read();
+      if (chunk === null) return;
+      const now = Date.now();
+      d.lastRead = now;
+      d.writingSince = now;
+      await to.write(chunk);
+      d.writingSince = 0;
+      d.bytes += chunk.length;
+    }
+  }
+
+  /** A socket error in direction `d`: a failed write means the destination died; a failed read, the source. */
+  fail(err: unknown, d: Direction, source: ClosedBy): void {
+    const code = (err as { code?: string }).code;
+    const culprit = d.writingSince > 0 ? (source === "client" ? "upstream" : "client") : source;
+    this.abort(culprit, code === "ECONNRESET" ? "reset" : code === "EPIPE" ? "broken_pipe" : "error");
+  }
+
+  /** Runs both directions until they end, watched for timeouts and aborted by `signal`. */
+  async run(): Promise<PipeResult> {
+    const options = this.#options;
+    const onAbort = () => this.abort("proxy", "shutdown");
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const unwatch = options.watchdog.watch(this);
+    try {
+      await Promise.all([
+        this.copy(this.#client, this.#upstream, this.up, "client"),
+        this.copy(this.#upstream, this.#client, this.down, "upstream"),
+      ]);
+    } finally {
+      unwatch();
+      options.signal?.removeEventListener("abort", onAbort);
+      this.#client.close();
+      this.#upstream.close();
+    }
+    return {
+      upBytes: this.up.bytes,
+      downBytes: this.down.bytes,
+      closedBy: this.closedBy ?? "proxy",
+      ...(this.reason ? { reason: this.reason } : {}),
+    };
+  }
 }
 
-export async function pipe(client: Conn, upstream: Conn, options: PipeOptions): Promise<PipeResult> {
-  const tunnel = new Tunnel(client, upstream, options);
-  const onAbort = () => tunnel.abort("proxy", "shutdown");
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  const unwatch = options.watchdog.watch(tunnel);
-  try {
-    await Promise.all([
-      tunnel.copy(client, upstream, tunnel.up, "client"),
-      tunnel.copy(upstream, client, tunnel.down, "upstream"),
-    ]);
-  } finally {
-    unwatch();
-    options.signal?.removeEventListener("abort", onAbort);
-    client.close();
-    upstream.close();
-  }
-  return {
-    upBytes: tunnel.up.bytes,
-    downBytes: tunnel.down.bytes,
-    closedBy: tunnel.closedBy ?? "proxy",
-    ...(tunnel.reason ? { reason: tunnel.reason } : {}),
-  };
+export function pipe(client: Conn, upstream: Conn, options: PipeOptions): Promise<PipeResult> {
+  return new Tunnel(client, upstream, options).run();
 }

@@ -7,8 +7,10 @@ import { describeError } from "./errors.ts";
 import { formatAddr } from "./config/address.ts";
 import { handleConnection } from "./connection.ts";
 import { createUpstreamGroups, type UpstreamGroup } from "./upstream.ts";
+import { HealthChecks } from "./health.ts";
 import { Watchdog } from "./watchdog.ts";
 import { Metrics } from "./metrics.ts";
+import { Limits } from "./limits.ts";
 import { diffPlans, type PlannedListener, planListeners } from "./listen_plan.ts";
 import type { Config } from "./config/schema.ts";
 import type { Logger } from "./log.ts";
@@ -41,15 +43,20 @@ export class Gateway {
   #nextId = 1;
   #draining = false;
   #reusePort: boolean;
+  /** Active health checks of the current generation's upstream groups, from start() on. */
+  #health: HealthChecks | undefined;
   /** Counters and gauges of this process, read by the admin endpoints. */
   readonly metrics = new Metrics();
+  /** Connection counts and handshake rates per client IP; they carry over reloads. */
+  #limits: Limits;
 
   constructor(runtime: Runtime, config: Config, logger: Logger, options: { reusePort: boolean }) {
     this.#runtime = runtime;
     this.#logger = logger;
     this.#reusePort = options.reusePort;
-    this.#generation = { config, upstreams: createUpstreamGroups(config) };
+    this.#generation = { config, upstreams: createUpstreamGroups(config, { logger }) };
     this.#plan = planListeners(config);
+    this.#limits = new Limits(config.limits);
   }
 
   /** The bound addresses (real ports when 0 was asked for). */
@@ -86,6 +93,7 @@ export class Gateway {
       this.#closeListeners();
       throw err;
     }
+    this.#health = new HealthChecks(this.#runtime, this.#generation.upstreams, { logger: this.#logger });
   }
 
   async #open(planned: PlannedListener): Promise<void> {
@@ -121,9 +129,15 @@ export class Gateway {
       for (const key of opened) this.#closeListener(key);
       throw err;
     }
-    const upstreams = createUpstreamGroups(config);
+    const upstreams = createUpstreamGroups(config, { logger: this.#logger });
     carryOverDrained(this.#generation.upstreams, upstreams);
+    this.#health?.stop();
+    this.#health = new HealthChecks(this.#runtime, upstreams, {
+      logger: this.#logger,
+      previous: this.#generation.upstreams,
+    });
     this.#generation = { config, upstreams };
+    this.#limits.update(config.limits);
     this.#plan = plan;
     for (const planned of diff.keep) this.#listeners.get(planned.key)!.planned = planned;
     for (const key of diff.close) this.#closeListener(key);
@@ -160,6 +174,8 @@ export class Gateway {
         watchdog: this.#watchdog,
         signal: this.#shutdown.signal,
         metrics: this.metrics,
+        limits: this.#limits,
+        proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),
       };
       this.metrics.connectionAccepted(entry.planned.key);
       const done = handleConnection(conn, this.#nextId++, ctx).catch((err) => {
@@ -186,6 +202,7 @@ export class Gateway {
   async shutdown(timeoutMs: number): Promise<{ forced: number }> {
     this.#draining = true;
     this.#closeListeners();
+    this.#health?.stop();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), timeoutMs);

@@ -17,7 +17,7 @@ function route(path: string): RouteConfig {
 }
 
 function server(hosts: string[] | undefined, name: string): ServerConfig {
-  return { listen: [], routes: [route(`/${name}`)], ...(hosts ? { hosts } : {}) };
+  return { listen: [], routes: [route(`/${name}`)], proxy_protocol: false, ...(hosts ? { hosts } : {}) };
 }
 
 Deno.test("hostName() drops the port and lowercases", () => {

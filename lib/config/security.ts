@@ -108,12 +108,8 @@ export function readProxyProtocol(r: Reader, server: Raw, path: KeyPath): boolea
 }
 
 /** Listeners expecting PROXY headers are useless without someone trusted to send them. */
-export function checkProxyProtocolTrust(
-  r: Reader,
-  servers: readonly ServerConfig[],
-  trusted: readonly Cidr[],
-): void {
-  if (trusted.length === 0 && servers.some((s) => s.proxy_protocol)) {
+export function checkProxyProtocolTrust(r: Reader, root: Raw, servers: readonly ServerConfig[]): void {
+  if (root.trusted_proxies === undefined && servers.some((s) => s.proxy_protocol)) {
     r.report(
       ["trusted_proxies"],
       "is required when a server has proxy_protocol: true (PROXY headers are only accepted from these peers)",

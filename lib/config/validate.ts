@@ -79,7 +79,7 @@ export function validateConfig(
   const upstreams = readUpstreams(r, root);
   const limits = readLimits(r, root);
   const trusted_proxies = readTrustedProxies(r, root);
-  checkProxyProtocolTrust(r, servers, trusted_proxies);
+  checkProxyProtocolTrust(r, root, servers);
   const logRaw = r.section(root, "log", [], KEYS.log);
   const log: LogConfig = {
     format: r.get(logRaw, "format", ["log"], asOneOf<LogFormat>(LOG_FORMATS)) ?? DEFAULTS.log.format,

@@ -77,6 +77,7 @@ export function parseRequestHead(bytes: Uint8Array, options: ParseOptions = {}):
   const path = originPath(method, target);
   const headers = fields.map(parseField);
   checkHost(headers, version);
+  checkAbsoluteHost(target, headers);
   checkFraming(headers, version);
   return { method, target, version, headers, path };
 }
@@ -208,6 +209,18 @@ function checkHost(headers: Header[], version: HttpVersion): void {
     return;
   }
   if (!AUTHORITY.test(host)) throw new HeadParseError(`Invalid Host header: ${show(host)}`);
+}
+
+/**
+ * RFC 9112 §3.2.2 says the target's authority overrides Host. Rather than have wsgate route by
+ * one and a backend read the other, a mismatch is refused.
+ */
+function checkAbsoluteHost(target: string, headers: Header[]): void {
+  const authority = ABSOLUTE_FORM.exec(target)?.[1];
+  const host = getHeaderValues(headers, "host")[0];
+  if (authority !== undefined && host !== undefined && authority.toLowerCase() !== host.toLowerCase()) {
+    throw new HeadParseError(`Host ${show(host)} does not match the request target's ${show(authority)}`);
+  }
 }
 
 /** Rejects every framing two parsers could disagree on (request smuggling, RFC 9112 §6.3). */

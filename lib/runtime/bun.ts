@@ -11,6 +11,7 @@ import process from "node:process";
 import { unlinkSync } from "node:fs";
 import { NetError, type NetErrorCode } from "../errors.ts";
 import { listenSniTls } from "./node_tls.ts";
+import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import type {
   Addr,
   ChildProcess,
@@ -68,6 +69,7 @@ interface BunApi {
   listen(options: Record<string, unknown> & { socket: BunHandlers; tls?: BunTls }): BunListener;
   connect(options: Record<string, unknown> & { socket: BunHandlers; tls?: BunTls }): Promise<BunSocket>;
   file(path: string): { text(): Promise<string> };
+  gc(force: boolean): void;
   spawn(options: {
     cmd: string[];
     env: Record<string, string | undefined>;
@@ -428,5 +430,29 @@ export const runtime: Runtime = {
     };
   },
   memoryRss: () => process.memoryUsage().rss,
+  raiseOpenFilesLimit: () => raiseOpenFilesLimit(process.platform, bindRlimit),
+  collectGarbage(): boolean {
+    Bun.gc(true);
+    return true;
+  },
   exit: (code: number) => process.exit(code),
 };
+
+interface BunFfi {
+  dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): {
+    symbols: Record<"getrlimit" | "setrlimit", (resource: number, limits: BigUint64Array) => number>;
+    close(): void;
+  };
+}
+
+/** getrlimit/setrlimit from libc through bun:ffi, loaded synchronously with Bun's import.meta.require. */
+function bindRlimit(): RlimitCalls {
+  const ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
+  const signature = { args: ["i32", "ptr"], returns: "i32" };
+  const libc = ffi.dlopen("libc.so.6", { getrlimit: signature, setrlimit: signature });
+  return {
+    get: (limits) => libc.symbols.getrlimit(RLIMIT_NOFILE, limits),
+    set: (limits) => libc.symbols.setrlimit(RLIMIT_NOFILE, limits),
+    close: () => libc.close(),
+  };
+}

@@ -4,6 +4,7 @@
  * which breaks half-close (shared/notes/runtime.md §2.1).
  */
 import { NetError, type NetErrorCode } from "../errors.ts";
+import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { giveLarge, giveSmall, SMALL_BUFFER, takeLarge, takeSmall } from "./buffers.ts";
 import type {
   Addr,
@@ -348,5 +349,23 @@ export const runtime: Runtime = {
   cpuCount: () => navigator.hardwareConcurrency,
   spawnSelf,
   memoryRss: () => Deno.memoryUsage().rss,
+  raiseOpenFilesLimit: () => raiseOpenFilesLimit(Deno.build.os, bindRlimit),
+  collectGarbage(): boolean {
+    // Present only with --v8-flags=--expose-gc (or DENO_V8_FLAGS).
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    return gc !== undefined;
+  },
   exit: (code: number) => Deno.exit(code),
 };
+
+/** getrlimit/setrlimit from libc (needs --allow-ffi). */
+function bindRlimit(): RlimitCalls {
+  const signature = { parameters: ["i32", "buffer"], result: "i32" } as const;
+  const libc = Deno.dlopen("libc.so.6", { getrlimit: signature, setrlimit: signature });
+  return {
+    get: (limits) => libc.symbols.getrlimit(RLIMIT_NOFILE, limits),
+    set: (limits) => libc.symbols.setrlimit(RLIMIT_NOFILE, limits),
+    close: () => libc.close(),
+  };
+}

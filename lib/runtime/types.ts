@@ -68,7 +68,10 @@ export interface Listener {
   close(): void;
 }
 
-export type SignalName = "SIGHUP" | "SIGTERM" | "SIGINT";
+export type SignalName = "SIGHUP" | "SIGTERM" | "SIGINT" | "SIGUSR2";
+
+/** The open-files limit in effect, or why it could not be read or raised. */
+export type OpenFilesLimit = { soft: number; hard: number } | { error: string };
 
 /** A worker process started by spawnSelf(). */
 export interface ChildProcess {
@@ -99,5 +102,10 @@ export interface Runtime {
   spawnSelf(args: string[], env: Record<string, string>): ChildProcess;
   /** Resident set size of this process in bytes. */
   memoryRss(): number;
+  /** Raises the soft open-files limit to the hard limit (setrlimit through FFI); the result. */
+  raiseOpenFilesLimit(): OpenFilesLimit;
+  /** A full garbage collection, where the runtime offers one (Bun; Deno with
+   * --v8-flags=--expose-gc). False when it does not. */
+  collectGarbage(): boolean;
   exit(code: number): never;
 }

@@ -31,13 +31,14 @@ Deno.test("rawConfigFromFlags builds a one-route config", () => {
       tlsKey: "key.pem",
       idleTimeout: "5m",
       logFormat: "json",
+      balance: "least_conn",
     }, {
       servers: [{
         listen: [":8443", "[::1]:8443"],
         tls: { cert: "cert.pem", key: "key.pem" },
         routes: [{ path: "/chat/", upstream: "default", idle_timeout: "5m" }],
       }],
-      upstreams: { default: { servers: ["wss://a.internal", "wss://b.internal"] } },
+      upstreams: { default: { servers: ["wss://a.internal", "wss://b.internal"], balance: "least_conn" } },
       log: { format: "json" },
     }],
     ["a lone --tls-key is kept for validation to report", { listen: [], upstream: [], tlsKey: "key.pem" }, {
@@ -64,11 +65,13 @@ Deno.test("flag configs validate like files", () => {
       path: "chat",
       idleTimeout: "5x",
       logFormat: "xml",
+      balance: "fair",
     }, [
       "servers[0].listen[0]: missing port (expected host:port, :port, [ipv6]:port or unix:/path)",
       'servers[0].routes[0].path: must be "/prefix" or "= /exact" (starting with "/", no spaces)',
       'servers[0].routes[0].idle_timeout: must be a duration like 250ms, 30s, 5m, 2h, 1d (unknown unit "x")',
       'upstreams.default.servers[0]: unsupported scheme "http://"; use ws:// or wss://',
+      'upstreams.default.balance: unsupported balance "fair"; supported: round_robin, least_conn, ip_hash, hash, random',
       "log.format: must be one of: text, json",
     ]],
   ];

@@ -37,7 +37,7 @@ Deno.test("loadConfigFile reports each problem as file:line:col: key.path: messa
       "7:25: servers[0].routes[0].websocket_only: must be true or false",
       '8:9: servers[0].routes[1]: missing required key "path"',
       `11:55: servers[1].routes[0].idle_timeout: ${DURATION} (unknown unit "minutes")`,
-      '14:14: upstreams.websocket.balance: unsupported balance "ip_hash"; supported: round_robin',
+      '14:14: upstreams.websocket.balance: unsupported balance "fair"; supported: round_robin, least_conn, ip_hash, hash, random',
       '17:20: upstreams.websocket.servers[1].address: upstream URLs take no path, query or fragment (routes decide the path): "/ws"',
       "18:27: limits.max_head_bytes: must be an integer from 1024 to 1048576",
       "19:16: log.format: must be one of: text, json",

@@ -51,7 +51,7 @@ Deno.test("validateConfig reports each problem with its key path", () => {
       'servers[0]: missing required key "listen"',
     ]],
     ["unknown key far from any", configWith([["servers", 0, "color"], "red"]), [
-      'servers[0].color: unknown key "color"; expected one of: listen, tls, hosts, routes',
+      'servers[0].color: unknown key "color"; expected one of: listen, tls, hosts, routes, proxy_protocol',
     ]],
     ["listen wrong type", configWith([["servers", 0, "listen"], 8020]), [
       "servers[0].listen: must be a string or a list of strings",
@@ -168,8 +168,8 @@ Deno.test("validateConfig reports each problem with its key path", () => {
       'upstreams["a b"]: invalid upstream name "a b" (use letters, digits, _ - .)',
       `upstreams["a b"].servers[0]: missing host (${ADDRESS_FORMS})`,
     ]],
-    ["unsupported balance", configWith([["upstreams", "app", "balance"], "least_conn"]), [
-      'upstreams.app.balance: unsupported balance "least_conn"; supported: round_robin',
+    ["unsupported balance", configWith([["upstreams", "app", "balance"], "fair"]), [
+      'upstreams.app.balance: unsupported balance "fair"; supported: round_robin, least_conn, ip_hash, hash, random',
     ]],
     ["group without servers", configWith([["upstreams", "app", "servers"], undefined]), [
       'upstreams.app: missing required key "servers"',

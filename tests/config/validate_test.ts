@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Config } from "../../lib/config/schema.ts";
+import { type Config, DEFAULTS } from "../../lib/config/schema.ts";
 import { formatPath, type KeyPath, validateConfig } from "../../lib/config/validate.ts";
 
 const OPTIONS = { source: "test.yaml", baseDir: "/etc/wsgate" };
@@ -26,6 +26,7 @@ Deno.test("validateConfig fills every default", () => {
         send_timeout: 86_400_000,
         idle_timeout: 0,
       }],
+      proxy_protocol: false,
     }],
     upstreams: new Map([["app", {
       name: "app",
@@ -36,13 +37,29 @@ Deno.test("validateConfig fills every default", () => {
         tls: false,
         hostname: "127.0.0.1",
         weight: 1,
+        max_conns: 0,
+        backup: false,
+        max_fails: 1,
+        fail_timeout: 10_000,
+        down: false,
       }],
       tls: { verify: true },
       connect_timeout: 5_000,
+      retries: 0,
     }]]),
-    limits: { handshake_timeout: 10_000, max_head_bytes: 16_384, max_headers: 100 },
+    limits: {
+      handshake_timeout: 10_000,
+      max_head_bytes: 16_384,
+      max_headers: 100,
+      max_request_line: 8_192,
+      max_connections: 100_000,
+      max_connections_per_ip: 1_000,
+      rate: 0,
+      burst: 1,
+    },
     log: { format: "text", access: true },
     shutdown_timeout: 30_000,
+    trusted_proxies: [],
     workers: 1,
   };
   assert.deepEqual(config, expected);
@@ -126,7 +143,13 @@ Deno.test("validateConfig reads every key", () => {
     verify: false,
   });
   assert.equal(live?.connect_timeout, 250);
-  assert.deepEqual(config.limits, { handshake_timeout: 2_000, max_head_bytes: 1_024, max_headers: 10_000 });
+  assert.deepEqual(config.limits, {
+    ...DEFAULTS.limits,
+    handshake_timeout: 2_000,
+    max_head_bytes: 1_024,
+    max_headers: 10_000,
+    burst: 1,
+  });
   assert.deepEqual(config.log, { format: "json", access: false });
   assert.equal(config.shutdown_timeout, 0);
 
@@ -182,7 +205,10 @@ Deno.test("formatPath writes key paths like code", () => {
 });
 
 Deno.test("validateConfig reads admin.listen and workers", () => {
-  const { config, issues } = validateConfig({ ...BASE, admin: { listen: "127.0.0.1:9090" }, workers: "auto" }, OPTIONS);
+  const { config, issues } = validateConfig(
+    { ...BASE, admin: { listen: "127.0.0.1:9090" }, workers: "auto" },
+    OPTIONS,
+  );
   assert.deepEqual(issues, []);
   assert.deepEqual(config?.admin, { listen: { transport: "tcp", hostname: "127.0.0.1", port: 9090 } });
   assert.equal(config?.workers, "auto");

@@ -54,8 +54,10 @@ export interface WsBackendOptions {
   /** Picks the subprotocol from those offered (ws `handleProtocols`). */
   handleProtocols?: (offered: string[]) => string | false;
   perMessageDeflate?: boolean;
-  /** Refuse every upgrade with this status and body. */
+  /** Refuse every upgrade with this status and body. Read per request: set or clear it to flip the backend. */
   reject?: { status: number; body: string };
+  /** Listen on this port (default: any free one), e.g. to bring a stopped backend back at its address. */
+  port?: number;
 }
 
 interface NodeRequest {
@@ -73,7 +75,7 @@ export async function wsEchoBackend(
   const sockets: NodeWs[] = [];
   const wss = new WebSocketServer({
     host: "127.0.0.1",
-    port: 0,
+    port: options.port ?? 0,
     maxPayload: 128 * 1024 * 1024,
     perMessageDeflate: options.perMessageDeflate ?? false,
     ...(options.handleProtocols

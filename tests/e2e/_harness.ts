@@ -2,7 +2,7 @@
  * Starts the real wsgate process for e2e tests and follows its stdout log. Every process started
  * here is killed by `[Symbol.asyncDispose]` (use `await using`), so a failing test leaks nothing.
  */
-import { TimeoutError, withTimeout } from "./_wire.ts";
+import { type HttpResponse, parseResponse, rawRequest, TimeoutError, withTimeout } from "./_wire.ts";
 
 export const REPO = new URL("../../", import.meta.url).pathname;
 export const CERTS = `${REPO}tests/fixtures/certs/`;
@@ -99,6 +99,24 @@ export class Gateway implements AsyncDisposable {
 
   get stderr(): string {
     return this.#stderr;
+  }
+
+  /** The admin listener's port, from `admin_listening` (the supervisor's when workers > 1). */
+  get adminPort(): number {
+    const addr = this.records("admin_listening")[0]?.fields.addr;
+    if (addr === undefined) throw new Error(`no admin_listening line\n${this.output()}`);
+    return Number(addr.slice(addr.lastIndexOf(":") + 1));
+  }
+
+  /** One request to the admin listener, answered and closed by it. */
+  async admin(method: "GET" | "POST", path: string): Promise<HttpResponse> {
+    const request = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`;
+    return parseResponse(await rawRequest(this.adminPort, request));
+  }
+
+  /** Replaces the config file (see GatewayOptions.config); the next reload reads it. */
+  writeConfig(yaml: string): Promise<void> {
+    return Deno.writeTextFile(`${this.dir}/wsgate.yaml`, yaml);
   }
 
   /** Every parsed record of `event` so far. */
@@ -199,6 +217,14 @@ export class Gateway implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    // Workers (workers > 1) outlive a killed supervisor and hold its stdout open: kill them too,
+    // after the supervisor, so that it cannot start replacements.
+    this.#kill("SIGKILL");
+    for (const started of this.records("worker_started")) {
+      try {
+        Deno.kill(Number(started.fields.pid), "SIGKILL");
+      } catch { /* already gone */ }
+    }
     await this.stop("SIGKILL");
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }

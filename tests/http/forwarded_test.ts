@@ -18,20 +18,32 @@ const cases: { name: string; input: Header[]; info: ForwardedInfo; expect: Heade
     ],
   },
   {
-    name: "appends to an existing chain, joining fields and dropping empty ones",
+    name: "from a trusted proxy: appends to the chain, joining fields and dropping empty ones",
     input: [
       h("x-forwarded-for", "1.1.1.1, 2.2.2.2"),
       h("Host", "a"),
       h("X-Forwarded-For", ""),
       h("X-FORWARDED-FOR", "3.3.3.3"),
     ],
-    info: { clientIp: "2001:db8::1", proto: "https", host: "a" },
+    info: { clientIp: "2001:db8::1", proto: "https", host: "a", trustIncoming: true },
     expect: [
       h("Host", "a"),
       h("X-Forwarded-For", "1.1.1.1, 2.2.2.2, 3.3.3.3, 2001:db8::1"),
       h("X-Forwarded-Proto", "https"),
       h("X-Forwarded-Host", "a"),
       h("X-Real-IP", "2001:db8::1"),
+    ],
+  },
+  {
+    name: "from anyone else: a spoofed chain is replaced by the client",
+    input: [h("X-Forwarded-For", "6.6.6.6"), h("Host", "a"), h("x-forwarded-for", "7.7.7.7")],
+    info: { clientIp: "10.0.0.9", proto: "http", host: "a" },
+    expect: [
+      h("Host", "a"),
+      h("X-Forwarded-For", "10.0.0.9"),
+      h("X-Forwarded-Proto", "http"),
+      h("X-Forwarded-Host", "a"),
+      h("X-Real-IP", "10.0.0.9"),
     ],
   },
   {

@@ -134,6 +134,11 @@ const invalidRequests: {
     message: /authority/,
   },
   {
+    name: "absolute-form authority other than Host",
+    raw: "GET http://a.test/ HTTP/1.1\r\nHost: b.test\r\n\r\n",
+    message: /does not match the request target/,
+  },
+  {
     name: "absolute-form empty authority",
     raw: "GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n",
     message: /authority/,

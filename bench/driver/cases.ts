@@ -1,0 +1,141 @@
+/**
+ * What each benchmark case runs (load-client arguments) and which figures it yields from the
+ * client's raw JSON. Pure: no I/O.
+ */
+import type { Options, Scenario } from "./args.ts";
+
+export interface Figure {
+  key: string;
+  label: string;
+  better: "higher" | "lower";
+  /** Only meaningful with a proxy in the path (CPU and memory of the proxy). */
+  proxyOnly: boolean;
+  /** Throughput/latency figures on which `direct` must beat every proxy. */
+  baseline: boolean;
+}
+
+export interface Case {
+  name: string;
+  scenario: Scenario;
+  figures: Figure[];
+  loadArgs(o: Options): string[];
+  /** Figure key -> value, from the load client's result (NaN when it cannot be computed). */
+  derive(raw: Record<string, unknown>, clkTck: number): Record<string, number>;
+}
+
+const MIB = 1024 * 1024;
+const ECHO_CONNS = 100;
+const ECHO_BYTES = 64;
+const HANDSHAKE_CONCURRENCY = 50;
+/** Opening handshakes in flight while the idle tunnels are built. */
+const IDLE_OPEN_CONCURRENCY = 100;
+
+function fig(key: string, label: string, better: Figure["better"], kind: "proxy" | "baseline" | "plain") {
+  return { key, label, better, proxyOnly: kind === "proxy", baseline: kind === "baseline" };
+}
+
+function num(raw: Record<string, unknown>, key: string): number {
+  const v = raw[key];
+  return typeof v === "number" ? v : NaN;
+}
+
+function timing(o: Options): string[] {
+  return [
+    "--warmup-ms",
+    String(Math.round(o.warmupS * 1000)),
+    "--duration-ms",
+    String(Math.round(o.durationS * 1000)),
+  ];
+}
+
+function bulkCase(conns: number): Case {
+  const k = `bulk${conns}`;
+  return {
+    name: `bulk-${conns}`,
+    scenario: "bulk",
+    figures: [
+      fig(`${k}.mbps`, `bulk MB/s, ${conns} conn${conns > 1 ? "s" : ""} × 1 MiB echo`, "higher", "baseline"),
+      fig(`${k}.cpu`, `bulk proxy CPU s/GB, ${conns} conn${conns > 1 ? "s" : ""}`, "lower", "proxy"),
+    ],
+    loadArgs: (o) => ["--scenario", "bulk", "--conns", String(conns), "--size", String(MIB), ...timing(o)],
+    derive(raw, clkTck) {
+      const bytes = num(raw, "messages") * num(raw, "payloadBytes");
+      // Every echoed byte crosses the proxy twice (out and back): GB counts both directions.
+      return {
+        [`${k}.mbps`]: bytes / num(raw, "seconds") / 1e6,
+        [`${k}.cpu`]: num(raw, "cpuTicks") / clkTck / ((2 * bytes) / 1e9),
+      };
+    },
+  };
+}
+
+export const CASES: Case[] = [
+  {
+    name: "echo",
+    scenario: "echo",
+    figures: [
+      fig("echo.rate", `echo msgs/s, ${ECHO_CONNS} conns × ${ECHO_BYTES} B ping-pong`, "higher", "baseline"),
+      fig("echo.p50", "echo p50 latency, ms", "lower", "plain"),
+      fig("echo.p99", "echo p99 latency, ms", "lower", "baseline"),
+      fig("echo.p999", "echo p99.9 latency, ms", "lower", "plain"),
+      fig("echo.cpu", "echo proxy CPU µs/msg", "lower", "proxy"),
+    ],
+    loadArgs: (
+      o,
+    ) => ["--scenario", "echo", "--conns", String(ECHO_CONNS), "--size", String(ECHO_BYTES), ...timing(o)],
+    derive: (raw, clkTck) => ({
+      "echo.rate": num(raw, "messages") / num(raw, "seconds"),
+      "echo.p50": num(raw, "p50us") / 1000,
+      "echo.p99": num(raw, "p99us") / 1000,
+      "echo.p999": num(raw, "p999us") / 1000,
+      "echo.cpu": (num(raw, "cpuTicks") / clkTck) * 1e6 / num(raw, "messages"),
+    }),
+  },
+  bulkCase(1),
+  bulkCase(4),
+  {
+    name: "handshake",
+    scenario: "handshake",
+    figures: [
+      fig(
+        "hs.rate",
+        `handshakes/s, ${HANDSHAKE_CONCURRENCY} concurrent (connect+upgrade+close)`,
+        "higher",
+        "baseline",
+      ),
+      fig("hs.failed", "handshake failures", "lower", "plain"),
+      fig("hs.cpu", "handshake proxy CPU µs/handshake", "lower", "proxy"),
+    ],
+    loadArgs: (o) => ["--scenario", "handshake", "--conns", String(HANDSHAKE_CONCURRENCY), ...timing(o)],
+    derive: (raw, clkTck) => ({
+      "hs.rate": num(raw, "handshakes") / num(raw, "seconds"),
+      "hs.failed": num(raw, "failures"),
+      "hs.cpu": (num(raw, "cpuTicks") / clkTck) * 1e6 / num(raw, "handshakes"),
+    }),
+  },
+  {
+    name: "idle",
+    scenario: "idle",
+    figures: [
+      fig("idle.kib", "idle proxy KiB/tunnel", "lower", "proxy"),
+      fig("idle.rss", "idle proxy RSS with all tunnels, MB", "lower", "proxy"),
+      fig("idle.failed", "idle tunnels failed or dropped", "lower", "plain"),
+    ],
+    loadArgs: (
+      o,
+    ) => ["--scenario", "idle", "--conns", String(IDLE_OPEN_CONCURRENCY), "--tunnels", String(o.tunnels)],
+    derive: (raw) => ({
+      "idle.kib": (num(raw, "rssAfterKiB") - num(raw, "rssBeforeKiB")) / num(raw, "tunnels"),
+      "idle.rss": num(raw, "rssAfterKiB") * 1024 / 1e6,
+      "idle.failed": num(raw, "failures") + num(raw, "dropped"),
+    }),
+  },
+];
+
+/** Figures for one target: proxy-only figures are dropped for `direct` (nothing to measure). */
+export function figuresFor(c: Case, raw: Record<string, unknown>, clkTck: number, isProxy: boolean) {
+  const derived = c.derive(raw, clkTck);
+  return Object.fromEntries(
+    c.figures.filter((f) => isProxy || !f.proxyOnly).map((f) => [f.key, derived[f.key] ?? NaN]),
+  );
+}

@@ -1,0 +1,178 @@
+/**
+ * Turns run records into statistics and the markdown report (pure: strings in, strings out).
+ * Every figure is the median of the repetitions with [min–max]; ratios are median / nginx median.
+ */
+import type { Figure } from "./cases.ts";
+
+export interface RunRecord {
+  rep: number;
+  case: string;
+  target: string;
+  at: string;
+  /** The load client's JSON result, null when the run failed. */
+  raw: Record<string, unknown> | null;
+  figures: Record<string, number>;
+  error?: string;
+}
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  values: number[];
+}
+
+/** figure key -> target -> statistics */
+export type Summary = Record<string, Record<string, Stat>>;
+
+export interface Meta {
+  date: string;
+  command: string;
+  machine: Record<string, string>;
+  versions: Record<string, string>;
+  options: Record<string, unknown>;
+}
+
+export const ANCHOR = "nginx";
+
+function median(sorted: number[]): number {
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function summarise(records: RunRecord[], figures: Figure[], targets: string[]): Summary {
+  const out: Summary = {};
+  for (const f of figures) {
+    const row: Record<string, Stat> = {};
+    for (const t of targets) {
+      const values = records
+        .filter((r) => r.target === t && f.key in r.figures)
+        .map((r) => r.figures[f.key]!)
+        .filter(Number.isFinite)
+        .sort((a, b) => a - b);
+      if (values.length > 0) {
+        row[t] = { median: median(values), min: values[0]!, max: values.at(-1)!, values };
+      }
+    }
+    out[f.key] = row;
+  }
+  return out;
+}
+
+export function fmt(v: number): string {
+  if (!Number.isFinite(v)) return "n/a";
+  const a = Math.abs(v);
+  if (a >= 1000) return Math.round(v).toLocaleString("en-US");
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a === 0) return "0";
+  return v.toPrecision(3);
+}
+
+function cell(
+  stat: Stat | undefined,
+  anchor: Stat | undefined,
+  o: { isAnchor: boolean; runs: number },
+): string {
+  if (!stat) return "–";
+  const range = stat.values.length > 1 ? ` [${fmt(stat.min)}–${fmt(stat.max)}]` : "";
+  // Runs that failed leave fewer values than repetitions: say so instead of hiding it.
+  const n = stat.values.length < o.runs ? ` (n=${stat.values.length}/${o.runs})` : "";
+  const ratio = !o.isAnchor && anchor && anchor.median !== 0
+    ? ` **×${(stat.median / anchor.median).toFixed(2)}**`
+    : "";
+  return `${fmt(stat.median)}${range}${n}${ratio}`;
+}
+
+export function markdownTable(
+  summary: Summary,
+  figures: Figure[],
+  o: { targets: string[]; runs: number },
+): string {
+  const targets = o.targets;
+  const lines = [
+    `| figure (better) | ${targets.join(" | ")} |`,
+    `|---|${targets.map(() => "---").join("|")}|`,
+  ];
+  for (const f of figures) {
+    const row = summary[f.key] ?? {};
+    const cells = targets.map((t) => cell(row[t], row[ANCHOR], { isAnchor: t === ANCHOR, runs: o.runs }));
+    lines.push(`| ${f.label} (${f.better === "higher" ? "↑" : "↓"}) | ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+export interface BaselineCheck {
+  figure: string;
+  ok: boolean;
+  text: string;
+}
+
+/** Did `direct` beat every proxy (median against median) on each throughput/latency figure? */
+export function baselineChecks(summary: Summary, figures: Figure[], targets: string[]): BaselineCheck[] {
+  const checks: BaselineCheck[] = [];
+  for (const f of figures.filter((f) => f.baseline)) {
+    const row = summary[f.key] ?? {};
+    const direct = row["direct"];
+    const proxies = targets.filter((t) => t !== "direct" && row[t]);
+    if (!direct || proxies.length === 0) continue;
+    const sign = f.better === "higher" ? 1 : -1;
+    const best = proxies.reduce((a, b) => (sign * row[a]!.median >= sign * row[b]!.median ? a : b));
+    const margin = f.better === "higher"
+      ? direct.median / row[best]!.median
+      : row[best]!.median / direct.median;
+    const ok = margin > 1;
+    checks.push({
+      figure: f.label,
+      ok,
+      text:
+        `${ok ? "yes" : "**NO**"}: direct ${fmt(direct.median)} vs best proxy ${best} ${
+          fmt(row[best]!.median)
+        } ` +
+        `(direct ${margin.toFixed(2)}× better)`,
+    });
+  }
+  return checks;
+}
+
+/** One line per run that reported failures or broke, so odd numbers can be traced. */
+export function problems(records: RunRecord[]): string[] {
+  const out: string[] = [];
+  for (const r of records) {
+    const where = `run ${r.rep} ${r.case} ${r.target}`;
+    if (r.error) out.push(`${where}: ${r.error}`);
+    const errors = r.raw?.["errors"];
+    if (Array.isArray(errors) && errors.length > 0) out.push(`${where}: ${errors.join("; ")}`);
+  }
+  return out;
+}
+
+export function renderMarkdown(
+  meta: Meta,
+  parts: { table: string; checks: BaselineCheck[]; problems: string[]; notes: string[] },
+): string {
+  const kv = (o: Record<string, string>) => Object.entries(o).map(([k, v]) => `${k}: ${v}`).join("; ");
+  const allOk = parts.checks.every((c) => c.ok);
+  return [
+    `# wsgate benchmark — ${meta.date}`,
+    "",
+    `- command: \`${meta.command}\``,
+    `- machine: ${kv(meta.machine)}`,
+    `- versions: ${kv(meta.versions)}`,
+    "",
+    "Each cell: median [min–max] over the runs, then **×ratio** to nginx's median.",
+    "↑ higher is better, ↓ lower is better. `–` = not applicable (no proxy for `direct`).",
+    "",
+    parts.table,
+    "",
+    `**Baseline check — direct faster than every proxy: ${allOk ? "yes" : "NO"}**`,
+    ...parts.checks.map((c) => `- ${c.figure}: ${c.text}`),
+    "",
+    ...(parts.problems.length > 0
+      ? ["Failures and errors:", ...parts.problems.map((p) => `- ${p}`), ""]
+      : []),
+    "Notes:",
+    ...parts.notes.map((n) => `- ${n}`),
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,165 @@
+/**
+ * The proxies under test and how to start each one fresh: a command line, a rendered config in
+ * the run's temp dir, and the PIDs whose CPU and memory count as "the proxy".
+ */
+import { cpSync, existsSync } from "node:fs";
+import { childPids } from "../procfs.ts";
+import { type Proc, type Processes, sleep, waitForPort } from "./procs.ts";
+import type { TargetName } from "./args.ts";
+
+export interface TargetContext {
+  procs: Processes;
+  /** Temp dir for configs, pid files and logs. */
+  dir: string;
+  backendPort: number;
+  tunnels: number;
+  repoRoot: string;
+}
+
+export interface Running {
+  /** Processes measured as the proxy (empty for `direct`). */
+  pids: number[];
+  proc?: Proc;
+}
+
+export interface Target {
+  name: TargetName;
+  port: number;
+  start(ctx: TargetContext): Promise<Running>;
+}
+
+const START_TIMEOUT_MS = 20_000;
+
+/** Replaces every {{NAME}}; a placeholder without a value is a bug, so it throws. */
+export function render(template: string, vars: Record<string, string | number>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    const value = vars[key];
+    if (value === undefined) throw new Error(`template placeholder {{${key}}} has no value`);
+    return String(value);
+  });
+}
+
+async function writeConfig(ctx: TargetContext, file: string, vars: Record<string, string | number>) {
+  const template = await Deno.readTextFile(new URL(`../${file}.tmpl`, import.meta.url));
+  const path = `${ctx.dir}/${file}`;
+  await Deno.writeTextFile(path, render(template, { DIR: ctx.dir, BACKEND_PORT: ctx.backendPort, ...vars }));
+  return path;
+}
+
+/** Starts `argv`, waits until the port accepts, then collects the process and its children. */
+async function launch(
+  ctx: TargetContext,
+  target: { name: string; port: number; argv: string[]; cwd?: string; children?: number },
+): Promise<Running> {
+  const proc = ctx.procs.spawn(target.name, target.argv, {
+    logPath: `${ctx.dir}/${target.name}.log`,
+    ...(target.cwd !== undefined && { cwd: target.cwd }),
+  });
+  await waitForPort(target.port, proc, START_TIMEOUT_MS);
+  let children = childPids(proc.pid);
+  // nginx forks its worker after binding: wait (bounded) until it shows up.
+  for (let i = 0; i < 40 && children.length < (target.children ?? 0); i++) {
+    await sleep(50);
+    children = childPids(proc.pid);
+  }
+  ctx.procs.adopt(proc, children);
+  return { proc, pids: [proc.pid, ...children] };
+}
+
+function wsgateArgs(ctx: TargetContext, port: number): string[] {
+  return ["--listen", `127.0.0.1:${port}`, "--upstream", `127.0.0.1:${ctx.backendPort}`];
+}
+
+/** Files `deno run main.ts` needs; node_modules is linked, not copied. */
+const SOURCE_FILES = ["main.ts", "lib", "deno.json", "deno.lock", "package.json"];
+
+/**
+ * A copy of wsgate's source taken at the first start, so that edits to the tree during a long
+ * benchmark cannot mix versions or break later runs half-way.
+ */
+async function sourceSnapshot(ctx: TargetContext): Promise<string> {
+  const dir = `${ctx.dir}/wsgate-src`;
+  if (existsSync(dir)) return dir;
+  await Deno.mkdir(dir);
+  for (const f of SOURCE_FILES) {
+    if (existsSync(`${ctx.repoRoot}/${f}`)) {
+      cpSync(`${ctx.repoRoot}/${f}`, `${dir}/${f}`, { recursive: true });
+    }
+  }
+  await Deno.symlink(`${ctx.repoRoot}/node_modules`, `${dir}/node_modules`);
+  return dir;
+}
+
+/** The compiled wsgate, if there is one. */
+export function wsgateBinary(repoRoot: string): string | undefined {
+  const bin = Deno.env.get("WSGATE_BIN") ?? `${repoRoot}/dist/wsgate`;
+  return existsSync(bin) ? bin : undefined;
+}
+
+/** Every known target, in table order; `wsgate-bin` only when the binary exists. */
+export function allTargets(basePort: number, repoRoot: string): { targets: Target[]; skipped: string[] } {
+  const bin = wsgateBinary(repoRoot);
+  const root = Deno.uid() === 0;
+  const targets: Target[] = [
+    { name: "direct", port: basePort, start: () => Promise.resolve({ pids: [] }) },
+    {
+      name: "nginx",
+      port: basePort + 1,
+      async start(ctx) {
+        const workerConnections = 2 * ctx.tunnels + 1024;
+        const conf = await writeConfig(ctx, "nginx.conf", {
+          // As root, nginx would switch its worker to "nobody"; keep it the current user.
+          USER_LINE: root ? "user root;" : "# not root: the worker runs as the current user",
+          PORT: this.port,
+          WORKER_CONNECTIONS: workerConnections,
+          NOFILE: workerConnections + 1024,
+        });
+        const argv = ["nginx", "-p", ctx.dir, "-c", conf, "-e", `${ctx.dir}/nginx-error.log`];
+        return await launch(ctx, { name: "nginx", port: this.port, argv, children: 1 });
+      },
+    },
+    {
+      name: "haproxy",
+      port: basePort + 2,
+      async start(ctx) {
+        const cfg = await writeConfig(ctx, "haproxy.cfg", { PORT: this.port, MAXCONN: ctx.tunnels + 1024 });
+        return await launch(ctx, { name: "haproxy", port: this.port, argv: ["haproxy", "-db", "-f", cfg] });
+      },
+    },
+    {
+      name: "wsgate-deno",
+      port: basePort + 3,
+      async start(ctx) {
+        const argv = [
+          "deno",
+          "run",
+          "--allow-all",
+          "--unstable-net",
+          "main.ts",
+          ...wsgateArgs(ctx, this.port),
+        ];
+        return await launch(ctx, {
+          name: "wsgate-deno",
+          port: this.port,
+          argv,
+          cwd: await sourceSnapshot(ctx),
+        });
+      },
+    },
+  ];
+  if (bin) {
+    targets.push({
+      name: "wsgate-bin",
+      port: basePort + 4,
+      async start(ctx) {
+        // Run a private copy, so a rebuild of dist/wsgate during the benchmark cannot mix versions.
+        const frozen = `${ctx.dir}/wsgate-bin`;
+        if (!existsSync(frozen)) await Deno.copyFile(bin, frozen);
+        const argv = [frozen, ...wsgateArgs(ctx, this.port)];
+        return await launch(ctx, { name: "wsgate-bin", port: this.port, argv, cwd: ctx.repoRoot });
+      },
+    });
+  }
+  const skipped = bin ? [] : ["wsgate-bin: no compiled binary (dist/wsgate missing and WSGATE_BIN unset)"];
+  return { targets, skipped };
+}

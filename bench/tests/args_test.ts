@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { parseOptions } from "../driver/args.ts";
+import { render } from "../driver/targets.ts";
+
+Deno.test("parseOptions", async (t) => {
+  const cases = [
+    {
+      name: "defaults",
+      argv: [],
+      want: { runs: 3, durationS: 5, scenarios: ["echo", "bulk", "handshake", "idle"] },
+    },
+    {
+      name: "filters keep the canonical order",
+      argv: ["--scenarios", "bulk,echo", "--targets", "wsgate-deno,nginx", "--runs", "1"],
+      want: { runs: 1, scenarios: ["echo", "bulk"], targets: ["nginx", "wsgate-deno"] },
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const got = parseOptions(c.argv) as unknown as Record<string, unknown>;
+      for (const [k, v] of Object.entries(c.want)) assert.deepEqual(got[k], v, k);
+    });
+  }
+});
+
+Deno.test("parseOptions rejects bad values", async (t) => {
+  const cases = [
+    { name: "unknown scenario", argv: ["--scenarios", "echo,nope"] },
+    { name: "port range", argv: ["--base-port", "40000"] },
+    { name: "zero runs", argv: ["--runs", "0"] },
+  ];
+  for (const c of cases) await t.step(c.name, () => assert.throws(() => parseOptions(c.argv)));
+});
+
+Deno.test("render fills placeholders and refuses missing ones", () => {
+  assert.equal(render("listen {{PORT}};", { PORT: 8080 }), "listen 8080;");
+  assert.throws(() => render("{{MISSING}}", {}), /MISSING/);
+});

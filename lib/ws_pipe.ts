@@ -1,0 +1,423 @@
+/**
+ * WS_PIPE: the tunnel of routes with `websocket.track_frames`. It is pipe.ts's tunnel (same
+ * backpressure, half-close and timeouts) with a FrameTracker on each direction, which lets
+ * wsgate act at frame boundaries without ever copying or unmasking a payload:
+ * - keepalive: a side silent for pingInterval gets a Ping; the Pong is cut out of the stream, so
+ *   neither application sees either. Still silent pingTimeout after the Ping = dead: the live
+ *   side gets Close 1001 and the tunnel ends;
+ * - clean endings: where the raw tunnel cuts TCP (drain, timeouts, a dead peer, a protocol
+ *   violation), this one first sends Close frames, waits briefly for the replies, then closes;
+ * - message counters each way.
+ * Forwarded bytes are exactly the bytes read, minus wsgate's own Pongs. Injected frames go in
+ * only between frames: a direction in the middle of a frame defers them until the frame ends.
+ */
+import type { Conn } from "./runtime/types.ts";
+import { type ClosedBy, type Direction, type PipeOptions, type PipeResult, Tunnel } from "./pipe.ts";
+import { FrameTracker, type FrameTrackerOptions, Scan, type Violation } from "./ws/frame_tracker.ts";
+import {
+  CloseCode,
+  closePayload,
+  controlPayload,
+  encodeControl,
+  isKeepalive,
+  KEEPALIVE_LENGTH,
+  keepalivePayload,
+  Opcode,
+} from "./ws/frames.ts";
+
+export interface WsPipeOptions extends PipeOptions {
+  /** Ping a side after this long without a byte from it (ms; 0 = no keepalive). */
+  pingInterval: number;
+  /** A pinged side still silent this long after the Ping is dead (ms). */
+  pingTimeout: number;
+  /** Aborted when the gateway starts draining: both sides get Close 1001, each tunnel after a
+   * uniform random delay below closeSpread, so clients do not all reconnect at once. */
+  drain?: AbortSignal;
+  /** ms; 0 = at once. */
+  closeSpread?: number;
+  /** How long to wait for the closing handshake before closing TCP (ms; default CLOSE_GRACE_MS). */
+  closeGrace?: number;
+}
+
+export interface WsPipeResult extends PipeResult {
+  /** Complete data messages client -> upstream and upstream -> client. */
+  upMessages: number;
+  downMessages: number;
+  /** The Close frame wsgate sent when it ended the tunnel. */
+  closeCode?: number;
+  closeReason?: string;
+}
+
+export const CLOSE_GRACE_MS = 1_000;
+
+type Side = "client" | "upstream";
+const SIDES: readonly Side[] = ["client", "upstream"];
+/** What happens to the bytes of the frame in progress. */
+type Fate = "forward" | "drop" | "capture";
+
+/** Why wsgate ends a tunnel -> the Close it sends. Unlisted reasons (socket errors) get 1001. */
+const CLOSES: Record<string, { code: number; text: string }> = {
+  shutdown: { code: CloseCode.goingAway, text: "proxy shutting down" },
+  idle_timeout: { code: CloseCode.normal, text: "idle timeout" },
+  read_timeout: { code: CloseCode.normal, text: "read timeout" },
+  send_timeout: { code: CloseCode.goingAway, text: "peer not reading" },
+  client_ping_timeout: { code: CloseCode.goingAway, text: "client not responding" },
+  upstream_ping_timeout: { code: CloseCode.goingAway, text: "upstream not responding" },
+};
+
+/** One direction of frames, named after its source. */
+class Flow {
+  readonly source: Side;
+  readonly d: Direction;
+  readonly to: Conn;
+  readonly tracker: FrameTracker;
+  /** Complete data messages forwarded. */
+  messages = 0;
+  /** wsgate's frames for the destination, written at the next frame boundary. */
+  pending: Uint8Array[] = [];
+  /** The destination has part of a forwarded frame: nothing may be injected until it ends. */
+  midFrame = false;
+  /** A chunk is being forwarded, or an injection written while the source is quiet. */
+  busy = false;
+  idleWrite: Promise<void> | undefined;
+  fate: Fate = "forward";
+  /** A Pong that may be wsgate's, held until it is complete. */
+  capture: Uint8Array | undefined;
+  captured = 0;
+  /** wsgate's Close for the destination is queued / a Close (wsgate's or the source's) went to it. */
+  closeOwed = false;
+  closeSent = false;
+  /** Frames from the source are dropped: the destination got wsgate's Close, or is dead. */
+  discard = false;
+  /** The source sent a Close frame / can send nothing more (EOF or error). */
+  closeFrom = false;
+  ended = false;
+  /** The destination got a FIN: nothing more can be written to it. */
+  blocked = false;
+  /** Keepalive of the source: last byte from it, when wsgate's Ping to it was written (0 = none). */
+  heardAt: number;
+  pingSentAt = 0;
+  pingQueued = false;
+
+  constructor(source: Side, d: Direction, to: Conn, options: FrameTrackerOptions) {
+    this.source = source;
+    this.d = d;
+    this.to = to;
+    this.tracker = new FrameTracker(options);
+    this.heardAt = d.lastRead;
+  }
+}
+
+class WsTunnel extends Tunnel {
+  readonly #up: Flow;
+  readonly #down: Flow;
+  readonly #options: WsPipeOptions;
+  /** Set once wsgate started ending the tunnel with Close frames. */
+  #closing: { code: number; text: string; timer: ReturnType<typeof setTimeout> } | undefined;
+  #finished = false;
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  #pings = 0;
+
+  constructor(client: Conn, upstream: Conn, options: WsPipeOptions) {
+    super(client, upstream, options);
+    this.#options = options;
+    this.#up = new Flow("client", this.up, upstream, { masked: true });
+    this.#down = new Flow("upstream", this.down, client, { masked: false });
+  }
+
+  override async run(): Promise<WsPipeResult> {
+    const drain = this.#options.drain;
+    const goAway = () => {
+      // A tunnel already closing (idle timeout, dead peer) finishes that instead.
+      if (!this.#closing) this.abort("proxy", "shutdown");
+    };
+    const onDrain = () => {
+      this.#drainTimer = setTimeout(goAway, Math.random() * (this.#options.closeSpread ?? 0));
+    };
+    drain?.addEventListener("abort", onDrain, { once: true });
+    if (drain?.aborted) onDrain();
+    try {
+      const result = await super.run();
+      return {
+        ...result,
+        upMessages: this.#up.messages,
+        downMessages: this.#down.messages,
+        ...(this.#closing && { closeCode: this.#closing.code, closeReason: this.#closing.text }),
+      };
+    } finally {
+      drain?.removeEventListener("abort", onDrain);
+      clearTimeout(this.#drainTimer);
+      clearTimeout(this.#closing?.timer);
+    }
+  }
+
+  override overdue(now: number): string | undefined {
+    // Once closing, the grace timer decides.
+    if (this.#closing) return undefined;
+    return super.overdue(now) ?? this.#keepalive(now, this.#up) ?? this.#keepalive(now, this.#down);
+  }
+
+  /** The first ending sends Close frames and waits for the replies; a second one closes at once. */
+  override abort(closedBy: ClosedBy, reason: string): void {
+    if (this.#closing) return super.abort(closedBy, reason);
+    this.note(closedBy, reason);
+    const close = CLOSES[reason] ?? { code: CloseCode.goingAway, text: `${closedBy} connection lost` };
+    this.#beginClose(close.code, close.text, this.#liveSides(closedBy, reason));
+  }
+
+  override async relay(from: Conn, _to: Conn, d: Direction): Promise<void> {
+    const flow = d === this.up ? this.#up : this.#down;
+    try {
+      while (true) {
+        const chunk = await from.read();
+        if (chunk === null) break;
+        flow.heardAt = Date.now();
+        while (flow.idleWrite) await flow.idleWrite;
+        flow.busy = true;
+        try {
+          for (const part of this.#scan(chunk, flow)) await this.#write(flow, part);
+          d.bytes += chunk.length;
+        } finally {
+          flow.busy = false;
+        }
+        this.#afterWrite(flow);
+      }
+      while (flow.idleWrite) await flow.idleWrite;
+      // The base class passes the FIN on next.
+      flow.blocked = true;
+    } finally {
+      flow.ended = true;
+      this.#maybeFinish();
+    }
+  }
+
+  async #write(flow: Flow, bytes: Uint8Array): Promise<void> {
+    flow.d.writingSince = Date.now();
+    await flow.to.write(bytes);
+    flow.d.writingSince = 0;
+  }
+
+  /**
+   * Runs one chunk through the tracker and returns what to write, in order: views of the chunk
+   * (all of it when nothing is cut), held header bytes, foreign Pongs held back, wsgate's frames.
+   */
+  #scan(chunk: Uint8Array, flow: Flow): Uint8Array[] {
+    const t = flow.tracker;
+    const out: Uint8Array[] = [];
+    if (!flow.midFrame) this.#inject(flow, out);
+    if (t.violation) return out; // nothing after a violation is forwarded
+    let seg = 0; // chunk bytes before seg are in `out` or cut
+    let held = 0; // chunk bytes that went into Pong captures
+    let foreign = false; // a capture turned out not to be wsgate's Pong
+    const emit = (end: number) => {
+      if (end > seg) out.push(end - seg === chunk.length ? chunk : chunk.subarray(seg, end));
+      seg = end;
+    };
+    t.feed(chunk);
+    for (let event = t.next(); event !== Scan.need; event = t.next()) {
+      if (event === Scan.header) {
+        const start = t.pos - t.headerSize;
+        flow.fate = this.#fate(flow);
+        if (flow.fate === "forward") {
+          // A header cut at the end of the last chunk was held back; it goes out now.
+          if (start < 0) out.push(t.header.slice(0, -start));
+          flow.midFrame = true;
+          continue;
+        }
+        emit(Math.max(start, 0));
+        if (flow.fate === "capture") {
+          flow.capture = new Uint8Array(t.headerSize + t.length);
+          flow.capture.set(t.header);
+          flow.captured = t.headerSize;
+          held += t.pos - Math.max(start, 0);
+        }
+        seg = t.pos;
+      } else if (event === Scan.end) {
+        if (flow.fate === "forward") flow.midFrame = false;
+        else {
+          if (flow.fate === "capture") {
+            held += t.pos - seg;
+            const pong = this.#captureEnd(flow, chunk.subarray(seg, t.pos));
+            if (pong) out.push(pong);
+            foreign ||= pong !== undefined;
+          }
+          seg = t.pos;
+        }
+        this.#frameEnded(flow);
+        if (flow.pending.length > 0) {
+          emit(t.pos);
+          this.#inject(flow, out);
+        }
+      } else {
+        emit(Math.max(t.pos, 0));
+        seg = chunk.length;
+        this.#violation(flow, t.violation!);
+        this.#inject(flow, out);
+      }
+    }
+    if (!t.inFrame) {
+      // Between frames; a header cut at the chunk's end is held back until it is complete.
+      emit(Math.max(chunk.length - t.partialHeader, 0));
+      this.#inject(flow, out);
+    } else if (flow.fate === "forward") emit(chunk.length);
+    else if (flow.fate === "capture") {
+      held += chunk.length - seg;
+      flow.capture!.set(chunk.subarray(seg), flow.captured);
+      flow.captured += chunk.length - seg;
+    }
+    // wsgate's own Pongs are not traffic: they must not hold off idle_timeout or read_timeout.
+    if (foreign || held < chunk.length) flow.d.lastRead = flow.heardAt;
+    return out;
+  }
+
+  #fate(flow: Flow): Fate {
+    if (flow.discard) return "drop";
+    const t = flow.tracker;
+    return t.opcode === Opcode.pong && t.length === KEEPALIVE_LENGTH ? "capture" : "forward";
+  }
+
+  /** Completes a held Pong: undefined when it is wsgate's (cut out), else the frame to forward. */
+  #captureEnd(flow: Flow, tail: Uint8Array): Uint8Array | undefined {
+    const frame = flow.capture!;
+    frame.set(tail, flow.captured);
+    flow.capture = undefined;
+    return isKeepalive(controlPayload(frame)) ? undefined : frame;
+  }
+
+  #frameEnded(flow: Flow): void {
+    const t = flow.tracker;
+    if (t.opcode < 8) {
+      if (t.fin && flow.fate === "forward") flow.messages++;
+    } else if (t.opcode === Opcode.close) {
+      flow.closeFrom = true;
+      if (flow.fate === "forward") flow.closeSent = true;
+    }
+  }
+
+  /** Moves wsgate's pending frames for the destination into `out`; only called between frames. */
+  #inject(flow: Flow, out: Uint8Array[]): void {
+    for (const frame of flow.pending) {
+      out.push(frame);
+      const opcode = frame[0]! & 0x0f;
+      if (opcode === Opcode.close) {
+        flow.closeOwed = false;
+        flow.closeSent = true;
+        flow.discard = true;
+      } else if (opcode === Opcode.ping) {
+        const pinged = this.#other(flow);
+        pinged.pingSentAt = Date.now();
+        pinged.pingQueued = false;
+      }
+    }
+    flow.pending = [];
+  }
+
+  /** Writes pending frames while the source is quiet and the destination is between frames. */
+  #kick(flow: Flow): void {
+    if (flow.busy || flow.midFrame || flow.blocked || flow.pending.length === 0) return;
+    flow.busy = true;
+    const out: Uint8Array[] = [];
+    this.#inject(flow, out);
+    flow.idleWrite = (async () => {
+      for (const part of out) await this.#write(flow, part);
+    })()
+      .catch((err) => this.fail(err, flow.d, flow.source))
+      .finally(() => {
+        flow.busy = false;
+        flow.idleWrite = undefined;
+        this.#afterWrite(flow);
+      });
+  }
+
+  #afterWrite(flow: Flow): void {
+    this.#kick(flow);
+    this.#maybeFinish();
+  }
+
+  /** The flow from the other side, i.e. the one that carries frames to this flow's source. */
+  #other(flow: Flow): Flow {
+    return flow === this.#up ? this.#down : this.#up;
+  }
+
+  #toward(side: Side): Flow {
+    return side === "client" ? this.#down : this.#up;
+  }
+
+  #keepalive(now: number, flow: Flow): string | undefined {
+    const { pingInterval, pingTimeout } = this.#options;
+    if (pingInterval <= 0 || flow.ended) return undefined;
+    if (flow.pingSentAt > 0) {
+      if (flow.heardAt >= flow.pingSentAt) flow.pingSentAt = 0;
+      else if (now - flow.pingSentAt >= pingTimeout) return `${flow.source}_ping_timeout`;
+      return undefined;
+    }
+    const toward = this.#other(flow);
+    if (flow.pingQueued || now - flow.heardAt < pingInterval || toward.blocked || toward.discard) {
+      return undefined;
+    }
+    flow.pingQueued = true;
+    toward.pending.push(encodeControl(Opcode.ping, keepalivePayload(++this.#pings), this.#mask(toward)));
+    this.#kick(toward);
+    return undefined;
+  }
+
+  /** Frames toward the upstream are masked with a fresh random key (RFC 6455 §5.3). */
+  #mask(flow: Flow): { maskKey?: Uint8Array } {
+    return flow === this.#up ? { maskKey: crypto.getRandomValues(new Uint8Array(4)) } : {};
+  }
+
+  /** The sides that still get a Close: not a dead peer, not one whose writes are stuck. */
+  #liveSides(closedBy: ClosedBy, reason: string): Side[] {
+    if (reason === "send_timeout") {
+      return SIDES.filter((side) => this.#toward(side).d.writingSince === 0);
+    }
+    const dead = reason.endsWith("_ping_timeout") ? reason.slice(0, -"_ping_timeout".length) : closedBy;
+    return SIDES.filter((side) => side !== dead);
+  }
+
+  #violation(flow: Flow, violation: Violation): void {
+    // A broken stream cannot be parsed for a Close reply: do not wait for one.
+    flow.closeFrom = true;
+    if (this.#closing) return;
+    this.note("proxy", `${flow.source}_protocol_error`);
+    this.#beginClose(violation.code, `${violation.reason} (${flow.source})`, SIDES);
+  }
+
+  #beginClose(code: number, text: string, live: readonly Side[]): void {
+    const grace = this.#options.closeGrace ?? CLOSE_GRACE_MS;
+    this.#closing = { code, text, timer: setTimeout(() => this.#finish(), grace) };
+    for (const side of SIDES) {
+      const flow = this.#toward(side);
+      if (!live.includes(side)) flow.discard = true;
+      else if (!flow.closeSent && !flow.blocked) {
+        flow.pending.push(encodeControl(Opcode.close, closePayload(code, text), this.#mask(flow)));
+        flow.closeOwed = true;
+        this.#kick(flow);
+      }
+    }
+    this.#maybeFinish();
+  }
+
+  /** Closes TCP once every Close wsgate owes is written and every side that got one replied. */
+  #maybeFinish(): void {
+    if (!this.#closing || this.#finished) return;
+    for (const flow of [this.#up, this.#down]) {
+      if (flow.busy || (flow.closeOwed && !flow.blocked)) return;
+      const destination = this.#other(flow);
+      if (flow.closeSent && !destination.closeFrom && !destination.ended) return;
+    }
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#closing?.timer);
+    super.abort(this.closedBy ?? "proxy", this.reason ?? "closed");
+  }
+}
+
+/** Like pipe(), following WebSocket frames (see the top of this file). */
+export function wsPipe(client: Conn, upstream: Conn, options: WsPipeOptions): Promise<WsPipeResult> {
+  return new WsTunnel(client, upstream, options).run();
+}

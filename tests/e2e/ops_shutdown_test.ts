@@ -1,0 +1,96 @@
+/** SIGTERM with open tunnels: refuse new connections, report draining, let tunnels finish, exit 0 in time. */
+import assert from "node:assert/strict";
+import { wsEchoBackend } from "./_backends.ts";
+import { openNodeWs } from "./_clients.ts";
+import { type Gateway, oneRouteConfig, startGateway } from "./_harness.ts";
+import { EchoLoop, progress, viaWsClient } from "./_ops.ts";
+import { rawRequest, text, upgradeRequest, withTimeout } from "./_wire.ts";
+
+const SHUTDOWN_TIMEOUT_MS = 3_000;
+
+const config = (backend: string) =>
+  oneRouteConfig([backend], { top: { shutdown_timeout: "3s", admin: { listen: "127.0.0.1:0" } } });
+
+/**
+ * New connections are refused within 100 ms of the `shutdown` line. The listening socket goes
+ * away a few ms after the line is written (Deno frees it once the pending accept is dropped); a
+ * connection the kernel completes in that gap must be closed unanswered, never proxied.
+ */
+async function refusedAtOnce(port: number): Promise<void> {
+  const deadline = Date.now() + 100;
+  for (let attempt = 0;; attempt++) {
+    const answer = await rawRequest(port, upgradeRequest({ path: "/late" }), { timeoutMs: 1_000 }).catch(
+      (err: unknown) => err,
+    );
+    if (answer instanceof Deno.errors.ConnectionRefused) return;
+    assert.ok(
+      answer instanceof Uint8Array && answer.length === 0,
+      `attempt ${attempt} was answered: ${answer}`,
+    );
+    assert.ok(Date.now() < deadline, "new connections are still accepted 100 ms after the shutdown line");
+  }
+}
+
+/** SIGTERM, then what must hold at once: refused connections, 503 health, tunnels still echoing. */
+async function terminate(gw: Gateway, loops: EchoLoop[]): Promise<number> {
+  const port = gw.port;
+  const sent = Date.now();
+  Deno.kill(gw.pid, "SIGTERM");
+  await gw.waitForEvent("shutdown", {}, 2_000);
+  await refusedAtOnce(port);
+  const health = await gw.admin("GET", "/healthz");
+  assert.equal(health.status, 503, "draining is reported while tunnels are open");
+  assert.equal(text(health.body), "draining\n");
+  await progress(loops, 20);
+  return sent;
+}
+
+Deno.test("shutdown: open tunnels keep echoing after SIGTERM; the exit follows the last one, code 0", async () => {
+  await using backend = await wsEchoBackend();
+  await using gw = await startGateway({ config: config(backend.address) });
+  assert.equal((await gw.admin("GET", "/healthz")).status, 200);
+  const clients = await Promise.all([0, 1, 2].map((i) => openNodeWs(`ws://127.0.0.1:${gw.port}/t${i}`)));
+  const loops = clients.map((client, i) => new EchoLoop(`t${i}`, viaWsClient(client)));
+  try {
+    const sent = await terminate(gw, loops);
+    for (const [i, loop] of loops.entries()) {
+      await loop.stop();
+      assert.equal(loop.failure, undefined);
+      clients[i]!.close(1000, "done");
+      await withTimeout(clients[i]!.closed, 2_000, "close handshake through the draining gateway");
+    }
+    const status = await withTimeout(gw.exited, SHUTDOWN_TIMEOUT_MS, "exit once the tunnels are done");
+    const elapsed = Date.now() - sent;
+    assert.equal(status.code, 0, gw.output());
+    assert.ok(elapsed < SHUTDOWN_TIMEOUT_MS, `exited ${elapsed} ms after SIGTERM, before shutdown_timeout`);
+    await gw.waitForEvent("stopped", { forced: "0" });
+    assert.equal(gw.records("access").filter((r) => r.fields.status === "101").length, 3);
+  } finally {
+    await Promise.all(loops.map((loop) => loop.stop()));
+    await Promise.all(clients.map((client) => client[Symbol.asyncDispose]()));
+  }
+});
+
+Deno.test("shutdown: a tunnel still open at shutdown_timeout is closed and the exit comes at ~3 s", async () => {
+  await using backend = await wsEchoBackend();
+  await using gw = await startGateway({ config: config(backend.address) });
+  await using client = await openNodeWs(`ws://127.0.0.1:${gw.port}/stays`);
+  const loop = new EchoLoop("stays", viaWsClient(client));
+  try {
+    const sent = await terminate(gw, [loop]);
+    const status = await withTimeout(gw.exited, SHUTDOWN_TIMEOUT_MS + 2_000, "exit at shutdown_timeout");
+    const elapsed = Date.now() - sent;
+    assert.equal(status.code, 0, gw.output());
+    assert.ok(
+      elapsed >= SHUTDOWN_TIMEOUT_MS - 100 && elapsed < SHUTDOWN_TIMEOUT_MS + 1_000,
+      `exited ${elapsed} ms after SIGTERM`,
+    );
+    await withTimeout(client.closed, 2_000, "the client sees its tunnel closed");
+    await gw.waitForEvent("stopped", { forced: "1" });
+    assert.equal((await gw.waitForEvent("access", { path: "/stays" })).fields.reason, "shutdown");
+  } finally {
+    await loop.stop();
+  }
+  assert.ok(loop.failure, "the loop ended because the gateway closed the tunnel");
+  assert.ok(loop.count > 20, `echoed ${loop.count} messages until the timeout`);
+});
