@@ -12,6 +12,8 @@ const PAGE = `<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>wsgate status</title>
 <style>
+/* The badge and banner rules set display; keep the hidden attribute stronger than them. */
+[hidden] { display: none !important; }
 :root { --bg: #f6f7f9; --card: #fff; --fg: #1d2330; --muted: #6b7385; --line: #e2e5eb;
   --ok: #1f9d55; --bad: #d64545; --warn: #c77c02; --accent: #2f6fde; }
 @media (prefers-color-scheme: dark) {
