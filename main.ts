@@ -160,19 +160,24 @@ async function run(runtime: Runtime, config: Config, values: Values): Promise<nu
     const logger = createLogger(config.log.format, { worker: Number(worker) });
     runtime.onUnhandledRejection((reason) => logger.log("error", "internal_error", { reason: describeError(reason) }));
     const adminPath = runtime.env(WORKER_ADMIN_ENV)!;
-    return await runApp(runtime, config, logger, {
+    const code = await runApp(runtime, config, logger, {
       reloadConfig,
       reusePort: true,
       adminListen: { transport: "unix", path: adminPath },
     });
+    logger.flush();
+    return code;
   }
   const logger = createLogger(config.log.format);
   // Last line of defence: a bug in one connection's handling must not end the process.
   runtime.onUnhandledRejection((reason) => logger.log("error", "internal_error", { reason: describeError(reason) }));
   logStartup(logger, runtime, config);
   const count = config.workers === "auto" ? runtime.cpuCount() : config.workers;
-  if (count > 1) return await runSupervisor(runtime, config, logger, { count, args: runtime.args, reloadConfig });
-  return await runApp(runtime, config, logger, { reloadConfig });
+  const code = count > 1
+    ? await runSupervisor(runtime, config, logger, { count, args: runtime.args, reloadConfig })
+    : await runApp(runtime, config, logger, { reloadConfig });
+  logger.flush();
+  return code;
 }
 
 async function main(): Promise<void> {

@@ -50,12 +50,14 @@ export async function runApp(runtime: Runtime, config: Config, logger: Logger, o
   const stop = async (signal: "SIGTERM" | "SIGINT") => {
     if (stopping) {
       logger.log("warn", "exit_now", { signal });
+      logger.flush();
       runtime.exit(1);
     }
     stopping = true;
     logger.log("info", "shutdown", { signal, connections: gateway.liveConnections });
     const { forced } = await gateway.shutdown(gateway.config.shutdown_timeout);
     logger.log("info", "stopped", { forced });
+    logger.flush();
     runtime.exit(0);
   };
   runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));

@@ -116,6 +116,7 @@ export async function runSupervisor(
   const stop = async (signal: "SIGTERM" | "SIGINT") => {
     if (stopping) {
       logger.log("warn", "exit_now", { signal });
+      logger.flush();
       for (const worker of workers) worker.child.kill("SIGKILL");
       runtime.exit(1);
     }
@@ -124,6 +125,7 @@ export async function runSupervisor(
     for (const worker of workers) worker.child.kill("SIGTERM");
     await Promise.all(workers.map((w) => w.child.exited));
     logger.log("info", "stopped", {});
+    logger.flush();
     runtime.exit(0);
   };
   runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
