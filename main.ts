@@ -43,6 +43,7 @@ Flags (ad-hoc mode: one route to one upstream group, no config file):
       --tls-key FILE        ... and this PEM private key
       --idle-timeout DUR    close tunnels idle in both directions for this long (250ms, 30s, 5m, 2h, 1d)
       --log-format FORMAT   text (default) or json
+      --admin ADDR          admin listener: /healthz, /metrics, /status, reload, drain (keep it local)
   -h, --help                this help
   -V, --version             print the version and runtime
 
@@ -61,6 +62,7 @@ const OPTIONS = {
   "idle-timeout": { type: "string" },
   "log-format": { type: "string" },
   balance: { type: "string" },
+  admin: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -82,6 +84,7 @@ function flagsOf(values: Values): CliFlags | undefined {
     ...(values["idle-timeout"] !== undefined && { idleTimeout: values["idle-timeout"] }),
     ...(values["log-format"] !== undefined && { logFormat: values["log-format"] }),
     ...(values.balance !== undefined && { balance: values.balance }),
+    ...(values.admin !== undefined && { admin: values.admin }),
   };
   const given = flags.listen.length + flags.upstream.length + Object.keys(flags).length - 2;
   return given > 0 ? flags : undefined;

@@ -12,6 +12,8 @@ export interface CliFlags {
   tlsKey?: string;
   idleTimeout?: string;
   logFormat?: string;
+  /** `admin.listen`: where /healthz, /metrics and /status are served. */
+  admin?: string;
   /** The group's `balance`: round_robin, least_conn, ip_hash or random. */
   balance?: string;
 }
@@ -47,6 +49,7 @@ export function rawConfigFromFlags(flags: CliFlags): Record<string, unknown> {
       },
     },
     ...(flags.logFormat !== undefined && { log: { format: flags.logFormat } }),
+    ...(flags.admin !== undefined && { admin: { listen: flags.admin } }),
   };
 }
 

@@ -87,3 +87,11 @@ Deno.test("rawConfigFromFlags does not share the flag arrays", () => {
   raw.servers[0]!.listen.push(":2");
   assert.deepEqual(flags.listen, [":1"]);
 });
+
+Deno.test("rawConfigFromFlags turns --admin into admin.listen", () => {
+  const raw = rawConfigFromFlags({ listen: [], upstream: [], admin: "127.0.0.1:9090" });
+  assert.deepEqual(raw.admin, { listen: "127.0.0.1:9090" });
+  const { config, issues } = validateConfig(raw, { source: "flags", baseDir: "/" });
+  assert.deepEqual(issues, []);
+  assert.equal(formatAddr(config!.admin!.listen), "127.0.0.1:9090");
+});
