@@ -39,9 +39,14 @@ export function render(template: string, vars: Record<string, string | number>):
   });
 }
 
-async function writeConfig(ctx: TargetContext, file: string, vars: Record<string, string | number>) {
+async function writeConfig(
+  ctx: TargetContext,
+  file: string,
+  vars: Record<string, string | number>,
+  output = file,
+) {
   const template = await Deno.readTextFile(new URL(`../${file}.tmpl`, import.meta.url));
-  const path = `${ctx.dir}/${file}`;
+  const path = `${ctx.dir}/${output}`;
   await Deno.writeTextFile(path, render(template, { DIR: ctx.dir, BACKEND_PORT: ctx.backendPort, ...vars }));
   return path;
 }
@@ -66,8 +71,10 @@ async function launch(
   return { proc, pids: [proc.pid, ...children] };
 }
 
-function wsgateArgs(ctx: TargetContext, port: number): string[] {
-  return ["--listen", `127.0.0.1:${port}`, "--upstream", `127.0.0.1:${ctx.backendPort}`];
+/** Every wsgate target reads the same config (wsgate.yaml.tmpl), with limits sized to the load. */
+async function wsgateArgs(ctx: TargetContext, port: number): Promise<string[]> {
+  const vars = { PORT: port, MAX_CONNECTIONS: 2 * ctx.tunnels + 1024 };
+  return ["--config", await writeConfig(ctx, "wsgate.yaml", vars, `wsgate-${port}.yaml`)];
 }
 
 /** Files `deno run main.ts` needs; node_modules is linked, not copied. */
@@ -136,7 +143,7 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
           "--allow-all",
           "--unstable-net",
           "main.ts",
-          ...wsgateArgs(ctx, this.port),
+          ...await wsgateArgs(ctx, this.port),
         ];
         return await launch(ctx, {
           name: "wsgate-deno",
@@ -155,7 +162,7 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
         // Run a private copy, so a rebuild of dist/wsgate during the benchmark cannot mix versions.
         const frozen = `${ctx.dir}/wsgate-bin`;
         if (!existsSync(frozen)) await Deno.copyFile(bin, frozen);
-        const argv = [frozen, ...wsgateArgs(ctx, this.port)];
+        const argv = [frozen, ...await wsgateArgs(ctx, this.port)];
         return await launch(ctx, { name: "wsgate-bin", port: this.port, argv, cwd: ctx.repoRoot });
       },
     });
