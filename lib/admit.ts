@@ -71,7 +71,8 @@ export async function admitClient(accepted: Conn, id: number, ctx: AdmitContext)
 function ipOf(addr: Addr): string | undefined {
   if (addr.transport !== "tcp") return undefined;
   const bytes = parseIp(addr.hostname);
-  return bytes ? formatIp(bytes) : addr.hostname;
+  // "" (a Bun socket reset before it was accepted) is no address at all.
+  return bytes ? formatIp(bytes) : addr.hostname || undefined;
 }
 
 /** Throws 403 when the route's allow/deny/allow_origins lists keep this client out. */

@@ -65,8 +65,8 @@ export async function runApp(runtime: Runtime, config: Config, logger: Logger, o
   runtime.onSignal("SIGHUP", () => void admin.reload());
   // For leak hunting (and the soak test): a full GC where the runtime allows it, then the RSS left.
   runtime.onSignal("SIGUSR2", () => {
-    const collected = runtime.collectGarbage();
-    logger.log("info", "gc", { collected, rss: runtime.memoryRss() });
+    const heapUsed = runtime.collectGarbage();
+    logger.log("info", "gc", { collected: heapUsed !== undefined, heap_used: heapUsed, rss: runtime.memoryRss() });
   });
 
   try {

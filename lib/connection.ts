@@ -18,7 +18,8 @@ import { exchangeWithUpstream, type UpstreamAnswer } from "./handshake.ts";
 import { pickContext } from "./balance/hash_key.ts";
 import { relayResponse, skipInterim } from "./relay.ts";
 import { BodyCutter, relayBody } from "./body.ts";
-import { pipe } from "./pipe.ts";
+import { pipe, type PipeResult } from "./pipe.ts";
+import { wsPipe, type WsPipeResult } from "./ws_pipe.ts";
 import { concat } from "./bytes.ts";
 import { errorResponse } from "./responses.ts";
 import { formatAddr } from "./config/address.ts";
@@ -45,6 +46,8 @@ export interface ConnectionContext {
   watchdog: Watchdog;
   /** Aborted on shutdown. */
   signal: AbortSignal;
+  /** Aborted when draining starts: frame-tracking tunnels then close with 1001 (spread over close_spread). */
+  drain?: AbortSignal;
   metrics: Metrics;
   /** Connection counters and handshake rates; shared by every listener of the process. */
   limits: Limits;
@@ -100,7 +103,8 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
     let bodySent = Promise.resolve(0);
     const group = ctx.upstreams.get(route.upstream)!;
     upstream = await exchangeWithUpstream(ctx.runtime, group, {
-      head: rebuildRequest(request, client, {
+      head: rebuildRequest(request, {
+        clientIp,
         websocket,
         tls: ctx.tls,
         trustForwarded: matchesAny(ctx.config.trusted_proxies, clientIp),
@@ -142,19 +146,20 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
       });
       ctx.metrics.handshake("tunnel", 101, (Date.now() - started) / 1000);
       ctx.metrics.tunnelOpened(route.path, route.upstream, address);
-      const result = await pipe(client, upstream.conn, {
-        readTimeout: route.read_timeout,
-        sendTimeout: route.send_timeout,
-        idleTimeout: route.idle_timeout,
-        watchdog: ctx.watchdog,
-        signal: ctx.signal,
-      });
+      const result = await tunnel(client, upstream.conn, route, ctx);
       Object.assign(access, {
         up_bytes: rest.length + result.upBytes,
         down_bytes: answer.rest.length + result.downBytes,
         closed_by: result.closedBy,
         reason: result.reason,
+        up_messages: result.upMessages,
+        down_messages: result.downMessages,
+        close_code: result.closeCode,
       });
+      if (/_(protocol_error|ping_timeout)$/.test(result.reason ?? "")) {
+        const { reason, closeCode: code, closeReason: detail } = result;
+        ctx.logger.log("warn", "ws_close", { id, reason, code, detail });
+      }
       ctx.metrics.tunnelClosed(route.path, route.upstream, address, (Date.now() - started) / 1000);
       return;
     }
@@ -210,6 +215,30 @@ async function readClientHead(
   }
 }
 
+/** The tunnel phase: raw bytes, or WebSocket frames followed when the route asks for it (ws_pipe.ts). */
+function tunnel(
+  client: Conn,
+  upstream: Conn,
+  route: RouteConfig,
+  ctx: ConnectionContext,
+): Promise<PipeResult & Partial<WsPipeResult>> {
+  const options = {
+    readTimeout: route.read_timeout,
+    sendTimeout: route.send_timeout,
+    idleTimeout: route.idle_timeout,
+    watchdog: ctx.watchdog,
+    signal: ctx.signal,
+  };
+  if (!route.websocket) return pipe(client, upstream, options);
+  return wsPipe(client, upstream, {
+    ...options,
+    pingInterval: route.websocket.ping_interval,
+    pingTimeout: route.websocket.ping_timeout,
+    closeSpread: ctx.config.close_spread ?? 0,
+    ...(ctx.drain && { drain: ctx.drain }),
+  });
+}
+
 function findRoute(request: RequestHead, ctx: ConnectionContext): RouteConfig {
   const host = getHeader(request.headers, "host");
   const server = matchServer(ctx.servers, host);
@@ -221,16 +250,14 @@ function findRoute(request: RequestHead, ctx: ConnectionContext): RouteConfig {
 /** The request the upstream gets: hop-by-hop headers replaced, X-Forwarded-* added. */
 function rebuildRequest(
   request: RequestHead,
-  client: Conn,
-  options: { websocket: boolean; tls: boolean; trustForwarded: boolean },
+  options: { clientIp: string | undefined; websocket: boolean; tls: boolean; trustForwarded: boolean },
 ): Uint8Array {
   const host = getHeader(request.headers, "host");
-  const remote = client.remoteAddr;
   const headers = addForwardedHeaders(
     options.websocket ? upgradeRequestHeaders(request.headers) : closeDelimitedHeaders(request.headers),
     {
       // nginx reports unix-socket clients as "unix:" too.
-      clientIp: remote.transport === "tcp" ? remote.hostname : "unix:",
+      clientIp: options.clientIp ?? "unix:",
       proto: options.tls ? "https" : "http",
       ...(host ? { host } : {}),
       trustIncoming: options.trustForwarded,
@@ -278,6 +305,8 @@ async function reject(client: Conn, err: unknown, access: Access, ctx: Connectio
 function countOutcome(metrics: Metrics, access: Access): void {
   if (typeof access.up_bytes === "number") metrics.bytes("up", access.up_bytes);
   if (typeof access.down_bytes === "number") metrics.bytes("down", access.down_bytes);
+  if (typeof access.up_messages === "number") metrics.messages("up", access.up_messages);
+  if (typeof access.down_messages === "number") metrics.messages("down", access.down_messages);
   if (access.status === 0 || access.status === 101) return;
   const result = access.closed_by === "upstream"
     ? "http"

@@ -101,7 +101,7 @@ export class HealthChecks {
       if (signal.aborted) return;
       if (verdict.record(problem === undefined)) {
         server.healthy = verdict.healthy;
-        this.#logger.log(verdict.healthy ? "info" : "warn", "upstream_health", {
+        this.#logger.log("info", "upstream_health", {
           upstream: group.name,
           server: server.address,
           healthy: verdict.healthy,

@@ -9,6 +9,7 @@
  * | wsgate_handshakes_total                 | counter   | result, status    | sum                   |
  * | wsgate_upstream_connect_failures_total  | counter   | upstream, server  | sum                   |
  * | wsgate_bytes_total                      | counter   | direction         | sum                   |
+ * | wsgate_messages_total                   | counter   | direction         | sum                   |
  * | wsgate_tunnels_total                    | counter   | route             | sum                   |
  * | wsgate_reloads_total                    | counter   | result            | sum                   |
  * | wsgate_active_tunnels                   | gauge     | route             | sum                   |
@@ -74,6 +75,11 @@ const FAMILIES = {
   wsgate_bytes_total: {
     type: "counter",
     help: "Bytes relayed between clients and upstreams; up = client to upstream, down = upstream to client.",
+  },
+  wsgate_messages_total: {
+    type: "counter",
+    help: "WebSocket data messages relayed by tunnels that track frames (route websocket.track_frames); " +
+      "up = client to upstream, down = upstream to client.",
   },
   wsgate_tunnels_total: { type: "counter", help: "WebSocket tunnels opened, by route." },
   wsgate_reloads_total: { type: "counter", help: "Configuration reloads, by result (ok, failed)." },
@@ -181,6 +187,7 @@ export class Metrics {
   readonly #handshakes = scalars("wsgate_handshakes_total", ["result", "status"]);
   readonly #connectFailures = scalars("wsgate_upstream_connect_failures_total", ["upstream", "server"]);
   readonly #bytes = scalars("wsgate_bytes_total", ["direction"]);
+  readonly #messages = scalars("wsgate_messages_total", ["direction"]);
   readonly #tunnels = scalars("wsgate_tunnels_total", ["route"]);
   readonly #reloads = scalars("wsgate_reloads_total", ["result"]);
   readonly #activeTunnels = scalars("wsgate_active_tunnels", ["route"]);
@@ -221,6 +228,11 @@ export class Metrics {
     (direction === "up" ? this.#bytesUp : this.#bytesDown).value += n;
   }
 
+  /** Data messages of a frame-tracking tunnel; `up` = client to upstream. */
+  messages(direction: "up" | "down", n: number): void {
+    this.#messages.get(direction).value += n;
+  }
+
   tunnelOpened(route: string, upstream: string, server: string): void {
     this.#tunnels.get(route).value++;
     this.#activeTunnels.get(route).value++;
@@ -259,6 +271,7 @@ export class Metrics {
         this.#handshakes.values(),
         this.#connectFailures.values(),
         this.#bytes.values(),
+        this.#messages.values(),
         this.#tunnels.values(),
         this.#reloads.values(),
       ),

@@ -39,6 +39,8 @@ export class Gateway {
   #listeners = new Map<string, OpenListener>();
   #live = new Map<Conn, Promise<void>>();
   #shutdown = new AbortController();
+  /** Aborted when draining starts: frame-tracking tunnels send Close 1001 then, not at the timeout. */
+  #drain = new AbortController();
   #watchdog = new Watchdog();
   #nextId = 1;
   #draining = false;
@@ -173,6 +175,7 @@ export class Gateway {
         logger: this.#logger,
         watchdog: this.#watchdog,
         signal: this.#shutdown.signal,
+        drain: this.#drain.signal,
         metrics: this.metrics,
         limits: this.#limits,
         proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),
@@ -201,6 +204,7 @@ export class Gateway {
   /** Stops accepting, waits up to `timeoutMs` for live connections, then closes them. */
   async shutdown(timeoutMs: number): Promise<{ forced: number }> {
     this.#draining = true;
+    this.#drain.abort();
     this.#closeListeners();
     this.#health?.stop();
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -75,17 +75,12 @@ export class ServerState implements Candidate {
     return this.config.max_conns > 0 && this.#active >= this.config.max_conns;
   }
 
-  /** Within its fail_timeout after reaching max_fails. */
-  failedAt(now: number): boolean {
-    return now < this.#failedUntil;
-  }
-
   /** May take a new connection, fullness aside. */
   availableAt(now: number): boolean {
-    return !this.config.down && !this.drained && this.healthy && !this.failedAt(now);
+    return !this.config.down && !this.drained && this.healthy && now >= this.#failedUntil;
   }
 
-  /** Opens a lease; only acquire() and tests call this. */
+  /** Counts one more connection on this server until the lease is released; acquire() calls this. */
   lease(): Lease {
     this.#active++;
     let released = false;
@@ -104,7 +99,7 @@ export class ServerState implements Candidate {
   #fail(now: number): void {
     const { max_fails, fail_timeout } = this.config;
     // Already out: attempts that were in flight when it was marked change nothing.
-    if (max_fails === 0 || this.failedAt(now)) return;
+    if (max_fails === 0 || now < this.#failedUntil) return;
     this.#failures = this.#failures.filter((at) => now - at < fail_timeout);
     this.#failures.push(now);
     if (this.#failures.length < max_fails) return;

@@ -1,6 +1,7 @@
 /** Test fixtures for upstream groups: a validated group config from a few raw keys, and a clock. */
 import { validateConfig } from "../lib/config/validate.ts";
 import type { Config, UpstreamConfig } from "../lib/config/schema.ts";
+import type { Fields, Level, Logger } from "../lib/log.ts";
 
 /** A validated config with the upstream group "app" built from `servers` and other raw keys. */
 export function testConfig(servers: unknown[], keys: Record<string, unknown> = {}): Config {
@@ -23,4 +24,14 @@ export function groupConfig(servers: unknown[], keys: Record<string, unknown> = 
 export function manualClock(): { now: () => number; advance(ms: number): void } {
   let time = 1_000_000;
   return { now: () => time, advance: (ms) => time += ms };
+}
+
+/** A logger that keeps its records for the test to read. */
+export function recordingLogger(): Logger & { records: { level: Level; event: string; fields: Fields }[] } {
+  const records: { level: Level; event: string; fields: Fields }[] = [];
+  return {
+    records,
+    log: (level, event, fields = {}) => records.push({ level, event, fields }),
+    flush: () => {},
+  };
 }

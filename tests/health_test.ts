@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import { hasCloseFrame, HealthChecks, HealthVerdict, probe } from "../lib/health.ts";
 import { runtime } from "../lib/runtime/deno.ts";
 import { UpstreamGroup } from "../lib/upstream.ts";
-import type { Logger } from "../lib/log.ts";
-import { groupConfig } from "./_upstreams.ts";
+import { groupConfig, recordingLogger } from "./_upstreams.ts";
 
 Deno.test("HealthVerdict: fall failures in a row mark unhealthy, rise passes in a row healthy again", () => {
   const cases: { name: string; results: string; verdicts: string; changes: number }[] = [
@@ -126,10 +125,7 @@ Deno.test("probe(): tcp, http and websocket checks pass and fail for the right r
 Deno.test("HealthChecks: a failing server turns unhealthy after `fall` probes, recovers after `rise`, logged once each", async () => {
   let status = 200;
   await using backend = serve(() => new Response(null, { status }));
-  const lines: string[] = [];
-  const logger: Logger = {
-    log: (_level, event, fields) => lines.push(`${event} ${fields?.healthy} ${fields?.reason}`),
-  };
+  const logger = recordingLogger();
   const group = new UpstreamGroup(groupConfig([backend.address], {
     health_check: { type: "http", interval: "20ms", timeout: "500ms", rise: 2, fall: 2 },
   }));
@@ -150,7 +146,10 @@ Deno.test("HealthChecks: a failing server turns unhealthy after `fall` probes, r
   } finally {
     await checks.stop();
   }
-  assert.deepEqual(lines, ["upstream_health false answered 500", "upstream_health true 2 checks passed"]);
+  assert.deepEqual(logger.records.map(({ event, fields }) => `${event} ${fields.healthy} ${fields.reason}`), [
+    "upstream_health false answered 500",
+    "upstream_health true 2 checks passed",
+  ]);
 });
 
 Deno.test("HealthChecks: a reload hands over verdicts", async () => {
@@ -162,9 +161,8 @@ Deno.test("HealthChecks: a reload hands over verdicts", async () => {
   const before = make();
   before.servers[0]!.healthy = false;
   const after = make();
-  const logger: Logger = { log: () => {} };
   const checks = new HealthChecks(runtime, new Map([["app", after]]), {
-    logger,
+    logger: recordingLogger(),
     previous: new Map([["app", before]]),
   });
   await checks.stop();

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import type { PickContext } from "../lib/balance/balancer.ts";
-import type { Logger } from "../lib/log.ts";
 import { type Acquired, type Lease, UpstreamGroup } from "../lib/upstream.ts";
-import { groupConfig, manualClock } from "./_upstreams.ts";
+import { groupConfig, manualClock, recordingLogger } from "./_upstreams.ts";
 
 const ctx: PickContext = { clientIp: "192.0.2.1", hashKey: () => undefined };
 const A = "10.0.0.1:80";
@@ -88,10 +87,7 @@ Deno.test("release() is idempotent: the active count stays exact", () => {
 
 Deno.test("max_fails failures within fail_timeout take a server out for fail_timeout", () => {
   const clock = manualClock();
-  const lines: string[] = [];
-  const logger: Logger = {
-    log: (level, event, fields) => lines.push(`${level} ${event} ${JSON.stringify(fields)}`),
-  };
+  const logger = recordingLogger();
   const group = new UpstreamGroup(
     groupConfig([{ address: A, max_fails: 2, fail_timeout: "10s" }, B]),
     { now: clock.now, logger },
@@ -104,8 +100,12 @@ Deno.test("max_fails failures within fail_timeout take a server out for fail_tim
   clock.advance(5_000);
   fail();
   assert.equal(next(group, [1]), "unavailable");
-  assert.deepEqual(lines, [
-    `warn upstream_disabled {"upstream":"app","server":"${A}","fails":2,"fail_timeout":"10s"}`,
+  assert.deepEqual(logger.records, [
+    {
+      level: "warn",
+      event: "upstream_disabled",
+      fields: { upstream: "app", server: A, fails: 2, fail_timeout: "10s" },
+    },
   ]);
   clock.advance(9_999);
   assert.equal(next(group, [1]), "unavailable");

@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 
 export const SCENARIOS = ["echo", "bulk", "handshake", "idle"] as const;
 export type Scenario = typeof SCENARIOS[number];
-export const TARGETS = ["direct", "nginx", "haproxy", "wsgate-deno", "wsgate-bin"] as const;
+export const TARGETS = ["direct", "nginx", "haproxy", "wsgate-deno", "wsgate-bin", "wsgate-tracked"] as const;
 export type TargetName = typeof TARGETS[number];
 
 export interface Options {
@@ -27,7 +27,7 @@ export const USAGE = `deno task bench [options]
   --targets LIST      any of ${TARGETS.join(",")} (default: all;
                       wsgate-bin needs dist/wsgate or WSGATE_BIN)
   --tunnels N         idle tunnels to hold open (default 5000)
-  --base-port P       backend port; proxies listen on P+1..P+4 (default 21000, must stay < 32768)
+  --base-port P       backend port; proxies listen on P+1..P+5 (default 21000, must stay < 32768)
   -h, --help          this help
 
 Quick run: deno task bench --runs 1 --duration 2 --scenarios echo,bulk --tunnels 1000`;

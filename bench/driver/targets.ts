@@ -71,10 +71,21 @@ async function launch(
   return { proc, pids: [proc.pid, ...children] };
 }
 
-/** Every wsgate target reads the same config (wsgate.yaml.tmpl), with limits sized to the load. */
-async function wsgateArgs(ctx: TargetContext, port: number): Promise<string[]> {
-  const vars = { PORT: port, MAX_CONNECTIONS: 2 * ctx.tunnels + 1024 };
+/** Every wsgate target reads the same config (wsgate.yaml.tmpl), with limits sized to the load;
+ * `track` adds websocket.track_frames to the route (keepalive at its default 30 s: no pings in a run). */
+async function wsgateArgs(ctx: TargetContext, port: number, track = false): Promise<string[]> {
+  const vars = {
+    PORT: port,
+    MAX_CONNECTIONS: 2 * ctx.tunnels + 1024,
+    ROUTE_OPTIONS: track ? ", websocket: { track_frames: true }" : "",
+  };
   return ["--config", await writeConfig(ctx, "wsgate.yaml", vars, `wsgate-${port}.yaml`)];
+}
+
+/** `deno run main.ts ARGS` from the source snapshot. */
+async function launchSource(ctx: TargetContext, target: { name: string; port: number; args: string[] }) {
+  const argv = ["deno", "run", "--allow-all", "--unstable-net", "main.ts", ...target.args];
+  return await launch(ctx, { name: target.name, port: target.port, argv, cwd: await sourceSnapshot(ctx) });
 }
 
 /** Files `deno run main.ts` needs; node_modules is linked, not copied. */
@@ -137,20 +148,20 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
       name: "wsgate-deno",
       port: basePort + 3,
       async start(ctx) {
-        const argv = [
-          "deno",
-          "run",
-          "--allow-all",
-          "--unstable-net",
-          "main.ts",
-          ...await wsgateArgs(ctx, this.port),
-        ];
-        return await launch(ctx, {
-          name: "wsgate-deno",
+        return await launchSource(ctx, {
+          name: this.name,
           port: this.port,
-          argv,
-          cwd: await sourceSnapshot(ctx),
+          args: await wsgateArgs(ctx, this.port),
         });
+      },
+    },
+    {
+      // wsgate-deno following WebSocket frames: what websocket.track_frames costs.
+      name: "wsgate-tracked",
+      port: basePort + 5,
+      async start(ctx) {
+        const args = await wsgateArgs(ctx, this.port, true);
+        return await launchSource(ctx, { name: this.name, port: this.port, args });
       },
     },
   ];

@@ -46,6 +46,16 @@ export interface RouteConfig {
   allow?: Cidr[];
   /** Client addresses refused even when in `allow`. */
   deny?: Cidr[];
+  /** Set exactly when the route has `websocket: { track_frames: true }` (see ws_pipe.ts). */
+  websocket?: WebSocketRouteConfig;
+}
+
+/** A tunnel that follows WebSocket frames: keepalive pings, Close frames when wsgate ends it. */
+export interface WebSocketRouteConfig {
+  /** Ping a side silent for this long; 0 = no keepalive. */
+  ping_interval: number;
+  /** A pinged side still silent this long after the ping is dead. */
+  ping_timeout: number;
 }
 
 export interface ServerConfig {
@@ -159,6 +169,8 @@ export interface Config {
   workers: number | "auto";
   /** Off unless configured. */
   admin?: AdminConfig;
+  /** On shutdown, frame-tracking tunnels get their Close spread over this window; omitted = 0 (at once). */
+  close_spread?: number;
 }
 
 const DAY = 86_400_000;
@@ -199,6 +211,8 @@ export const DEFAULTS = {
   },
   log: { format: "text" as LogFormat, access: true },
   shutdown_timeout: 30_000,
+  /** Routes with `websocket: { track_frames: true }`. */
+  websocket: { ping_interval: 30_000, ping_timeout: 10_000 },
   /** A server block's listeners expect PROXY protocol headers. */
   proxy_protocol: false,
   workers: 1 as number | "auto",

@@ -5,6 +5,7 @@
 import { formatAddr } from "./address.ts";
 import { formatDuration } from "./duration.ts";
 import type { Config } from "./schema.ts";
+import { formatHashKey } from "../balance/hash_key.ts";
 
 export function describeConfig(config: Config): string[] {
   const lines: string[] = [];
@@ -21,10 +22,22 @@ export function describeConfig(config: Config): string[] {
     }
   }
   for (const group of config.upstreams.values()) {
-    const servers = group.servers.map((
-      s,
-    ) => (s.weight === 1 ? s.address : `${s.address} weight=${s.weight}`));
-    lines.push(`upstream ${group.name} (${group.balance}): ${servers.join(", ")}`);
+    const servers = group.servers.map((s) =>
+      [
+        s.address,
+        s.weight === 1 ? "" : `weight=${s.weight}`,
+        s.max_conns > 0 ? `max_conns=${s.max_conns}` : "",
+        s.backup ? "backup" : "",
+        s.down ? "down" : "",
+      ].filter(Boolean).join(" ")
+    );
+    const check = group.health_check;
+    const policy = [
+      group.balance,
+      group.hash_key ? formatHashKey(group.hash_key) : "",
+      check ? `health_check=${check.type} every ${formatDuration(check.interval)}` : "",
+    ].filter(Boolean).join(" ");
+    lines.push(`upstream ${group.name} (${policy}): ${servers.join(", ")}`);
   }
   return lines;
 }

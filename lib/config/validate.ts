@@ -13,6 +13,7 @@ import {
   readTrustedProxies,
   ROUTE_ACCESS_KEYS,
 } from "./security.ts";
+import { readCloseSpread, readWebSocket } from "./websocket.ts";
 import type { Addr } from "../runtime/types.ts";
 import {
   asBoolean,
@@ -42,7 +43,17 @@ import {
 export type { ConfigIssue, KeyPath, PemFile };
 
 const KEYS = {
-  root: ["servers", "upstreams", "limits", "log", "shutdown_timeout", "admin", "workers", "trusted_proxies"],
+  root: [
+    "servers",
+    "upstreams",
+    "limits",
+    "log",
+    "shutdown_timeout",
+    "close_spread",
+    "admin",
+    "workers",
+    "trusted_proxies",
+  ],
   admin: ["listen"],
   server: ["listen", "tls", "hosts", "routes", "proxy_protocol"],
   cert: ["cert", "key", "hosts"],
@@ -54,6 +65,7 @@ const KEYS = {
     "send_timeout",
     "idle_timeout",
     ...ROUTE_ACCESS_KEYS,
+    "websocket",
   ],
   log: ["format", "access"],
 } as const;
@@ -90,6 +102,7 @@ export function validateConfig(
   const adminRaw = r.section(root, "admin", [], KEYS.admin);
   const adminListen = r.get(adminRaw, "listen", ["admin"], asListenAddress);
   const workers = r.get(root, "workers", [], asWorkers) ?? DEFAULTS.workers;
+  const closeSpread = readCloseSpread(r, root, shutdown_timeout);
   if (r.issues.length > 0) return { issues: r.issues, files: r.files };
   return {
     config: {
@@ -101,6 +114,7 @@ export function validateConfig(
       shutdown_timeout,
       trusted_proxies,
       workers,
+      ...closeSpread,
       ...(adminListen && { admin: { listen: adminListen } }),
     },
     issues: [],
@@ -250,6 +264,7 @@ function readRoutes(
       send_timeout: timeout("send_timeout", true),
       idle_timeout: timeout("idle_timeout", false),
       ...readRouteAccess(r, route, path),
+      ...readWebSocket(r, route, path),
     });
   }
   return routes;

@@ -12,6 +12,7 @@ import { unlinkSync } from "node:fs";
 import { NetError, type NetErrorCode } from "../errors.ts";
 import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
+import { FdBudget } from "./fd_budget.ts";
 import type {
   Addr,
   ChildProcess,
@@ -29,14 +30,16 @@ interface BunSocket {
   write(data: Uint8Array): number;
   shutdown(): void;
   end(): void;
+  /** Closes at once, without a graceful shutdown. */
+  terminate(): void;
   pause(): void;
   resume(): void;
   setNoDelay(on: boolean): boolean;
   setKeepAlive(on: boolean, initialDelayMs: number): boolean;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
 }
 
 interface BunHandlers {
@@ -116,11 +119,13 @@ class BunConn implements Conn {
   #pending: { bytes: Uint8Array; resolve(): void; reject(err: unknown): void } | undefined;
   #closed = false;
   #wroteEof = false;
+  #releaseFd: () => void;
 
-  constructor(socket: BunSocket, local: Addr, remote: Addr) {
+  constructor(socket: BunSocket, local: Addr, remote: Addr, releaseFd: () => void) {
     this.#socket = socket;
     this.localAddr = local;
     this.remoteAddr = remote;
+    this.#releaseFd = releaseFd;
   }
 
   read(): Promise<Uint8Array | null> {
@@ -203,6 +208,7 @@ class BunConn implements Conn {
   }
 
   onClose(error?: Error): void {
+    this.#releaseFd();
     if (error && !this.#error) this.#error = toNetError(error, "ECONNRESET");
     this.#eof = true;
     this.#closed = true;
@@ -229,9 +235,10 @@ function addrsOf(socket: BunSocket, unixPath: string | undefined): { local: Addr
   if (unixPath !== undefined) {
     return { local: { transport: "unix", path: unixPath }, remote: { transport: "unix", path: unixPath } };
   }
+  // A socket reset while it waited to be accepted has no addresses left (undefined).
   return {
-    local: { transport: "tcp", hostname: socket.localAddress, port: socket.localPort },
-    remote: { transport: "tcp", hostname: socket.remoteAddress, port: socket.remotePort },
+    local: { transport: "tcp", hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 },
+    remote: { transport: "tcp", hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
   };
 }
 
@@ -241,10 +248,13 @@ function wrap(socket: BunSocket, unixPath: string | undefined): BunConn {
     socket.setKeepAlive(true, KEEPALIVE_MS);
   }
   const { local, remote } = addrsOf(socket, unixPath);
-  const conn = new BunConn(socket, local, remote);
+  const conn = new BunConn(socket, local, remote, fds.opened());
   socket.data = conn;
   return conn;
 }
+
+/** The sockets this process holds, against the open-files limit (see fd_budget.ts). */
+const fds = new FdBudget();
 
 /** Handlers shared by every socket: they only forward to the socket's BunConn. */
 function relayHandlers(): Omit<BunHandlers, "open"> {
@@ -262,7 +272,9 @@ class BunListenerAdapter implements Listener {
   #addr: Addr;
   #listener: BunListener | undefined;
   #accepted: Conn[] = [];
-  #waiter: ((conn: Conn | null) => void) | undefined;
+  #waiter: { resolve(conn: Conn | null): void; reject(err: NetError): void } | undefined;
+  /** Connections were shed for want of file descriptors; accept() reports it once. */
+  #shedding: NetError | undefined;
   #closed = false;
 
   constructor(addr: Addr) {
@@ -285,16 +297,32 @@ class BunListenerAdapter implements Listener {
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
-      waiter(conn);
+      waiter.resolve(conn);
     } else this.#accepted.push(conn);
   }
 
+  /** Closes a connection the process has no file descriptors to serve. */
+  shed(socket: BunSocket): void {
+    socket.terminate();
+    const err = new NetError("EOTHER", `out of file descriptors (${fds.open} sockets): connection closed`);
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter.reject(err);
+    } else this.#shedding ??= err;
+  }
+
   accept(): Promise<Conn | null> {
+    const shedding = this.#shedding;
+    if (shedding) {
+      this.#shedding = undefined;
+      return Promise.reject(shedding);
+    }
     const conn = this.#accepted.shift();
     if (conn) return Promise.resolve(conn);
     if (this.#closed) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      this.#waiter = resolve;
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
     });
   }
 
@@ -303,7 +331,7 @@ class BunListenerAdapter implements Listener {
     this.#closed = true;
     // false: stop accepting, but leave established connections to the gateway.
     this.#listener?.stop(false);
-    this.#waiter?.(null);
+    this.#waiter?.resolve(null);
     this.#waiter = undefined;
     for (const conn of this.#accepted.splice(0)) conn.close();
   }
@@ -328,7 +356,10 @@ async function listen(options: ListenOptions): Promise<Listener> {
         : { hostname: addr.hostname, port: addr.port, reusePort: options.reusePort ?? false }),
       allowHalfOpen: true,
       ...(tls ? { tls } : {}),
-      socket: { ...relayHandlers(), open: (socket) => adapter.push(wrap(socket, unixPath)) },
+      socket: {
+        ...relayHandlers(),
+        open: (socket) => fds.full ? adapter.shed(socket) : adapter.push(wrap(socket, unixPath)),
+      },
     });
   try {
     try {
@@ -430,10 +461,14 @@ export const runtime: Runtime = {
     };
   },
   memoryRss: () => process.memoryUsage().rss,
-  raiseOpenFilesLimit: () => raiseOpenFilesLimit(process.platform, bindRlimit),
-  collectGarbage(): boolean {
+  raiseOpenFilesLimit() {
+    const limit = raiseOpenFilesLimit(process.platform, bindRlimit);
+    if ("soft" in limit) fds.setLimit(limit.soft);
+    return limit;
+  },
+  collectGarbage(): number {
     Bun.gc(true);
-    return true;
+    return process.memoryUsage().heapUsed;
   },
   exit: (code: number) => process.exit(code),
 };

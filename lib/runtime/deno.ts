@@ -151,6 +151,8 @@ class DenoConn implements Conn {
   }
 }
 
+const DEAD_IN_QUEUE = [Deno.errors.NotConnected, Deno.errors.ConnectionAborted, Deno.errors.ConnectionReset];
+
 class DenoListener implements Listener {
   readonly addr: Addr;
   #listener: Deno.Listener;
@@ -162,16 +164,22 @@ class DenoListener implements Listener {
   }
 
   async accept(): Promise<Conn | null> {
-    if (this.#closed) return null;
-    let conn: Deno.Conn;
-    try {
-      conn = await this.#listener.accept();
-    } catch (err) {
-      if (this.#closed || err instanceof Deno.errors.BadResource) return null;
-      throw toNetError(err);
+    while (!this.#closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (err) {
+        if (this.#closed || err instanceof Deno.errors.BadResource) return null;
+        // A client that reset its connection while it waited in the queue (Deno reports ENOTCONN
+        // or ECONNABORTED): that one is gone, the next is fine. Backing off here would let
+        // anyone stall accepting by sending resets.
+        if (DEAD_IN_QUEUE.some((type) => err instanceof type)) continue;
+        throw toNetError(err);
+      }
+      tune(conn);
+      return new DenoConn(conn);
     }
-    tune(conn);
-    return new DenoConn(conn);
+    return null;
   }
 
   close(): void {
@@ -350,11 +358,17 @@ export const runtime: Runtime = {
   spawnSelf,
   memoryRss: () => Deno.memoryUsage().rss,
   raiseOpenFilesLimit: () => raiseOpenFilesLimit(Deno.build.os, bindRlimit),
-  collectGarbage(): boolean {
+  collectGarbage(): number | undefined {
     // Present only with --v8-flags=--expose-gc (or DENO_V8_FLAGS).
     const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    return gc !== undefined;
+    if (gc === undefined) return undefined;
+    gc();
+    try {
+      const libc = Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } });
+      libc.symbols.malloc_trim(0n);
+      libc.close();
+    } catch { /* */ }
+    return Deno.memoryUsage().heapUsed;
   },
   exit: (code: number) => Deno.exit(code),
 };

@@ -105,7 +105,7 @@ export interface Runtime {
   /** Raises the soft open-files limit to the hard limit (setrlimit through FFI); the result. */
   raiseOpenFilesLimit(): OpenFilesLimit;
   /** A full garbage collection, where the runtime offers one (Bun; Deno with
-   * --v8-flags=--expose-gc). False when it does not. */
-  collectGarbage(): boolean;
+   * --v8-flags=--expose-gc): the JS heap in use after it, in bytes; undefined when there is none. */
+  collectGarbage(): number | undefined;
   exit(code: number): never;
 }

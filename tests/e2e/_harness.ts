@@ -55,6 +55,8 @@ export interface GatewayOptions {
   /** More files for that dir (name -> content), e.g. certificates named by relative paths in `config`. */
   files?: Record<string, string>;
   env?: Record<string, string>;
+  /** A command that execs the gateway, e.g. ["prlimit", "--nofile=128:128", "--"] (same PID). */
+  wrap?: string[];
   /** How long to wait for `ready` (default 10 s). */
   readyTimeoutMs?: number;
 }
@@ -230,10 +232,15 @@ export class Gateway implements AsyncDisposable {
   }
 }
 
-function spawn(args: string[], env: Record<string, string> | undefined): Deno.ChildProcess {
+function spawn(
+  args: string[],
+  env: Record<string, string> | undefined,
+  wrap: string[] = [],
+): Deno.ChildProcess {
   const command = gatewayCommand(args);
-  return new Deno.Command(command.cmd, {
-    args: command.args,
+  const [cmd = command.cmd, ...prefix] = [...wrap, command.cmd];
+  return new Deno.Command(cmd, {
+    args: [...prefix, ...command.args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -252,7 +259,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     await Deno.writeTextFile(`${dir}/wsgate.yaml`, options.config);
     args.unshift("--config", `${dir}/wsgate.yaml`);
   }
-  const gw = new Gateway(spawn(args, options.env), dir);
+  const gw = new Gateway(spawn(args, options.env, options.wrap), dir);
   try {
     await gw.waitForEvent("ready", {}, options.readyTimeoutMs ?? 10_000);
   } catch (err) {
