@@ -14,7 +14,7 @@ import { addForwardedHeaders } from "./http/forwarded.ts";
 import { requestBodyFraming } from "./http/chunked.ts";
 import { matchRoute, matchServer } from "./route.ts";
 import { readHead } from "./read_head.ts";
-import { exchangeWithUpstream, type UpstreamAnswer } from "./handshake.ts";
+import { exchangeWithUpstream } from "./handshake.ts";
 import { pickContext } from "./balance/hash_key.ts";
 import { relayResponse, skipInterim } from "./relay.ts";
 import { BodyCutter, relayBody } from "./body.ts";
@@ -23,13 +23,13 @@ import { wsPipe, type WsPipeResult } from "./ws_pipe.ts";
 import { concat } from "./bytes.ts";
 import { errorResponse } from "./responses.ts";
 import { formatAddr } from "./config/address.ts";
-import { admitClient, checkRouteAccess } from "./admit.ts";
+import { admitClient, type Admitted, checkRouteAccess } from "./admit.ts";
 import { matchesAny } from "./cidr.ts";
 import type { Limits } from "./limits.ts";
 import type { Config, RouteConfig, ServerConfig } from "./config/schema.ts";
 import type { Fields, Logger } from "./log.ts";
 import type { Conn, Runtime } from "./runtime/types.ts";
-import type { UpstreamGroup } from "./upstream.ts";
+import type { Lease, UpstreamGroup } from "./upstream.ts";
 import type { Watchdog } from "./watchdog.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -65,7 +65,7 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
   const started = Date.now();
   const admitted = await admitClient(accepted, id, ctx);
   if (admitted === null) return;
-  const { client, clientIp, refusal } = admitted;
+  const { client } = admitted;
   // Keys listed up front fix their order in the log line; undefined ones are left out.
   const access: Access = {
     id,
@@ -81,110 +81,163 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
     closed_by: "client",
     reason: undefined,
   };
-  let upstream: UpstreamAnswer | undefined;
+  const held: Held = {};
   try {
-    const head = await readClientHead(client, ctx.config, { started, refusal });
-    if (head === null) return; // connected and left without a word: nothing to log
-    if (refusal) throw refusal;
-    const { max_headers: maxHeaders, max_request_line: maxRequestLine } = ctx.config.limits;
-    const request = parseRequestHead(head.head, { maxHeaders, maxRequestLine });
-    Object.assign(access, { method: request.method, path: request.path });
-    const websocket = isWebSocketUpgrade(request);
-    const key = websocket ? checkUpgradeRequest(request).key : "";
-    const route = findRoute(request, ctx);
-    access.route = route.path;
-    checkRouteAccess(route, clientIp, request);
-    if (!websocket && route.websocket_only) {
-      throw new HttpError(426, "plain HTTP request on a websocket_only route");
-    }
-    // An Upgrade forwards everything after its head (early frames); plain HTTP, its body.
-    const body = new BodyCutter(websocket ? { kind: "none" } : requestBodyFraming(request));
-    const rest = websocket ? head.rest : body.cut(head.rest);
-    let bodySent = Promise.resolve(0);
-    const group = ctx.upstreams.get(route.upstream)!;
-    upstream = await exchangeWithUpstream(ctx.runtime, group, {
-      head: rebuildRequest(request, {
-        clientIp,
-        websocket,
-        tls: ctx.tls,
-        trustForwarded: matchesAny(ctx.config.trusted_proxies, clientIp),
-      }),
-      rest,
-    }, {
-      limits: ctx.config.limits,
-      addrs: { source: client.remoteAddr, dest: client.localAddr },
-      pick: pickContext(group.config.hash_key, { ...request, remote: client.remoteAddr }),
-      replayable: body.done,
-      afterSend(conn) {
-        // The rest of a plain request's body streams while the answer comes back.
-        if (body.done) return;
-        bodySent = relayBody(client, conn, body, new Uint8Array(0));
-        bodySent.catch(() => conn.close());
-      },
-      onAttemptFailed: (err) => {
-        ctx.logger.log("error", "upstream_failed", { id, upstream: err.upstream, reason: err.message });
-        if (err.phase === "connect" || err.phase === "tls") ctx.metrics.upstreamConnectFailure(group.config.name, err.upstream);
-      },
-    });
-    const address = upstream.lease.server.config.address;
-    access.upstream = address;
-    const answer = await skipInterim(upstream.conn, client, upstream, { limits: ctx.config.limits, address });
-    if (websocket && answer.response.status === 101) {
-      const problem = checkUpgradeResponse(answer.response, {
-        key,
-        offeredProtocols: offeredProtocols(request),
-      });
-      if (problem) throw new UpstreamError("upgrade", address, `invalid 101: ${problem}`);
-      access.status = ANSWERING;
-      await client.write(concat(answer.head, answer.rest));
-      access.status = 101;
-      ctx.logger.log("info", "tunnel_open", {
-        id,
-        client: access.client,
-        route: route.path,
-        upstream: address,
-      });
-      ctx.metrics.handshake("tunnel", 101, (Date.now() - started) / 1000);
-      ctx.metrics.tunnelOpened(route.path, route.upstream, address);
-      const result = await tunnel(client, upstream.conn, route, ctx);
-      Object.assign(access, {
-        up_bytes: rest.length + result.upBytes,
-        down_bytes: answer.rest.length + result.downBytes,
-        closed_by: result.closedBy,
-        reason: result.reason,
-        up_messages: result.upMessages,
-        down_messages: result.downMessages,
-        close_code: result.closeCode,
-      });
-      if (/_(protocol_error|ping_timeout)$/.test(result.reason ?? "")) {
-        const { reason, closeCode: code, closeReason: detail } = result;
-        ctx.logger.log("warn", "ws_close", { id, reason, code, detail });
-      }
-      ctx.metrics.tunnelClosed(route.path, route.upstream, address, (Date.now() - started) / 1000);
-      return;
-    }
-    if (answer.response.status === 101) {
-      throw new UpstreamError("upgrade", address, "101 to a request without Upgrade");
-    }
-    access.status = ANSWERING;
-    const downBytes = await relayResponse(upstream.conn, client, answer, request.method);
-    Object.assign(access, {
-      status: answer.response.status,
-      down_bytes: downBytes,
-      up_bytes: rest.length + await bodySent.catch(() => 0),
-      closed_by: "upstream",
-    });
+    const opened = await establish(admitted, access, held, ctx, started);
+    if (opened) await runTunnel(client, opened, access, ctx, started);
   } catch (err) {
     await reject(client, err, access, ctx);
   } finally {
     admitted.release();
-    upstream?.lease.release();
-    upstream?.conn.close();
+    held.lease?.release();
+    held.conn?.close();
     client.close();
     access.duration_ms = Date.now() - started;
     if (ctx.config.log.access && access.status !== 0) ctx.logger.log("info", "access", access);
     countOutcome(ctx.metrics, access);
   }
+}
+
+/** The upstream connection and lease, held for the cleanup in handleConnection. */
+interface Held {
+  lease?: Lease;
+  conn?: Conn;
+}
+
+/** What the tunnel phase needs; everything else from the handshake is left to the GC, since an
+ * idle tunnel can live for days and its memory is the headline figure. */
+interface Opened {
+  upstream: Conn;
+  route: RouteConfig;
+  address: string;
+  /** Bytes already forwarded with the heads. */
+  upBytes: number;
+  downBytes: number;
+}
+
+/**
+ * Everything before the tunnel: read, validate and route the request, reissue it upstream, check
+ * the answer. Returns the tunnel to run after a relayed 101; undefined when the answer was
+ * relayed as plain HTTP (this function then did the whole exchange).
+ */
+async function establish(
+  admitted: Admitted,
+  access: Access,
+  held: Held,
+  ctx: ConnectionContext,
+  started: number,
+): Promise<Opened | undefined> {
+  const { client, clientIp, refusal } = admitted;
+  const head = await readClientHead(client, ctx.config, { started, refusal });
+  if (head === null) return undefined; // connected and left without a word: nothing to log
+  if (refusal) throw refusal;
+  const { max_headers: maxHeaders, max_request_line: maxRequestLine } = ctx.config.limits;
+  const request = parseRequestHead(head.head, { maxHeaders, maxRequestLine });
+  Object.assign(access, { method: request.method, path: request.path });
+  const websocket = isWebSocketUpgrade(request);
+  const key = websocket ? checkUpgradeRequest(request).key : "";
+  const route = findRoute(request, ctx);
+  access.route = route.path;
+  checkRouteAccess(route, clientIp, request);
+  if (!websocket && route.websocket_only) {
+    throw new HttpError(426, "plain HTTP request on a websocket_only route");
+  }
+  // An Upgrade forwards everything after its head (early frames); plain HTTP, its body.
+  const body = new BodyCutter(websocket ? { kind: "none" } : requestBodyFraming(request));
+  const rest = websocket ? head.rest : body.cut(head.rest);
+  let bodySent = Promise.resolve(0);
+  const group = ctx.upstreams.get(route.upstream)!;
+  const upstream = await exchangeWithUpstream(ctx.runtime, group, {
+    head: rebuildRequest(request, {
+      clientIp,
+      websocket,
+      tls: ctx.tls,
+      trustForwarded: matchesAny(ctx.config.trusted_proxies, clientIp),
+    }),
+    rest,
+  }, {
+    limits: ctx.config.limits,
+    addrs: { source: client.remoteAddr, dest: client.localAddr },
+    pick: pickContext(group.config.hash_key, { ...request, remote: client.remoteAddr }),
+    replayable: body.done,
+    afterSend(conn) {
+      // The rest of a plain request's body streams while the answer comes back.
+      if (body.done) return;
+      bodySent = relayBody(client, conn, body, new Uint8Array(0));
+      bodySent.catch(() => conn.close());
+    },
+    onAttemptFailed: (err) => {
+      ctx.logger.log("error", "upstream_failed", {
+        id: access.id,
+        upstream: err.upstream,
+        reason: err.message,
+      });
+      if (err.phase === "connect" || err.phase === "tls") {
+        ctx.metrics.upstreamConnectFailure(group.config.name, err.upstream);
+      }
+    },
+  });
+  held.lease = upstream.lease;
+  held.conn = upstream.conn;
+  const address = upstream.lease.server.config.address;
+  access.upstream = address;
+  const answer = await skipInterim(upstream.conn, client, upstream, { limits: ctx.config.limits, address });
+  if (websocket && answer.response.status === 101) {
+    const problem = checkUpgradeResponse(answer.response, {
+      key,
+      offeredProtocols: offeredProtocols(request),
+    });
+    if (problem) throw new UpstreamError("upgrade", address, `invalid 101: ${problem}`);
+    access.status = ANSWERING;
+    await client.write(concat(answer.head, answer.rest));
+    access.status = 101;
+    return { upstream: upstream.conn, route, address, upBytes: rest.length, downBytes: answer.rest.length };
+  }
+  if (answer.response.status === 101) {
+    throw new UpstreamError("upgrade", address, "101 to a request without Upgrade");
+  }
+  access.status = ANSWERING;
+  const downBytes = await relayResponse(upstream.conn, client, answer, request.method);
+  Object.assign(access, {
+    status: answer.response.status,
+    down_bytes: downBytes,
+    up_bytes: rest.length + await bodySent.catch(() => 0),
+    closed_by: "upstream",
+  });
+  return undefined;
+}
+
+async function runTunnel(
+  client: Conn,
+  opened: Opened,
+  access: Access,
+  ctx: ConnectionContext,
+  started: number,
+): Promise<void> {
+  const { route, address } = opened;
+  ctx.logger.log("info", "tunnel_open", {
+    id: access.id,
+    client: access.client,
+    route: route.path,
+    upstream: address,
+  });
+  ctx.metrics.handshake("tunnel", 101, (Date.now() - started) / 1000);
+  ctx.metrics.tunnelOpened(route.path, route.upstream, address);
+  const result = await tunnel(client, opened.upstream, route, ctx);
+  Object.assign(access, {
+    up_bytes: opened.upBytes + result.upBytes,
+    down_bytes: opened.downBytes + result.downBytes,
+    closed_by: result.closedBy,
+    reason: result.reason,
+    up_messages: result.upMessages,
+    down_messages: result.downMessages,
+    close_code: result.closeCode,
+  });
+  if (/_(protocol_error|ping_timeout)$/.test(result.reason ?? "")) {
+    const { reason, closeCode: code, closeReason: detail } = result;
+    ctx.logger.log("warn", "ws_close", { id: access.id, reason, code, detail });
+  }
+  ctx.metrics.tunnelClosed(route.path, route.upstream, address, (Date.now() - started) / 1000);
 }
 
 /** A refused client gets this long to send its head before it is answered anyway. */
