@@ -104,6 +104,9 @@ export class Tunnel implements WatchedTunnel {
 
   /** Moves bytes until EOF (a throw is a socket error). Raw: every chunk as it came. */
   async relay(from: Conn, to: Conn, d: Direction): Promise<void> {
+    // The runtime's native forwarding where it has one (Bun), else a read/write loop.
+    const native = from.spliceTo?.(to, d);
+    if (native) return await native;
     while (true) {
       const chunk = await from.read();
       if (chunk === null) return;

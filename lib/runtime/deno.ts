@@ -363,15 +363,23 @@ export const runtime: Runtime = {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (gc === undefined) return undefined;
     gc();
-    try {
-      const libc = Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } });
-      libc.symbols.malloc_trim(0n);
-      libc.close();
-    } catch { /* */ }
+    trimMalloc();
     return Deno.memoryUsage().heapUsed;
   },
   exit: (code: number) => Deno.exit(code),
 };
+
+/** glibc keeps freed memory (here: read buffers past the pool) for reuse; give it back, so that
+ * RSS after a GC shows what is live. Without FFI the cache simply stays. */
+function trimMalloc(): void {
+  try {
+    const libc = Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } });
+    libc.symbols.malloc_trim(0n);
+    libc.close();
+  } catch {
+    // no FFI permission, or not glibc
+  }
+}
 
 /** getrlimit/setrlimit from libc (needs --allow-ffi). */
 function bindRlimit(): RlimitCalls {

@@ -27,6 +27,22 @@ export interface Conn {
   close(): void;
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
+  /**
+   * Optional native forwarding for the raw tunnel phase: moves everything this connection
+   * receives into `target` until EOF (resolves) or a socket error (rejects), with the same
+   * backpressure as a read/write loop, updating `stats` as bytes move. Returns undefined when
+   * the runtime cannot do it for this pair; the caller then runs a read/write loop.
+   */
+  spliceTo?(target: Conn, stats: SpliceStats): Promise<void> | undefined;
+}
+
+/** One tunnel direction's counters, as pipe.ts's watchdog reads them. */
+export interface SpliceStats {
+  bytes: number;
+  /** Date.now() of the last read. */
+  lastRead: number;
+  /** When a write still in progress started, 0 when none is. */
+  writingSince: number;
 }
 
 export interface TlsCertificate {
@@ -104,8 +120,9 @@ export interface Runtime {
   memoryRss(): number;
   /** Raises the soft open-files limit to the hard limit (setrlimit through FFI); the result. */
   raiseOpenFilesLimit(): OpenFilesLimit;
-  /** A full garbage collection, where the runtime offers one (Bun; Deno with
-   * --v8-flags=--expose-gc): the JS heap in use after it, in bytes; undefined when there is none. */
+  /** A full garbage collection (and free memory handed back to the OS), where the runtime offers
+   * one (Bun; Deno with --v8-flags=--expose-gc): the JS heap in use after it, in bytes;
+   * undefined when there is none. */
   collectGarbage(): number | undefined;
   exit(code: number): never;
 }

@@ -102,6 +102,39 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     close();
   }
 
+  // Forwarding one connection into another (spliceTo where the runtime has it, as the tunnel
+  // does, else a read/write loop): bytes intact, EOF passed on, and a stalled reader at the far
+  // end stalls the writer at the near end instead of filling memory.
+  {
+    const a = await pair(runtime);
+    const b = await pair(runtime);
+    const stats = { bytes: 0, lastRead: 0, writingSince: 0 };
+    const forward = async () => {
+      const native = a.server.spliceTo?.(b.client, stats);
+      if (native) await native;
+      else {
+        for (let chunk = await a.server.read(); chunk !== null; chunk = await a.server.read()) {
+          await b.client.write(chunk);
+          stats.bytes += chunk.length;
+        }
+      }
+      await b.client.closeWrite();
+    };
+    const forwarding = forward();
+    const data = pattern(16 * 1024 * 1024);
+    let settled = false;
+    const writing = a.client.write(data).then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 300));
+    results.forwardStallsWriter = !settled;
+    const received = readAll(b.server);
+    await writing;
+    await a.client.closeWrite();
+    await forwarding;
+    results.forwardIntact = same(await received, data) && stats.bytes === data.length;
+    a.close();
+    b.close();
+  }
+
   // Errors are NetErrors with a code, whatever the runtime.
   try {
     await runtime.connect({ addr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } });
@@ -210,6 +243,8 @@ export const EXPECTED = {
   halfClose: { serverGot: "ping", clientGot: "pong after fin" },
   writePendingWhilePeerStalls: true,
   stalledWriteCompletes: true,
+  forwardStallsWriter: true,
+  forwardIntact: true,
   refused: "ECONNREFUSED",
   unix: "over unix",
   tls: "secret",
