@@ -3,7 +3,18 @@ import { parseArgs } from "node:util";
 
 export const SCENARIOS = ["echo", "bulk", "handshake", "idle"] as const;
 export type Scenario = typeof SCENARIOS[number];
-export const TARGETS = ["direct", "nginx", "haproxy", "wsgate-deno", "wsgate-bin", "wsgate-tracked"] as const;
+export const TARGETS = [
+  "direct",
+  "nginx",
+  "haproxy",
+  "wsgate-deno",
+  "wsgate-bin",
+  "wsgate-tracked",
+  // One process (or thread) per core: nginx worker_processes auto, HAProxy nbthread = cores, wsgate workers: auto.
+  "nginx-auto",
+  "haproxy-auto",
+  "wsgate-bin-auto",
+] as const;
 export type TargetName = typeof TARGETS[number];
 
 export interface Options {

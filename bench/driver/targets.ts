@@ -73,9 +73,15 @@ async function launch(
 
 /** Every wsgate target reads the same config (wsgate.yaml.tmpl), with limits sized to the load;
  * `track` adds websocket.track_frames to the route (keepalive at its default 30 s: no pings in a run). */
-async function wsgateArgs(ctx: TargetContext, port: number, track = false): Promise<string[]> {
+async function wsgateArgs(
+  ctx: TargetContext,
+  port: number,
+  options: { track?: boolean; workers?: "auto" } = {},
+): Promise<string[]> {
+  const track = options.track ?? false;
   const vars = {
     PORT: port,
+    WORKERS: options.workers ?? 1,
     MAX_CONNECTIONS: 2 * ctx.tunnels + 1024,
     ROUTE_OPTIONS: track ? ", websocket: { track_frames: true }" : "",
   };
@@ -108,6 +114,47 @@ async function sourceSnapshot(ctx: TargetContext): Promise<string> {
   return dir;
 }
 
+/** Run a private copy, so a rebuild of dist/wsgate during the benchmark cannot mix versions. */
+async function frozenBinary(ctx: TargetContext, bin: string): Promise<string> {
+  const frozen = `${ctx.dir}/wsgate-bin`;
+  if (!existsSync(frozen)) await Deno.copyFile(bin, frozen);
+  return frozen;
+}
+
+const CORES = navigator.hardwareConcurrency;
+
+function nginxTarget(name: TargetName, port: number, workers: number, root: boolean): Target {
+  return {
+    name,
+    port,
+    async start(ctx) {
+      const workerConnections = 2 * ctx.tunnels + 1024;
+      const conf = await writeConfig(ctx, "nginx.conf", {
+        // As root, nginx would switch its worker to "nobody"; keep it the current user.
+        USER_LINE: root ? "user root;" : "# not root: the worker runs as the current user",
+        PORT: port,
+        WORKERS: workers,
+        WORKER_CONNECTIONS: workerConnections,
+        NOFILE: workerConnections + 1024,
+      }, `${name}.conf`);
+      const argv = ["nginx", "-p", ctx.dir, "-c", conf, "-e", `${ctx.dir}/${name}-error.log`];
+      return await launch(ctx, { name, port, argv, children: workers });
+    },
+  };
+}
+
+function haproxyTarget(name: TargetName, port: number, threads: number): Target {
+  return {
+    name,
+    port,
+    async start(ctx) {
+      const vars = { PORT: port, THREADS: threads, MAXCONN: ctx.tunnels + 1024 };
+      const cfg = await writeConfig(ctx, "haproxy.cfg", vars, `${name}.cfg`);
+      return await launch(ctx, { name, port, argv: ["haproxy", "-db", "-f", cfg] });
+    },
+  };
+}
+
 /** The compiled wsgate, if there is one. */
 export function wsgateBinary(repoRoot: string): string | undefined {
   const bin = Deno.env.get("WSGATE_BIN") ?? `${repoRoot}/dist/wsgate`;
@@ -120,30 +167,10 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
   const root = Deno.uid() === 0;
   const targets: Target[] = [
     { name: "direct", port: basePort, start: () => Promise.resolve({ pids: [] }) },
-    {
-      name: "nginx",
-      port: basePort + 1,
-      async start(ctx) {
-        const workerConnections = 2 * ctx.tunnels + 1024;
-        const conf = await writeConfig(ctx, "nginx.conf", {
-          // As root, nginx would switch its worker to "nobody"; keep it the current user.
-          USER_LINE: root ? "user root;" : "# not root: the worker runs as the current user",
-          PORT: this.port,
-          WORKER_CONNECTIONS: workerConnections,
-          NOFILE: workerConnections + 1024,
-        });
-        const argv = ["nginx", "-p", ctx.dir, "-c", conf, "-e", `${ctx.dir}/nginx-error.log`];
-        return await launch(ctx, { name: "nginx", port: this.port, argv, children: 1 });
-      },
-    },
-    {
-      name: "haproxy",
-      port: basePort + 2,
-      async start(ctx) {
-        const cfg = await writeConfig(ctx, "haproxy.cfg", { PORT: this.port, MAXCONN: ctx.tunnels + 1024 });
-        return await launch(ctx, { name: "haproxy", port: this.port, argv: ["haproxy", "-db", "-f", cfg] });
-      },
-    },
+    nginxTarget("nginx", basePort + 1, 1, root),
+    nginxTarget("nginx-auto", basePort + 6, CORES, root),
+    haproxyTarget("haproxy", basePort + 2, 1),
+    haproxyTarget("haproxy-auto", basePort + 7, CORES),
     {
       name: "wsgate-deno",
       port: basePort + 3,
@@ -160,19 +187,33 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
       name: "wsgate-tracked",
       port: basePort + 5,
       async start(ctx) {
-        const args = await wsgateArgs(ctx, this.port, true);
+        const args = await wsgateArgs(ctx, this.port, { track: true });
         return await launchSource(ctx, { name: this.name, port: this.port, args });
       },
     },
   ];
   if (bin) {
     targets.push({
+      name: "wsgate-bin-auto",
+      port: basePort + 8,
+      async start(ctx) {
+        const frozen = await frozenBinary(ctx, bin);
+        const argv = [frozen, ...await wsgateArgs(ctx, this.port, { workers: "auto" })];
+        // The supervisor's children are the workers: wait for all of them before measuring.
+        return await launch(ctx, {
+          name: this.name,
+          port: this.port,
+          argv,
+          cwd: ctx.repoRoot,
+          children: CORES,
+        });
+      },
+    });
+    targets.push({
       name: "wsgate-bin",
       port: basePort + 4,
       async start(ctx) {
-        // Run a private copy, so a rebuild of dist/wsgate during the benchmark cannot mix versions.
-        const frozen = `${ctx.dir}/wsgate-bin`;
-        if (!existsSync(frozen)) await Deno.copyFile(bin, frozen);
+        const frozen = await frozenBinary(ctx, bin);
         const argv = [frozen, ...await wsgateArgs(ctx, this.port)];
         return await launch(ctx, { name: "wsgate-bin", port: this.port, argv, cwd: ctx.repoRoot });
       },
