@@ -161,7 +161,9 @@ async function run(runtime: Runtime, config: Config, values: Values): Promise<nu
   const worker = runtime.env(WORKER_ENV);
   if (worker !== undefined) {
     const logger = createLogger(config.log.format, { worker: Number(worker) });
-    runtime.onUnhandledRejection((reason) => logger.log("error", "internal_error", { reason: describeError(reason) }));
+    runtime.onUnhandledRejection((reason) =>
+      logger.log("error", "internal_error", { reason: describeError(reason) })
+    );
     const adminPath = runtime.env(WORKER_ADMIN_ENV)!;
     const code = await runApp(runtime, config, logger, {
       reloadConfig,
@@ -173,7 +175,9 @@ async function run(runtime: Runtime, config: Config, values: Values): Promise<nu
   }
   const logger = createLogger(config.log.format);
   // Last line of defence: a bug in one connection's handling must not end the process.
-  runtime.onUnhandledRejection((reason) => logger.log("error", "internal_error", { reason: describeError(reason) }));
+  runtime.onUnhandledRejection((reason) =>
+    logger.log("error", "internal_error", { reason: describeError(reason) })
+  );
   logStartup(logger, runtime, config);
   const count = config.workers === "auto" ? runtime.cpuCount() : config.workers;
   const code = count > 1

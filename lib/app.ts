@@ -38,7 +38,12 @@ function logRoutes(logger: Logger, config: Config): void {
 }
 
 /** Runs until a signal stops it; returns the exit code. */
-export async function runApp(runtime: Runtime, config: Config, logger: Logger, options: AppOptions): Promise<number> {
+export async function runApp(
+  runtime: Runtime,
+  config: Config,
+  logger: Logger,
+  options: AppOptions,
+): Promise<number> {
   // Every connection is a file descriptor (two once proxied): use all the kernel allows.
   const files = runtime.raiseOpenFilesLimit();
   logger.log("error" in files ? "warn" : "info", "open_files_limit", files);
@@ -66,7 +71,11 @@ export async function runApp(runtime: Runtime, config: Config, logger: Logger, o
   // For leak hunting (and the soak test): a full GC where the runtime allows it, then the RSS left.
   runtime.onSignal("SIGUSR2", () => {
     const heapUsed = runtime.collectGarbage();
-    logger.log("info", "gc", { collected: heapUsed !== undefined, heap_used: heapUsed, rss: runtime.memoryRss() });
+    logger.log("info", "gc", {
+      collected: heapUsed !== undefined,
+      heap_used: heapUsed,
+      rss: runtime.memoryRss(),
+    });
   });
 
   try {

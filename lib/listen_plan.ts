@@ -53,7 +53,10 @@ export interface PlanDiff {
   close: string[];
 }
 
-export function diffPlans(before: Map<string, PlannedListener>, after: Map<string, PlannedListener>): PlanDiff {
+export function diffPlans(
+  before: Map<string, PlannedListener>,
+  after: Map<string, PlannedListener>,
+): PlanDiff {
   const diff: PlanDiff = { keep: [], open: [], close: [] };
   for (const [key, next] of after) {
     const previous = before.get(key);

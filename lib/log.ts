@@ -81,7 +81,9 @@ export function createLogger(format: LogFormat, base: Fields = {}, write?: (line
   const out = write ? { write, flush() {} } : stdoutWriter();
   return {
     log(level, event, fields = {}) {
-      out.write(formatLine(new Date().toISOString(), level, event, hasBase ? { ...base, ...fields } : fields));
+      out.write(
+        formatLine(new Date().toISOString(), level, event, hasBase ? { ...base, ...fields } : fields),
+      );
     },
     flush: out.flush,
   };

@@ -11,7 +11,7 @@ import { HealthChecks } from "./health.ts";
 import { Watchdog } from "./watchdog.ts";
 import { Metrics } from "./metrics.ts";
 import { Limits } from "./limits.ts";
-import { diffPlans, type PlannedListener, planListeners } from "./listen_plan.ts";
+import { diffPlans, planListeners, type PlannedListener } from "./listen_plan.ts";
 import type { Config } from "./config/schema.ts";
 import type { Logger } from "./log.ts";
 import type { Addr, Conn, Listener, Runtime } from "./runtime/types.ts";
@@ -234,7 +234,10 @@ export class Gateway {
 }
 
 /** A server drained by the operator stays drained across a reload. */
-function carryOverDrained(before: ReadonlyMap<string, UpstreamGroup>, after: ReadonlyMap<string, UpstreamGroup>) {
+function carryOverDrained(
+  before: ReadonlyMap<string, UpstreamGroup>,
+  after: ReadonlyMap<string, UpstreamGroup>,
+) {
   for (const [name, group] of after) {
     const previous = before.get(name);
     if (!previous) continue;

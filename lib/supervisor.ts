@@ -7,7 +7,7 @@
 import { describeError } from "./errors.ts";
 import { formatAddr } from "./config/address.ts";
 import { mergeSnapshots, type MetricsSnapshot, renderPrometheus } from "./metrics.ts";
-import { runAdmin, type AdminController } from "./admin/server.ts";
+import { type AdminController, runAdmin } from "./admin/server.ts";
 import { adminRequest } from "./admin/client.ts";
 import { mergeStatuses, type StatusJson } from "./admin/status.ts";
 import type { LoadResult } from "./config/load.ts";
@@ -52,7 +52,10 @@ export async function runSupervisor(
 
   const spawn = (index: number, backoff: number): Worker => {
     const admin: Addr = { transport: "unix", path: `${tmp}/wsgate-${tag}-worker-${index}.sock` };
-    const child = runtime.spawnSelf(options.args, { [WORKER_ENV]: String(index), [WORKER_ADMIN_ENV]: admin.path });
+    const child = runtime.spawnSelf(options.args, {
+      [WORKER_ENV]: String(index),
+      [WORKER_ADMIN_ENV]: admin.path,
+    });
     const worker = { index, admin, child, startedAt: Date.now(), backoff };
     logger.log("info", "worker_started", { worker: index, pid: child.pid });
     child.exited.then((code) => onExit(worker, code));
@@ -63,24 +66,33 @@ export async function runSupervisor(
     if (stopping) return;
     const stable = Date.now() - worker.startedAt > STABLE_MS;
     const delay = stable ? BACKOFF_MIN_MS : worker.backoff;
-    logger.log("error", "worker_exited", { worker: worker.index, pid: worker.child.pid, code, restart_in_ms: delay });
+    logger.log("error", "worker_exited", {
+      worker: worker.index,
+      pid: worker.child.pid,
+      code,
+      restart_in_ms: delay,
+    });
     await new Promise((resolve) => setTimeout(resolve, delay));
     if (stopping) return;
     workers[worker.index] = spawn(worker.index, Math.min(delay * 2, BACKOFF_MAX_MS));
   };
 
   const askAll = async (method: "GET" | "POST", path: string) => {
-    const answers = await Promise.all(workers.map((w) =>
-      adminRequest(runtime, w.admin, { method, path }).catch((err) => {
-        logger.log("warn", "worker_unreachable", { worker: w.index, reason: describeError(err) });
-        return undefined;
-      })
-    ));
+    const answers = await Promise.all(
+      workers.map((w) =>
+        adminRequest(runtime, w.admin, { method, path }).catch((err) => {
+          logger.log("warn", "worker_unreachable", { worker: w.index, reason: describeError(err) });
+          return undefined;
+        })
+      ),
+    );
     return answers.filter((a) => a !== undefined);
   };
 
   const merged = async (): Promise<MetricsSnapshot> => {
-    const snapshots = (await askAll("GET", "/metrics.json")).map((a) => JSON.parse(a.body) as MetricsSnapshot);
+    const snapshots = (await askAll("GET", "/metrics.json")).map((a) =>
+      JSON.parse(a.body) as MetricsSnapshot
+    );
     const snapshot = mergeSnapshots(snapshots);
     snapshot.gauges.push({ name: "wsgate_workers", labels: {}, value: workers.length });
     return snapshot;
@@ -98,7 +110,10 @@ export async function runSupervisor(
       // Validate once here, so a bad file is reported once and no worker is disturbed.
       const result = await options.reloadConfig();
       if (!result.config) {
-        logger.log("error", "reload_failed", { errors: result.errors.length, note: "workers keep the previous config" });
+        logger.log("error", "reload_failed", {
+          errors: result.errors.length,
+          note: "workers keep the previous config",
+        });
         for (const error of result.errors) logger.log("error", "config_error", { error });
         return { ok: false, errors: result.errors };
       }
@@ -139,7 +154,10 @@ export async function runSupervisor(
       logger.log("info", "admin_listening", { addr: formatAddr(listener.addr) });
       runAdmin(listener, controller);
     } catch (err) {
-      logger.log("error", "listen_failed", { addr: formatAddr(config.admin.listen), reason: describeError(err) });
+      logger.log("error", "listen_failed", {
+        addr: formatAddr(config.admin.listen),
+        reason: describeError(err),
+      });
     }
   }
   logger.log("info", "supervisor_ready", { workers: options.count });

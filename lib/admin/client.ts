@@ -15,7 +15,8 @@ export async function adminRequest(
 ): Promise<{ status: number; body: string }> {
   const conn = await runtime.connect({ addr });
   try {
-    const head = `${request.method} ${request.path} HTTP/1.1\r\nHost: wsgate-worker\r\nContent-Length: 0\r\n` +
+    const head =
+      `${request.method} ${request.path} HTTP/1.1\r\nHost: wsgate-worker\r\nContent-Length: 0\r\n` +
       "Connection: close\r\n\r\n";
     await conn.write(new TextEncoder().encode(head));
     let received: Uint8Array = new Uint8Array(0);

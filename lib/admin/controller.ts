@@ -37,7 +37,9 @@ export class GatewayAdmin implements AdminController {
   snapshot(): MetricsSnapshot {
     const metrics = this.#gateway.metrics;
     for (const group of this.#gateway.upstreams.values()) {
-      for (const server of group.servers) metrics.setServerHealth(group.config.name, server.config.address, server.healthy);
+      for (const server of group.servers) {
+        metrics.setServerHealth(group.config.name, server.config.address, server.healthy);
+      }
     }
     metrics.setGauge("wsgate_draining", {}, this.#gateway.draining ? 1 : 0);
     return metrics.snapshot();
@@ -115,7 +117,10 @@ export class GatewayAdmin implements AdminController {
       errors = [describeError(err)];
     }
     metrics.reload(false);
-    this.#logger.log("error", "reload_failed", { errors: errors.length, note: "still running the previous config" });
+    this.#logger.log("error", "reload_failed", {
+      errors: errors.length,
+      note: "still running the previous config",
+    });
     for (const error of errors) this.#logger.log("error", "config_error", { error });
     return { ok: false, errors };
   }
@@ -124,7 +129,10 @@ export class GatewayAdmin implements AdminController {
     const server = this.#gateway.upstreams.get(group)?.servers.find((s) => s.config.address === address);
     if (!server) return Promise.resolve(false);
     server.drained = drained;
-    this.#logger.log("info", drained ? "server_drained" : "server_undrained", { upstream: group, server: address });
+    this.#logger.log("info", drained ? "server_drained" : "server_undrained", {
+      upstream: group,
+      server: address,
+    });
     return Promise.resolve(true);
   }
 }

@@ -34,7 +34,11 @@ const json = (status: number, value: unknown): Reply => ({
   type: "application/json",
   body: JSON.stringify(value, null, 2) + "\n",
 });
-const text = (status: number, body: string, type = "text/plain; charset=utf-8"): Reply => ({ status, type, body });
+const text = (status: number, body: string, type = "text/plain; charset=utf-8"): Reply => ({
+  status,
+  type,
+  body,
+});
 
 const DRAIN_PATH = /^\/upstreams\/([^/]+)\/servers\/([^/]+)\/(drain|undrain)$/;
 
@@ -61,11 +65,17 @@ export async function answerAdmin(method: string, path: string, controller: Admi
   if (drain) {
     if (method !== "POST") return text(405, "use POST\n");
     const [, group, address, action] = drain;
-    const found = await controller.drain(decodeURIComponent(group!), decodeURIComponent(address!), action === "drain");
-    return found ? json(200, { group: decodeURIComponent(group!), server: decodeURIComponent(address!), action }) : json(
-      404,
-      { error: "no such upstream group or server" },
+    const found = await controller.drain(
+      decodeURIComponent(group!),
+      decodeURIComponent(address!),
+      action === "drain",
     );
+    return found
+      ? json(200, { group: decodeURIComponent(group!), server: decodeURIComponent(address!), action })
+      : json(
+        404,
+        { error: "no such upstream group or server" },
+      );
   }
   return text(404, "not found\n");
 }

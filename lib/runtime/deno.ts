@@ -324,11 +324,18 @@ function spawnSelf(args: string[], env: Record<string, string>): ChildProcess {
         // already exited
       }
     },
-    exited: child.status.then((status) => status.signal ? 128 + (SIGNAL_NUMBERS[status.signal] ?? 0) : status.code),
+    exited: child.status.then((status) =>
+      status.signal ? 128 + (SIGNAL_NUMBERS[status.signal] ?? 0) : status.code
+    ),
   };
 }
 
-const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGKILL: 9,
+  SIGTERM: 15,
+};
 
 export const runtime: Runtime = {
   description: `deno ${Deno.version.deno}`,
