@@ -227,6 +227,11 @@ export class Gateway {
     return { forced };
   }
 
+  /** Bytes moved so far by tunnels still open (closed ones are already in the metrics). */
+  liveBytes(): { up: number; down: number } {
+    return this.#watchdog.liveBytes();
+  }
+
   /** Connections being handled right now (handshakes and tunnels). */
   get liveConnections(): number {
     return this.#live.size;

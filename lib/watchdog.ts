@@ -7,6 +7,9 @@
 export interface WatchedTunnel {
   overdue(now: number): string | undefined;
   abort(closedBy: "proxy", reason: string): void;
+  /** Bytes moved so far each way (up = client to upstream). */
+  readonly up: { bytes: number };
+  readonly down: { bytes: number };
 }
 
 const SWEEP_MS = 250;
@@ -26,6 +29,17 @@ export class Watchdog {
         this.#timer = undefined;
       }
     };
+  }
+
+  /** Bytes moved so far by the tunnels still open, for metrics that do not wait for the close. */
+  liveBytes(): { up: number; down: number } {
+    let up = 0;
+    let down = 0;
+    for (const tunnel of this.#tunnels) {
+      up += tunnel.up.bytes;
+      down += tunnel.down.bytes;
+    }
+    return { up, down };
   }
 
   #sweep(): void {

@@ -42,7 +42,15 @@ export class GatewayAdmin implements AdminController {
       }
     }
     metrics.setGauge("wsgate_draining", {}, this.#gateway.draining ? 1 : 0);
-    return metrics.snapshot();
+    const snapshot = metrics.snapshot();
+    // Tunnels add their bytes to the counter when they close; long-lived ones count as they go.
+    const live = this.#gateway.liveBytes();
+    for (const sample of snapshot.counters) {
+      if (sample.name === "wsgate_bytes_total") {
+        sample.value += sample.labels.direction === "up" ? live.up : live.down;
+      }
+    }
+    return snapshot;
   }
 
   metricsText(): Promise<string> {

@@ -48,6 +48,9 @@ Deno.test("admin: /metrics parses as Prometheus text and counts what the test di
       metric(open, "wsgate_upstream_active_tunnels", { upstream: "app", server: backend.address }),
       3,
     );
+    // Long-lived tunnels count their bytes as they go, not only when they close.
+    assert.equal(metric(open, "wsgate_bytes_total", { direction: "up" }), up, "live bytes up");
+    assert.equal(metric(open, "wsgate_bytes_total", { direction: "down" }), down, "live bytes down");
   } finally {
     for (const client of clients) {
       await client.closeWrite();
