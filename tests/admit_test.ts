@@ -20,7 +20,7 @@ function config(raw: Record<string, unknown>): Config {
   return result.config!;
 }
 
-const silent = { log() {} };
+const silent = { log() {}, flush() {} };
 
 Deno.test("admitClient: the PROXY source is the client that limits count", async () => {
   const cfg = config({ trusted_proxies: ["10.0.0.0/8"], limits: { max_connections_per_ip: 1 } });
@@ -42,7 +42,7 @@ Deno.test("admitClient: the PROXY source is the client that limits count", async
 Deno.test("admitClient: a rejected PROXY header closes the connection and logs why", async () => {
   const cfg = config({ trusted_proxies: ["10.0.0.0/8"] });
   const lines: [string, Record<string, unknown>][] = [];
-  const logger = { log: (_: string, event: string, fields = {}) => lines.push([event, fields]) };
+  const logger = { log: (_: string, event: string, fields = {}) => lines.push([event, fields]), flush() {} };
   const conn = new ScriptedConn(tcp("192.0.2.9", 1), ["PROXY UNKNOWN\r\n"]);
   const admitted = await admitClient(conn, 7, {
     config: cfg,
