@@ -117,7 +117,8 @@ function notes(o: ReturnType<typeof parseOptions>, skipped: string[]): string[] 
     `idle: ${o.tunnels} tunnels, each handshake + one 32 B echo, then 2 s settle; KiB/tunnel = (proxy RSS with ` +
     "the tunnels − RSS after a 200-tunnel warm-up) / tunnels, RSS (VmRSS) summed over the proxy's processes.",
     "nginx: worker_processes 1, classic WebSocket config (map $connection_upgrade, proxy_http_version 1.1, " +
-    "access_log off); HAProxy: nbthread 1, mode http, timeout tunnel 1h, no logging; wsgate: ad-hoc flags, " +
+    "access_log off); HAProxy: nbthread 1, mode http, timeout tunnel 1h, no logging; wsgate: bench/wsgate.yaml.tmpl " +
+    "(limits sized to the load, like nginx), " +
     "access log on, stdout to a file.",
     ...skipped,
   ];
