@@ -18,6 +18,7 @@ import { type Header, parseResponseHead, serializeRequestHead } from "./http/hea
 import { checkUpgradeResponse } from "./http/upgrade.ts";
 import { formatAddr } from "./config/address.ts";
 import { VERSION } from "./version.ts";
+import { encodeLocalProxyHeader } from "./proxy_protocol.ts";
 import type { HealthCheckConfig, UpstreamConfig, UpstreamServerConfig } from "./config/schema.ts";
 import type { Logger } from "./log.ts";
 import type { Conn, Runtime } from "./runtime/types.ts";
@@ -153,6 +154,8 @@ export async function probe(
   options.signal?.addEventListener("abort", abort);
   try {
     conn = await dialUpstream(runtime, server, group, { signal: cancel.signal });
+    // A backend that expects PROXY headers gets one with every check too (HAProxy: check-send-proxy).
+    if (group.send_proxy_protocol) await conn.write(encodeLocalProxyHeader(group.send_proxy_protocol));
     const problem = check.type === "tcp" ? undefined : await converse(conn, check, {
       server,
       timeoutMs: check.timeout,

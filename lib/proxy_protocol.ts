@@ -159,6 +159,13 @@ export function encodeProxyHeader(version: ProxyVersion, addrs: { source: Addr; 
   return version === 1 ? encodeV1(known, ports) : encodeV2(known, ports);
 }
 
+/** The header for a connection the proxy makes on its own behalf (a health check): v2 LOCAL,
+ * v1 UNKNOWN. Receivers then use the connection's own addresses. */
+export function encodeLocalProxyHeader(version: ProxyVersion): Uint8Array {
+  if (version === 1) return new TextEncoder().encode("PROXY UNKNOWN\r\n");
+  return Uint8Array.from([...V2_SIGNATURE, 0x20, 0x00, 0, 0]);
+}
+
 interface KnownAddrs {
   source: Uint8Array;
   dest: Uint8Array;

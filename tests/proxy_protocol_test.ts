@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { encodeProxyHeader, parseProxyHeader, type ProxyParse } from "../lib/proxy_protocol.ts";
+import {
+  encodeLocalProxyHeader,
+  encodeProxyHeader,
+  parseProxyHeader,
+  type ProxyParse,
+} from "../lib/proxy_protocol.ts";
 import type { Addr } from "../lib/runtime/types.ts";
 
 const enc = new TextEncoder();
@@ -214,6 +219,15 @@ for (const { name, version, source, dest, expect } of encoded) {
     assert.equal(parsed.state, "done");
   });
 }
+
+Deno.test("encodeLocalProxyHeader: v1 UNKNOWN and v2 LOCAL, read back without addresses", () => {
+  assert.deepEqual(encodeLocalProxyHeader(1), enc.encode("PROXY UNKNOWN\r\n"));
+  assert.deepEqual(encodeLocalProxyHeader(2), v2(0x20, 0x00, []));
+  for (const version of [1, 2] as const) {
+    const parsed = parseProxyHeader(encodeLocalProxyHeader(version));
+    assert.deepEqual(parsed, { state: "done", header: { version }, rest: new Uint8Array(0) });
+  }
+});
 
 /** mulberry32, seeded so a failure reproduces. */
 function prng(seed: number): () => number {

@@ -366,10 +366,11 @@ export const runtime: Runtime = {
   memoryRss: () => Deno.memoryUsage().rss,
   raiseOpenFilesLimit: () => raiseOpenFilesLimit(Deno.build.os, bindRlimit),
   collectGarbage(): number | undefined {
-    // Present only with --v8-flags=--expose-gc (or DENO_V8_FLAGS).
-    const gc = (globalThis as { gc?: () => void }).gc;
+    // Present only with --v8-flags=--expose-gc (or DENO_V8_FLAGS). "last-resort" also hands
+    // V8's pooled pages back to the OS, which a plain gc() keeps.
+    const gc = (globalThis as { gc?: (options?: Record<string, string>) => void }).gc;
     if (gc === undefined) return undefined;
-    gc();
+    gc({ type: "major", execution: "sync", flavor: "last-resort" });
     trimMalloc();
     return Deno.memoryUsage().heapUsed;
   },

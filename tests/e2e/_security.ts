@@ -137,6 +137,10 @@ export function readProxyHeader(data: Uint8Array): { header: ReceivedProxy; leng
   if (data.length < 16 || V2_SIGNATURE.some((b, i) => data[i] !== b)) return null;
   const length = 16 + ((data[14]! << 8) | data[15]!);
   if (data.length < length) return null;
+  if (data[12] === 0x20) {
+    const header = { version: 2, family: "LOCAL", source: "", dest: "", sourcePort: 0, destPort: 0 } as const;
+    return { header, length };
+  }
   const body = Array.from(data.subarray(16, length));
   const v4 = data[13] === 0x11;
   const size = v4 ? 4 : 16;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { wsEchoBackend } from "./_backends.ts";
 import { RawWs } from "./_clients.ts";
-import { startGateway, toYaml } from "./_harness.ts";
+import { eventually, startGateway, toYaml } from "./_harness.ts";
 import { bytes, concat, text, upgradeRequest } from "./_wire.ts";
 import { exchange, proxyBackend, proxyV1, proxyV2 } from "./_security.ts";
 
@@ -211,6 +211,24 @@ Deno.test("proxy protocol out: send_proxy_protocol v1 and v2 reach the backend b
       assert.ok(await ws.next(), "the tunnel carries data after the header");
     });
   }
+  await t.step("health checks send a LOCAL header too", async () => {
+    await using backend = proxyBackend();
+    await using _gw = await startGateway({
+      config: toYaml({
+        servers: [{ listen: ["127.0.0.1:0"], routes: [{ path: "/", upstream: "app" }] }],
+        upstreams: {
+          app: {
+            servers: [backend.address],
+            send_proxy_protocol: "v2",
+            health_check: { type: "websocket", path: "/healthz", interval: "200ms" },
+          },
+        },
+      }),
+    });
+    await eventually(() => backend.received.length > 0, 5_000, "a health check");
+    assert.equal(backend.received[0]?.proxy?.family, "LOCAL");
+    assert.match(backend.received[0]?.head ?? "", /^GET \/healthz HTTP\/1\.1\r\n/);
+  });
   await t.step("in and out: the client stated by the balancer is passed on", async () => {
     await using backend = proxyBackend();
     await using gw = await startGateway({
