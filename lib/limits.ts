@@ -50,7 +50,7 @@ export class Limits {
     }
     if (ip !== undefined) {
       const count = this.#perIp.get(ip) ?? 0;
-      if (count >= this.#options.max_connections_per_ip) {
+      if (this.#options.max_connections_per_ip > 0 && count >= this.#options.max_connections_per_ip) {
         const limit = this.#options.max_connections_per_ip;
         return refuse(503, `over max_connections_per_ip (${limit}) for ${ip}`, CONNECTION_RETRY_AFTER);
       }

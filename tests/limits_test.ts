@@ -27,6 +27,16 @@ const cases: { name: string; options: Partial<LimitOptions>; steps: Step[]; acti
     active: 1,
   },
   {
+    name: "per-IP limit 0 (the default) is off: one address may hold many connections",
+    options: { max_connections_per_ip: 0 },
+    steps: [
+      { admit: "127.0.0.1", expect: "ok" },
+      { admit: "127.0.0.1", expect: "ok" },
+      { admit: "127.0.0.1", expect: "ok" },
+    ],
+    active: 3,
+  },
+  {
     name: "per-IP limit: other IPs are not affected",
     options: { max_connections_per_ip: 2 },
     steps: [

@@ -206,7 +206,8 @@ export const DEFAULTS = {
     max_headers: 100,
     max_request_line: 8_192,
     max_connections: 100_000,
-    max_connections_per_ip: 1_000,
+    // Off by default like nginx and HAProxy: behind a local proxy every client is 127.0.0.1.
+    max_connections_per_ip: 0,
     rate: 0,
   },
   log: { format: "text" as LogFormat, access: true },

@@ -55,7 +55,7 @@ export function readLimits(r: Reader, root: Raw): LimitsConfig {
     max_headers: get("max_headers", asInteger(1, 10_000)) ?? defaults.max_headers,
     max_request_line: get("max_request_line", asInteger(256, 1_048_576)) ?? defaults.max_request_line,
     max_connections: get("max_connections", asInteger(1, MAX_COUNT)) ?? defaults.max_connections,
-    max_connections_per_ip: get("max_connections_per_ip", asInteger(1, MAX_COUNT)) ??
+    max_connections_per_ip: get("max_connections_per_ip", asInteger(0, MAX_COUNT)) ??
       defaults.max_connections_per_ip,
     rate,
     burst: burst ?? Math.max(1, Math.ceil(rate)),

@@ -36,7 +36,7 @@ Deno.test("security defaults: limits, no trusted proxies, no PROXY, no access li
     max_headers: 100,
     max_request_line: 8_192,
     max_connections: 100_000,
-    max_connections_per_ip: 1_000,
+    max_connections_per_ip: 0,
     rate: 0,
     burst: 1,
   });
@@ -122,7 +122,7 @@ const invalid: { name: string; input: Record<string, unknown>; expect: string[] 
       "limits.burst: must be an integer from 1 to 10000000",
       "limits.max_request_line: must be an integer from 256 to 1048576",
       "limits.max_connections: must be an integer from 1 to 10000000",
-      "limits.max_connections_per_ip: must be an integer from 1 to 10000000",
+      "limits.max_connections_per_ip: must be an integer from 0 to 10000000",
     ],
   },
   {

@@ -53,7 +53,7 @@ Deno.test("validateConfig fills every default", () => {
       max_headers: 100,
       max_request_line: 8_192,
       max_connections: 100_000,
-      max_connections_per_ip: 1_000,
+      max_connections_per_ip: 0,
       rate: 0,
       burst: 1,
     },
