@@ -97,16 +97,11 @@ function readGroup(r: Reader, name: string, obj: Raw, path: KeyPath): UpstreamCo
   };
 }
 
-/** Required with balance: hash, rejected with any other (valid) balance. */
+/** Required with balance: hash. With another policy it is still checked but unused, so a group
+ * can switch policies by editing one line (DESIGN.md's own example sets both). */
 function readHashKey(r: Reader, obj: Raw, path: KeyPath, balance: Balance | undefined): HashKey | undefined {
-  const invalidBalance = obj.balance !== undefined && balance === undefined;
   if (balance === "hash") return r.need(obj, "hash_key", path, asHashKey);
-  if (obj.hash_key !== undefined && !invalidBalance) {
-    r.report(
-      [...path, "hash_key"],
-      `only used with balance: hash (this group uses ${balance ?? "round_robin"})`,
-    );
-  }
+  r.get(obj, "hash_key", path, asHashKey);
   return undefined;
 }
 

@@ -102,11 +102,8 @@ Deno.test("upstreams: each invalid balancing, health or retry value is reported 
     ["hash without hash_key", { servers: ["a:1"], balance: "hash" }, [
       'upstreams.app: missing required key "hash_key"',
     ]],
-    ["hash_key without hash", { servers: ["a:1"], balance: "least_conn", hash_key: "ip" }, [
-      "upstreams.app.hash_key: only used with balance: hash (this group uses least_conn)",
-    ]],
-    ["hash_key with the default balance", { servers: ["a:1"], hash_key: "ip" }, [
-      "upstreams.app.hash_key: only used with balance: hash (this group uses round_robin)",
+    ["a bad hash_key is reported even when balance is not hash", { servers: ["a:1"], hash_key: "body:x" }, [
+      'upstreams.app.hash_key: must be header:NAME, cookie:NAME, query:NAME or ip, not "body:x"',
     ]],
     ["bad hash_key", { servers: ["a:1"], balance: "hash", hash_key: "body:x" }, [
       'upstreams.app.hash_key: must be header:NAME, cookie:NAME, query:NAME or ip, not "body:x"',
@@ -198,4 +195,13 @@ Deno.test("config.example.yaml's worked example 3 (an nginx upstream translated)
     [1, 0, true],
   ]);
   assert.equal(chat.health_check?.type, "websocket");
+});
+
+Deno.test("upstreams: a valid hash_key is accepted (and unused) with another balance, as DESIGN's example has it", () => {
+  const { config, issues } = validateConfig({
+    servers: [{ listen: ["127.0.0.1:0"], routes: [{ path: "/", upstream: "app" }] }],
+    upstreams: { app: { servers: ["a:1"], balance: "round_robin", hash_key: "header:X-User-Id" } },
+  }, { source: "t.yaml", baseDir: "/" });
+  assert.deepEqual(issues, []);
+  assert.equal(config?.upstreams.get("app")?.hash_key, undefined);
 });
