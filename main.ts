@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { loadRuntime } from "./lib/runtime/mod.ts";
 import { loadConfigFile, loadConfigObject, type LoadResult } from "./lib/config/load.ts";
-import { type CliFlags, defaultRawConfig, rawConfigFromFlags } from "./lib/config/flags.ts";
+import { type CliFlags, defaultRawConfig, flagError, rawConfigFromFlags } from "./lib/config/flags.ts";
 import { describeConfig } from "./lib/config/summary.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
 import { runApp } from "./lib/app.ts";
@@ -101,11 +101,12 @@ async function loadConfig(runtime: Runtime, values: Values): Promise<LoadResult>
     return await loadConfigFile(values.config, read);
   }
   if (flags) {
-    return await loadConfigObject(rawConfigFromFlags(flags), {
+    const result = await loadConfigObject(rawConfigFromFlags(flags), {
       source: "command-line flags",
       baseDir: ".",
       readTextFile: read,
     });
+    return { ...result, errors: result.errors.map(flagError) };
   }
   try {
     await runtime.readTextFile("wsgate.yaml");

@@ -57,3 +57,27 @@ export function rawConfigFromFlags(flags: CliFlags): Record<string, unknown> {
 export function defaultRawConfig(): Record<string, unknown> {
   return rawConfigFromFlags({ listen: [], upstream: [] });
 }
+
+/** Config key paths that ad-hoc flags fill, and the flag to name in an error instead. */
+const FLAG_FOR_PATH: [RegExp, string][] = [
+  [/^servers\[0\]\.listen(\[\d+\])?/, "--listen"],
+  [/^upstreams\.default\.servers(\[\d+\])?/, "--upstream"],
+  [/^upstreams\.default\.balance/, "--balance"],
+  [/^servers\[0\]\.routes\[0\]\.path/, "--path"],
+  [/^servers\[0\]\.routes\[0\]\.idle_timeout/, "--idle-timeout"],
+  [/^servers\[0\]\.tls\.cert/, "--tls-cert"],
+  [/^servers\[0\]\.tls\.key/, "--tls-key"],
+  [/^log\.format/, "--log-format"],
+  [/^admin\.listen/, "--admin"],
+];
+
+/** "servers[0].listen[0]: missing port" -> "--listen: missing port": flag users never wrote the key path. */
+export function flagError(error: string): string {
+  const half = /^servers\[0\]\.tls: missing required key "(cert|key)"/.exec(error);
+  if (half) return half[1] === "key" ? "--tls-cert needs --tls-key" : "--tls-key needs --tls-cert";
+  for (const [path, flag] of FLAG_FOR_PATH) {
+    const match = path.exec(error);
+    if (match) return flag + error.slice(match[0].length);
+  }
+  return error;
+}

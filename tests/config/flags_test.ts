@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type CliFlags, defaultRawConfig, rawConfigFromFlags } from "../../lib/config/flags.ts";
+import { type CliFlags, defaultRawConfig, flagError, rawConfigFromFlags } from "../../lib/config/flags.ts";
 import { formatAddr } from "../../lib/config/address.ts";
 import { formatPath, validateConfig } from "../../lib/config/validate.ts";
 
@@ -94,4 +94,17 @@ Deno.test("rawConfigFromFlags turns --admin into admin.listen", () => {
   const { config, issues } = validateConfig(raw, { source: "flags", baseDir: "/" });
   assert.deepEqual(issues, []);
   assert.equal(formatAddr(config!.admin!.listen), "127.0.0.1:9090");
+});
+
+Deno.test("flagError() names the flag instead of the config key path", () => {
+  const cases: [string, string][] = [
+    ["servers[0].listen[0]: missing port", "--listen: missing port"],
+    ["upstreams.default.servers[1]: bad address", "--upstream: bad address"],
+    ["servers[0].routes[0].idle_timeout: must be a duration", "--idle-timeout: must be a duration"],
+    ['servers[0].tls: missing required key "key"', "--tls-cert needs --tls-key"],
+    ['servers[0].tls: missing required key "cert"', "--tls-key needs --tls-cert"],
+    ["log.format: must be one of: text, json", "--log-format: must be one of: text, json"],
+    ["limits.max_headers: other", "limits.max_headers: other"],
+  ];
+  for (const [input, expected] of cases) assert.equal(flagError(input), expected);
 });
