@@ -13,6 +13,7 @@ import { NetError, type NetErrorCode } from "../errors.ts";
 import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
+import { Inbox } from "./inbox.ts";
 import type {
   Addr,
   ChildProcess,
@@ -84,8 +85,6 @@ interface BunApi {
 
 const Bun = (globalThis as unknown as { Bun: BunApi }).Bun;
 
-/** Read-side backpressure: past this many queued bytes the socket is paused. */
-const HIGH_WATER = 64 * 1024;
 /** ALPN in wire format (length-prefixed): Bun ignores plain strings. */
 const ALPN_HTTP11 = new Uint8Array([8, ...new TextEncoder().encode("http/1.1")]);
 const KEEPALIVE_MS = 60_000;
@@ -111,12 +110,9 @@ class BunConn implements Conn {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
   #socket: BunSocket;
-  #queue: Uint8Array[] = [];
-  #queued = 0;
-  #paused = false;
-  #eof = false;
+  #inbox: Inbox;
+  /** A socket error, which fails writes too. */
   #error: NetError | undefined;
-  #reader: { resolve(chunk: Uint8Array | null): void; reject(err: unknown): void } | undefined;
   #pending: { bytes: Uint8Array; resolve(): void; reject(err: unknown): void } | undefined;
   #closed = false;
   #wroteEof = false;
@@ -128,26 +124,14 @@ class BunConn implements Conn {
 
   constructor(socket: BunSocket, local: Addr, remote: Addr, releaseFd: () => void) {
     this.#socket = socket;
+    this.#inbox = new Inbox(socket);
     this.localAddr = local;
     this.remoteAddr = remote;
     this.#releaseFd = releaseFd;
   }
 
   read(): Promise<Uint8Array | null> {
-    const chunk = this.#queue.shift();
-    if (chunk) {
-      this.#queued -= chunk.length;
-      if (this.#paused && this.#queued < HIGH_WATER) {
-        this.#paused = false;
-        this.#socket.resume();
-      }
-      return Promise.resolve(chunk);
-    }
-    if (this.#error) return Promise.reject(this.#error);
-    if (this.#eof || this.#closed) return Promise.resolve(null);
-    return new Promise((resolve, reject) => {
-      this.#reader = { resolve, reject };
-    });
+    return this.#inbox.read();
   }
 
   write(bytes: Uint8Array): Promise<void> {
@@ -195,18 +179,14 @@ class BunConn implements Conn {
     const splice = this.#splice;
     if (!splice) return;
     while (splice.target.#backlog === undefined) {
-      const chunk = this.#queue.shift();
+      const chunk = this.#inbox.shift();
       if (!chunk) break;
-      this.#queued -= chunk.length;
       if (!this.#forward(chunk)) return;
     }
     if (splice.target.#backlog !== undefined) return;
-    if (this.#paused) {
-      this.#paused = false;
-      this.#socket.resume();
-    }
-    if (this.#error) this.#endSplice(this.#error);
-    else if (this.#eof || this.#closed) this.#endSplice(null);
+    this.#inbox.resume();
+    if (this.#inbox.error) this.#endSplice(this.#inbox.error);
+    else if (this.#inbox.ended) this.#endSplice(null);
   }
 
   /** Writes one chunk into the splice target; false when it had to wait (or failed). */
@@ -225,10 +205,7 @@ class BunConn implements Conn {
     if (written === chunk.length) return true;
     splice.stats.writingSince = now;
     target.#backlog = { bytes: chunk.subarray(written), source: this };
-    if (!this.#paused) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
+    this.#inbox.pause();
     return false;
   }
 
@@ -243,26 +220,9 @@ class BunConn implements Conn {
   // --- called from the socket handlers ---
 
   onData(chunk: Uint8Array): void {
-    if (this.#splice) {
-      if (this.#splice.target.#backlog === undefined && this.#queue.length === 0) this.#forward(chunk);
-      else {
-        this.#queue.push(chunk);
-        this.#queued += chunk.length;
-      }
-      return;
-    }
-    const reader = this.#reader;
-    if (reader) {
-      this.#reader = undefined;
-      reader.resolve(chunk);
-      return;
-    }
-    this.#queue.push(chunk);
-    this.#queued += chunk.length;
-    if (!this.#paused && this.#queued >= HIGH_WATER) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
+    // Spliced: straight into the target, unless earlier chunks still wait for it.
+    if (this.#splice && this.#splice.target.#backlog === undefined && this.#inbox.empty) this.#forward(chunk);
+    else this.#inbox.push(chunk);
   }
 
   onDrain(): void {
@@ -300,36 +260,26 @@ class BunConn implements Conn {
   }
 
   onEnd(): void {
-    this.#eof = true;
-    this.#settle(null);
+    this.#inbox.end();
     if (this.#splice) this.#pumpSplice();
   }
 
   onClose(error?: Error): void {
     this.#releaseFd();
     if (error && !this.#error) this.#error = toNetError(error, "ECONNRESET");
-    this.#eof = true;
     this.#closed = true;
     this.#settle(this.#error ?? null);
   }
 
-  /** Wakes a parked reader and fails a parked write once no more data can come or go. */
+  /** Once closed: ends reads, fails a parked write, and ends splices into or out of this socket. */
   #settle(outcome: NetError | null): void {
-    if (this.#closed) {
-      // A splice into this socket can go no further; one out of it has nothing more to read.
-      const backlog = this.#backlog;
-      this.#backlog = undefined;
-      if (backlog) backlog.source.#endSplice(outcome ?? new NetError("EPIPE", "socket is closed"));
-      if (this.#splice) this.#endSplice(outcome);
-    }
-    const reader = this.#reader;
-    if (reader && this.#queue.length === 0) {
-      this.#reader = undefined;
-      if (outcome) reader.reject(outcome);
-      else reader.resolve(null);
-    }
+    this.#inbox.end(outcome ?? undefined);
+    const backlog = this.#backlog;
+    this.#backlog = undefined;
+    if (backlog) backlog.source.#endSplice(outcome ?? new NetError("EPIPE", "socket is closed"));
+    if (this.#splice) this.#endSplice(outcome);
     const pending = this.#pending;
-    if (pending && this.#closed) {
+    if (pending) {
       this.#pending = undefined;
       pending.reject(outcome ?? new NetError("EPIPE", "socket is closed"));
     }

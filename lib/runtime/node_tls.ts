@@ -5,9 +5,9 @@
  */
 import tls from "node:tls";
 import { NetError } from "../errors.ts";
+import { Inbox } from "./inbox.ts";
 import type { Addr, Conn, Listener, TlsCertificate } from "./types.ts";
 
-const HIGH_WATER = 64 * 1024;
 const CLOSE_GRACE_MS = 1000;
 
 function matches(pattern: string, name: string): boolean {
@@ -15,19 +15,16 @@ function matches(pattern: string, name: string): boolean {
   return p.startsWith("*.") ? name.length > p.length - 1 && name.endsWith(p.slice(1)) : p === name;
 }
 
-/** A node:tls socket as a pull-style Conn: `data` fills a queue, paused past HIGH_WATER. */
+/** A node:tls socket as a pull-style Conn (reads through an Inbox, like the Bun adapter). */
 class NodeSocketConn implements Conn {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
   #socket: tls.TLSSocket;
-  #queue: Uint8Array[] = [];
-  #queued = 0;
-  #eof = false;
-  #error: NetError | undefined;
-  #reader: { resolve(chunk: Uint8Array | null): void; reject(err: unknown): void } | undefined;
+  #inbox: Inbox;
 
   constructor(socket: tls.TLSSocket) {
     this.#socket = socket;
+    this.#inbox = new Inbox(socket);
     this.localAddr = { transport: "tcp", hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 };
     this.remoteAddr = {
       transport: "tcp",
@@ -35,24 +32,17 @@ class NodeSocketConn implements Conn {
       port: socket.remotePort ?? 0,
     };
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Uint8Array) => this.#onData(chunk));
-    socket.on("end", () => this.#finish(undefined));
-    socket.on("error", (err: Error) => this.#finish(new NetError("ECONNRESET", err.message, { cause: err })));
-    socket.on("close", () => this.#finish(undefined));
+    socket.on("data", (chunk: Uint8Array) => this.#inbox.push(chunk));
+    socket.on("end", () => this.#inbox.end());
+    socket.on(
+      "error",
+      (err: Error) => this.#inbox.end(new NetError("ECONNRESET", err.message, { cause: err })),
+    );
+    socket.on("close", () => this.#inbox.end());
   }
 
   read(): Promise<Uint8Array | null> {
-    const chunk = this.#queue.shift();
-    if (chunk) {
-      this.#queued -= chunk.length;
-      if (this.#socket.isPaused() && this.#queued < HIGH_WATER) this.#socket.resume();
-      return Promise.resolve(chunk);
-    }
-    if (this.#error) return Promise.reject(this.#error);
-    if (this.#eof) return Promise.resolve(null);
-    return new Promise((resolve, reject) => {
-      this.#reader = { resolve, reject };
-    });
+    return this.#inbox.read();
   }
 
   write(bytes: Uint8Array): Promise<void> {
@@ -85,30 +75,7 @@ class NodeSocketConn implements Conn {
         socket.destroy();
       });
     } else socket.destroy();
-    this.#finish(undefined);
-  }
-
-  #onData(chunk: Uint8Array): void {
-    const reader = this.#reader;
-    if (reader) {
-      this.#reader = undefined;
-      reader.resolve(chunk);
-      return;
-    }
-    this.#queue.push(chunk);
-    this.#queued += chunk.length;
-    if (this.#queued >= HIGH_WATER) this.#socket.pause();
-  }
-
-  #finish(error: NetError | undefined): void {
-    if (error && !this.#eof) this.#error ??= error;
-    this.#eof = true;
-    const reader = this.#reader;
-    if (reader && this.#queue.length === 0) {
-      this.#reader = undefined;
-      if (this.#error) reader.reject(this.#error);
-      else reader.resolve(null);
-    }
+    this.#inbox.end();
   }
 }
 

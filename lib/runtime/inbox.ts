@@ -1,0 +1,93 @@
+/**
+ * Turns a callback-style socket (Bun's `data`, node:tls's `data` event) into pull-style reads:
+ * a chunk goes straight to a parked reader, or waits in a queue; past HIGH_WATER queued bytes
+ * the socket is paused, and it resumes once the reader has drained below it. Chunks are the
+ * runtime's own (fresh per callback), so they are handed over without copying.
+ */
+import type { NetError } from "../errors.ts";
+
+/** Read-side backpressure: past this many queued bytes the socket is paused. */
+export const HIGH_WATER = 64 * 1024;
+
+export class Inbox {
+  #flow: { pause(): void; resume(): void };
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #paused = false;
+  #ended = false;
+  #error: NetError | undefined;
+  #reader: { resolve(chunk: Uint8Array | null): void; reject(err: unknown): void } | undefined;
+
+  constructor(flow: { pause(): void; resume(): void }) {
+    this.#flow = flow;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get error(): NetError | undefined {
+    return this.#error;
+  }
+
+  get empty(): boolean {
+    return this.#queue.length === 0;
+  }
+
+  /** From the data callback: to the parked reader, else into the queue. */
+  push(chunk: Uint8Array): void {
+    const reader = this.#reader;
+    if (reader) {
+      this.#reader = undefined;
+      reader.resolve(chunk);
+      return;
+    }
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    if (this.#queued >= HIGH_WATER) this.pause();
+  }
+
+  /** The next queued chunk without waiting, if any. */
+  shift(): Uint8Array | undefined {
+    const chunk = this.#queue.shift();
+    if (chunk) {
+      this.#queued -= chunk.length;
+      if (this.#queued < HIGH_WATER) this.resume();
+    }
+    return chunk;
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.shift();
+    if (chunk) return Promise.resolve(chunk);
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      this.#reader = { resolve, reject };
+    });
+  }
+
+  /** No more data will come (EOF, close, or `error`); a parked reader is woken once the queue is empty. */
+  end(error?: NetError): void {
+    if (error && !this.#ended) this.#error ??= error;
+    this.#ended = true;
+    const reader = this.#reader;
+    if (reader && this.#queue.length === 0) {
+      this.#reader = undefined;
+      if (this.#error) reader.reject(this.#error);
+      else reader.resolve(null);
+    }
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#flow.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#flow.resume();
+  }
+}
