@@ -13,7 +13,15 @@
 import assert from "node:assert/strict";
 import { eventually, oneRouteConfig, rssKiB, startGateway } from "../tests/e2e/_harness.ts";
 import { fdCount, fdsBackTo } from "../tests/e2e/_security.ts";
-import { acceptFor, ByteReader, bytes, randomBytes, upgradeRequest, writeAll } from "../tests/e2e/_wire.ts";
+import {
+  acceptFor,
+  ByteReader,
+  bytes,
+  randomBytes,
+  serveEach,
+  upgradeRequest,
+  writeAll,
+} from "../tests/e2e/_wire.ts";
 
 const TUNNELS = Number(Deno.env.get("SOAK_TUNNELS") ?? 2_000);
 const SECONDS = Number(Deno.env.get("SOAK_SECONDS") ?? 60);
@@ -80,21 +88,13 @@ function echoBackend(): EchoBackend {
       await reader.close();
     }
   };
-  const tasks = new Set<Promise<void>>();
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      const task = serve(conn);
-      tasks.add(task);
-      task.finally(() => tasks.delete(task));
-    }
-  })().catch(() => {});
+  const served = serveEach(listener, serve);
   return Object.assign(backend, {
     address: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
     async [Symbol.asyncDispose]() {
-      listener.close();
-      await accepting;
+      await served.stopAccepting();
       for (const reader of readers) await reader.close();
-      await Promise.all(tasks);
+      await served.settled();
     },
   });
 }

@@ -8,7 +8,7 @@
  */
 import { WebSocketServer } from "ws";
 import type { CloseInfo, Message, NodeWs } from "./_clients.ts";
-import { acceptFor, ByteReader, bytes, withTimeout, writeAll } from "./_wire.ts";
+import { acceptFor, ByteReader, bytes, serveEach, withTimeout, writeAll } from "./_wire.ts";
 
 /** What one request looked like when it reached a backend. */
 export interface RequestRecord {
@@ -231,7 +231,6 @@ export function rawBackend(script: RawScript): RawBackend {
   const heads: string[] = [];
   const errors: unknown[] = [];
   const peers = new Set<ByteReader>();
-  const running = new Set<Promise<void>>();
   const { promise: closing, resolve: signalClosing } = Promise.withResolvers<void>();
 
   const serve = async (conn: Deno.Conn) => {
@@ -249,20 +248,13 @@ export function rawBackend(script: RawScript): RawBackend {
       await reader.close();
     }
   };
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      const task = serve(conn);
-      running.add(task);
-      task.finally(() => running.delete(task));
-    }
-  })().catch(() => {});
+  const served = serveEach(listener, serve);
 
   const close = async () => {
     signalClosing();
-    listener.close();
-    await accepting;
+    await served.stopAccepting();
     for (const reader of peers) await reader.close();
-    await Promise.all(running);
+    await served.settled();
   };
   const port = (listener.addr as Deno.NetAddr).port;
   return {

@@ -12,6 +12,7 @@ import {
   concat,
   type HttpResponse,
   parseResponse,
+  serveEach,
   text,
   writeAll,
 } from "./_wire.ts";
@@ -196,22 +197,14 @@ export function proxyBackend(): ProxyBackend {
       await reader.close();
     }
   };
-  const tasks = new Set<Promise<void>>();
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      const task = serve(conn);
-      tasks.add(task);
-      task.finally(() => tasks.delete(task));
-    }
-  })().catch(() => {});
+  const served = serveEach(listener, serve);
   return {
     address: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
     received,
     async [Symbol.asyncDispose]() {
-      listener.close();
-      await accepting;
+      await served.stopAccepting();
       for (const reader of open) await reader.close();
-      await Promise.all(tasks);
+      await served.settled();
     },
   };
 }

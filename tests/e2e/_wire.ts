@@ -354,3 +354,30 @@ export async function readFrame(reader: ByteReader, timeoutMs: number): Promise<
     if (!await reader.fill(Math.max(1, deadline - Date.now()))) return null;
   }
 }
+
+/**
+ * Runs `serve` for every connection `listener` accepts, keeping track of the running tasks so a
+ * test backend can close in order: stop accepting, close what is open, then wait for the tasks.
+ */
+export function serveEach(
+  listener: Deno.Listener,
+  serve: (conn: Deno.Conn) => Promise<void>,
+): { stopAccepting(): Promise<void>; settled(): Promise<void> } {
+  const tasks = new Set<Promise<void>>();
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      const task = serve(conn);
+      tasks.add(task);
+      task.finally(() => tasks.delete(task));
+    }
+  })().catch(() => {});
+  return {
+    async stopAccepting() {
+      listener.close();
+      await accepting;
+    },
+    async settled() {
+      await Promise.all(tasks);
+    },
+  };
+}
