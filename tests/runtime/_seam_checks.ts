@@ -30,8 +30,41 @@ function pattern(size: number): Uint8Array {
   return bytes;
 }
 
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+const CHUNK = 1024 * 1024;
+const BASE = pattern(CHUNK);
+
+/** The i-th 1 MiB chunk of a test stream: a fixed pattern stamped with its index. */
+function chunkAt(i: number): Uint8Array {
+  const chunk = BASE.slice();
+  new DataView(chunk.buffer).setUint32(0, i);
+  return chunk;
+}
+
+function isChunkSequence(bytes: Uint8Array, chunks: number): boolean {
+  if (bytes.length !== chunks * CHUNK) return false;
+  for (let i = 0; i < chunks; i++) {
+    const expected = chunkAt(i);
+    for (let j = 0; j < CHUNK; j++) if (bytes[i * CHUNK + j] !== expected[j]) return false;
+  }
+  return true;
+}
+
+/**
+ * Writes numbered chunks until one stays pending for 300 ms, i.e. the stalled peer pushes back.
+ * Kernel socket buffers differ between machines (tcp_rmem may let tens of MiB through), so the
+ * stream has no fixed size: only an adapter that buffers without bound reaches the 256 MiB cap.
+ * `rest` resolves with the number of chunks written once the pending write completes.
+ */
+async function writeUntilStall(conn: Conn): Promise<{ stalled: boolean; rest: Promise<number> }> {
+  for (let i = 0; i < 256; i++) {
+    const write = conn.write(chunkAt(i)).then(() => true, () => true);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<false>((r) => timer = setTimeout(() => r(false), 300));
+    const done = await Promise.race([write, waited]);
+    clearTimeout(timer);
+    if (!done) return { stalled: true, rest: write.then(() => i + 1) };
+  }
+  return { stalled: false, rest: Promise.resolve(256) };
 }
 
 async function pair(runtime: Runtime, tls = false): Promise<{ client: Conn; server: Conn; close(): void }> {
@@ -66,11 +99,10 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
   // 1 MiB each way arrives intact, whatever the chunking (Deno switches small -> pooled buffers).
   {
     const { client, server, close } = await pair(runtime);
-    const data = pattern(1024 * 1024);
     const received = readAll(server);
-    await client.write(data);
+    await client.write(chunkAt(0));
     await client.closeWrite();
-    results.bulkIntact = same(await received, data);
+    results.bulkIntact = isChunkSequence(await received, 1);
     close();
   }
 
@@ -90,15 +122,12 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
   // Backpressure: a write to a peer that does not read stays pending instead of buffering.
   {
     const { client, server, close } = await pair(runtime);
-    const big = pattern(32 * 1024 * 1024);
-    let settled = false;
-    const writing = client.write(big).then(() => (settled = true), () => (settled = true));
-    await new Promise((r) => setTimeout(r, 200));
-    results.writePendingWhilePeerStalls = !settled;
+    const writing = await writeUntilStall(client);
+    results.writePendingWhilePeerStalls = writing.stalled;
     const received = readAll(server);
-    await writing;
+    const chunks = await writing.rest;
     await client.closeWrite();
-    results.stalledWriteCompletes = (await received).length === big.length;
+    results.stalledWriteCompletes = isChunkSequence(await received, chunks);
     close();
   }
 
@@ -121,16 +150,13 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
       await b.client.closeWrite();
     };
     const forwarding = forward();
-    const data = pattern(16 * 1024 * 1024);
-    let settled = false;
-    const writing = a.client.write(data).then(() => (settled = true));
-    await new Promise((r) => setTimeout(r, 300));
-    results.forwardStallsWriter = !settled;
+    const writing = await writeUntilStall(a.client);
+    results.forwardStallsWriter = writing.stalled;
     const received = readAll(b.server);
-    await writing;
+    const chunks = await writing.rest;
     await a.client.closeWrite();
     await forwarding;
-    results.forwardIntact = same(await received, data) && stats.bytes === data.length;
+    results.forwardIntact = isChunkSequence(await received, chunks) && stats.bytes === chunks * CHUNK;
     a.close();
     b.close();
   }
