@@ -15,6 +15,7 @@ import type {
   ListenOptions,
   Runtime,
   SignalName,
+  SpliceStats,
 } from "./types.ts";
 
 const ERROR_CODES: [new (...args: never[]) => Error, NetErrorCode][] = [
@@ -79,21 +80,20 @@ class DenoConn implements Conn {
     this.remoteAddr = toAddr(conn.remoteAddr);
   }
 
-  async read(): Promise<Uint8Array | null> {
+  // read() and spliceTo() chain promises instead of being async functions: an idle tunnel parks
+  // one read per direction for days, and every suspended async frame around it costs ~0.5 KiB
+  // (generator, registers, await closures; measured in heap snapshots).
+  read(): Promise<Uint8Array | null> {
     if (this.#releaseLarge) this.#dropLarge();
     const buffer = this.#large ?? this.#small;
-    if (buffer === null) return null;
+    if (buffer === null) return Promise.resolve(null);
     this.#reading = true;
-    let n: number | null;
-    try {
-      n = await this.#conn.read(buffer);
-    } catch (err) {
-      if (this.#closed) return null;
-      throw toNetError(err);
-    } finally {
-      this.#reading = false;
-      if (this.#closed) this.#freeBuffers();
-    }
+    return this.#conn.read(buffer).then((n) => this.#filled(buffer, n), (err) => this.#failed(err));
+  }
+
+  #filled(buffer: Uint8Array, n: number | null): Uint8Array | null {
+    this.#reading = false;
+    if (this.#closed) this.#freeBuffers();
     if (n === null || this.#closed) return null;
     if (buffer === this.#small) {
       // A full small buffer means more is queued: switch to a large one for the next reads.
@@ -103,6 +103,35 @@ class DenoConn implements Conn {
       this.#releaseLarge = true;
     }
     return buffer.subarray(0, n);
+  }
+
+  #failed(err: unknown): null {
+    this.#reading = false;
+    if (!this.#closed) throw toNetError(err);
+    this.#freeBuffers();
+    return null;
+  }
+
+  /** The raw phase: read, write, repeat, as callbacks (see read()); backpressure as the loop. */
+  spliceTo(target: Conn, stats: SpliceStats): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let length = 0;
+      const written = () => {
+        stats.writingSince = 0;
+        stats.bytes += length;
+        next();
+      };
+      const forward = (chunk: Uint8Array | null) => {
+        if (chunk === null) return resolve();
+        const now = Date.now();
+        stats.lastRead = now;
+        stats.writingSince = now;
+        length = chunk.length;
+        target.write(chunk).then(written, reject);
+      };
+      const next = () => void this.read().then(forward, reject);
+      next();
+    });
   }
 
   async write(bytes: Uint8Array): Promise<void> {
