@@ -88,9 +88,17 @@ async function wsgateArgs(
   return ["--config", await writeConfig(ctx, "wsgate.yaml", vars, `wsgate-${port}.yaml`)];
 }
 
-/** `deno run main.ts ARGS` from the source snapshot. */
+/** `deno run main.ts ARGS` from the source snapshot, with the V8 flag of `deno task start`. */
 async function launchSource(ctx: TargetContext, target: { name: string; port: number; args: string[] }) {
-  const argv = ["deno", "run", "--allow-all", "--unstable-net", "main.ts", ...target.args];
+  const argv = [
+    "deno",
+    "run",
+    "--v8-flags=--max-semi-space-size=4",
+    "--allow-all",
+    "--unstable-net",
+    "main.ts",
+  ];
+  argv.push(...target.args);
   return await launch(ctx, { name: target.name, port: target.port, argv, cwd: await sourceSnapshot(ctx) });
 }
 
