@@ -28,10 +28,11 @@ Examples:
 Usage:
   wsgate [--config FILE] [flags]    run (no --config and no flags: ./wsgate.yaml if present,
                                     else the built-in default: listen 0.0.0.0:8020 -> 127.0.0.1:8080)
-  wsgate check --config FILE        validate; exit 0 (valid) or 1 (invalid)
+  wsgate check [--config FILE]      validate what a run would load; exit 0 (valid) or 1 (invalid)
   wsgate --help | --version
 
-Flags (ad-hoc mode: one route to one upstream group, no config file):
+Flags (ad-hoc mode: one route to one upstream group, no config file; with --config only
+--log-format and --admin are allowed, and they override the file's settings):
   -c, --config FILE         YAML configuration file
       --listen ADDR         address to listen on (repeatable): host:port, :port, [::1]:port, unix:/path
       --upstream ADDR       upstream server (repeatable, round robin): host:port, unix:/path,
@@ -90,24 +91,28 @@ function flagsOf(values: Values): CliFlags | undefined {
   return given > 0 ? flags : undefined;
 }
 
-/** --config, else ad-hoc flags, else ./wsgate.yaml when present, else the built-in default. */
+/** Flags that build the one ad-hoc route; a --config file cannot be combined with them. */
+const ROUTE_FLAGS = ["listen", "upstream", "path", "tls-cert", "tls-key", "idle-timeout", "balance"] as const;
+
+/** --config, else ad-hoc flags, else ./wsgate.yaml when present, else the built-in default.
+ * --log-format and --admin also adjust a file's settings (on every reload too). */
 async function loadConfig(runtime: Runtime, values: Values): Promise<LoadResult> {
   const read = (path: string) => runtime.readTextFile(path);
   const flags = flagsOf(values);
   if (values.config !== undefined) {
-    if (flags) {
-      return { errors: ["--config cannot be combined with ad-hoc flags (--listen, --upstream, ...)"] };
+    const routeFlags = ROUTE_FLAGS.filter((name) => values[name] !== undefined).map((name) => `--${name}`);
+    if (routeFlags.length > 0) {
+      return {
+        errors: [
+          `--config cannot be combined with ${routeFlags.join(", ")}: those build an ad-hoc route ` +
+          `(only --log-format and --admin adjust a config file)`,
+        ],
+      };
     }
-    return await loadConfigFile(values.config, read);
+    const result = await loadConfigFile(values.config, read);
+    return result.config && flags ? await adjustByFlags(result.config, flags, read) : result;
   }
-  if (flags) {
-    const result = await loadConfigObject(rawConfigFromFlags(flags), {
-      source: "command-line flags",
-      baseDir: ".",
-      readTextFile: read,
-    });
-    return { ...result, errors: result.errors.map(flagError) };
-  }
+  if (flags) return await loadFlagConfig(flags, read);
   try {
     await runtime.readTextFile("wsgate.yaml");
     return await loadConfigFile("wsgate.yaml", read);
@@ -121,19 +126,49 @@ async function loadConfig(runtime: Runtime, values: Values): Promise<LoadResult>
   });
 }
 
+async function loadFlagConfig(flags: CliFlags, read: (path: string) => Promise<string>): Promise<LoadResult> {
+  const result = await loadConfigObject(rawConfigFromFlags(flags), {
+    source: "command-line flags",
+    baseDir: ".",
+    readTextFile: read,
+  });
+  return { ...result, errors: result.errors.map(flagError) };
+}
+
+/** A file's config with --log-format / --admin applied, validated like ad-hoc flags. */
+async function adjustByFlags(
+  config: Config,
+  flags: CliFlags,
+  read: (path: string) => Promise<string>,
+): Promise<LoadResult> {
+  const checked = await loadFlagConfig(flags, read);
+  if (!checked.config) return checked;
+  const { log, admin } = checked.config;
+  return {
+    config: {
+      ...config,
+      ...(flags.logFormat !== undefined && { log: { ...config.log, format: log.format } }),
+      ...(admin && { admin }),
+    },
+    errors: [],
+  };
+}
+
 function printErrors(result: LoadResult): void {
   for (const error of result.errors) console.error(error);
 }
 
+/** Like nginx -t: validates what a run with the same arguments would load. */
 async function check(runtime: Runtime, values: Values): Promise<number> {
-  if (values.config === undefined) return usageError("check needs --config FILE");
-  const result = await loadConfigFile(values.config, (path) => runtime.readTextFile(path));
+  const result = await loadConfig(runtime, values);
   if (!result.config) {
     printErrors(result);
-    console.error(`${values.config}: ${result.errors.length} problem(s); configuration NOT valid`);
+    console.error(
+      `${values.config ?? "configuration"}: ${result.errors.length} problem(s); configuration NOT valid`,
+    );
     return 1;
   }
-  console.log(`${values.config}: configuration is valid`);
+  console.log(`${result.config.source}: configuration is valid`);
   for (const line of describeConfig(result.config)) console.log(line);
   return 0;
 }
@@ -147,6 +182,9 @@ function logStartup(logger: Logger, runtime: Runtime, config: Config): void {
     });
   }
   for (const group of config.upstreams.values()) {
+    if (group.hash_key && group.balance !== "hash") {
+      logger.log("warn", "hash_key_unused", { upstream: group.name, balance: group.balance });
+    }
     if (!group.tls.verify && group.servers.some((s) => s.tls)) {
       logger.log("warn", "tls_verify_off", {
         upstream: group.name,

@@ -140,7 +140,10 @@ async function establish(
   access.route = route.path;
   checkRouteAccess(route, clientIp, request);
   if (!websocket && route.websocket_only) {
-    throw new HttpError(426, "plain HTTP request on a websocket_only route");
+    // RFC 9110 §15.5.22: a 426 names the protocol to switch to.
+    throw new HttpError(426, "plain HTTP request on a websocket_only route", {
+      headers: [["Upgrade", "websocket"]],
+    });
   }
   // An Upgrade forwards everything after its head (early frames); plain HTTP, its body.
   const body = new BodyCutter(websocket ? { kind: "none" } : requestBodyFraming(request));

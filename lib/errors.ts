@@ -85,7 +85,9 @@ export function toStatus(err: unknown): number {
 /** A short one-line description of any thrown value, for log lines. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) {
-    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
+    // Runtimes often repeat the cause's text in the message already.
+    const detail = err.cause instanceof Error ? err.cause.message : "";
+    const cause = detail && !err.message.includes(detail) ? `: ${detail}` : "";
     return `${err.message}${cause}`;
   }
   return String(err);

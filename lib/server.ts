@@ -104,6 +104,8 @@ export class Gateway {
       addr,
       reusePort: this.#reusePort && addr.transport === "tcp",
       ...(tls.length ? { tls } : {}),
+    }).catch((err) => {
+      throw new Error(`cannot listen on ${formatAddr(addr)}`, { cause: err });
     });
     const entry = { listener, planned };
     this.#listeners.set(planned.key, entry);

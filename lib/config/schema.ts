@@ -119,7 +119,7 @@ export interface UpstreamConfig {
   tls: UpstreamTlsConfig;
   /** Dialling one server takes longer than this -> next server. */
   connect_timeout: number;
-  /** Set exactly when balance is "hash". */
+  /** Always set when balance is "hash"; with another balance it is unused. */
   hash_key?: HashKey;
   /** Further servers tried after a failed attempt; defaults to every server once (servers - 1). */
   retries: number;

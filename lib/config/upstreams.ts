@@ -97,12 +97,12 @@ function readGroup(r: Reader, name: string, obj: Raw, path: KeyPath): UpstreamCo
   };
 }
 
-/** Required with balance: hash. With another policy it is still checked but unused, so a group
- * can switch policies by editing one line (DESIGN.md's own example sets both). */
+/** Required with balance: hash. With another policy it is still checked and kept, but unused (a
+ * warning at start), so a group can switch policies by editing one line (DESIGN.md's own example
+ * sets both). */
 function readHashKey(r: Reader, obj: Raw, path: KeyPath, balance: Balance | undefined): HashKey | undefined {
   if (balance === "hash") return r.need(obj, "hash_key", path, asHashKey);
-  r.get(obj, "hash_key", path, asHashKey);
-  return undefined;
+  return r.get(obj, "hash_key", path, asHashKey);
 }
 
 function readTls(r: Reader, obj: Raw, path: KeyPath): UpstreamTlsConfig {

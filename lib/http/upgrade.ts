@@ -48,7 +48,7 @@ export function checkUpgradeRequest(head: RequestHead): { key: string } {
   if (versions.length > 1) throw new HttpError(400, "Multiple Sec-WebSocket-Version headers");
   if (versions[0] !== "13") {
     throw new HttpError(426, `Unsupported Sec-WebSocket-Version ${JSON.stringify(versions[0])}`, {
-      headers: [["Sec-WebSocket-Version", "13"]],
+      headers: [["Upgrade", "websocket"], ["Sec-WebSocket-Version", "13"]],
     });
   }
   const keys = getHeaderValues(head.headers, "sec-websocket-key");

@@ -197,11 +197,11 @@ Deno.test("config.example.yaml's worked example 3 (an nginx upstream translated)
   assert.equal(chat.health_check?.type, "websocket");
 });
 
-Deno.test("upstreams: a valid hash_key is accepted (and unused) with another balance, as DESIGN's example has it", () => {
+Deno.test("upstreams: a valid hash_key is accepted and kept (unused, warned about at start) with another balance, as DESIGN's example has it", () => {
   const { config, issues } = validateConfig({
     servers: [{ listen: ["127.0.0.1:0"], routes: [{ path: "/", upstream: "app" }] }],
     upstreams: { app: { servers: ["a:1"], balance: "round_robin", hash_key: "header:X-User-Id" } },
   }, { source: "t.yaml", baseDir: "/" });
   assert.deepEqual(issues, []);
-  assert.equal(config?.upstreams.get("app")?.hash_key, undefined);
+  assert.deepEqual(config?.upstreams.get("app")?.hash_key, { source: "header", name: "X-User-Id" });
 });

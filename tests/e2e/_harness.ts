@@ -2,6 +2,7 @@
  * Starts the real wsgate process for e2e tests and follows its stdout log. Every process started
  * here is killed by `[Symbol.asyncDispose]` (use `await using`), so a failing test leaks nothing.
  */
+import { resolve } from "node:path";
 import { type HttpResponse, parseResponse, rawRequest, TimeoutError, withTimeout } from "./_wire.ts";
 
 export const REPO = new URL("../../", import.meta.url).pathname;
@@ -12,7 +13,8 @@ export const CA_PEM = Deno.readTextFileSync(`${CERTS}ca.pem`);
 /** The one place that decides what runs: the compiled binary when WSGATE_BIN is set, else the source. */
 function gatewayCommand(args: string[]): { cmd: string; args: string[] } {
   const bin = Deno.env.get("WSGATE_BIN");
-  if (bin) return { cmd: bin, args };
+  // Absolute, so a test may run the gateway from another working directory.
+  if (bin) return { cmd: resolve(bin), args };
   return { cmd: Deno.execPath(), args: ["run", "--allow-all", "--unstable-net", `${REPO}main.ts`, ...args] };
 }
 
@@ -276,12 +278,19 @@ export interface RunResult {
 }
 
 /** Runs wsgate to completion (check, --help, --version ...), killed after timeoutMs. */
-export async function runGateway(args: string[], options: { timeoutMs?: number } = {}): Promise<RunResult> {
+export async function runGateway(
+  args: string[],
+  options: { timeoutMs?: number; cwd?: string } = {},
+): Promise<RunResult> {
   const command = gatewayCommand(args);
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), options.timeoutMs ?? 15_000);
-  const out = await new Deno.Command(command.cmd, { args: command.args, stdin: "null", signal: abort.signal })
-    .output().finally(() => clearTimeout(timer));
+  const out = await new Deno.Command(command.cmd, {
+    args: command.args,
+    stdin: "null",
+    signal: abort.signal,
+    ...(options.cwd && { cwd: options.cwd }),
+  }).output().finally(() => clearTimeout(timer));
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }

@@ -2,7 +2,15 @@
 import assert from "node:assert/strict";
 import { wsEchoBackend } from "./_backends.ts";
 import { openDenoWs } from "./_clients.ts";
-import { CONFIGS, oneRouteConfig, parseLogLine, REPO, runGateway, startGateway } from "./_harness.ts";
+import {
+  CONFIGS,
+  oneRouteConfig,
+  parseLogLine,
+  REPO,
+  runGateway,
+  startGateway,
+  tempDir,
+} from "./_harness.ts";
 import { parseResponse, rawRequest, upgradeRequest, withTimeout } from "./_wire.ts";
 
 Deno.test("cli: check on a valid file exits 0 and summarises listeners, routes and upstreams", async () => {
@@ -30,6 +38,41 @@ Deno.test("cli: check on an invalid file exits 1 and reports every problem as fi
   }
   assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
   assert.doesNotMatch(result.stderr, /\b(TypeError|SyntaxError|Uncaught)\b/);
+});
+
+Deno.test("cli: check without --config validates what a plain run would load", async (t) => {
+  await using tmp = await tempDir();
+  await t.step("no ./wsgate.yaml: the built-in default", async () => {
+    const result = await runGateway(["check"], { cwd: tmp.path });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /built-in default: configuration is valid/);
+    assert.match(result.stdout, /0\.0\.0\.0:8020/);
+  });
+  await t.step("./wsgate.yaml in the working directory", async () => {
+    await Deno.writeTextFile(`${tmp.path}/wsgate.yaml`, "servers: []\n");
+    const result = await runGateway(["check"], { cwd: tmp.path });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^wsgate\.yaml:1:\d+: servers: /m);
+  });
+  await t.step("ad-hoc flags", async () => {
+    const result = await runGateway(["check", "--listen", ":1", "--upstream", "nope"], { cwd: tmp.path });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^--upstream: /m);
+  });
+});
+
+Deno.test("cli: a port already in use exits 1 and the log names the address", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const addr = `127.0.0.1:${(taken.addr as Deno.NetAddr).port}`;
+    const result = await runGateway(["--listen", addr, "--upstream", "127.0.0.1:1"]);
+    assert.equal(result.code, 1);
+    const failed = result.stdout.split("\n").map(parseLogLine).find((r) => r?.event === "listen_failed");
+    assert.ok(failed, result.stdout);
+    assert.match(failed.fields.reason ?? "", new RegExp(`cannot listen on ${addr}: `));
+  } finally {
+    taken.close();
+  }
 });
 
 Deno.test("cli: running with an invalid config exits 1 with the errors and no stack trace", async () => {

@@ -134,7 +134,10 @@ for (const { name, replace = {}, line, status, reason } of rejected) {
       assert.ok(err instanceof HttpError, `not an HttpError: ${err}`);
       assert.equal(err.status, status);
       assert.match(err.message, reason);
-      assert.deepEqual(err.headers, status === 426 ? [["Sec-WebSocket-Version", "13"]] : []);
+      assert.deepEqual(
+        err.headers,
+        status === 426 ? [["Upgrade", "websocket"], ["Sec-WebSocket-Version", "13"]] : [],
+      );
       return true;
     });
   });
