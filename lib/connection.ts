@@ -12,7 +12,7 @@ import { checkUpgradeRequest, checkUpgradeResponse, isWebSocketUpgrade } from ".
 import { closeDelimitedHeaders, upgradeRequestHeaders } from "./http/hop_headers.ts";
 import { addForwardedHeaders } from "./http/forwarded.ts";
 import { requestBodyFraming } from "./http/chunked.ts";
-import { matchRoute, matchServer } from "./route.ts";
+import { matchRoute, matchServer, routingPath } from "./route.ts";
 import { readHead } from "./read_head.ts";
 import { exchangeWithUpstream } from "./handshake.ts";
 import { pickContext } from "./balance/hash_key.ts";
@@ -297,8 +297,12 @@ function tunnel(
 
 function findRoute(request: RequestHead, ctx: ConnectionContext): RouteConfig {
   const host = getHeader(request.headers, "host");
+  const path = routingPath(request.path);
+  if (path === undefined) {
+    throw new HttpError(400, `path with a bad %-escape or above the root: ${request.path}`);
+  }
   const server = matchServer(ctx.servers, host);
-  const route = server && matchRoute(server.routes, request.path);
+  const route = server && matchRoute(server.routes, path);
   if (!route) throw new HttpError(404, `no route for ${host ?? ""}${request.path}`);
   return route;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { hostName, matchRoute, matchServer } from "../lib/route.ts";
+import { hostName, matchRoute, matchServer, routingPath } from "../lib/route.ts";
 import type { RouteConfig, ServerConfig } from "../lib/config/schema.ts";
 
 function route(path: string): RouteConfig {
@@ -76,4 +76,36 @@ Deno.test("matchServer() picks exact host, then the longest wildcard, then the c
 
 Deno.test("matchServer() without a catch-all returns undefined for unknown hosts", () => {
   assert.equal(matchServer([server(["a.test"], "a")], "b.test"), undefined);
+});
+
+Deno.test("routingPath() normalises like nginx before matching: decode, merge slashes, resolve dots", () => {
+  const cases: [name: string, path: string, want: string | undefined][] = [
+    ["plain", "/ws/chat", "/ws/chat"],
+    ["query dropped", "/ws?x=/../a", "/ws"],
+    ["root", "/", "/"],
+    ["dot-dot", "/public/../admin/x", "/admin/x"],
+    ["encoded dot-dot", "/public/%2e%2e/admin/x", "/admin/x"],
+    ["upper-case escapes", "/public/%2E%2E/admin/x", "/admin/x"],
+    ["dot", "/public/./../admin/x", "/admin/x"],
+    ["encoded slash", "/public%2f..%2fadmin/x", "/admin/x"],
+    ["merged slashes", "//admin//x", "/admin/x"],
+    ["trailing slash kept", "/a/b/", "/a/b/"],
+    ["trailing dot-dot names a directory", "/a/b/..", "/a/"],
+    ["back to the root", "/a/..", "/"],
+    ["dots inside a name are not segments", "/a/..b/.c/x..", "/a/..b/.c/x.."],
+    ["UTF-8 escape", "/caf%C3%A9", "/café"],
+    ["not UTF-8: matched, not refused", "/l%E9", "/l\uFFFD"],
+    ["asterisk-form", "*", "*"],
+    ["above the root", "/../etc", undefined],
+    ["encoded above the root", "/a/%2e%2e/%2e%2e/x", undefined],
+    ["bad escape", "/a%zz", undefined],
+    ["cut escape", "/a%2", undefined],
+    ["encoded NUL", "/a%00b", undefined],
+  ];
+  for (const [name, path, want] of cases) assert.equal(routingPath(path), want, name);
+});
+
+Deno.test("matchRoute() on a routing path: a dot-segment cannot reach another route's backend", () => {
+  const routes = [route("/public/"), route("/admin/")];
+  assert.equal(matchRoute(routes, routingPath("/public/../admin/x")!)?.path, "/admin/");
 });

@@ -1321,10 +1321,6 @@ Deno.test("access control per route (README): deny, allow_origins -> 403; dot-se
   }
   await t.step({
     name: "/public/../admin/x is refused or routed as /admin/x (nginx normalises before `location`)",
-    // DISCREPANCY: wsgate matches the raw target, so /public/../admin/x (and %2e%2e) takes the /public/ route
-    // and reaches its backend verbatim, past /admin/'s deny list. README: "Anything two parsers could read
-    // differently is refused with 400".
-    ignore: true,
     fn: async () => {
       for (const path of ["/public/../admin/x", "/public/%2e%2e/admin/x", "/public/./../admin/x"]) {
         await using c = await RawWs.open(gw.port, { request: upgrade(path) });
