@@ -236,18 +236,24 @@ export class Gateway implements AsyncDisposable {
 
 function spawn(
   args: string[],
-  env: Record<string, string> | undefined,
-  wrap: string[] = [],
+  options: { env?: Record<string, string> | undefined; wrap?: string[] | undefined; cwd?: string } = {},
 ): Deno.ChildProcess {
   const command = gatewayCommand(args);
-  const [cmd = command.cmd, ...prefix] = [...wrap, command.cmd];
+  const [cmd = command.cmd, ...prefix] = [...options.wrap ?? [], command.cmd];
   return new Deno.Command(cmd, {
     args: [...prefix, ...command.args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    ...(env ? { env } : {}),
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   }).spawn();
+}
+
+/** Starts wsgate in the temporary directory `cwd` (removed on dispose) without waiting for
+ * `ready`: for ./wsgate.yaml and the built-in default. */
+export function spawnGatewayIn(cwd: string, args: string[] = []): Gateway {
+  return new Gateway(spawn(args, { cwd }), cwd);
 }
 
 /** Starts wsgate and resolves once it logged `ready`; on failure it is killed and the output thrown. */
@@ -261,7 +267,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     await Deno.writeTextFile(`${dir}/wsgate.yaml`, options.config);
     args.unshift("--config", `${dir}/wsgate.yaml`);
   }
-  const gw = new Gateway(spawn(args, options.env, options.wrap), dir);
+  const gw = new Gateway(spawn(args, { env: options.env, wrap: options.wrap }), dir);
   try {
     await gw.waitForEvent("ready", {}, options.readyTimeoutMs ?? 10_000);
   } catch (err) {
