@@ -150,6 +150,14 @@ async function establish(
   const rest = websocket ? head.rest : body.cut(head.rest);
   let bodySent = Promise.resolve(0);
   const group = ctx.upstreams.get(route.upstream)!;
+  // A client that gives up while the upstream is being asked is let go at once (499), as nginx
+  // does, instead of holding a backend connection until it answers or handshake_timeout passes.
+  const left = new AbortController();
+  if (websocket) {
+    client.peerGone?.().then(() =>
+      left.abort(new NetError("ECONNRESET", "client left before the upstream answered"))
+    );
+  }
   const upstream = await exchangeWithUpstream(ctx.runtime, group, {
     head: rebuildRequest(request, {
       clientIp,
@@ -163,6 +171,7 @@ async function establish(
     addrs: { source: client.remoteAddr, dest: client.localAddr },
     pick: pickContext(group.config.hash_key, { ...request, remote: client.remoteAddr }),
     replayable: body.done,
+    signal: left.signal,
     afterSend(conn) {
       // The rest of a plain request's body streams while the answer comes back.
       if (body.done) return;

@@ -38,6 +38,9 @@ export interface ExchangeOptions {
   afterSend?(conn: Conn): void;
   /** Each failed attempt, for the error log. */
   onAttemptFailed(err: UpstreamError): void;
+  /** Aborted when the client gave up: the attempt in progress is closed and nothing is retried
+   * (nor counted against the server); the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** The caller owns the returned lease and must release it (connection.ts does, in `finally`). */
@@ -54,12 +57,17 @@ export async function exchangeWithUpstream(
   const bytes = concat(proxyHeader, concat(request.head, request.rest));
   let lastError: UpstreamError | undefined;
   for (let attempts = 0; attempts <= group.config.retries; attempts++) {
+    options.signal?.throwIfAborted();
     const { lease, none } = group.acquire(tried, options.pick);
     if (!lease) throw noServer(none, group.config.name, lastError);
     tried.add(lease.server.index);
     try {
       return await attempt(runtime, group, lease, bytes, options);
     } catch (err) {
+      if (options.signal?.aborted) {
+        lease.release();
+        throw options.signal.reason;
+      }
       lease.release({ failed: true });
       const failure = err instanceof UpstreamError
         ? err
@@ -97,7 +105,10 @@ async function attempt(
 ): Promise<UpstreamAnswer> {
   const address = lease.server.config.address;
   const conn = await dialUpstream(runtime, lease.server.config, group.config);
+  const abandon = () => conn.close();
+  options.signal?.addEventListener("abort", abandon, { once: true });
   try {
+    options.signal?.throwIfAborted();
     await conn.write(bytes).catch((err) => {
       throw new UpstreamError("send", address, `send failed: ${describeError(err)}`, {
         retryable: options.replayable,
@@ -136,6 +147,8 @@ async function attempt(
   } catch (err) {
     conn.close();
     throw err;
+  } finally {
+    options.signal?.removeEventListener("abort", abandon);
   }
 }
 

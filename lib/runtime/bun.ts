@@ -134,6 +134,10 @@ class BunConn implements Conn {
     return this.#inbox.read();
   }
 
+  peerGone(): Promise<void> {
+    return this.#inbox.peerGone();
+  }
+
   write(bytes: Uint8Array): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
     const written = this.#socket.write(bytes);

@@ -73,6 +73,8 @@ class DenoConn implements Conn {
   #reading = false;
   #closed = false;
   #wroteEof = false;
+  /** A read started by peerGone(), handed to the next read(). */
+  #prefetched: Promise<Uint8Array | null> | undefined;
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -84,6 +86,11 @@ class DenoConn implements Conn {
   // one read per direction for days, and every suspended async frame around it costs ~0.5 KiB
   // (generator, registers, await closures; measured in heap snapshots).
   read(): Promise<Uint8Array | null> {
+    const prefetched = this.#prefetched;
+    if (prefetched) {
+      this.#prefetched = undefined;
+      return prefetched;
+    }
     if (this.#releaseLarge) this.#dropLarge();
     const buffer = this.#large ?? this.#small;
     if (buffer === null) return Promise.resolve(null);
@@ -110,6 +117,13 @@ class DenoConn implements Conn {
     if (!this.#closed) throw toNetError(err);
     this.#freeBuffers();
     return null;
+  }
+
+  /** Deno cannot wait for readability without reading, so this starts the next read() early;
+   * only its failure (a reset) counts: data and EOF wait there for the next read(). */
+  peerGone(): Promise<void> {
+    this.#prefetched ??= this.read();
+    return this.#prefetched.then(() => new Promise(() => {}), () => undefined);
   }
 
   /** The raw phase: read, write, repeat, as callbacks (see read()); backpressure as the loop. */

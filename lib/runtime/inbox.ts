@@ -17,6 +17,7 @@ export class Inbox {
   #ended = false;
   #error: NetError | undefined;
   #reader: { resolve(chunk: Uint8Array | null): void; reject(err: unknown): void } | undefined;
+  #onGone: (() => void) | undefined;
 
   constructor(flow: { pause(): void; resume(): void }) {
     this.#flow = flow;
@@ -36,6 +37,7 @@ export class Inbox {
 
   /** From the data callback: to the parked reader, else into the queue. */
   push(chunk: Uint8Array): void {
+    this.#onGone = undefined; // data came first: the peer is not gone
     const reader = this.#reader;
     if (reader) {
       this.#reader = undefined;
@@ -67,10 +69,19 @@ export class Inbox {
     });
   }
 
+  /** Conn.peerGone(), without consuming anything: the socket's own end/close/error tells. */
+  peerGone(): Promise<void> {
+    if (this.#queue.length > 0 || (this.#ended && !this.#error)) return new Promise(() => {});
+    if (this.#error) return Promise.resolve();
+    return new Promise((resolve) => this.#onGone = resolve);
+  }
+
   /** No more data will come (EOF, close, or `error`); a parked reader is woken once the queue is empty. */
   end(error?: NetError): void {
     if (error && !this.#ended) this.#error ??= error;
     this.#ended = true;
+    if (this.#error) this.#onGone?.();
+    this.#onGone = undefined;
     const reader = this.#reader;
     if (reader && this.#queue.length === 0) {
       this.#reader = undefined;

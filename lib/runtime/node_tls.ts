@@ -45,6 +45,10 @@ class NodeSocketConn implements Conn {
     return this.#inbox.read();
   }
 
+  peerGone(): Promise<void> {
+    return this.#inbox.peerGone();
+  }
+
   write(bytes: Uint8Array): Promise<void> {
     if (this.#socket.destroyed || this.#socket.writableEnded) {
       return Promise.reject(new NetError("EPIPE", "socket is closed"));

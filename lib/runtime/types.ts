@@ -34,6 +34,13 @@ export interface Conn {
    * the runtime cannot do it for this pair; the caller then runs a read/write loop.
    */
   spliceTo?(target: Conn, stats: SpliceStats): Promise<void> | undefined;
+  /**
+   * Resolves if the connection fails (reset) before anything more arrives: a client that gave up
+   * while its upstream is still being asked. A FIN is not that (a half-close: the peer may still
+   * read), and bytes or a FIN that arrive first are kept for the next read(); the promise then
+   * never resolves. Only while nothing else reads.
+   */
+  peerGone?(): Promise<void>;
 }
 
 /** One tunnel direction's counters, as pipe.ts's watchdog reads them. */

@@ -1,8 +1,9 @@
 /** The upstream side of the handshake (DESIGN §4): refusals, failover, bad 101s, timeouts. */
 import assert from "node:assert/strict";
+import net from "node:net";
 import { deadPort, rawBackend, type RawScript, switching, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs } from "./_clients.ts";
-import { oneRouteConfig, startGateway } from "./_harness.ts";
+import { eventually, oneRouteConfig, startGateway } from "./_harness.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 
 const adHoc = (...upstreams: string[]) => ({
@@ -76,3 +77,37 @@ Deno.test("upstream: no answer within handshake_timeout -> 504", async () => {
   assert.equal(response.status, 504);
   assert.ok(elapsed >= 900 && elapsed < 3_000, `504 after ${elapsed} ms`);
 });
+
+Deno.test("upstream: a client that resets before the answer gets the upstream closed at once, 499", async () => {
+  const upstreamClosed: number[] = [];
+  await using backend = rawBackend(async (peer) => {
+    await peer.reader.readToEnd(15_000); // never answers; EOF comes when the gateway lets go
+    upstreamClosed.push(Date.now());
+  });
+  await using gw = await startGateway(adHoc(backend.address));
+  for (let i = 0; i < 2; i++) {
+    const path = `/gone/${i}`;
+    const left = await resetAfter(gw.port, upgradeRequest({ path }), () => backend.heads.length > i);
+    const access = await gw.waitForEvent("access", { path }, 5_000);
+    assert.equal(access.fields.status, "499");
+    assert.equal(access.fields.closed_by, "client");
+    await eventually(() => upstreamClosed.length > i, 5_000, "the upstream connection closed");
+    const after = upstreamClosed[i]! - left;
+    assert.ok(after < 2_000, `upstream closed ${after} ms after the client left (not at handshake_timeout)`);
+  }
+  // Giving up is the client's doing: the server is not marked failed (the second try reached it).
+  assert.deepEqual(gw.records("upstream_failed"), []);
+});
+
+/** Sends `request`, waits until `arrived()`, then resets the connection; returns when. A FIN is
+ * a half-close, not a departure (contract_wire_tunnel_test.ts: data + FIN still get the 101). */
+async function resetAfter(port: number, request: string, arrived: () => boolean): Promise<number> {
+  const socket = net.connect(port, "127.0.0.1");
+  await new Promise((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  socket.write(request);
+  await eventually(arrived, 5_000, "the request reached the upstream");
+  const closed = new Promise((resolve) => socket.once("close", resolve));
+  socket.resetAndDestroy();
+  await closed;
+  return Date.now();
+}

@@ -3,6 +3,7 @@
  * Deno (deno_test.ts) and under Bun (bun_test.ts spawns `bun` on _bun_checks.ts), so both
  * adapters are held to one list. Each check returns what it observed; the tests assert on it.
  */
+import net from "node:net";
 import type { Conn, Runtime } from "../../lib/runtime/types.ts";
 import { NetError } from "../../lib/errors.ts";
 
@@ -29,6 +30,8 @@ function pattern(size: number): Uint8Array {
   for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 8)) & 0xff;
   return bytes;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const CHUNK = 1024 * 1024;
 const BASE = pattern(CHUNK);
@@ -161,6 +164,32 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     b.close();
   }
 
+  // peerGone(): resolves when the peer resets; a FIN or data that arrive first are kept for read().
+  {
+    const listener = await runtime.listen({ addr: { transport: "tcp", hostname: "127.0.0.1", port: 0 } });
+    const accepted = listener.accept();
+    const socket = net.connect(listener.addr.transport === "tcp" ? listener.addr.port : 0, "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise((resolve) => socket.once("connect", resolve));
+    const server = (await accepted)!;
+    const gone = server.peerGone?.();
+    socket.resetAndDestroy();
+    results.peerGoneOnReset = await Promise.race([gone?.then(() => true), sleep(2_000).then(() => false)]);
+    server.close();
+    listener.close();
+  }
+  {
+    const { client, server, close } = await pair(runtime);
+    let gone = false;
+    void server.peerGone?.().then(() => gone = true);
+    await client.write(new TextEncoder().encode("early"));
+    await client.closeWrite();
+    const got = new TextDecoder().decode(await readAll(server));
+    await sleep(50);
+    results.peerGoneKeepsDataAndFin = { got, gone };
+    close();
+  }
+
   // Errors are NetErrors with a code, whatever the runtime.
   try {
     await runtime.connect({ addr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } });
@@ -271,6 +300,8 @@ export const EXPECTED = {
   stalledWriteCompletes: true,
   forwardStallsWriter: true,
   forwardIntact: true,
+  peerGoneOnReset: true,
+  peerGoneKeepsDataAndFin: { got: "early", gone: false },
   refused: "ECONNREFUSED",
   unix: "over unix",
   tls: "secret",
