@@ -1,8 +1,9 @@
 /**
- * X-Forwarded-* and X-Real-IP for the upstream (the de-facto headers nginx sets). Only
- * X-Forwarded-For is a chain worth keeping, and only when it comes from a trusted proxy (anyone
- * else could write any address into it); the others describe wsgate's own client connection,
- * so incoming values are replaced rather than trusted.
+ * X-Forwarded-* and X-Real-IP for the upstream (the de-facto headers nginx sets), and the
+ * standard RFC 7239 `Forwarded` with the same facts. Only the client chains (X-Forwarded-For,
+ * Forwarded) are worth keeping, and only when they come from a trusted proxy (anyone else could
+ * write any address into them); the others describe wsgate's own client connection, so incoming
+ * values are replaced rather than trusted.
  */
 import type { Header } from "./head.ts";
 import { getHeaderValues, withoutHeaders } from "./headers.ts";
@@ -16,23 +17,43 @@ export interface ForwardedInfo {
 }
 
 /**
- * Appends the client to X-Forwarded-For when `trustIncoming` (joining existing fields into one,
- * "a, b, client"), else sets it to the client alone. Sets X-Forwarded-Proto, X-Forwarded-Host
+ * Appends the client to X-Forwarded-For and Forwarded when `trustIncoming` (joining existing
+ * fields into one, "a, b, client"), else sets them to the client alone. Sets X-Forwarded-Proto, X-Forwarded-Host
  * (when host is given) and X-Real-IP, replacing incoming ones.
  * Without a host, an incoming X-Forwarded-Host is dropped rather than passed on unchecked.
  */
 export function addForwardedHeaders(headers: Header[], info: ForwardedInfo): Header[] {
-  const incoming = info.trustIncoming ? getHeaderValues(headers, "x-forwarded-for") : [];
-  const chain = [...incoming.filter((value) => value !== ""), info.clientIp];
+  const chain = (name: string, last: string) => {
+    const incoming = info.trustIncoming ? getHeaderValues(headers, name) : [];
+    return [...incoming.filter((value) => value !== ""), last].join(", ");
+  };
   const result = withoutHeaders(headers, [
+    "forwarded",
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
     "x-real-ip",
   ]);
-  result.push({ name: "X-Forwarded-For", value: chain.join(", ") });
+  result.push({ name: "Forwarded", value: chain("forwarded", forwardedElement(info)) });
+  result.push({ name: "X-Forwarded-For", value: chain("x-forwarded-for", info.clientIp) });
   result.push({ name: "X-Forwarded-Proto", value: info.proto });
   if (info.host !== undefined) result.push({ name: "X-Forwarded-Host", value: info.host });
   result.push({ name: "X-Real-IP", value: info.clientIp });
   return result;
+}
+
+/** One RFC 7239 element: `for=` (IPv6 bracketed and quoted; "unknown" for a unix-socket client),
+ * `host=` quoted when it is not a token (a port's colon), `proto=`. */
+function forwardedElement(info: ForwardedInfo): string {
+  const node = info.clientIp === "unix:"
+    ? "unknown"
+    : info.clientIp.includes(":")
+    ? `"[${info.clientIp}]"`
+    : info.clientIp;
+  const host = info.host === undefined ? "" : `;host=${tokenOrQuoted(info.host)}`;
+  return `for=${node}${host};proto=${info.proto}`;
+}
+
+function tokenOrQuoted(value: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, "\\$&")}"`;
 }

@@ -57,6 +57,7 @@ Deno.test("handshake: the request reaches the backend rebuilt, with X-Forwarded-
         "x-forwarded-proto": "http",
         "x-forwarded-host": "example.test:8443",
         "x-real-ip": "127.0.0.1",
+        "forwarded": 'for=127.0.0.1;host="example.test:8443";proto=http',
         "upgrade": "websocket",
         "x-hop": null,
         "keep-alive": null,

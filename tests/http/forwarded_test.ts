@@ -11,6 +11,7 @@ const cases: { name: string; input: Header[]; info: ForwardedInfo; expect: Heade
     info: { clientIp: "10.0.0.1", proto: "http", host: "a" },
     expect: [
       h("Host", "a"),
+      h("Forwarded", "for=10.0.0.1;host=a;proto=http"),
       h("X-Forwarded-For", "10.0.0.1"),
       h("X-Forwarded-Proto", "http"),
       h("X-Forwarded-Host", "a"),
@@ -24,22 +25,30 @@ const cases: { name: string; input: Header[]; info: ForwardedInfo; expect: Heade
       h("Host", "a"),
       h("X-Forwarded-For", ""),
       h("X-FORWARDED-FOR", "3.3.3.3"),
+      h("Forwarded", "for=1.1.1.1;proto=https"),
     ],
-    info: { clientIp: "2001:db8::1", proto: "https", host: "a", trustIncoming: true },
+    info: { clientIp: "2001:db8::1", proto: "https", host: "a:8443", trustIncoming: true },
     expect: [
       h("Host", "a"),
+      h("Forwarded", 'for=1.1.1.1;proto=https, for="[2001:db8::1]";host="a:8443";proto=https'),
       h("X-Forwarded-For", "1.1.1.1, 2.2.2.2, 3.3.3.3, 2001:db8::1"),
       h("X-Forwarded-Proto", "https"),
-      h("X-Forwarded-Host", "a"),
+      h("X-Forwarded-Host", "a:8443"),
       h("X-Real-IP", "2001:db8::1"),
     ],
   },
   {
     name: "from anyone else: a spoofed chain is replaced by the client",
-    input: [h("X-Forwarded-For", "6.6.6.6"), h("Host", "a"), h("x-forwarded-for", "7.7.7.7")],
+    input: [
+      h("X-Forwarded-For", "6.6.6.6"),
+      h("Host", "a"),
+      h("x-forwarded-for", "7.7.7.7"),
+      h("Forwarded", "for=6.6.6.6"),
+    ],
     info: { clientIp: "10.0.0.9", proto: "http", host: "a" },
     expect: [
       h("Host", "a"),
+      h("Forwarded", "for=10.0.0.9;host=a;proto=http"),
       h("X-Forwarded-For", "10.0.0.9"),
       h("X-Forwarded-Proto", "http"),
       h("X-Forwarded-Host", "a"),
@@ -56,6 +65,7 @@ const cases: { name: string; input: Header[]; info: ForwardedInfo; expect: Heade
     ],
     info: { clientIp: "10.0.0.2", proto: "http", host: "good" },
     expect: [
+      h("Forwarded", "for=10.0.0.2;host=good;proto=http"),
       h("X-Forwarded-For", "10.0.0.2"),
       h("X-Forwarded-Proto", "http"),
       h("X-Forwarded-Host", "good"),
@@ -66,7 +76,23 @@ const cases: { name: string; input: Header[]; info: ForwardedInfo; expect: Heade
     name: "without a host, an incoming X-Forwarded-Host is dropped",
     input: [h("X-Forwarded-Host", "evil")],
     info: { clientIp: "10.0.0.3", proto: "http" },
-    expect: [h("X-Forwarded-For", "10.0.0.3"), h("X-Forwarded-Proto", "http"), h("X-Real-IP", "10.0.0.3")],
+    expect: [
+      h("Forwarded", "for=10.0.0.3;proto=http"),
+      h("X-Forwarded-For", "10.0.0.3"),
+      h("X-Forwarded-Proto", "http"),
+      h("X-Real-IP", "10.0.0.3"),
+    ],
+  },
+  {
+    name: "a unix-socket client is an unknown node in Forwarded",
+    input: [],
+    info: { clientIp: "unix:", proto: "http" },
+    expect: [
+      h("Forwarded", "for=unknown;proto=http"),
+      h("X-Forwarded-For", "unix:"),
+      h("X-Forwarded-Proto", "http"),
+      h("X-Real-IP", "unix:"),
+    ],
   },
 ];
 
