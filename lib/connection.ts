@@ -332,7 +332,10 @@ function rebuildRequest(
       trustIncoming: options.trustForwarded,
     },
   );
-  return serializeRequestHead({ method: request.method, target: request.path, version: "HTTP/1.1", headers });
+  // A plain HTTP/1.0 request goes upstream as 1.0, so the answer cannot come back chunked, which a
+  // 1.0 client could not read (nginx de-chunks instead; its default proxy_http_version is 1.0).
+  const version = options.websocket ? "HTTP/1.1" : request.version;
+  return serializeRequestHead({ method: request.method, target: request.path, version, headers });
 }
 
 function offeredProtocols(request: RequestHead): string[] {

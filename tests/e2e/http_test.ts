@@ -181,3 +181,27 @@ Deno.test("http: a websocket_only route answers 426 to plain HTTP and still take
   client.send("websockets welcome");
   assert.equal(await client.next(), "websockets welcome");
 });
+
+Deno.test("http: an HTTP/1.0 client gets a streamed answer unchunked (the request goes upstream as 1.0)", async () => {
+  const seen: string[] = [];
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    seen.push(req.headers.get("x-forwarded-for") ?? "");
+    // A streamed body: chunked to an HTTP/1.1 request, close-delimited to 1.0.
+    const parts = ["first ", "second ", "third"];
+    return new Response(
+      new ReadableStream({ pull: (c) => parts.length ? c.enqueue(bytes(parts.shift()!)) : c.close() }),
+    );
+  });
+  await using gw = await startGateway(adHoc(`127.0.0.1:${server.addr.port}`));
+  for (const version of ["1.0", "1.1"]) {
+    const raw = await rawRequest(gw.port, `GET /stream HTTP/${version}${CRLF}Host: gw.test${CRLF}${CRLF}`, {
+      timeoutMs: 3_000,
+    });
+    const response = parseResponse(raw);
+    assert.equal(response.status, 200, version);
+    assert.equal(text(response.body), "first second third", version);
+    const chunked = /\r\ntransfer-encoding: chunked\r\n/i.test(response.head);
+    assert.equal(chunked, version === "1.1", `${version}: ${response.head}`);
+  }
+  assert.deepEqual(seen, ["127.0.0.1", "127.0.0.1"]);
+});
