@@ -171,6 +171,7 @@ class BunConn implements Conn {
    */
   spliceTo(target: Conn, stats: SpliceStats): Promise<void> | undefined {
     if (!(target instanceof BunConn)) return undefined;
+    this.#inbox.unwatch();
     return new Promise((resolve, reject) => {
       this.#splice = { target, stats, resolve, reject };
       // Chunks read before the switch go first, in order.

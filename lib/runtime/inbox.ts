@@ -60,6 +60,7 @@ export class Inbox {
   }
 
   read(): Promise<Uint8Array | null> {
+    this.unwatch();
     const chunk = this.shift();
     if (chunk) return Promise.resolve(chunk);
     if (this.#error) return Promise.reject(this.#error);
@@ -74,6 +75,11 @@ export class Inbox {
     if (this.#queue.length > 0 || (this.#ended && !this.#error)) return new Promise(() => {});
     if (this.#error) return Promise.resolve();
     return new Promise((resolve) => this.#onGone = resolve);
+  }
+
+  /** A reader took over: peerGone()'s watcher (and what it holds) is let go. */
+  unwatch(): void {
+    this.#onGone = undefined;
   }
 
   /** No more data will come (EOF, close, or `error`); a parked reader is woken once the queue is empty. */
