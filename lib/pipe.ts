@@ -137,28 +137,25 @@ export class Tunnel implements WatchedTunnel {
   }
 
   /** Runs both directions until they end, watched for timeouts and aborted by `signal`. */
-  async run(): Promise<PipeResult> {
+  run(): Promise<PipeResult> {
     const options = this.#options;
     const onAbort = () => this.abort("proxy", "shutdown");
     options.signal?.addEventListener("abort", onAbort, { once: true });
     const unwatch = options.watchdog.watch(this);
-    try {
-      await Promise.all([
-        this.copy(this.#client, this.#upstream, this.up, "client"),
-        this.copy(this.#upstream, this.#client, this.down, "upstream"),
-      ]);
-    } finally {
+    return Promise.all([
+      this.copy(this.#client, this.#upstream, this.up, "client"),
+      this.copy(this.#upstream, this.#client, this.down, "upstream"),
+    ]).finally(() => {
       unwatch();
       options.signal?.removeEventListener("abort", onAbort);
       this.#client.close();
       this.#upstream.close();
-    }
-    return {
+    }).then(() => ({
       upBytes: this.up.bytes,
       downBytes: this.down.bytes,
       closedBy: this.closedBy ?? "proxy",
       ...(this.reason ? { reason: this.reason } : {}),
-    };
+    }));
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { describeError } from "./errors.ts";
 import { formatAddr } from "./config/address.ts";
-import { handleConnection } from "./connection.ts";
+import { type ConnectionContext, handleConnection } from "./connection.ts";
 import { createUpstreamGroups, type UpstreamGroup } from "./upstream.ts";
 import { HealthChecks } from "./health.ts";
 import { Watchdog } from "./watchdog.ts";
@@ -29,6 +29,8 @@ interface Generation {
 interface OpenListener {
   listener: Listener;
   planned: PlannedListener;
+  /** What its connections share, built once per configuration generation. */
+  context?: { generation: Generation; ctx: ConnectionContext };
 }
 
 export class Gateway {
@@ -166,22 +168,7 @@ export class Gateway {
       if (conn === null) return;
       if (failing) this.#logger.log("info", "accept_recovered", { addr: formatAddr(listener.addr) });
       failing = false;
-      // Read per connection: a reload switches what the next connection gets.
-      const generation = this.#generation;
-      const ctx = {
-        runtime: this.#runtime,
-        config: generation.config,
-        servers: entry.planned.servers,
-        upstreams: generation.upstreams,
-        tls: entry.planned.tls.length > 0,
-        logger: this.#logger,
-        watchdog: this.#watchdog,
-        signal: this.#shutdown.signal,
-        drain: this.#drain.signal,
-        metrics: this.metrics,
-        limits: this.#limits,
-        proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),
-      };
+      const ctx = this.#contextFor(entry);
       this.metrics.connectionAccepted(entry.planned.key);
       const done = handleConnection(conn, this.#nextId++, ctx).catch((err) => {
         this.#logger.log("error", "internal_error", { reason: describeError(err) });
@@ -189,6 +176,29 @@ export class Gateway {
       this.#live.set(conn, done);
       done.finally(() => this.#live.delete(conn));
     }
+  }
+
+  /** Looked up per connection: a reload switches what the next connection gets. Shared by the
+   * connections of one generation, since every open tunnel holds on to it. */
+  #contextFor(entry: OpenListener): ConnectionContext {
+    const generation = this.#generation;
+    if (entry.context?.generation === generation) return entry.context.ctx;
+    const ctx: ConnectionContext = {
+      runtime: this.#runtime,
+      config: generation.config,
+      servers: entry.planned.servers,
+      upstreams: generation.upstreams,
+      tls: entry.planned.tls.length > 0,
+      logger: this.#logger,
+      watchdog: this.#watchdog,
+      signal: this.#shutdown.signal,
+      drain: this.#drain.signal,
+      metrics: this.metrics,
+      limits: this.#limits,
+      proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),
+    };
+    entry.context = { generation, ctx };
+    return ctx;
   }
 
   #closeListener(key: string): void {
