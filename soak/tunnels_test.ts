@@ -11,6 +11,7 @@
  * SOAK_SECONDS and SOAK_TUNNELS shorten it for a quick local run.
  */
 import assert from "node:assert/strict";
+import { prng } from "../tests/_prng.ts";
 import { eventually, oneRouteConfig, rssKiB, startGateway } from "../tests/e2e/_harness.ts";
 import { fdCount, fdsBackTo } from "../tests/e2e/_security.ts";
 import {
@@ -29,17 +30,6 @@ const WARMUP_SECONDS = Math.min(10, SECONDS);
 const MAX_MESSAGE = 256 * 1024;
 /** Random content every message is cut from, at a random offset, so messages differ. */
 const POOL = randomBytes(2 * MAX_MESSAGE);
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let state = seed | 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { prng } from "./_prng.ts";
 import {
   encodeLocalProxyHeader,
   encodeProxyHeader,
@@ -228,17 +229,6 @@ Deno.test("encodeLocalProxyHeader: v1 UNKNOWN and v2 LOCAL, read back without ad
     assert.deepEqual(parsed, { state: "done", header: { version }, rest: new Uint8Array(0) });
   }
 });
-
-/** mulberry32, seeded so a failure reproduces. */
-function prng(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 Deno.test("parseProxyHeader fuzz: mutated headers give a parse state, never throw, and rest is a suffix", () => {
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed);

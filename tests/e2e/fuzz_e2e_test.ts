@@ -10,7 +10,8 @@ import { RawWs } from "./_clients.ts";
 import { startGateway, toYaml } from "./_harness.ts";
 import { text, writeThenReset } from "./_wire.ts";
 import { exchange, fdCount, fdsBackTo } from "./_security.ts";
-import { chance, generate, prng } from "../http/_fuzz_heads.ts";
+import { chance, generate } from "../http/_fuzz_heads.ts";
+import { prng } from "../_prng.ts";
 
 const CASES = 5_000;
 const CONCURRENCY = 50;

@@ -4,17 +4,6 @@
  * failing case can be replayed. Shared by the parser fuzz test and the end-to-end fuzz.
  */
 
-/** mulberry32: small, fast, seedable. */
-export function prng(seed: number): () => number {
-  let state = seed | 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export type Random = () => number;
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 export const chance = (random: Random, p: number) => random() < p;

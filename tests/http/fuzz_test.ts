@@ -17,7 +17,8 @@ import {
   serializeRequestHead,
   serializeResponseHead,
 } from "../../lib/http/head.ts";
-import { chance, generate, prng } from "./_fuzz_heads.ts";
+import { chance, generate } from "./_fuzz_heads.ts";
+import { prng } from "../_prng.ts";
 
 const REQUEST_CASES = 100_000;
 const RESPONSE_CASES = 20_000;

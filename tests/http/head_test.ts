@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { prng } from "../_prng.ts";
 import { HeadParseError } from "../../lib/errors.ts";
 import {
   type Header,
@@ -391,17 +392,6 @@ Deno.test("serialize refuses values that would inject lines or have no byte", ()
     RangeError,
   );
 });
-
-/** mulberry32: a tiny seeded PRNG so fuzz failures reproduce. */
-function prng(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING = [0x0d, 0x0a, 0x20, 0x09, 0x3a, 0x2c, 0x00, 0x7f, 0x80, 0xff, 0x2f, 0x5b];
 

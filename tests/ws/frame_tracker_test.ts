@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { FrameTracker, Scan, type Violation } from "../../lib/ws/frame_tracker.ts";
+import { concat } from "../e2e/_wire.ts";
 
 interface Shape {
   opcode: number;
@@ -42,16 +43,6 @@ interface Boundary {
   fin: boolean;
   rsv: number;
   length: number;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function expected(shapes: Shape[], masked: boolean): { stream: Uint8Array; boundaries: Boundary[] } {
