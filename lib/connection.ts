@@ -7,7 +7,7 @@
  */
 import { describeError, HttpError, NetError, toStatus, UpstreamError } from "./errors.ts";
 import { parseRequestHead, type RequestHead, serializeRequestHead } from "./http/head.ts";
-import { getHeader, getHeaderValues } from "./http/headers.ts";
+import { getHeader, getHeaderValues, withoutUnderscoreNames } from "./http/headers.ts";
 import { checkUpgradeRequest, checkUpgradeResponse, isWebSocketUpgrade } from "./http/upgrade.ts";
 import { closeDelimitedHeaders, upgradeRequestHeaders } from "./http/hop_headers.ts";
 import { addForwardedHeaders } from "./http/forwarded.ts";
@@ -117,8 +117,9 @@ interface Opened {
   upstream: Conn;
   route: RouteConfig;
   address: string;
-  /** Bytes already forwarded with the heads. */
-  upBytes: number;
+  /** What the client sent after its head, held until the 101 was relayed; the tunnel sends it first. */
+  early: Uint8Array;
+  /** Bytes the upstream sent after its 101, already relayed with it. */
   downBytes: number;
 }
 
@@ -152,9 +153,11 @@ async function establish(
       headers: [["Upgrade", "websocket"]],
     });
   }
-  // An Upgrade forwards everything after its head (early frames); plain HTTP, its body.
+  // Plain HTTP sends its body with the head. An Upgrade's bytes after the head are held until a
+  // valid 101 went back (RFC 6455 §4.1: the client waits for it): sent with the head, they would
+  // reach a backend that refuses the upgrade and keeps reading as a second, unrouted request.
   const body = new BodyCutter(websocket ? { kind: "none" } : requestBodyFraming(request));
-  const rest = websocket ? head.rest : body.cut(head.rest);
+  const rest = websocket ? new Uint8Array(0) : body.cut(head.rest);
   let bodySent = Promise.resolve(0);
   const group = ctx.upstreams.get(route.upstream)!;
   // A client that gives up while the upstream is being asked is let go at once (499), as nginx
@@ -210,7 +213,13 @@ async function establish(
     access.status = ANSWERING;
     await client.write(concat(answer.head, answer.rest));
     access.status = 101;
-    return { upstream: upstream.conn, route, address, upBytes: rest.length, downBytes: answer.rest.length };
+    return {
+      upstream: upstream.conn,
+      route,
+      address,
+      early: head.rest,
+      downBytes: answer.rest.length,
+    };
   }
   if (answer.response.status === 101) {
     throw new UpstreamError("upgrade", address, "101 to a request without Upgrade");
@@ -242,9 +251,11 @@ function runTunnel(
   });
   ctx.metrics.handshake("tunnel", 101, (Date.now() - started) / 1000);
   ctx.metrics.tunnelOpened(route.path, route.upstream, address);
-  return tunnel(client, opened.upstream, route, ctx).then((result) => {
+  const { early } = opened;
+  const sent = early.length > 0 ? opened.upstream.write(early) : Promise.resolve();
+  return sent.then(() => tunnel(client, opened.upstream, route, ctx)).then((result) => {
     Object.assign(access, {
-      up_bytes: opened.upBytes + result.upBytes,
+      up_bytes: early.length + result.upBytes,
       down_bytes: opened.downBytes + result.downBytes,
       closed_by: result.closedBy,
       reason: result.reason,
@@ -315,9 +326,6 @@ function tunnel(
 function findRoute(request: RequestHead, ctx: ConnectionContext): RouteConfig {
   const host = getHeader(request.headers, "host");
   const path = routingPath(request.path);
-  if (path === undefined) {
-    throw new HttpError(400, `path with a bad %-escape or above the root: ${request.path}`);
-  }
   const server = matchServer(ctx.servers, host);
   const route = server && matchRoute(server.routes, path);
   if (!route) throw new HttpError(404, `no route for ${host ?? ""}${request.path}`);
@@ -330,8 +338,9 @@ function rebuildRequest(
   options: { clientIp: string | undefined; websocket: boolean; tls: boolean; trustForwarded: boolean },
 ): Uint8Array {
   const host = getHeader(request.headers, "host");
+  const incoming = withoutUnderscoreNames(request.headers);
   const headers = addForwardedHeaders(
-    options.websocket ? upgradeRequestHeaders(request.headers) : closeDelimitedHeaders(request.headers),
+    options.websocket ? upgradeRequestHeaders(incoming) : closeDelimitedHeaders(incoming),
     {
       // nginx reports unix-socket clients as "unix:" too.
       clientIp: options.clientIp ?? "unix:",

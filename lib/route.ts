@@ -2,9 +2,12 @@
  * ROUTE (pure): Host header -> server block (like nginx server_name), path -> route
  * (exact "= /path" first, then the longest prefix, like nginx `location`).
  */
+import { HttpError } from "./errors.ts";
 import type { RouteConfig, ServerConfig } from "./config/schema.ts";
 
-/** The host part of a Host header, lowercased, without the port. */
+/** The host part of a Host header, lowercased, without the port and without one trailing dot
+ * (`chat.example.com.` is the same name, absolute: nginx matches it too, so it must not slip
+ * past a `hosts:` block into the catch-all). */
 export function hostName(host: string | undefined): string {
   if (!host) return "";
   const lower = host.toLowerCase();
@@ -13,7 +16,8 @@ export function hostName(host: string | undefined): string {
     return close === -1 ? lower : lower.slice(0, close + 1);
   }
   const colon = lower.indexOf(":");
-  return colon === -1 ? lower : lower.slice(0, colon);
+  const name = colon === -1 ? lower : lower.slice(0, colon);
+  return name.endsWith(".") ? name.slice(0, -1) : name;
 }
 
 function wildcardMatch(pattern: string, name: string): boolean {
@@ -55,34 +59,35 @@ const ESCAPES = /(?:%[0-9a-fA-F]{2})+/g;
 // Not fatal: bytes that are not UTF-8 (Latin-1 paths) match as U+FFFD instead of failing.
 const UTF8 = new TextDecoder();
 const hex = (digits: string) => parseInt(digits, 16);
+/**
+ * "." or ".." as a whole segment, also with a `;param` (Tomcat and Jetty read `/..;/` as `/../`),
+ * between "/" or "\\" (IIS, and many routers on Windows, split on a backslash too).
+ */
+const DOT_SEGMENT = /(?:^|[/\\])\.\.?(?:;[^/\\]*)?(?=[/\\]|$)/;
 
 /**
- * The path routes are matched against, as nginx normalises a URI before `location` matching:
- * the query dropped, %XX decoded (a decoded "/" or "." counts as one), "//" merged, "." and ".."
- * segments resolved. Otherwise `/public/../admin/` would take the /public/ route (and its access
- * rules) to a backend that resolves it to /admin/. The request is still forwarded as sent.
- * Undefined: a bad %-escape, an encoded NUL, or ".." above the root (400).
+ * The path routes are matched against: the query dropped, %XX decoded (a decoded "/" counts as
+ * one), "//" merged, as nginx does before `location` matching. A dot-segment (".", "..",
+ * literal or encoded) is refused instead of resolved: wsgate forwards the path as sent, so a
+ * route chosen on the resolved form could differ from what the backend serves (`/admin/..`
+ * routed as `/`, served from the backend's admin area). Browsers and curl never send one.
+ * Throws HttpError(400) for a dot-segment, a bad %-escape or an encoded NUL.
  */
-export function routingPath(path: string): string | undefined {
+export function routingPath(path: string): string {
   const query = path.indexOf("?");
   const bare = query === -1 ? path : path.slice(0, query);
   if (!bare.startsWith("/")) return bare; // "*" (OPTIONS *)
-  if (BAD_ESCAPE.test(bare)) return undefined;
-  const decoded = bare.replace(ESCAPES, (run) => UTF8.decode(Uint8Array.from(run.slice(1).split("%"), hex)));
-  if (decoded.includes("\0")) return undefined;
-  if (!decoded.includes("//") && !decoded.includes("/.")) return decoded;
-  const out: string[] = [];
-  const segments = decoded.split("/");
-  for (const segment of segments.slice(1)) {
-    if (segment === "..") {
-      if (out.length === 0) return undefined;
-      out.pop();
-    } else if (segment !== "." && segment !== "") out.push(segment);
-  }
-  // A trailing "/", "/." or "/.." names a directory: keep the slash, as `location /a/` expects.
-  const last = segments.at(-1);
-  const directory = last === "" || last === "." || last === "..";
-  return `/${out.join("/")}${directory && out.length > 0 ? "/" : ""}`;
+  if (BAD_ESCAPE.test(bare)) throw badPath("a bad %-escape", path);
+  const decoded = bare.includes("%")
+    ? bare.replace(ESCAPES, (run) => UTF8.decode(Uint8Array.from(run.slice(1).split("%"), hex)))
+    : bare;
+  if (decoded.includes("\0")) throw badPath("an encoded NUL", path);
+  if (DOT_SEGMENT.test(decoded)) throw badPath("a dot-segment", path);
+  return decoded.includes("//") ? decoded.replace(/\/{2,}/g, "/") : decoded;
+}
+
+function badPath(what: string, path: string): HttpError {
+  return new HttpError(400, `request path with ${what}: ${JSON.stringify(path.slice(0, 200))}`);
 }
 
 /** The route for a request path (query ignored): exact match first, then the longest prefix. */

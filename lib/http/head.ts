@@ -77,6 +77,7 @@ export function parseRequestHead(bytes: Uint8Array, options: ParseOptions = {}):
   const path = originPath(method, target);
   const headers = fields.map(parseField);
   checkHost(headers, version);
+  checkSingleValued(headers);
   checkAbsoluteHost(target, headers);
   checkFraming(headers, version);
   return { method, target, version, headers, path };
@@ -198,6 +199,19 @@ function parseField(line: string): Header {
     throw new HeadParseError(`Invalid header value for ${name}: control character 0x${hex(bad)}`);
   }
   return { name, value };
+}
+
+/**
+ * Request fields the gateway decides on and then forwards, beyond Host and the framing fields
+ * (checked on their own): repeated, wsgate would check the first while a backend may read the
+ * last or a join of both (`allow_origins` passed with one Origin, the app reads the other).
+ */
+const SINGLE_VALUED = ["origin"];
+
+function checkSingleValued(headers: Header[]): void {
+  for (const name of SINGLE_VALUED) {
+    if (getHeaderValues(headers, name).length > 1) throw new HeadParseError(`Multiple ${name} headers`);
+  }
 }
 
 function checkHost(headers: Header[], version: HttpVersion): void {

@@ -70,3 +70,14 @@ export function withoutHeaders(headers: Header[], names: Iterable<string>): Head
   const drop = new Set(names);
   return headers.filter((header) => !drop.has(header.name.toLowerCase()));
 }
+
+/**
+ * Drops fields whose name contains "_": CGI, WSGI and Rack turn "-" into "_", so a backend behind
+ * them reads `X_Forwarded_For` from an untrusted client as the X-Forwarded-For wsgate sets
+ * (nginx drops them by default too, `underscores_in_headers off`).
+ */
+export function withoutUnderscoreNames(headers: Header[]): Header[] {
+  return headers.some((header) => header.name.includes("_"))
+    ? headers.filter((header) => !header.name.includes("_"))
+    : headers;
+}

@@ -198,6 +198,11 @@ const invalidRequests: {
     raw: "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
     message: /Multiple Host/,
   },
+  {
+    name: "duplicate Origin",
+    raw: "GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://a.test\r\norigin: https://evil.test\r\n\r\n",
+    message: /Multiple origin/,
+  },
   { name: "empty Host", raw: "GET / HTTP/1.1\r\nHost:\r\n\r\n", message: /Invalid Host/ },
   { name: "Host with space", raw: "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", message: /Invalid Host/ },
   { name: "Host with slash", raw: "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", message: /Invalid Host/ },

@@ -7,6 +7,7 @@ import {
   hasToken,
   trimOws,
   withoutHeaders,
+  withoutUnderscoreNames,
 } from "../../lib/http/headers.ts";
 
 const headers: Header[] = [
@@ -59,4 +60,22 @@ Deno.test("trimOws strips only SP and HTAB", () => {
   assert.equal(trimOws(" \t a b \t "), "a b");
   assert.equal(trimOws("\xa0x\xa0"), "\xa0x\xa0");
   assert.equal(trimOws("  "), "");
+});
+
+Deno.test("withoutUnderscoreNames drops CGI look-alikes of any field and keeps the rest in order", () => {
+  const fields: Header[] = [
+    { name: "Host", value: "h" },
+    { name: "X_Forwarded_For", value: "6.6.6.6" },
+    { name: "X-Real_IP", value: "6.6.6.6" },
+    { name: "x-forwarded-proto", value: "https" },
+    { name: "_", value: "x" },
+    { name: "Cookie", value: "a_b=c" },
+  ];
+  assert.deepEqual(withoutUnderscoreNames(fields).map((h) => h.name), [
+    "Host",
+    "x-forwarded-proto",
+    "Cookie",
+  ]);
+  const clean = fields.filter((h) => !h.name.includes("_"));
+  assert.equal(withoutUnderscoreNames(clean), clean, "nothing to drop: the same list, not a copy");
 });

@@ -1,0 +1,216 @@
+/**
+ * Places where wsgate and a backend could read the same request differently, end to end: bytes a
+ * client sends after its Upgrade head (held until a 101, dropped otherwise), dot-segments in the
+ * path, a Host with a trailing dot, header names with "_", and a repeated Origin.
+ */
+import assert from "node:assert/strict";
+import { rawBackend, type RawPeer, switching } from "./_backends.ts";
+import { eventually, startGateway, toYaml } from "./_harness.ts";
+import { ByteReader, bytes, CRLF, text, TimeoutError, upgradeRequest, writeAll } from "./_wire.ts";
+import { exchange } from "./_security.ts";
+
+/** What reaches the backend after the head within `ms`, without answering anything. */
+async function bytesWithin(peer: RawPeer, ms: number): Promise<string> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      if (!await peer.reader.fill(Math.max(1, deadline - Date.now()))) break;
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) throw err;
+    }
+  }
+  return text(peer.reader.take(peer.reader.buffered.length));
+}
+
+const SMUGGLED = ["GET /admin/secret HTTP/1.1", "Host: h", "X-Forwarded-For: 10.0.0.1"].join(CRLF) + CRLF +
+  CRLF;
+
+Deno.test("early data: bytes after an Upgrade head reach the backend only after its 101", async (t) => {
+  /** Per upgrade: what the backend read after the head before answering, and after. */
+  const seen: { before: string; after: string }[] = [];
+  await using backend = rawBackend(async (peer) => {
+    const before = await bytesWithin(peer, 400);
+    if (peer.head.startsWith("GET /refuse")) {
+      // A backend that refuses the upgrade but keeps the connection open for another request.
+      await peer.write("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+      seen.push({ before, after: await bytesWithin(peer, 600) });
+      return;
+    }
+    await peer.write(switching(peer.head));
+    seen.push({ before, after: await bytesWithin(peer, 600) });
+  });
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        routes: [
+          { path: "/admin/", upstream: "app", deny: ["0.0.0.0/0", "::/0"] },
+          { path: "/", upstream: "app" },
+        ],
+      }],
+      upstreams: { app: { servers: [backend.address], retries: 0 } },
+    }),
+  });
+
+  await t.step("a refused upgrade: the smuggled request never reaches the backend", async () => {
+    const outcome = await exchange(gw.port, upgradeRequest({ path: "/refuse" }) + SMUGGLED, {
+      timeoutMs: 3_000,
+    });
+    assert.equal(outcome.response?.status, 401);
+    assert.equal(outcome.closed, true, "the client connection is closed after a non-101 answer");
+    assert.deepEqual(seen.at(-1), { before: "", after: "" });
+    assert.equal(backend.heads.length, 1, "one request head at the backend");
+  });
+
+  await t.step("a 101: held bytes follow it, in order and unchanged", async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: gw.port });
+    const reader = new ByteReader(conn);
+    try {
+      await writeAll(conn, bytes(upgradeRequest({ path: "/ws" }) + "early-frame-bytes"));
+      const head = await reader.readHead(5_000);
+      assert.match(head ?? "", /^HTTP\/1\.1 101 /);
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      assert.deepEqual(seen.at(-1), { before: "", after: "early-frame-bytes" });
+    } finally {
+      await reader.close();
+    }
+  });
+  assert.deepEqual(backend.errors, []);
+});
+
+Deno.test("paths with dot-segments get 400 and reach no backend", async (t) => {
+  await using backend = rawBackend(async (peer) => {
+    await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        routes: [
+          { path: "/admin/", upstream: "app", deny: ["0.0.0.0/0", "::/0"] },
+          { path: "/", upstream: "app" },
+        ],
+      }],
+      upstreams: { app: { servers: [backend.address] } },
+    }),
+  });
+  const paths = [
+    "/admin/..",
+    "/admin/%2e%2e/",
+    "/admin/.%2e/",
+    "/admin/%2E%2e",
+    "/public/../admin/x",
+    "/public/./x",
+    "/public/..;/admin/",
+    "/public%2f..%2fadmin/",
+    "/public\\..\\admin/",
+    "/public%5c..%5cadmin/",
+  ];
+  for (const path of paths) {
+    for (const kind of ["plain", "upgrade"]) {
+      await t.step(`${kind} ${path} -> 400`, async () => {
+        const request = kind === "plain"
+          ? `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`
+          : upgradeRequest({ path });
+        const outcome = await exchange(gw.port, request, { timeoutMs: 3_000 });
+        assert.equal(outcome.response?.status, 400);
+        assert.equal(outcome.closed, true);
+      });
+    }
+  }
+  assert.equal(backend.heads.length, 0, "no request reached the backend");
+  const refusals = () => gw.records("reject").filter((r) => /dot-segment/.test(r.fields.reason ?? ""));
+  await eventually(() => refusals().length === paths.length * 2, 3_000, "a reject record per request");
+  await t.step("dots inside names still route", async () => {
+    const outcome = await exchange(gw.port, "GET /files/a..b/.c HTTP/1.1\r\nHost: h\r\n\r\n", {
+      timeoutMs: 3_000,
+    });
+    assert.equal(outcome.response?.status, 200);
+  });
+});
+
+Deno.test("a Host with a trailing dot matches its server block (and its access rules)", async () => {
+  await using backend = rawBackend(async (peer) => {
+    await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [
+        {
+          listen: ["127.0.0.1:0"],
+          hosts: ["internal.example"],
+          routes: [{ path: "/", upstream: "app", deny: ["127.0.0.0/8", "::1/128"] }],
+        },
+        { listen: ["127.0.0.1:0"], routes: [{ path: "/", upstream: "app" }] },
+      ],
+      upstreams: { app: { servers: [backend.address] } },
+    }),
+  });
+  for (const host of ["internal.example", "internal.example.", "INTERNAL.example.:80"]) {
+    const outcome = await exchange(gw.port, `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { timeoutMs: 3_000 });
+    assert.equal(outcome.response?.status, 403, host);
+  }
+  const other = await exchange(gw.port, "GET / HTTP/1.1\r\nHost: other.example\r\n\r\n", {
+    timeoutMs: 3_000,
+  });
+  assert.equal(other.response?.status, 200, "the catch-all block still serves other names");
+  assert.equal(backend.heads.length, 1);
+});
+
+Deno.test("header names with '_' are dropped before forwarding; a repeated Origin is refused", async (t) => {
+  await using backend = rawBackend(async (peer) => {
+    if (/^upgrade:/im.test(peer.head)) await peer.write(switching(peer.head));
+    else await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        routes: [
+          { path: "/app/", upstream: "app", allow_origins: ["https://app.test"] },
+          { path: "/", upstream: "app" },
+        ],
+      }],
+      upstreams: { app: { servers: [backend.address] } },
+    }),
+  });
+  const lookalikes: [string, string][] = [
+    ["X_Forwarded_For", "6.6.6.6"],
+    ["X-Real_IP", "6.6.6.6"],
+    ["X_Forwarded_Proto", "https"],
+    ["X-Forwarded_Host", "admin.internal"],
+  ];
+  await t.step("plain request", async () => {
+    const head = lookalikes.map(([n, v]) => `${n}: ${v}`).join(CRLF);
+    const outcome = await exchange(gw.port, `GET /x HTTP/1.1\r\nHost: h\r\n${head}\r\nX-Kept: 1\r\n\r\n`, {
+      timeoutMs: 3_000,
+    });
+    assert.equal(outcome.response?.status, 200);
+    const seen = backend.heads.at(-1)!;
+    assert.doesNotMatch(seen, /_/, "no name with '_' reached the backend");
+    assert.match(seen, /^X-Kept: 1$/m);
+    assert.match(seen, /^X-Forwarded-For: 127\.0\.0\.1$/m);
+  });
+  await t.step("upgrade", async () => {
+    const outcome = await exchange(gw.port, upgradeRequest({ path: "/x", headers: lookalikes }), {
+      untilHead: true,
+      timeoutMs: 3_000,
+    });
+    assert.equal(outcome.response?.status, 101);
+    assert.doesNotMatch(backend.heads.at(-1)!, /^[^:\r\n]*_[^:\r\n]*:/m);
+  });
+  await t.step("two Origin headers -> 400, whichever comes first", async () => {
+    const before = backend.heads.length;
+    for (
+      const origins of [["https://app.test", "https://evil.test"], ["https://evil.test", "https://app.test"]]
+    ) {
+      const headers: [string, string][] = origins.map((o, i) => [i === 0 ? "Origin" : "origin", o]);
+      const outcome = await exchange(gw.port, upgradeRequest({ path: "/app/ws", headers }), {
+        timeoutMs: 3_000,
+      });
+      assert.equal(outcome.response?.status, 400);
+    }
+    assert.equal(backend.heads.length, before);
+    await gw.waitForLine(/reject .*Multiple origin headers/);
+  });
+});
