@@ -2,29 +2,21 @@
  * WS_PIPE: the tunnel of routes with `websocket.track_frames`. It is pipe.ts's tunnel (same
  * backpressure, half-close and timeouts) with a FrameTracker on each direction, which lets
  * wsgate act at frame boundaries without ever copying or unmasking a payload:
- * - keepalive: a side silent for pingInterval gets a Ping; the Pong is cut out of the stream, so
- *   neither application sees either. Still silent pingTimeout after the Ping = dead: the live
- *   side gets Close 1001 and the tunnel ends;
+ * - keepalive: a side silent for pingInterval gets a Ping with a random payload; the Pong that
+ *   answers it (that exact payload) is cut out of the stream, so neither application sees either,
+ *   and every other Pong passes. Still silent pingTimeout after the Ping = dead: the live side gets
+ *   Close 1001 and the tunnel ends;
  * - clean endings: where the raw tunnel cuts TCP (drain, timeouts, a dead peer, a protocol
  *   violation), this one first sends Close frames, waits briefly for the replies, then closes;
  * - message counters each way.
- * Forwarded bytes are exactly the bytes read, minus wsgate's own Pongs. Injected frames go in
- * only between frames: a direction in the middle of a frame defers them until the frame ends.
+ * Forwarded bytes are exactly the bytes read, minus the answers to wsgate's Pings. Injected frames
+ * go in only between frames: a direction in the middle of a frame defers them until the frame ends.
  */
 import type { Conn } from "./runtime/types.ts";
 import { type ClosedBy, type Direction, type PipeOptions, type PipeResult, Tunnel } from "./pipe.ts";
 import { Scan, type Violation } from "./ws/frame_tracker.ts";
 import { type Fate, Flow, type Side } from "./ws/flow.ts";
-import {
-  CloseCode,
-  closePayload,
-  controlPayload,
-  encodeControl,
-  isKeepalive,
-  KEEPALIVE_LENGTH,
-  keepalivePayload,
-  Opcode,
-} from "./ws/frames.ts";
+import { CloseCode, closePayload, encodeControl, hasPayload, KEEPALIVE_LENGTH, Opcode } from "./ws/frames.ts";
 
 export interface WsPipeOptions extends PipeOptions {
   /** Ping a side after this long without a byte from it (ms; 0 = no keepalive). */
@@ -71,7 +63,6 @@ class WsTunnel extends Tunnel {
   #closing: { code: number; text: string; timer: ReturnType<typeof setTimeout> } | undefined;
   #finished = false;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
-  #pings = 0;
 
   constructor(client: Conn, upstream: Conn, options: WsPipeOptions) {
     super(client, upstream, options);
@@ -170,7 +161,7 @@ class WsTunnel extends Tunnel {
     if (t.violation) return out; // nothing after a violation is forwarded
     let seg = 0; // chunk bytes before seg are in `out` or cut
     let held = 0; // chunk bytes that went into Pong captures
-    let foreign = false; // a capture turned out not to be wsgate's Pong
+    let foreign = false; // a capture turned out not to answer wsgate's Ping
     t.feed(chunk);
     for (let event = t.next(); event !== Scan.need; event = t.next()) {
       if (event === Scan.header) {
@@ -223,7 +214,7 @@ class WsTunnel extends Tunnel {
       flow.capture!.set(chunk.subarray(seg), flow.captured);
       flow.captured += chunk.length - seg;
     }
-    // wsgate's own Pongs are not traffic: they must not hold off idle_timeout or read_timeout.
+    // Answers to wsgate's Pings are not traffic: they must not hold off idle_timeout or read_timeout.
     if (foreign || held < chunk.length) flow.d.lastRead = flow.heardAt;
     return out;
   }
@@ -231,15 +222,17 @@ class WsTunnel extends Tunnel {
   #fate(flow: Flow): Fate {
     if (flow.discard) return "drop";
     const t = flow.tracker;
-    return t.opcode === Opcode.pong && t.length === KEEPALIVE_LENGTH ? "capture" : "forward";
+    return t.opcode === Opcode.pong && t.length === flow.pingPayload?.length ? "capture" : "forward";
   }
 
-  /** Completes a held Pong: undefined when it is wsgate's (cut out), else the frame to forward. */
+  /** Completes a held Pong: undefined when it answers wsgate's Ping (cut out), else the frame to forward. */
   #captureEnd(flow: Flow, tail: Uint8Array): Uint8Array | undefined {
     const frame = flow.capture!;
     frame.set(tail, flow.captured);
     flow.capture = undefined;
-    return isKeepalive(controlPayload(frame)) ? undefined : frame;
+    if (!hasPayload(frame, flow.pingPayload!)) return frame;
+    if (--flow.pingsOwed === 0) flow.pingPayload = undefined;
+    return undefined;
   }
 
   #frameEnded(flow: Flow): void {
@@ -314,7 +307,10 @@ class WsTunnel extends Tunnel {
       return undefined;
     }
     flow.pingQueued = true;
-    toward.pending.push(encodeControl(Opcode.ping, keepalivePayload(++this.#pings), this.#mask(toward)));
+    // A Ping still unanswered keeps its payload, so that its late Pong is still recognised.
+    flow.pingPayload ??= crypto.getRandomValues(new Uint8Array(KEEPALIVE_LENGTH));
+    flow.pingsOwed++;
+    toward.pending.push(encodeControl(Opcode.ping, flow.pingPayload, this.#mask(toward)));
     this.#kick(toward);
     return undefined;
   }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { wsPipe, type WsPipeOptions, type WsPipeResult } from "../lib/ws_pipe.ts";
 import { Watchdog } from "../lib/watchdog.ts";
-import { isKeepalive } from "../lib/ws/frames.ts";
+import { KEEPALIVE_LENGTH } from "../lib/ws/frames.ts";
 import type { Conn } from "../lib/runtime/types.ts";
 import {
   closePayload,
@@ -150,17 +150,17 @@ function cut(data: Uint8Array, next: () => number, maxChunk: number): Uint8Array
   return chunks;
 }
 
-/** Messages with everything the tracker must step over: fragments, controls in between, 12-byte
- * application pings and pongs (the length of wsgate's own), a `big` one (a 64-bit length when over
+/** Messages with everything the tracker must step over: fragments, controls in between,
+ * application pings and pongs of the length of wsgate's own, a `big` one (a 64-bit length when over
  * 65535), a Close. */
 function conversation(peer: Peer, big: number): { stream: Uint8Array; messages: number } {
   const frames = [
     peer.frame(Opcode.text, text("hello")),
     peer.frame(Opcode.binary, new Uint8Array(0)),
     peer.frame(Opcode.text, text("frag-"), false),
-    peer.frame(Opcode.ping, text("app ping 12b")),
+    peer.frame(Opcode.ping, text("app ping".padEnd(KEEPALIVE_LENGTH, "."))),
     peer.frame(0, text("ment-"), false),
-    peer.frame(Opcode.pong, text("app pong 12b")),
+    peer.frame(Opcode.pong, text("app pong".padEnd(KEEPALIVE_LENGTH, "."))),
     peer.frame(0, text("ed")),
     peer.frame(Opcode.binary, new Uint8Array(big).fill(0x8a)),
     peer.frame(Opcode.pong, new Uint8Array(0)),
@@ -199,9 +199,10 @@ Deno.test("ws_pipe keepalive: each silent side gets a Ping; the Pongs never reac
   const [toClient] = client.frames;
   const [toUpstream] = upstream.frames;
   assert.equal(toClient?.opcode, Opcode.ping);
-  assert.ok(isKeepalive(toClient.payload));
+  assert.equal(toClient.payload.length, KEEPALIVE_LENGTH);
   assert.equal(toUpstream?.opcode, Opcode.ping);
-  assert.ok(isKeepalive(toUpstream.payload));
+  assert.equal(toUpstream.payload.length, KEEPALIVE_LENGTH);
+  assert.notDeepEqual(toClient.payload, toUpstream.payload, "random, drawn per side");
   assert.ok((upstream.written[0]![1]! & 0x80) !== 0, "masked toward the upstream");
   assert.ok((client.written[0]![1]! & 0x80) === 0, "unmasked toward the client");
   // The client's Pong arrives cut inside its header; the upstream's shares a chunk with a message.
@@ -222,6 +223,50 @@ Deno.test("ws_pipe keepalive: each silent side gets a Ping; the Pongs never reac
   assert.deepEqual(opcodes(upstream).filter((op) => op !== Opcode.ping), [Opcode.text]);
   assert.deepEqual(opcodes(client).filter((op) => op !== Opcode.ping), [Opcode.text]);
   assert.deepEqual([r.upMessages, r.downMessages], [1, 1]);
+});
+
+/** Pongs of the upstream and what the client got of them: only the answer to wsgate's Ping is cut. */
+Deno.test("ws_pipe keepalive: only the Pong answering wsgate's Ping is cut out; others pass", async () => {
+  const { client, upstream, result } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
+  client.answering = true;
+  await until(() => upstream.frames.length > 0, 2_000, "a ping to the upstream");
+  const [ping] = upstream.frames;
+  // The payload wsgate used before random ones: "wsgate" 0x00 0x01 and a counter.
+  const oldStyle = new Uint8Array([0x77, 0x73, 0x67, 0x61, 0x74, 0x65, 0x00, 0x01, 0, 0, 0, 1]);
+  const guess = new Uint8Array(KEEPALIVE_LENGTH).fill(0x5a);
+  const answer = upstream.frame(Opcode.pong, ping!.payload);
+  const stream = concat([
+    upstream.frame(Opcode.pong, oldStyle),
+    upstream.frame(Opcode.pong, guess), // the right length, the wrong bytes
+    answer, // cut out
+    answer, // the Ping is answered already: an application's business now
+    upstream.frame(Opcode.text, text("end")),
+  ]);
+  for (const chunk of cut(stream, random(7), 5)) upstream.send(chunk);
+  await until(() => opcodes(client).includes(Opcode.text), 2_000, "the text after the pongs");
+  client.send(null);
+  upstream.send(null);
+  await result;
+  const pongs = client.frames.filter((f) => f.opcode === Opcode.pong).map((f) => f.payload);
+  assert.deepEqual(pongs, [oldStyle, guess, ping!.payload]);
+  assert.deepEqual(opcodes(upstream).filter((op) => op !== Opcode.ping), [], "the client's answers are cut");
+});
+
+Deno.test("ws_pipe keepalive: a Ping still unanswered when the next is due keeps its payload; both answers are cut", async () => {
+  const { client, upstream, result } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
+  client.answering = true;
+  await until(() => upstream.frames.length === 1, 2_000, "a first ping to the upstream");
+  upstream.send(upstream.frame(Opcode.text, text("busy"))); // alive, but no Pong yet
+  await until(() => upstream.frames.length === 2, 2_000, "a second ping after more silence");
+  const [first, second] = upstream.frames;
+  assert.deepEqual(second?.payload, first?.payload);
+  const answer = upstream.frame(Opcode.pong, first!.payload);
+  upstream.send(concat([answer, answer, upstream.frame(Opcode.text, text("end"))]));
+  await until(() => opcodes(client).filter((op) => op === Opcode.text).length === 2, 2_000, "both texts");
+  client.send(null);
+  upstream.send(null);
+  await result;
+  assert.deepEqual(opcodes(client).filter((op) => op !== Opcode.ping), [Opcode.text, Opcode.text]);
 });
 
 Deno.test("ws_pipe keepalive: a client that never answers is reaped, the upstream gets Close 1001", async () => {

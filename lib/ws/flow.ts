@@ -27,7 +27,7 @@ export class Flow {
   busy = false;
   idleWrite: Promise<void> | undefined;
   fate: Fate = "forward";
-  /** A Pong that may be wsgate's, held until it is complete. */
+  /** A Pong that may answer wsgate's Ping, held until it is complete. */
   capture: Uint8Array | undefined;
   captured = 0;
   /** wsgate's Close for the destination is queued / a Close (wsgate's or the source's) went to it. */
@@ -44,6 +44,10 @@ export class Flow {
   heardAt: number;
   pingSentAt = 0;
   pingQueued = false;
+  /** The payload of wsgate's unanswered Pings to the source and how many carry it; only a Pong
+   * with exactly this payload is cut out. Held only while an answer is owed (memory per tunnel). */
+  pingPayload: Uint8Array | undefined;
+  pingsOwed = 0;
 
   constructor(source: Side, d: Direction, to: Conn, options: FrameTrackerOptions) {
     this.source = source;

@@ -1,7 +1,7 @@
 /**
- * The few RFC 6455 frames wsgate writes itself (Ping, Close) and the recognition of its own
- * keepalive payload in the Pongs that come back. Pure: the masking key is passed in, so the
- * caller chooses how it is drawn (RFC 6455 §5.3 wants it unpredictable).
+ * The few RFC 6455 frames wsgate writes itself (Ping, Close) and the recognition of the answers
+ * to its keepalive Pings. Pure: masking keys and payloads are passed in, so the caller chooses
+ * how they are drawn (RFC 6455 §5.3 wants masks unpredictable; so are keepalive payloads).
  */
 
 export const Opcode = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
@@ -18,10 +18,11 @@ export const CloseCode = {
 /** Control frame payloads are at most 125 bytes (RFC 6455 §5.5). */
 export const MAX_CONTROL_PAYLOAD = 125;
 
-/** "wsgate" + 0x00 0x01: an application has no reason to start its pings with a NUL-padded name. */
-const KEEPALIVE_PREFIX = new Uint8Array([0x77, 0x73, 0x67, 0x61, 0x74, 0x65, 0x00, 0x01]);
-/** Prefix + a 32-bit counter: Pongs of any other length are never inspected. */
-export const KEEPALIVE_LENGTH = KEEPALIVE_PREFIX.length + 4;
+/**
+ * Bytes of random payload in each of wsgate's keepalive Pings: no peer can foresee one, so only
+ * the true answer matches and any other Pong (an application's, a forged one) passes on.
+ */
+export const KEEPALIVE_LENGTH = 16;
 
 /**
  * One complete control frame (FIN set). `maskKey` (4 bytes) masks it, as frames toward a server
@@ -47,21 +48,6 @@ export function encodeControl(
   return frame;
 }
 
-/** wsgate's keepalive Ping payload number `counter`. */
-export function keepalivePayload(counter: number): Uint8Array {
-  const payload = new Uint8Array(KEEPALIVE_LENGTH);
-  payload.set(KEEPALIVE_PREFIX);
-  new DataView(payload.buffer).setUint32(KEEPALIVE_PREFIX.length, counter >>> 0);
-  return payload;
-}
-
-/** True when a Ping/Pong payload is one of wsgate's keepalives. */
-export function isKeepalive(payload: Uint8Array): boolean {
-  if (payload.length !== KEEPALIVE_LENGTH) return false;
-  for (let i = 0; i < KEEPALIVE_PREFIX.length; i++) if (payload[i] !== KEEPALIVE_PREFIX[i]) return false;
-  return true;
-}
-
 /** The Close payload: a 2-byte code and a UTF-8 reason, cut to fit the 125-byte limit. */
 export function closePayload(code: number, reason: string): Uint8Array {
   let text = new TextEncoder().encode(reason);
@@ -78,12 +64,15 @@ export function closePayload(code: number, reason: string): Uint8Array {
   return payload;
 }
 
-/** The unmasked payload of one complete frame with a 7-bit length (a control frame). */
-export function controlPayload(frame: Uint8Array): Uint8Array {
+/** True when one complete frame with a 7-bit length (a control frame) carries exactly `payload`;
+ * unmasks on the fly, without a copy. */
+export function hasPayload(frame: Uint8Array, payload: Uint8Array): boolean {
   const masked = (frame[1]! & 0x80) !== 0;
-  const length = frame[1]! & 0x7f;
+  if ((frame[1]! & 0x7f) !== payload.length) return false;
   const at = masked ? 6 : 2;
-  const payload = frame.slice(at, at + length);
-  if (masked) { for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ frame[2 + (i & 3)]!; }
-  return payload;
+  for (let i = 0; i < payload.length; i++) {
+    const byte = masked ? frame[at + i]! ^ frame[2 + (i & 3)]! : frame[at + i]!;
+    if (byte !== payload[i]) return false;
+  }
+  return true;
 }

@@ -9,22 +9,26 @@ import { chromium } from "playwright-core";
 import { wsEchoBackend } from "./_backends.ts";
 import { type NodeWs, openDenoWs, openNodeWs, RawWs, type WsClient } from "./_clients.ts";
 import { eventually, type Gateway, oneRouteConfig, parseLogLine, startGateway, tempDir } from "./_harness.ts";
-import { Opcode, text } from "./_wire.ts";
-import { isKeepalive } from "../../lib/ws/frames.ts";
+import { bytes, Opcode, text } from "./_wire.ts";
+import { KEEPALIVE_LENGTH } from "../../lib/ws/frames.ts";
 
 /** The parts of npm `ws` beyond what _clients.ts declares: control frames and fragmented sends. */
 interface WsControl {
   on(event: "ping" | "pong", listener: (payload: Uint8Array) => void): void;
   ping(payload: string): void;
+  pong(payload: Uint8Array): void;
   send(data: string | Uint8Array, options: { fin?: boolean; compress?: boolean; binary?: boolean }): void;
 }
 const control = (ws: NodeWs) => ws as unknown as WsControl;
 
-/** Every Ping and Pong a `ws` endpoint received, split into wsgate's keepalives and the rest. */
+/** wsgate's keepalive Pings carry KEEPALIVE_LENGTH random bytes; the tests' own payloads are shorter. */
+const isKeepalive = (payload: Uint8Array) => payload.length === KEEPALIVE_LENGTH;
+
+/** Every Ping and Pong a `ws` endpoint received, the Pings split into wsgate's keepalives and the rest. */
 function countControls(ws: NodeWs) {
   const seen = { keepalivePings: 0, otherPings: [] as string[], pongs: [] as string[] };
   control(ws).on("ping", (p) => isKeepalive(p) ? seen.keepalivePings++ : seen.otherPings.push(text(p)));
-  control(ws).on("pong", (p) => seen.pongs.push(isKeepalive(p) ? "wsgate keepalive" : text(p)));
+  control(ws).on("pong", (p) => seen.pongs.push(text(p)));
   return seen;
 }
 
@@ -77,6 +81,39 @@ Deno.test("ws tracking: applications never see wsgate's pings or pongs; counters
   assert.match(metrics, /^# TYPE wsgate_messages_total counter$/m);
   assert.match(metrics, /^wsgate_messages_total\{direction="up"\} 4$/m);
   assert.match(metrics, /^wsgate_messages_total\{direction="down"\} 4$/m);
+});
+
+Deno.test("ws tracking: an application's own Pongs pass, even ones shaped like wsgate's old keepalives", async () => {
+  await using backend = await wsEchoBackend();
+  await using gw = await startGateway({
+    config: trackedConfig(backend.address, { ping_interval: "200ms", ping_timeout: "2s" }),
+  });
+  await using client = await openNodeWs(`ws://127.0.0.1:${gw.port}/pongs`);
+  const atClient = countControls(client.raw);
+  await eventually(() => backend.sockets.length === 1, 2_000, "backend connection");
+  const atBackend = countControls(backend.sockets[0]!);
+  await eventually(
+    () => atClient.keepalivePings >= 1 && atBackend.keepalivePings >= 1,
+    3_000,
+    "wsgate pinged both sides",
+  );
+  // Unsolicited Pongs (RFC 6455 §5.5.3: a heartbeat): wsgate's former payload ("wsgate" 0x00 0x01
+  // and a counter), and the same prefix padded to the length of wsgate's payloads now.
+  const oldStyle = "wsgate\x00\x01\x00\x00\x00\x01";
+  const sameLength = "wsgate\x00\x01".padEnd(KEEPALIVE_LENGTH, "\x00");
+  control(backend.sockets[0]!).pong(bytes(oldStyle));
+  control(backend.sockets[0]!).pong(bytes(sameLength));
+  client.send("after the pongs");
+  assert.equal(await client.next(), "after the pongs");
+  await eventually(() => atClient.pongs.length === 2, 2_000, "the backend's pongs at the client");
+  assert.deepEqual(atClient.pongs, [oldStyle, sameLength]);
+  await sleep(500); // more keepalive rounds, all answered out of sight
+  assert.deepEqual(atBackend.pongs, [], "the client's answers to wsgate never reach the backend");
+  assert.deepEqual(atClient.pongs, [oldStyle, sameLength], "the backend's answers never reach the client");
+  assert.deepEqual([atClient.otherPings, atBackend.otherPings], [[], []]);
+  client.close(1000);
+  const access = (await gw.waitForEvent("access", { path: "/pongs" })).fields;
+  assert.equal(access.reason, undefined, "a clean close, nobody reaped");
 });
 
 Deno.test("ws tracking: clients that stop answering are reaped within ping_interval + ping_timeout", async (t) => {
