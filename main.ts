@@ -148,7 +148,8 @@ async function adjustByFlags(
     config: {
       ...config,
       ...(flags.logFormat !== undefined && { log: { ...config.log, format: log.format } }),
-      ...(admin && { admin }),
+      // --admin moves the listener; the file's hosts and token still guard it.
+      ...(admin && { admin: config.admin ? { ...config.admin, listen: admin.listen } : admin }),
     },
     errors: [],
   };

@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import type { Config } from "./schema.ts";
 import { type ConfigIssue, formatPath, validateConfig } from "./validate.ts";
+import { Invalid } from "./reader.ts";
 
 export interface LoadResult {
   config?: Config;
@@ -69,25 +70,26 @@ export async function loadConfigObject(
   return result.config ? { config: result.config, errors } : { errors };
 }
 
-/** Validation, then the PEM files it names, so unreadable files are reported with everything else. */
+/** Validation, then the files it names (PEM, token): unreadable files are reported with the rest. */
 async function check(
   raw: unknown,
   options: { source: string; baseDir: string; readTextFile: ReadTextFile },
 ): Promise<{ config?: Config; issues: ConfigIssue[] }> {
   const { config, issues, files } = validateConfig(raw, options);
-  const fileIssues = await Promise.all(files.map(async ({ path, file, fill }): Promise<ConfigIssue[]> => {
-    let text: string;
-    try {
-      text = await options.readTextFile(file);
-    } catch (error) {
-      return [{ path, message: `cannot read ${JSON.stringify(file)}: ${reason(error)}` }];
-    }
-    if (!text.includes("-----BEGIN")) {
-      return [{ path, message: `${JSON.stringify(file)} does not look like a PEM file` }];
-    }
-    fill(text);
-    return [];
-  }));
+  const fileIssues = await Promise.all(
+    files.map(async ({ path, file, read, fill }): Promise<ConfigIssue[]> => {
+      let text: string;
+      try {
+        text = await options.readTextFile(file);
+      } catch (error) {
+        return [{ path, message: `cannot read ${JSON.stringify(file)}: ${reason(error)}` }];
+      }
+      const value = read(text);
+      if (value instanceof Invalid) return [{ path, message: `${JSON.stringify(file)} ${value.message}` }];
+      fill(value);
+      return [];
+    }),
+  );
   const all = [...issues, ...fileIssues.flat()];
   return config && all.length === 0 ? { config, issues: all } : { issues: all };
 }

@@ -14,14 +14,19 @@ export interface ConfigIssue {
   atKey?: boolean;
 }
 
-/** A PEM file the config names; load.ts reads it and hands the text to `fill`. */
-export interface PemFile {
+/** A file the config names (PEM, a token); load.ts reads it, `read` checks it, `fill` keeps it. */
+export interface ConfigFile {
   /** Where the file name is written, for messages. */
   path: KeyPath;
   /** Resolved against baseDir. */
   file: string;
-  fill(text: string): void;
+  /** The value to keep, or why the text is not what the key needs ("is empty"). */
+  read: ReadFile;
+  fill(value: string): void;
 }
+
+/** A file's text -> the value kept; an Invalid's message follows the file's name. */
+export type ReadFile = (text: string) => string | Invalid;
 
 export type Raw = Record<string, unknown>;
 
@@ -72,10 +77,13 @@ export function asDuration(options: { positive: boolean }): Parse<number> {
   };
 }
 
-/** Collects issues and PEM file references while the config is read. */
+const asPem: ReadFile = (text) =>
+  text.includes("-----BEGIN") ? text : new Invalid("does not look like a PEM file");
+
+/** Collects issues and file references while the config is read. */
 export class Reader {
   readonly issues: ConfigIssue[] = [];
-  readonly files: PemFile[] = [];
+  readonly files: ConfigFile[] = [];
   readonly #baseDir: string;
 
   constructor(baseDir: string) {
@@ -86,11 +94,15 @@ export class Reader {
     this.issues.push(atKey ? { path, message, atKey } : { path, message });
   }
 
-  /** Notes a PEM file for load.ts to read; returns its path resolved against baseDir. */
-  pemFile(path: KeyPath, written: string, fill: (pem: string) => void): string {
+  /** Notes a file for load.ts to read; returns its path resolved against baseDir. */
+  file(path: KeyPath, written: string, read: ReadFile, fill: (value: string) => void): string {
     const file = isAbsolute(written) ? written : join(this.#baseDir, written);
-    this.files.push({ path, file, fill });
+    this.files.push({ path, file, read, fill });
     return file;
+  }
+
+  pemFile(path: KeyPath, written: string, fill: (pem: string) => void): string {
+    return this.file(path, written, asPem, fill);
   }
 
   /** `value` as a mapping, reporting keys not in `keys` (when given); undefined (reported) if not a mapping. */

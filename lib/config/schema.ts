@@ -153,6 +153,14 @@ export interface LogConfig {
 export interface AdminConfig {
   /** /healthz, /metrics, /status, /reload, drain: keep it on loopback or a unix socket. */
   listen: Addr;
+  /** Host names answered besides loopback names and IP literals (others: 421, against DNS
+   * rebinding). Lower case, without a trailing dot. */
+  hosts: string[];
+  /** Resolved against the config file's directory; set exactly when `token` is. */
+  token_file?: string;
+  /** The file's one line: `Authorization: Bearer` it on every endpoint but /healthz. Read by
+   * load.ts (validation leaves it ""). */
+  token?: string;
 }
 
 export interface Config {
@@ -214,6 +222,8 @@ export const DEFAULTS = {
   shutdown_timeout: 30_000,
   /** Routes with `websocket: { track_frames: true }`. */
   websocket: { ping_interval: 30_000, ping_timeout: 10_000 },
+  /** Only loopback names and IP literals: a name must be listed to be answered. */
+  admin: { hosts: [] as readonly string[] },
   /** A server block's listeners expect PROXY protocol headers. */
   proxy_protocol: false,
   workers: 1 as number | "auto",

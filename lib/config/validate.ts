@@ -1,9 +1,10 @@
 /**
  * Raw config (parsed YAML, or the object built from CLI flags) -> a validated `Config`. Pure:
- * PEM files are only named here (`files`), load.ts reads them. Every problem is collected with
- * its key path, so one run shows them all; the first one never hides the rest.
+ * files (PEM, the admin token) are only named here (`files`), load.ts reads them. Every problem
+ * is collected with its key path, so one run shows them all; the first one never hides the rest.
  */
 import { formatAddr, parseListenAddress } from "./address.ts";
+import { readAdmin } from "./admin.ts";
 import { readUpstreams } from "./upstreams.ts";
 import {
   checkProxyProtocolTrust,
@@ -14,19 +15,18 @@ import {
   ROUTE_ACCESS_KEYS,
 } from "./security.ts";
 import { readCloseSpread, readWebSocket } from "./websocket.ts";
-import type { Addr } from "../runtime/types.ts";
 import {
   asBoolean,
   asDuration,
   asOneOf,
   asString,
   closest,
+  type ConfigFile,
   type ConfigIssue,
   Invalid,
   isRecord,
   type KeyPath,
   type Parse,
-  type PemFile,
   type Raw,
   Reader,
 } from "./reader.ts";
@@ -40,7 +40,7 @@ import {
   type TlsCertConfig,
 } from "./schema.ts";
 
-export type { ConfigIssue, KeyPath, PemFile };
+export type { ConfigFile, ConfigIssue, KeyPath };
 
 const KEYS = {
   root: [
@@ -54,7 +54,6 @@ const KEYS = {
     "workers",
     "trusted_proxies",
   ],
-  admin: ["listen"],
   server: ["listen", "tls", "hosts", "routes", "proxy_protocol"],
   cert: ["cert", "key", "hosts"],
   route: [
@@ -82,7 +81,7 @@ const ROUTE_PATH = /^(=\s*)?(\/\S*)$/;
 export function validateConfig(
   raw: unknown,
   options: { source: string; baseDir: string },
-): { config?: Config; issues: ConfigIssue[]; files: PemFile[] } {
+): { config?: Config; issues: ConfigIssue[]; files: ConfigFile[] } {
   const r = new Reader(options.baseDir);
   const root = r.mapping(raw, [], KEYS.root);
   if (root === undefined) return { issues: r.issues, files: [] };
@@ -99,8 +98,7 @@ export function validateConfig(
   };
   const shutdown_timeout = r.get(root, "shutdown_timeout", [], asDuration({ positive: false })) ??
     DEFAULTS.shutdown_timeout;
-  const adminRaw = r.section(root, "admin", [], KEYS.admin);
-  const adminListen = r.get(adminRaw, "listen", ["admin"], asListenAddress);
+  const admin = readAdmin(r, root);
   const workers = r.get(root, "workers", [], asWorkers) ?? DEFAULTS.workers;
   const closeSpread = readCloseSpread(r, root, shutdown_timeout);
   if (r.issues.length > 0) return { issues: r.issues, files: r.files };
@@ -115,18 +113,12 @@ export function validateConfig(
       trusted_proxies,
       workers,
       ...closeSpread,
-      ...(adminListen && { admin: { listen: adminListen } }),
+      ...admin,
     },
     issues: [],
     files: r.files,
   };
 }
-
-const asListenAddress: Parse<Addr> = (value) => {
-  if (typeof value !== "string") return new Invalid("must be a string");
-  const addr = parseListenAddress(value);
-  return "error" in addr ? new Invalid(addr.error) : addr;
-};
 
 /** `workers: N` (1 = a single process) or `auto` (one per CPU core). */
 const asWorkers: Parse<number | "auto"> = (value) =>

@@ -210,7 +210,10 @@ Deno.test("validateConfig reads admin.listen and workers", () => {
     OPTIONS,
   );
   assert.deepEqual(issues, []);
-  assert.deepEqual(config?.admin, { listen: { transport: "tcp", hostname: "127.0.0.1", port: 9090 } });
+  assert.deepEqual(config?.admin, {
+    listen: { transport: "tcp", hostname: "127.0.0.1", port: 9090 },
+    hosts: [],
+  });
   assert.equal(config?.workers, "auto");
   const bad = validateConfig({ ...BASE, admin: { listen: "nowhere" }, workers: 0 }, OPTIONS);
   assert.deepEqual(bad.issues.map((i) => i.path.join(".")), ["admin.listen", "workers"]);
