@@ -89,7 +89,11 @@ export async function runApp(
     try {
       const listener = await runtime.listen({ addr: adminAddr });
       if (!options.adminListen) logger.log("info", "admin_listening", { addr: formatAddr(listener.addr) });
-      runAdmin(listener, admin);
+      runAdmin(listener, admin, {
+        logger,
+        config: () => gateway.config,
+        internal: options.adminListen !== undefined,
+      });
     } catch (err) {
       logger.log("error", "listen_failed", { addr: formatAddr(adminAddr), reason: describeError(err) });
       return 1;

@@ -49,6 +49,8 @@ export async function runSupervisor(
   const tmp = runtime.env("TMPDIR") ?? "/tmp";
   const workers: Worker[] = [];
   let stopping = false;
+  /** The last valid config: its admin section guards the supervisor's admin listener. */
+  let current = config;
 
   const spawn = (index: number, backoff: number): Worker => {
     const admin: Addr = { transport: "unix", path: `${tmp}/wsgate-${tag}-worker-${index}.sock` };
@@ -117,6 +119,7 @@ export async function runSupervisor(
         for (const error of result.errors) logger.log("error", "config_error", { error });
         return { ok: false, errors: result.errors };
       }
+      current = result.config;
       const answers = await askAll("POST", "/reload");
       const ok = answers.length === workers.length && answers.every((a) => a.status === 200);
       return { ok, errors: ok ? [] : ["not every worker reloaded; see the log"] };
@@ -152,7 +155,7 @@ export async function runSupervisor(
     try {
       const listener = await runtime.listen({ addr: config.admin.listen });
       logger.log("info", "admin_listening", { addr: formatAddr(listener.addr) });
-      runAdmin(listener, controller);
+      runAdmin(listener, controller, { logger, config: () => current });
     } catch (err) {
       logger.log("error", "listen_failed", {
         addr: formatAddr(config.admin.listen),

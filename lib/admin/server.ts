@@ -1,13 +1,18 @@
 /**
  * The admin listener (`admin.listen`, loopback by default): health, metrics, status, reload
  * and drain. A tiny HTTP/1.1 server on the same runtime seam and strict parser as the data
- * path: one request per connection, answered and closed.
+ * path: one request per connection, answered and closed. guard.ts decides which requests are
+ * refused before an endpoint runs; every refusal is one `admin_reject` log line.
  */
-import { HeadParseError } from "../errors.ts";
-import { parseRequestHead } from "../http/head.ts";
+import { HeadParseError, NetError } from "../errors.ts";
+import { formatAddr } from "../config/address.ts";
+import { type Config, DEFAULTS } from "../config/schema.ts";
+import { parseRequestHead, type RequestHead } from "../http/head.ts";
 import { readHead } from "../read_head.ts";
 import { reasonPhrase } from "../responses.ts";
+import { type AdminPolicy, refusal } from "./guard.ts";
 import { statusPage } from "./status_page.ts";
+import type { Logger } from "../log.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 
 /** What the admin endpoints act on: one gateway process, or the supervisor of several. */
@@ -27,6 +32,7 @@ interface Reply {
   status: number;
   type: string;
   body: string;
+  headers?: [string, string][];
 }
 
 const json = (status: number, value: unknown): Reply => ({
@@ -39,6 +45,10 @@ const text = (status: number, body: string, type = "text/plain; charset=utf-8"):
   type,
   body,
 });
+
+const isStatusPage = (method: string, path: string) =>
+  method === "GET" && ["/status", "/"].includes(path.split("?")[0]!);
+const statusPageReply = () => text(200, statusPage(), "text/html; charset=utf-8");
 
 const DRAIN_PATH = /^\/upstreams\/([^/]+)\/servers\/([^/]+)\/(drain|undrain)$/;
 
@@ -53,9 +63,7 @@ export async function answerAdmin(method: string, path: string, controller: Admi
   }
   if (bare === "/metrics.json" && method === "GET") return json(200, await controller.metricsJson());
   if (bare === "/status.json" && method === "GET") return json(200, await controller.statusJson());
-  if ((bare === "/status" || bare === "/") && method === "GET") {
-    return text(200, statusPage(), "text/html; charset=utf-8");
-  }
+  if (isStatusPage(method, path)) return statusPageReply();
   if (bare === "/reload") {
     if (method !== "POST") return text(405, "use POST\n");
     const result = await controller.reload();
@@ -82,30 +90,93 @@ export async function answerAdmin(method: string, path: string, controller: Admi
 
 const encoder = new TextEncoder();
 
-async function serve(conn: Conn, controller: AdminController): Promise<void> {
-  let reply: Reply;
+export interface AdminOptions {
+  logger: Logger;
+  /** The running configuration, read per connection: a reload changes admin.hosts, the token
+   * and handshake_timeout for the next request. */
+  config(): Config;
+  /** A worker's private socket, asked only by its supervisor, which has checked the token. */
+  internal?: boolean;
+}
+
+/** Head size limits: admin requests are a line and a few headers. */
+const MAX_HEAD = { maxBytes: 8192, maxLineBytes: 4096 };
+
+async function serve(conn: Conn, controller: AdminController, options: AdminOptions): Promise<void> {
+  const { admin, limits } = options.config();
+  const token = options.internal ? undefined : admin?.token;
+  const policy: AdminPolicy = {
+    hosts: admin?.hosts ?? DEFAULTS.admin.hosts,
+    unixSocket: conn.localAddr.transport === "unix",
+    ...(token !== undefined && { token }),
+  };
+  // An admin client gets as long as a proxied one to send its request (readHead's timeout)
+  // and to take the answer, so an idle or half-sent socket does not hold a slot forever.
+  const reply = await answer(conn, controller, policy, limits.handshake_timeout, options.logger);
+  if (reply) await send(conn, reply, limits.handshake_timeout);
+}
+
+/** The reply to the connection's one request; undefined when the client left without asking. */
+async function answer(
+  conn: Conn,
+  controller: AdminController,
+  policy: AdminPolicy,
+  timeoutMs: number,
+  logger: Logger,
+): Promise<Reply | undefined> {
+  const reject = (status: number, reason: string, request?: RequestHead): Reply => {
+    logger.log("warn", "admin_reject", {
+      client: formatAddr(conn.remoteAddr),
+      method: request?.method,
+      path: request?.path,
+      status,
+      reason,
+    });
+    return text(status, `${reason}\n`);
+  };
+  let request: RequestHead;
   try {
-    const head = await readHead(conn, { maxBytes: 8192, maxLineBytes: 4096, timeoutMs: 10_000 });
-    if (!head) return;
-    const request = parseRequestHead(head.head);
-    reply = await answerAdmin(request.method, request.path, controller);
+    const head = await readHead(conn, { ...MAX_HEAD, timeoutMs });
+    if (!head) return undefined;
+    request = parseRequestHead(head.head);
   } catch (err) {
-    reply = text(err instanceof HeadParseError ? err.status : 400, `${(err as Error).message}\n`);
+    if (err instanceof NetError && err.code === "ETIMEDOUT") {
+      return reject(408, "request not complete in time");
+    }
+    return reject(err instanceof HeadParseError ? err.status : 400, (err as Error).message);
   }
+  const refused = refusal(request, policy);
+  if (!refused) return await answerAdmin(request.method, request.path, controller);
+  const reply = reject(refused.status, refused.reason, request);
+  if (refused.status !== 401) return reply;
+  // The page holds no data: served with the 401, it asks for the token and sends it itself.
+  const shown = isStatusPage(request.method, request.path) ? statusPageReply() : reply;
+  return { ...shown, status: 401, headers: [["WWW-Authenticate", 'Bearer realm="wsgate-admin"']] };
+}
+
+async function send(conn: Conn, reply: Reply, timeoutMs: number): Promise<void> {
   const body = encoder.encode(reply.body);
+  const extra = (reply.headers ?? []).map(([name, value]) => `${name}: ${value}\r\n`).join("");
   const head = `HTTP/1.1 ${reply.status} ${reasonPhrase(reply.status)}\r\nContent-Type: ${reply.type}\r\n` +
-    `Content-Length: ${body.length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`;
+    `Content-Length: ${body.length}\r\n${extra}Cache-Control: no-store\r\nConnection: close\r\n\r\n`;
+  const deadline = setTimeout(() => conn.close(), timeoutMs);
   try {
     await conn.write(encoder.encode(head));
     await conn.write(body);
     await conn.closeWrite();
   } catch {
-    // the admin client went away
+    // the admin client went away, or did not read the answer in time
+  } finally {
+    clearTimeout(deadline);
   }
 }
 
 /** Serves admin requests until the listener closes. */
-export async function runAdmin(listener: Listener, controller: AdminController): Promise<void> {
+export async function runAdmin(
+  listener: Listener,
+  controller: AdminController,
+  options: AdminOptions,
+): Promise<void> {
   while (true) {
     let conn: Conn | null;
     try {
@@ -116,6 +187,6 @@ export async function runAdmin(listener: Listener, controller: AdminController):
     }
     if (conn === null) return;
     const accepted = conn;
-    serve(accepted, controller).finally(() => accepted.close());
+    serve(accepted, controller, options).finally(() => accepted.close());
   }
 }

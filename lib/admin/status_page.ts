@@ -2,7 +2,9 @@
  * STATUS PAGE: one self-contained HTML document (inline CSS and JS, no external assets, so it
  * works offline and behind strict CSPs of other sites). It polls ./status.json (see status.ts)
  * every 2 s and POSTs ./upstreams/{group}/servers/{address}/drain|undrain, both relative to the
- * page's own URL; group and address are sent through encodeURIComponent.
+ * page's own URL; group and address are sent through encodeURIComponent. With admin.token_file
+ * set, the page is served with a 401 and no data: it asks for the token, keeps it in this tab's
+ * sessionStorage only, and sends it as "Authorization: Bearer" with its own requests.
  */
 
 const PAGE = `<!DOCTYPE html>
@@ -53,6 +55,8 @@ button { font: inherit; font-size: 12px; padding: 3px 10px; border-radius: 5px; 
 button:hover { border-color: var(--accent); }
 button:disabled { opacity: .5; cursor: wait; }
 footer { margin-top: 24px; color: var(--muted); font-size: 12px; }
+#login { display: flex; gap: 8px; align-items: center; margin-bottom: 16px; }
+input { font: inherit; padding: 3px 8px; border-radius: 5px; border: 1px solid var(--line); }
 </style>
 </head>
 <body>
@@ -62,6 +66,11 @@ footer { margin-top: 24px; color: var(--muted); font-size: 12px; }
   <span class="badge warn" id="draining" hidden>draining</span>
 </header>
 <div class="banner" id="error" role="alert" hidden></div>
+<form id="login" hidden>
+  <label for="token">Admin token (admin.token_file)</label>
+  <input id="token" type="password" autocomplete="off" required>
+  <button type="submit">Use</button>
+</form>
 <main id="main">
   <section class="totals">
     <div class="card"><div class="num" id="active-tunnels">-</div><div class="label">active tunnels</div></div>
@@ -79,7 +88,35 @@ footer { margin-top: 24px; color: var(--muted); font-size: 12px; }
 <script>
 "use strict";
 const REFRESH_MS = 2000;
+const TOKEN_KEY = "wsgate-admin-token";
 const $ = (id) => document.getElementById(id);
+/** True from a 401 until a token is entered: polling waits, as each try would only be refused. */
+let askingForToken = false;
+
+/** A request to the admin API, with the token when one was given; a 401 asks for it again. */
+async function api(url, init = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  const response = await fetch(url, { ...init, cache: "no-store", headers });
+  if (response.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    askingForToken = true;
+    $("login").hidden = false;
+    const error = new Error(token ? "The admin token was not accepted." : "This page needs the admin token.");
+    error.needsToken = true;
+    throw error;
+  }
+  $("login").hidden = true;
+  return response;
+}
+
+$("login").onsubmit = (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  $("token").value = "";
+  askingForToken = false;
+  refresh();
+};
 
 /** Builds an element; children are nodes or text (never parsed as HTML). */
 function el(tag, className, ...children) {
@@ -164,12 +201,13 @@ function render(s) {
 
 async function refresh() {
   try {
-    const response = await fetch("./status.json", { cache: "no-store" });
+    const response = await api("./status.json");
     if (!response.ok) throw new Error("HTTP " + response.status);
     render(await response.json());
     clearError();
   } catch (err) {
-    showError("Cannot reach the gateway (" + err.message + "); showing the last known state, retrying...");
+    showError(err.needsToken ? err.message
+      : "Cannot reach the gateway (" + err.message + "); showing the last known state, retrying...");
   }
 }
 
@@ -178,7 +216,7 @@ async function setDrained(button, group, address, drain) {
   const url = "./upstreams/" + encodeURIComponent(group) + "/servers/" + encodeURIComponent(address) +
     (drain ? "/drain" : "/undrain");
   try {
-    const response = await fetch(url, { method: "POST" });
+    const response = await api(url, { method: "POST" });
     if (!response.ok) throw new Error("HTTP " + response.status + " " + (await response.text()));
     await refresh();
   } catch (err) {
@@ -190,7 +228,7 @@ async function setDrained(button, group, address, drain) {
 
 // setTimeout after each answer, not setInterval: a slow gateway never gets overlapping polls.
 function poll() {
-  refresh().finally(() => setTimeout(poll, REFRESH_MS));
+  (askingForToken ? Promise.resolve() : refresh()).finally(() => setTimeout(poll, REFRESH_MS));
 }
 poll();
 </script>

@@ -89,15 +89,18 @@ Deno.test("statusPage() is one self-contained HTML document", () => {
   for (const [name, ok] of cases) assert.ok(ok, name);
 });
 
-/** Just enough DOM for the page's script: elements, text, children, classes, click handlers. */
+/** Just enough DOM for the page's script: elements, text, children, classes, click and submit
+ * handlers, input values. */
 class FakeElement {
   className = "";
   textContent = "";
+  value = "";
   hidden = false;
   disabled = false;
   type = "";
   title = "";
   onclick: (() => unknown) | null = null;
+  onsubmit: ((event: { preventDefault(): void }) => unknown) | null = null;
   children: (FakeElement | string)[] = [];
   classes = new Set<string>();
   classList = { add: (c: string) => this.classes.add(c), remove: (c: string) => this.classes.delete(c) };
@@ -122,17 +125,31 @@ function runPage(answer: (url: string, init?: RequestInit) => Response | Promise
   const byId = (id: string) => elements.get(id) ?? elements.set(id, new FakeElement()).get(id)!;
   const document = { getElementById: byId, createElement: () => new FakeElement() };
   const requests: { url: string; method: string }[] = [];
+  /** The Authorization header of each request, in the same order. */
+  const authorizations: (string | undefined)[] = [];
   const fetch = (url: string, init?: RequestInit) => {
     requests.push({ url, method: init?.method ?? "GET" });
+    authorizations.push(new Headers(init?.headers).get("authorization") ?? undefined);
     return Promise.resolve(answer(url, init));
+  };
+  const stored = new Map<string, string>();
+  const sessionStorage = {
+    getItem: (key: string) => stored.get(key) ?? null,
+    setItem: (key: string, value: string) => stored.set(key, value),
+    removeItem: (key: string) => stored.delete(key),
   };
   const timers: { fn: () => void; ms: number }[] = [];
   const setTimeout = (fn: () => void, ms: number) => timers.push({ fn, ms });
   const script = statusPage().match(/<script>([\s\S]*)<\/script>/)![1]!;
-  new Function("document", "fetch", "setTimeout", script)(document, fetch, setTimeout);
+  new Function("document", "fetch", "setTimeout", "sessionStorage", script)(
+    document,
+    fetch,
+    setTimeout,
+    sessionStorage,
+  );
   /** Runs the timers set so far (the next poll). */
   const tick = () => timers.splice(0).forEach((t) => t.fn());
-  return { byId, requests, timers, tick };
+  return { byId, requests, authorizations, timers, tick, stored };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -196,6 +213,42 @@ Deno.test("the status page shows an error banner while the gateway does not answ
   assert.equal(page.byId("error").hidden, true, "cleared by the next successful poll");
   assert.ok(!page.byId("main").classes.has("stale"));
   assert.equal(page.byId("active-tunnels").text(), "2");
+});
+
+Deno.test("the status page asks for the admin token on a 401 and sends it with its requests", async () => {
+  const page = runPage((_url, init) =>
+    new Headers(init?.headers).get("authorization") === "Bearer t0ken"
+      ? Response.json(sampleStatus())
+      : new Response("no bearer token\n", { status: 401 })
+  );
+  await settle();
+  assert.equal(page.byId("login").hidden, false, "the token form shows");
+  assert.match(page.byId("error").text(), /needs the admin token/);
+  page.tick();
+  await settle();
+  assert.equal(page.requests.length, 1, "no polling while the token is asked for");
+
+  page.byId("token").value = " t0ken ";
+  page.byId("login").onsubmit!({ preventDefault: () => {} });
+  await settle();
+  assert.equal(page.byId("login").hidden, true);
+  assert.equal(page.byId("error").hidden, true);
+  assert.equal(page.byId("active-tunnels").text(), "2");
+  assert.equal(page.byId("token").value, "", "the input does not keep it");
+  assert.deepEqual([...page.stored.values()], ["t0ken"], "kept for this tab only");
+
+  page.byId("upstreams").buttons()[0]!.onclick!();
+  await settle();
+  assert.deepEqual(page.requests.slice(1).map((r) => r.method), ["GET", "POST", "GET"]);
+  assert.deepEqual(page.authorizations.slice(1), ["Bearer t0ken", "Bearer t0ken", "Bearer t0ken"]);
+});
+
+Deno.test("the status page forgets a token the gateway refuses and asks again", async () => {
+  const page = runPage(() => new Response("wrong bearer token\n", { status: 401 }));
+  page.stored.set("wsgate-admin-token", "old");
+  await settle();
+  assert.equal(page.byId("login").hidden, false);
+  assert.equal(page.stored.size, 0);
 });
 
 Deno.test("mergeStatuses() sums tunnels and totals over workers", () => {
