@@ -1,13 +1,16 @@
 /**
  * Body relay for plain HTTP and for non-101 answers to an Upgrade: copy exactly one message
  * body, as its framing says (Content-Length, chunked, or until the sender closes), so the
- * receiver sees a complete message and nothing after it.
+ * receiver sees a complete message and nothing after it. Chunked trailers lose the fields that
+ * must not be in trailers (http/chunked.ts).
  */
 import { type BodyFraming, ChunkedScanner } from "./http/chunked.ts";
 import { HeadParseError } from "./errors.ts";
+import { concat } from "./bytes.ts";
 import type { Conn } from "./runtime/types.ts";
 
-/** Splits incoming bytes into the part that belongs to the body; pure. */
+/** Turns incoming bytes into the body bytes to forward: a prefix of each chunk, except where a
+ * chunked body's trailer section is held back and comes out filtered. Pure. */
 export class BodyCutter {
   readonly framing: BodyFraming;
   #remaining: number;
@@ -33,11 +36,15 @@ export class BodyCutter {
       this.#done = this.#remaining === 0;
       return chunk.subarray(0, take);
     }
-    if (this.#scanner) {
-      const end = this.#scanner.push(chunk);
-      if (end === -1) return chunk;
+    const scanner = this.#scanner;
+    if (scanner) {
+      // The trailer section is held back, and forwarded without the fields a proxy must not pass on.
+      const end = scanner.push(chunk);
+      const from = scanner.heldFrom;
+      if (end === -1) return from === chunk.length ? chunk : chunk.subarray(0, from);
       this.#done = true;
-      return chunk.subarray(0, end);
+      const trailers = scanner.trailers;
+      return trailers ? concat(chunk.subarray(0, from), trailers) : chunk.subarray(0, end);
     }
     return chunk; // close-delimited: everything until EOF
   }

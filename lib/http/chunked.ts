@@ -1,12 +1,14 @@
 /**
  * Message body framing (RFC 9112 §6.3) and an incremental scanner that finds where a chunked
- * body ends. A relayed body is forwarded byte for byte; wsgate only needs to know where it stops,
- * and must stop exactly where a strict peer would, or the next bytes could be read as a new
- * message (request smuggling).
+ * body ends. A relayed body is forwarded byte for byte, up to its trailer section; wsgate needs to
+ * know where it stops, and must stop exactly where a strict peer would, or the next bytes could be
+ * read as a new message (request smuggling). Trailer fields that frame, route or authenticate a
+ * message are dropped on the way (see TRAILER_DROPPED).
  */
 import { HeadParseError } from "../errors.ts";
 import type { Header, RequestHead, ResponseHead } from "./head.ts";
 import { getHeader } from "./headers.ts";
+import { HOP_BY_HOP_HEADERS } from "./hop_headers.ts";
 
 export type BodyFraming =
   | { kind: "none" }
@@ -38,6 +40,7 @@ const LF = 0x0a;
 const SP = 0x20;
 const HTAB = 0x09;
 const SEMICOLON = 0x3b;
+const COLON = 0x3a;
 
 // Scanner states, in the order the grammar visits them:
 // chunk = chunk-size [ BWS ";" chunk-ext ] CRLF chunk-data CRLF; last-chunk; trailer-section; CRLF
@@ -55,17 +58,67 @@ const TRAILER_LF = 10;
 const FINAL_LF = 11;
 const DONE = 12;
 
-/** Incremental scanner that finds where a chunked body (incl. trailers and the final CRLF) ends, without copying. */
+/**
+ * Fields dropped from trailer sections, both ways. RFC 9110 §6.5.1 forbids trailers that frame,
+ * route or authenticate a message or describe a hop, since they are needed before the content; a
+ * recipient that merges trailers into the header section (many do) would act on them past every
+ * check wsgate made on the head.
+ */
+const TRAILER_DROPPED = new Set<string>([
+  ...HOP_BY_HOP_HEADERS, // Connection, Transfer-Encoding, Trailer, Upgrade, ...
+  "content-length",
+  "host",
+  "forwarded", // with X-Real-IP and X-Forwarded-*: what wsgate tells the upstream about the client
+  "x-real-ip",
+  "authorization", // credentials are checked on the head (DESIGN §3b)
+  "cookie",
+]);
+
+function droppedInTrailers(name: string): boolean {
+  // Names with "_" are dropped from heads too: CGI-style stacks read X_Forwarded_For as X-Forwarded-For.
+  return TRAILER_DROPPED.has(name) || name.startsWith("x-forwarded-") || name.startsWith("sec-websocket-") ||
+    name.includes("_");
+}
+
+/** The trailer section is held until it is complete, so it is bounded (the default max_head_bytes). */
+export const MAX_TRAILER_BYTES = 16 * 1024;
+
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Incremental scanner that finds where a chunked body (incl. trailers and the final CRLF) ends.
+ * Bytes up to the trailer section are never copied; the section itself is held back (heldFrom)
+ * and comes out without the fields a proxy must not pass on (trailers).
+ */
 export class ChunkedScanner {
   #state = SIZE_START;
   /** The chunk-size being read, then the chunk-data bytes still to skip. */
   #size = 0;
+  #heldFrom = 0;
+  /** Trailer bytes from earlier chunks (copies: a runtime may reuse its read buffers). */
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
+  #trailers: Uint8Array | undefined;
+
+  /** Offset in the last pushed chunk where the bytes held back begin (its length when none are). */
+  get heldFrom(): number {
+    return this.#heldFrom;
+  }
+
+  /**
+   * Once the body ended: what replaces the last chunk's bytes from heldFrom to the end, i.e. the
+   * trailer section as forwarded. Undefined when those bytes go out as they are.
+   */
+  get trailers(): Uint8Array | undefined {
+    return this.#trailers;
+  }
 
   /**
    * Feed the next bytes; returns -1 if the body has not ended yet, else the offset in `chunk` just
    * past its end (0 for any push after the end). Throws HeadParseError on malformed framing.
    */
   push(chunk: Uint8Array): number {
+    this.#heldFrom = this.#state >= LINE_START ? 0 : chunk.length;
     if (this.#state === DONE) return 0;
     let i = 0;
     while (i < chunk.length) {
@@ -76,10 +129,35 @@ export class ChunkedScanner {
         if (this.#size === 0) this.#state = DATA_CR;
         continue;
       }
-      this.#state = this.#next(this.#state, chunk[i++] ?? 0);
-      if (this.#state === DONE) return i;
+      const state = this.#next(this.#state, chunk[i++] ?? 0);
+      // The last-chunk line ends: the trailer section starts.
+      if (state === LINE_START && this.#state === SIZE_LF) this.#heldFrom = i;
+      this.#state = state;
+      if (state === DONE) {
+        this.#endTrailers(chunk.subarray(this.#heldFrom, i));
+        return i;
+      }
     }
+    if (this.#state >= LINE_START) this.#hold(chunk.subarray(this.#heldFrom));
     return -1;
+  }
+
+  #hold(bytes: Uint8Array): void {
+    this.#count(bytes.length);
+    if (bytes.length > 0) this.#held.push(bytes.slice());
+  }
+
+  #count(bytes: number): void {
+    this.#heldBytes += bytes;
+    if (this.#heldBytes > MAX_TRAILER_BYTES) fail(`trailer section over ${MAX_TRAILER_BYTES} bytes`);
+  }
+
+  /** `tail`: the section's bytes in the last chunk. */
+  #endTrailers(tail: Uint8Array): void {
+    this.#count(tail.length);
+    const section = this.#held.length === 0 ? tail : join([...this.#held, tail]);
+    this.#held = [];
+    this.#trailers = keptTrailers(section) ?? (section === tail ? undefined : section);
   }
 
   #next(state: number, byte: number): number {
@@ -140,6 +218,41 @@ export class ChunkedScanner {
     if (isControl(byte)) fail(`${describe(byte)} in trailer section`);
     return TRAILER;
   }
+}
+
+/**
+ * A trailer section (field lines, each CRLF-terminated as the scanner checked, then the final
+ * CRLF) without the dropped fields; undefined when none is dropped.
+ */
+function keptTrailers(section: Uint8Array): Uint8Array | undefined {
+  const kept: Uint8Array[] = [];
+  let dropped = false;
+  const last = section.length - 2; // the final CRLF
+  for (let at = 0; at < last;) {
+    const cr = section.indexOf(CR, at);
+    const colon = section.indexOf(COLON, at);
+    const nameEnd = colon === -1 || colon > cr ? cr : colon;
+    const name = String.fromCharCode(...section.subarray(at, nameEnd));
+    if (nameEnd === cr || !FIELD_NAME.test(name)) {
+      fail(`invalid trailer field name ${JSON.stringify(name.slice(0, 40))}`);
+    }
+    if (droppedInTrailers(name.toLowerCase())) dropped = true;
+    else kept.push(section.subarray(at, cr + 2));
+    at = cr + 2;
+  }
+  if (!dropped) return undefined;
+  kept.push(section.subarray(last));
+  return join(kept);
+}
+
+function join(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 function fail(reason: string): never {

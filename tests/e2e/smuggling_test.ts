@@ -253,3 +253,52 @@ Deno.test("smuggling: a malformed upstream response becomes 502, logged", async 
   const rejects = () => gw.records("reject").filter((r) => r.fields.status === "502").length;
   await eventually(() => rejects() === BAD_RESPONSES.length, 5_000, "one reject line per answer");
 });
+
+/** Trailer fields a recipient that merges trailers into the head would act on (RFC 9110 §6.5.1). */
+const FORBIDDEN_TRAILERS = [
+  "Content-Length: 44",
+  "Transfer-Encoding: chunked",
+  "Host: admin.internal",
+  "Connection: keep-alive",
+  "X-Forwarded-For: 10.0.0.1",
+  "Authorization: Bearer forged",
+];
+const trailerSection = (fields: string[]) => fields.map((field) => field + CRLF).join("") + CRLF;
+const CHUNKED_WITH_TRAILERS = `5\r\nhello\r\n0\r\n${trailerSection(["X-Sum: 1", ...FORBIDDEN_TRAILERS])}`;
+const CHUNKED_FILTERED = `5\r\nhello\r\n0\r\n${trailerSection(["X-Sum: 1"])}`;
+
+Deno.test("smuggling: framing, routing and hop-by-hop trailers are dropped from request bodies", async () => {
+  const received: string[] = [];
+  await using backend = rawBackend(async (peer) => {
+    // The body ends at the empty line after the trailers; "\r\n\r\n" occurs nowhere before it.
+    while (!text(peer.reader.buffered).includes("\r\n\r\n")) {
+      if (!await peer.reader.fill(5_000)) throw new Error("the body did not end");
+    }
+    received.push(text(peer.reader.buffered));
+    await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  await using gw = await startGateway({ args: ["--listen", "127.0.0.1:0", "--upstream", backend.address] });
+  const request = req(
+    "POST /upload HTTP/1.1",
+    ["Host: h", "Transfer-Encoding: chunked"],
+    CHUNKED_WITH_TRAILERS,
+  );
+  const outcome = await exchange(gw.port, request);
+  assert.equal(outcome.response?.status, 200);
+  assert.equal(text(outcome.response.body), "ok");
+  assert.deepEqual(received, [CHUNKED_FILTERED]);
+  assert.match(backend.heads[0] ?? "", /^transfer-encoding: chunked\r$/im, "still chunked");
+});
+
+Deno.test("smuggling: framing, routing and hop-by-hop trailers are dropped from response bodies", async () => {
+  await using backend = rawBackend(async (peer) => {
+    await peer.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${CHUNKED_WITH_TRAILERS}`);
+    await peer.closing; // the body's framing, not a close, ends the answer
+  });
+  await using gw = await startGateway({ args: ["--listen", "127.0.0.1:0", "--upstream", backend.address] });
+  const outcome = await exchange(gw.port, req("GET /download HTTP/1.1", ["Host: h"]));
+  assert.equal(outcome.response?.status, 200);
+  const raw = text(outcome.raw);
+  assert.ok(raw.endsWith(`\r\n\r\n${CHUNKED_FILTERED}`), JSON.stringify(raw));
+  assert.equal(outcome.closed, true);
+});

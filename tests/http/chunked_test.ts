@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { HeadParseError } from "../../lib/errors.ts";
+import { BodyCutter } from "../../lib/body.ts";
 import {
   type BodyFraming,
   ChunkedScanner,
+  MAX_TRAILER_BYTES,
   requestBodyFraming,
   responseBodyFraming,
 } from "../../lib/http/chunked.ts";
@@ -139,6 +141,15 @@ const malformedBodies: { name: string; body: string; message: RegExp }[] = [
   { name: "obs-fold in trailer", body: "0\r\nX-T: 1\r\n folded\r\n\r\n", message: /obs-fold/ },
   { name: "bare LF as final line", body: "0\r\n\n", message: /bare LF in trailer/ },
   { name: "bare CR at the end", body: "0\r\n\r\r", message: /bare CR at the end/ },
+  { name: "trailer without a colon", body: "0\r\nX-T\r\n\r\n", message: /invalid trailer field name "X-T"/ },
+  { name: "space before a trailer's colon", body: "0\r\nHost : h\r\n\r\n", message: /trailer field name/ },
+  { name: "empty trailer name", body: "0\r\n: h\r\n\r\n", message: /trailer field name ""/ },
+  { name: "non-token trailer name", body: "0\r\nX\xe9: h\r\n\r\n", message: /trailer field name/ },
+  {
+    name: "trailer section over the limit",
+    body: `0\r\nX-Big: ${"a".repeat(MAX_TRAILER_BYTES)}\r\n\r\n`,
+    message: /trailer section over/,
+  },
 ];
 
 for (const { name, body, message } of malformedBodies) {
@@ -155,3 +166,79 @@ for (const { name, body, message } of malformedBodies) {
     await t.step("one byte at a time", () => rejects(oneByteAtATime(input)));
   });
 }
+
+/** Runs `pieces` through a BodyCutter for a chunked body: what is forwarded, piece by piece. */
+function forward(pieces: Uint8Array[]): Uint8Array[] {
+  const cutter = new BodyCutter({ kind: "chunked" });
+  const out: Uint8Array[] = [];
+  for (const piece of pieces) {
+    out.push(cutter.cut(piece));
+    if (cutter.done) return out;
+  }
+  throw new Error("the body did not end");
+}
+
+/** One char per byte, like `bytes` the other way. */
+const joined = (parts: Uint8Array[]) => String.fromCharCode(...parts.flatMap((part) => [...part]));
+
+const trailerCases: { name: string; trailers: string[]; kept: string[] }[] = [
+  {
+    name: "framing, routing and hop-by-hop fields are dropped, others kept in order",
+    trailers: [
+      "X-Sum: 1",
+      "Content-Length: 5",
+      "transfer-encoding: chunked",
+      "Host: evil.test",
+      "Connection: close",
+      "Keep-Alive: timeout=5",
+      "Trailer: X-Sum",
+      "TE: trailers",
+      "Upgrade: websocket",
+      "Proxy-Authorization: Basic eA==",
+      "x-checksum: abc",
+    ],
+    kept: ["X-Sum: 1", "x-checksum: abc"],
+  },
+  {
+    name: "what wsgate tells the upstream about the client, and credentials, are dropped",
+    trailers: [
+      "X-Forwarded-For: 10.0.0.1",
+      "X-Forwarded-Proto: https",
+      "Forwarded: for=10.0.0.1",
+      "X-Real-IP: 10.0.0.1",
+      "X_Forwarded_For: 10.0.0.1",
+      "Authorization: Bearer forged",
+      "Cookie: token=forged",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      "Server-Timing: db;dur=53",
+    ],
+    kept: ["Server-Timing: db;dur=53"],
+  },
+  { name: "only dropped fields", trailers: ["Content-Length: 0", "Host: h"], kept: [] },
+];
+
+for (const { name, trailers, kept } of trailerCases) {
+  const trailerSection = (fields: string[]) => fields.map((f) => `${f}\r\n`).join("") + "\r\n";
+  const input = bytes(`5\r\nhello\r\n0;ext\r\n${trailerSection(trailers)}GET /next HTTP/1.1\r\n`);
+  const expected = `5\r\nhello\r\n0;ext\r\n${trailerSection(kept)}`;
+  Deno.test(`BodyCutter, chunked trailers: ${name}`, async (t) => {
+    await t.step("in one piece", () => assert.equal(joined(forward([input])), expected));
+    await t.step("one byte at a time", () => assert.equal(joined(forward(oneByteAtATime(input))), expected));
+    await t.step("split at every offset", () => {
+      for (let at = 0; at <= input.length; at++) {
+        const pieces = [input.subarray(0, at), input.subarray(at)];
+        assert.equal(joined(forward(pieces)), expected, `split at ${at}`);
+      }
+    });
+  });
+}
+
+Deno.test("BodyCutter, chunked trailers: allowed ones go out as they came, uncopied within one read", () => {
+  for (const body of ["3\r\nabc\r\n0\r\n\r\n", "3\r\nabc\r\n0\r\nX-Sum: 1\r\nX-Other:\tb\xff\r\n\r\n"]) {
+    const input = bytes(`${body}rest`);
+    const [out] = forward([input]);
+    assert.equal(joined([out!]), body);
+    assert.equal(out!.buffer, input.buffer, "a view of the chunk read");
+    assert.equal(joined(forward(oneByteAtATime(input))), body);
+  }
+});
