@@ -1,7 +1,7 @@
 /**
- * RELAY: the answers that are not a tunnel. 1xx interim answers (100 Continue) are passed on
- * and the final answer read after them; a final non-101 answer is relayed with exactly its
- * body, on a connection that then closes.
+ * RELAY: the answers that are not a tunnel. 1xx interim answers (100 Continue) are passed on,
+ * a bounded number of them, and the final answer read after them; a final non-101 answer is
+ * relayed with exactly its body, on a connection that then closes.
  */
 import { NetError, UpstreamError } from "./errors.ts";
 import { parseResponseHead, type ResponseHead, serializeResponseHead } from "./http/head.ts";
@@ -25,6 +25,13 @@ function isInterim(status: number): boolean {
   return status >= 100 && status < 200 && status !== 101;
 }
 
+/**
+ * Interim answers relayed before the final one at most (a 100 Continue and a few 103 Early Hints
+ * are all a real exchange has); together they may not exceed max_head_bytes either. Without a
+ * bound a backend could stream 1xx heads at a client for as long as it likes.
+ */
+export const MAX_INTERIM_ANSWERS = 16;
+
 /** Passes 1xx answers other than 101 to the client; returns the final answer. */
 export async function skipInterim(
   upstream: Conn,
@@ -33,7 +40,18 @@ export async function skipInterim(
   options: { limits: LimitsConfig; address: string },
 ): Promise<Answer> {
   let answer = first;
+  let count = 0;
+  let bytes = 0;
   while (isInterim(answer.response.status)) {
+    count++;
+    bytes += answer.head.length;
+    if (count > MAX_INTERIM_ANSWERS || bytes > options.limits.max_head_bytes) {
+      throw new UpstreamError(
+        "response",
+        options.address,
+        `too many interim responses (${count}, ${bytes} bytes of heads)`,
+      );
+    }
     await client.write(serializeResponseHead({ ...answer.response, version: "HTTP/1.1" }));
     answer = await nextAnswer(upstream, answer.rest, options);
   }

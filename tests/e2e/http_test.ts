@@ -2,8 +2,20 @@
 import assert from "node:assert/strict";
 import { denoEchoBackend, rawBackend, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs } from "./_clients.ts";
-import { oneRouteConfig, startGateway } from "./_harness.ts";
-import { bytes, concat, CRLF, parseResponse, randomBytes, rawRequest, sha256, text } from "./_wire.ts";
+import { eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
+import {
+  bytes,
+  concat,
+  CRLF,
+  parseResponse,
+  randomBytes,
+  rawRequest,
+  sha256,
+  text,
+  upgradeRequest,
+} from "./_wire.ts";
+import { exchange } from "./_security.ts";
+import { MAX_INTERIM_ANSWERS } from "../../lib/relay.ts";
 
 /** A complete chunked body; `extension` is added to the first chunk-size line. */
 const chunkedBody = (parts: Uint8Array[], extension = "") =>
@@ -204,4 +216,53 @@ Deno.test("http: an HTTP/1.0 client gets a streamed answer unchunked (the reques
     assert.equal(chunked, version === "1.1", `${version}: ${response.head}`);
   }
   assert.deepEqual(seen, ["127.0.0.1", "127.0.0.1"]);
+});
+
+Deno.test("http: a backend sending 1xx answers without end gets the client a 502 after a bounded number", async (t) => {
+  let sent = 0;
+  await using endless = rawBackend(async (peer) => {
+    // Until wsgate hangs up: the write that fails ends the script.
+    for (let i = 0;; i++) {
+      await peer.write(
+        i % 2 ? "HTTP/1.1 100 Continue\r\n\r\n" : "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n",
+      );
+      sent++;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  });
+  await using echo = await denoEchoBackend();
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        routes: [{ path: "/endless", upstream: "endless" }, { path: "/", upstream: "echo" }],
+      }],
+      upstreams: {
+        // max_fails: 0 keeps the backend in rotation after each 502.
+        endless: { servers: [{ address: endless.address, max_fails: 0 }] },
+        echo: { servers: [echo.address] },
+      },
+    }),
+  });
+  const requests = {
+    "plain GET": `GET /endless HTTP/1.1\r\nHost: h\r\n\r\n`,
+    "WebSocket upgrade": upgradeRequest({ path: "/endless/ws" }),
+  };
+  for (const [name, request] of Object.entries(requests)) {
+    await t.step(name, async () => {
+      const outcome = await exchange(gw.port, request, { timeoutMs: 5_000 });
+      assert.ok(outcome.closed, `closed within the timeout, after ${sent} interim answers sent`);
+      const statuses = [...text(outcome.raw).matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]));
+      assert.equal(statuses.at(-1), 502, "the final answer");
+      assert.equal(statuses.length - 1, MAX_INTERIM_ANSWERS, "interim answers relayed before it");
+      assert.ok(statuses.slice(0, -1).every((status) => status === 100 || status === 103));
+    });
+  }
+  const rejects = () => gw.records("reject").filter((r) => r.fields.status === "502");
+  await eventually(() => rejects().length === 2, 5_000, "a reject line per request");
+  for (const r of rejects()) assert.match(r.fields.reason ?? "", /too many interim responses/);
+  await t.step("the gateway serves on", async () => {
+    const response = parseResponse(await rawRequest(gw.port, `GET /after HTTP/1.1\r\nHost: h\r\n\r\n`));
+    assert.equal(response.status, 200);
+  });
 });
