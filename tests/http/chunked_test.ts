@@ -167,12 +167,17 @@ for (const { name, body, message } of malformedBodies) {
   });
 }
 
-/** Runs `pieces` through a BodyCutter for a chunked body: what is forwarded, piece by piece. */
+/**
+ * Runs `pieces` through a BodyCutter for a chunked body: what is forwarded, piece by piece. Every
+ * piece is read into the same buffer, as the runtimes lease theirs: held bytes must be copies.
+ */
 function forward(pieces: Uint8Array[]): Uint8Array[] {
   const cutter = new BodyCutter({ kind: "chunked" });
+  const lease = new Uint8Array(Math.max(...pieces.map((piece) => piece.length)));
   const out: Uint8Array[] = [];
   for (const piece of pieces) {
-    out.push(cutter.cut(piece));
+    lease.set(piece);
+    out.push(cutter.cut(lease.subarray(0, piece.length)).slice()); // written before the next read
     if (cutter.done) return out;
   }
   throw new Error("the body did not end");
@@ -236,9 +241,9 @@ for (const { name, trailers, kept } of trailerCases) {
 Deno.test("BodyCutter, chunked trailers: allowed ones go out as they came, uncopied within one read", () => {
   for (const body of ["3\r\nabc\r\n0\r\n\r\n", "3\r\nabc\r\n0\r\nX-Sum: 1\r\nX-Other:\tb\xff\r\n\r\n"]) {
     const input = bytes(`${body}rest`);
-    const [out] = forward([input]);
-    assert.equal(joined([out!]), body);
-    assert.equal(out!.buffer, input.buffer, "a view of the chunk read");
+    const out = new BodyCutter({ kind: "chunked" }).cut(input);
+    assert.equal(joined([out]), body);
+    assert.equal(out.buffer, input.buffer, "a view of the chunk read");
     assert.equal(joined(forward(oneByteAtATime(input))), body);
   }
 });
