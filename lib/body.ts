@@ -5,7 +5,7 @@
  * must not be in trailers (http/chunked.ts).
  */
 import { type BodyFraming, ChunkedScanner } from "./http/chunked.ts";
-import { HeadParseError } from "./errors.ts";
+import { HeadParseError, NetError } from "./errors.ts";
 import { concat } from "./bytes.ts";
 import type { Conn } from "./runtime/types.ts";
 
@@ -50,27 +50,45 @@ export class BodyCutter {
   }
 }
 
+/** How long one read may wait for bytes, and one write for the receiver (ms; 0 = no limit). */
+export interface RelayTimeouts {
+  readTimeout: number;
+  sendTimeout: number;
+}
+
 /** Copies one body from `from` to `to`, starting with `first` (bytes already read past the
- * head). Returns the body bytes copied. Throws when the sender ends the body early. */
+ * head). Returns the body bytes copied. Throws when the sender ends the body early, or
+ * NetError("ETIMEDOUT") when a read or write outlasts `timeouts`: a stalled sender or a
+ * client that stops reading must not hold both connections forever. */
 export async function relayBody(
   from: Conn,
   to: Conn,
   cutter: BodyCutter,
   first: Uint8Array,
+  timeouts: RelayTimeouts = { readTimeout: 0, sendTimeout: 0 },
 ): Promise<number> {
   let copied = 0;
   let chunk: Uint8Array | null = first;
   while (true) {
     const part = cutter.cut(chunk);
     if (part.length > 0) {
-      await to.write(part);
+      await within(to.write(part), timeouts.sendTimeout, "body write blocked");
       copied += part.length;
     }
     if (cutter.done) return copied;
-    chunk = await from.read();
+    chunk = await within(from.read(), timeouts.readTimeout, "no body bytes");
     if (chunk === null) {
       if (cutter.framing.kind === "close") return copied;
       throw new HeadParseError("connection closed before the body was complete");
     }
   }
+}
+
+function within<T>(step: Promise<T>, ms: number, what: string): Promise<T> {
+  if (ms <= 0) return step;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NetError("ETIMEDOUT", `${what} for ${ms} ms`)), ms);
+  });
+  return Promise.race([step, late]).finally(() => clearTimeout(timer));
 }

@@ -185,7 +185,10 @@ async function establish(
     afterSend(conn) {
       // The rest of a plain request's body streams while the answer comes back.
       if (body.done) return;
-      bodySent = relayBody(client, conn, body, new Uint8Array(0));
+      bodySent = relayBody(client, conn, body, new Uint8Array(0), {
+        readTimeout: 0, // the upstream's answer is awaited within handshake_timeout meanwhile
+        sendTimeout: route.send_timeout,
+      });
       bodySent.catch(() => conn.close());
     },
     onAttemptFailed: (err) => {
@@ -225,7 +228,10 @@ async function establish(
     throw new UpstreamError("upgrade", address, "101 to a request without Upgrade");
   }
   access.status = ANSWERING;
-  const downBytes = await relayResponse(upstream.conn, client, answer, request.method);
+  const downBytes = await relayResponse(upstream.conn, client, answer, request.method, {
+    readTimeout: route.read_timeout,
+    sendTimeout: route.send_timeout,
+  });
   Object.assign(access, {
     status: answer.response.status,
     down_bytes: downBytes,

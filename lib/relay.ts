@@ -7,7 +7,7 @@ import { NetError, UpstreamError } from "./errors.ts";
 import { parseResponseHead, type ResponseHead, serializeResponseHead } from "./http/head.ts";
 import { responseBodyFraming } from "./http/chunked.ts";
 import { closeDelimitedHeaders } from "./http/hop_headers.ts";
-import { BodyCutter, relayBody } from "./body.ts";
+import { BodyCutter, relayBody, type RelayTimeouts } from "./body.ts";
 import { concat } from "./bytes.ts";
 import { findHeadEnd, readHead } from "./read_head.ts";
 import type { LimitsConfig } from "./config/schema.ts";
@@ -100,6 +100,7 @@ export async function relayResponse(
   client: Conn,
   answer: Answer,
   requestMethod: string,
+  timeouts: RelayTimeouts,
 ): Promise<number> {
   const { response } = answer;
   await client.write(
@@ -110,5 +111,5 @@ export async function relayResponse(
     }),
   );
   const cutter = new BodyCutter(responseBodyFraming(response, requestMethod));
-  return await relayBody(upstream, client, cutter, answer.rest);
+  return await relayBody(upstream, client, cutter, answer.rest, timeouts);
 }

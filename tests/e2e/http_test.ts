@@ -266,3 +266,49 @@ Deno.test("http: a backend sending 1xx answers without end gets the client a 502
     assert.equal(response.status, 200);
   });
 });
+
+Deno.test("http: a plain answer's body is bounded by the route's read_timeout and send_timeout", async (t) => {
+  const BIG = 256 * 1024 * 1024; // more than any socket buffers hold, so a non-reading client blocks the write
+  let backendWriteFailed = false;
+  await using backend = rawBackend(async (peer) => {
+    if (peer.head.startsWith("GET /stall")) {
+      await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+      await peer.closing; // never the other 90 bytes
+      return;
+    }
+    await peer.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG}\r\n\r\n`);
+    const block = new Uint8Array(1024 * 1024);
+    try {
+      for (let sent = 0; sent < BIG; sent += block.length) await peer.write(block);
+    } catch {
+      backendWriteFailed = true; // the gateway let go of the upstream connection
+    }
+  });
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        routes: [{ path: "/", upstream: "app", read_timeout: "1s", send_timeout: "1s" }],
+      }],
+      upstreams: { app: { servers: [backend.address] } },
+    }),
+  });
+  await t.step("a backend that stalls mid-body: the client connection ends after read_timeout", async () => {
+    const started = Date.now();
+    const outcome = await exchange(gw.port, "GET /stall HTTP/1.1\r\nHost: h\r\n\r\n", { timeoutMs: 6_000 });
+    assert.equal(outcome.closed, true, "closed, not held open");
+    assert.ok(Date.now() - started < 5_000, `closed after ${Date.now() - started} ms`);
+    assert.match(text(outcome.raw), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n0123456789$/);
+    await gw.waitForLine(/access .*path=\/stall .*reason="no body bytes for 1000 ms"/);
+  });
+  await t.step("a client that stops reading: the upstream is let go after send_timeout", async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: gw.port });
+    try {
+      await conn.write(bytes("GET /big HTTP/1.1\r\nHost: h\r\n\r\n"));
+      await gw.waitForLine(/access .*path=\/big .*reason="body write blocked for 1000 ms"/, 10_000);
+      await eventually(() => backendWriteFailed, 5_000, "the backend's writes fail");
+    } finally {
+      conn.close();
+    }
+  });
+});
