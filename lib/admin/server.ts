@@ -146,7 +146,14 @@ async function answer(
     return reject(err instanceof HeadParseError ? err.status : 400, (err as Error).message);
   }
   const refused = refusal(request, policy);
-  if (!refused) return await answerAdmin(request.method, request.path, controller);
+  if (!refused) {
+    try {
+      return await answerAdmin(request.method, request.path, controller);
+    } catch (err) {
+      // e.g. a malformed %-escape in a drain path (URIError)
+      return reject(400, (err as Error).message, request);
+    }
+  }
   const reply = reject(refused.status, refused.reason, request);
   if (refused.status !== 401) return reply;
   // The page holds no data: served with the 401, it asks for the token and sends it itself.

@@ -283,6 +283,8 @@ Deno.test("admin: a page of another site cannot drain or reload (403), a rebound
     assert.equal((await adminRaw(gw, "POST", DRAIN_1.replace(/drain$/, "undrain"))).status, 200, "curl");
     const local = { Host: `LOCALHOST.:${gw.adminPort}`, Origin: `http://localhost:${gw.adminPort}` };
     assert.equal((await adminRaw(gw, "POST", DRAIN_1, local)).status, 200);
+    const malformed = await adminRaw(gw, "POST", "/upstreams/app/servers/%zz/drain");
+    assert.equal(malformed.status, 400, "a bad %-escape is a 400, not an internal error");
     for (const host of [`[::1]:${gw.adminPort}`, "127.0.0.1", `localhost:${gw.adminPort}`]) {
       assert.equal((await adminRaw(gw, "GET", "/status.json", { Host: host })).status, 200, host);
     }
