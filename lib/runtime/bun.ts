@@ -14,6 +14,7 @@ import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
 import { Inbox } from "./inbox.ts";
+import { tlsNotReady } from "./tls_server.ts";
 import type {
   Addr,
   ChildProcess,
@@ -121,13 +122,21 @@ class BunConn implements Conn {
   #splice: { target: BunConn; stats: SpliceStats; resolve(): void; reject(err: unknown): void } | undefined;
   /** Spliced bytes this socket could not take yet, and the socket paused until it can. */
   #backlog: { bytes: Uint8Array; source: BunConn } | undefined;
+  /** Accepted on a TLS listener, handshake not done: Bun would drop what is written (see write()). */
+  #handshaking: boolean;
 
-  constructor(socket: BunSocket, local: Addr, remote: Addr, releaseFd: () => void) {
+  constructor(
+    socket: BunSocket,
+    addrs: { local: Addr; remote: Addr },
+    releaseFd: () => void,
+    tlsServer: boolean,
+  ) {
     this.#socket = socket;
     this.#inbox = new Inbox(socket);
-    this.localAddr = local;
-    this.remoteAddr = remote;
+    this.localAddr = addrs.local;
+    this.remoteAddr = addrs.remote;
     this.#releaseFd = releaseFd;
+    this.#handshaking = tlsServer;
   }
 
   read(): Promise<Uint8Array | null> {
@@ -140,6 +149,7 @@ class BunConn implements Conn {
 
   write(bytes: Uint8Array): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
+    if (this.#handshaking) return Promise.reject(tlsNotReady());
     const written = this.#socket.write(bytes);
     if (written === bytes.length) return Promise.resolve();
     if (written < 0 || this.#closed) return Promise.reject(new NetError("EPIPE", "socket is closed"));
@@ -224,6 +234,11 @@ class BunConn implements Conn {
 
   // --- called from the socket handlers ---
 
+  /** A failed handshake needs nothing here: Bun closes the socket, and `close` follows. */
+  onHandshake(success: boolean): void {
+    if (success) this.#handshaking = false;
+  }
+
   onData(chunk: Uint8Array): void {
     // Spliced: straight into the target, unless earlier chunks still wait for it.
     if (this.#splice && this.#splice.target.#backlog === undefined && this.#inbox.empty) this.#forward(chunk);
@@ -302,13 +317,12 @@ function addrsOf(socket: BunSocket, unixPath: string | undefined): { local: Addr
   };
 }
 
-function wrap(socket: BunSocket, unixPath: string | undefined): BunConn {
+function wrap(socket: BunSocket, unixPath: string | undefined, tlsServer = false): BunConn {
   if (unixPath === undefined) {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_MS);
   }
-  const { local, remote } = addrsOf(socket, unixPath);
-  const conn = new BunConn(socket, local, remote, fds.opened());
+  const conn = new BunConn(socket, addrsOf(socket, unixPath), fds.opened(), tlsServer);
   socket.data = conn;
   return conn;
 }
@@ -418,7 +432,13 @@ async function listen(options: ListenOptions): Promise<Listener> {
       ...(tls ? { tls } : {}),
       socket: {
         ...relayHandlers(),
-        open: (socket) => fds.full ? adapter.shed(socket) : adapter.push(wrap(socket, unixPath)),
+        // With a `handshake` handler, `open` comes at the TCP accept: the gateway gets the
+        // connection at once, and handshake_timeout covers the TLS handshake too.
+        open: (socket) =>
+          fds.full ? adapter.shed(socket) : adapter.push(wrap(socket, unixPath, tls !== undefined)),
+        ...(tls
+          ? { handshake: (socket: BunSocket, success: boolean) => socket.data?.onHandshake(success) }
+          : {}),
       },
     });
   try {

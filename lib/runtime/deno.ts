@@ -6,6 +6,8 @@
 import { NetError, type NetErrorCode } from "../errors.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { giveLarge, giveSmall, SMALL_BUFFER, takeLarge, takeSmall } from "./buffers.ts";
+import { tlsNotReady } from "./tls_server.ts";
+import { TlsHandshakeReaper } from "./deno_tls_reaper.ts";
 import type {
   Addr,
   ChildProcess,
@@ -75,11 +77,18 @@ class DenoConn implements Conn {
   #wroteEof = false;
   /** A read started by peerGone(), handed to the next read(). */
   #prefetched: Promise<Uint8Array | null> | undefined;
+  /** Accepted on a TLS listener and its handshake not done yet (see write()). */
+  #handshaking = false;
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: Deno.Conn, options: { tlsServer?: boolean } = {}) {
     this.#conn = conn;
     this.localAddr = toAddr(conn.localAddr);
     this.remoteAddr = toAddr(conn.remoteAddr);
+    if (options.tlsServer) {
+      this.#handshaking = true;
+      // Started now so that write() knows when it is done; a failure shows in read() too.
+      (conn as Deno.TlsConn).handshake().then(() => this.#handshaking = false, () => {});
+    }
   }
 
   // read() and spliceTo() chain promises instead of being async functions: an idle tunnel parks
@@ -100,6 +109,8 @@ class DenoConn implements Conn {
 
   #filled(buffer: Uint8Array, n: number | null): Uint8Array | null {
     this.#reading = false;
+    // Bytes (or a clean EOF) came through TLS: the handshake is done, whichever promise settles first.
+    this.#handshaking = false;
     if (this.#closed) this.#freeBuffers();
     if (n === null || this.#closed) return null;
     if (buffer === this.#small) {
@@ -149,6 +160,9 @@ class DenoConn implements Conn {
   }
 
   async write(bytes: Uint8Array): Promise<void> {
+    // Deno would hold the write until the handshake completes: forever, for a client that never
+    // finishes it (see tls_server.ts).
+    if (this.#handshaking) throw tlsNotReady();
     let offset = 0;
     try {
       while (offset < bytes.length) {
@@ -177,6 +191,8 @@ class DenoConn implements Conn {
     } catch {
       // Deno throws BadResource when the socket already failed; closing is best effort.
     }
+    // Deno keeps the socket of an unfinished TLS handshake open past close() (see the reaper).
+    if (this.#handshaking) reaper.reap(this.localAddr, this.remoteAddr);
     // A pending read still owns its buffer; read() frees them when it settles.
     if (!this.#reading) this.#freeBuffers();
   }
@@ -194,15 +210,19 @@ class DenoConn implements Conn {
   }
 }
 
+const reaper = new TlsHandshakeReaper();
+
 const DEAD_IN_QUEUE = [Deno.errors.NotConnected, Deno.errors.ConnectionAborted, Deno.errors.ConnectionReset];
 
 class DenoListener implements Listener {
   readonly addr: Addr;
   #listener: Deno.Listener;
+  #tls: boolean;
   #closed = false;
 
-  constructor(listener: Deno.Listener) {
+  constructor(listener: Deno.Listener, options: { tls?: boolean } = {}) {
     this.#listener = listener;
+    this.#tls = options.tls ?? false;
     this.addr = toAddr(listener.addr);
   }
 
@@ -220,7 +240,7 @@ class DenoListener implements Listener {
         throw toNetError(err);
       }
       tune(conn);
-      return new DenoConn(conn);
+      return new DenoConn(conn, { tlsServer: this.#tls });
     }
     return null;
   }
@@ -286,7 +306,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
   const { addr } = options;
   try {
     if (addr.transport === "unix") return new DenoListener(await listenUnix(addr.path));
-    if (options.tls?.length) return new DenoListener(listenTls(options, addr));
+    if (options.tls?.length) return new DenoListener(listenTls(options, addr), { tls: true });
     return new DenoListener(
       Deno.listen({ hostname: addr.hostname, port: addr.port, reusePort: options.reusePort ?? false }),
     );

@@ -6,6 +6,7 @@
 import tls from "node:tls";
 import { NetError } from "../errors.ts";
 import { Inbox } from "./inbox.ts";
+import { tlsNotReady } from "./tls_server.ts";
 import type { Addr, Conn, Listener, TlsCertificate } from "./types.ts";
 
 const CLOSE_GRACE_MS = 1000;
@@ -21,6 +22,8 @@ class NodeSocketConn implements Conn {
   readonly remoteAddr: Addr;
   #socket: tls.TLSSocket;
   #inbox: Inbox;
+  /** Until `secureConnection`: nothing can be sent (see tls_server.ts). */
+  #handshaking = true;
 
   constructor(socket: tls.TLSSocket) {
     this.#socket = socket;
@@ -49,7 +52,13 @@ class NodeSocketConn implements Conn {
     return this.#inbox.peerGone();
   }
 
+  /** The TLS handshake completed. */
+  secured(): void {
+    this.#handshaking = false;
+  }
+
   write(bytes: Uint8Array): Promise<void> {
+    if (this.#handshaking) return Promise.reject(tlsNotReady());
     if (this.#socket.destroyed || this.#socket.writableEnded) {
       return Promise.reject(new NetError("EPIPE", "socket is closed"));
     }
@@ -89,13 +98,25 @@ class NodeTlsListener implements Listener {
   #accepted: Conn[] = [];
   #waiter: ((conn: Conn | null) => void) | undefined;
   #closed = false;
+  #handshaking = new WeakMap<tls.TLSSocket, NodeSocketConn>();
 
   constructor(server: tls.Server, addr: Addr) {
     this.#server = server;
     this.#addr = addr;
-    server.on("secureConnection", (socket: tls.TLSSocket) => this.#push(new NodeSocketConn(socket)));
-    // A failed TLS handshake concerns that client only.
-    server.on("tlsClientError", () => {});
+    // Bun emits `connection` with the TLSSocket itself, before the handshake: the gateway gets
+    // the connection at once, and handshake_timeout covers the TLS handshake too.
+    server.on("connection", (socket: tls.TLSSocket) => {
+      const conn = new NodeSocketConn(socket);
+      this.#handshaking.set(socket, conn);
+      this.#push(conn);
+    });
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      this.#handshaking.get(socket)?.secured();
+      this.#handshaking.delete(socket);
+    });
+    // A failed TLS handshake concerns that client only. Bun leaves the socket open after some
+    // failures (its own handshakeTimeout), so it is closed here.
+    server.on("tlsClientError", (_err: Error, socket: tls.TLSSocket) => socket.destroy());
   }
 
   get addr(): Addr {

@@ -19,7 +19,8 @@ export interface Conn {
    * LEASE: the returned view is valid only until the next read(); copy it to keep it.
    */
   read(): Promise<Uint8Array | null>;
-  /** Resolves once every byte was accepted by the kernel (or TLS layer): at most one write in flight. */
+  /** Resolves once every byte was accepted by the kernel (or TLS layer): at most one write in flight.
+   * On a connection accepted by a TLS listener, rejects (NetError "TLS") until its handshake is done. */
   write(bytes: Uint8Array): Promise<void>;
   /** shutdown(SHUT_WR): sends FIN; reading continues. Idempotent, never throws. */
   closeWrite(): Promise<void>;
@@ -86,7 +87,9 @@ export interface Listener {
   /** The bound address (the real port when 0 was asked for). */
   readonly addr: Addr;
   /** The next connection; null once the listener is closed. Rejects (NetError) on a transient
-   * accept failure such as running out of file descriptors: the caller backs off and retries. */
+   * accept failure such as running out of file descriptors: the caller backs off and retries.
+   * TLS: the connection comes at the TCP accept and the first read() waits for the handshake, so
+   * the caller's timeouts cover a client that never completes it; close() then frees it too. */
   accept(): Promise<Conn | null>;
   close(): void;
 }

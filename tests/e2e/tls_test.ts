@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { denoEchoBackend, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs, openNodeWs, RawWs } from "./_clients.ts";
-import { CA_PEM, CERTS, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
+import { CA_PEM, CERTS, eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
+import { exchange, fdCount, fdsBackTo } from "./_security.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 
 const read = (name: string) => Deno.readTextFileSync(`${CERTS}${name}`);
@@ -99,3 +100,82 @@ Deno.test("tls: a wss:// upstream is verified with upstreams.x.tls {ca, server_n
     assert.equal(response.status, 502);
   });
 });
+
+// ---- TLS listeners under attack, and one cipher policy on every runtime ----
+
+/** The two kinds of TLS listener: one certificate (Bun.listen), several chosen by SNI (node:tls on Bun). */
+const LISTENERS = {
+  "one certificate": { cert: "localhost.pem", key: "localhost-key.pem" },
+  "several, by SNI": [
+    { cert: "backend.pem", key: "backend-key.pem", hosts: ["backend.test"] },
+    { cert: "localhost.pem", key: "localhost-key.pem" },
+  ],
+};
+
+function tlsGateway(tls: unknown, backend: string, limits: Record<string, unknown> = {}) {
+  const files = Object.fromEntries(
+    ["localhost.pem", "localhost-key.pem", "backend.pem", "backend-key.pem"].map((f) => [f, read(f)]),
+  );
+  return startGateway({
+    files,
+    config: toYaml({
+      servers: [{ listen: ["127.0.0.1:0"], tls, routes: [{ path: "/", upstream: "app" }] }],
+      upstreams: { app: { servers: [backend] } },
+      limits,
+    }),
+  });
+}
+
+/** The first half of a real ClientHello (captured from a Deno TLS client): a handshake that stalls. */
+async function halfClientHello(): Promise<Uint8Array> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = Deno.connectTls({ hostname: "127.0.0.1", port: listener.addr.port, caCerts: [CA_PEM] });
+  const server = await listener.accept();
+  const buf = new Uint8Array(4096);
+  const n = (await server.read(buf)) ?? 0;
+  server.close();
+  listener.close();
+  await client.then((c) => c.close(), () => {});
+  assert.equal(buf[0], 0x16, "a TLS handshake record");
+  return buf.slice(0, Math.floor(n / 2));
+}
+
+/** Connections that stall the TLS handshake: `silent` send nothing, the others half a ClientHello.
+ * Resolves with how each ended (closed = EOF or reset from the gateway) within 5 s. */
+async function stalledHandshakes(port: number, silent: number, half: number) {
+  const hello = await halfClientHello();
+  const all = [
+    ...Array.from({ length: silent }, () => exchange(port, "", { timeoutMs: 5_000 })),
+    ...Array.from({ length: half }, () => exchange(port, hello, { timeoutMs: 5_000 })),
+  ];
+  return await Promise.all(all);
+}
+
+for (const [kind, tls] of Object.entries(LISTENERS)) {
+  Deno.test(`tls (${kind}): a TLS handshake not done within handshake_timeout is closed and frees its slot`, async (t) => {
+    await using backend = await wsEchoBackend();
+    await using gw = await tlsGateway(tls, backend.address, { max_connections: 4, handshake_timeout: "1s" });
+    const client = async () => {
+      await using ws = await RawWs.open({ port: gw.port, tls: { caCerts: [CA_PEM] } }, { path: "/after" });
+      return ws.response.status;
+    };
+
+    await t.step("4 silent + 4 half-ClientHello sockets are closed; a good client gets its 101", async () => {
+      const started = Date.now();
+      const ends = await stalledHandshakes(gw.port, 4, 4);
+      assert.deepEqual(ends.map((e) => e.closed), Array(8).fill(true), "every stalled socket closed");
+      assert.deepEqual(ends.map((e) => e.raw.length), Array(8).fill(0), "nothing written to them (no 408)");
+      await new Promise((r) => setTimeout(r, Math.max(0, 1_500 - (Date.now() - started))));
+      assert.equal(await client(), 101);
+    });
+
+    await t.step("200 silent sockets: descriptors back near the baseline once they time out", async () => {
+      const baseline = fdCount(gw.pid);
+      const ends = stalledHandshakes(gw.port, 200, 0);
+      await eventually(() => fdCount(gw.pid) >= baseline + 100, 3_000, "the gateway accepted them");
+      assert.ok((await ends).every((e) => e.closed), "every silent socket closed");
+      await fdsBackTo(gw, baseline + 5);
+      assert.equal(await client(), 101);
+    });
+  });
+}

@@ -282,6 +282,39 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     listener.close();
   }
 
+  // A TLS listener hands out a connection before its handshake (so that the gateway's handshake
+  // timeout covers it); nothing can be written to it yet, and close() frees the socket even though
+  // the handshake never completed: the silent client sees the connection end. One certificate
+  // and several (SNI: node:tls on Bun), since each is served differently.
+  {
+    const read = (name: string) => runtime.readTextFile(`${CERTS}${name}`);
+    const localhost = { cert: await read("localhost.pem"), key: await read("localhost-key.pem") };
+    const backend = { cert: await read("backend.pem"), key: await read("backend-key.pem") };
+    const outcomes = [];
+    for (const tls of [[localhost], [localhost, { ...backend, serverNames: ["backend.test"] }]]) {
+      const listener = await runtime.listen({
+        addr: { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+        tls,
+      });
+      const accepted = listener.accept();
+      const socket = net.connect(listener.addr.transport === "tcp" ? listener.addr.port : 0, "127.0.0.1");
+      socket.on("error", () => {});
+      const ended = new Promise<boolean>((resolve) => socket.once("close", () => resolve(true)));
+      const server = await Promise.race([accepted, sleep(2_000).then(() => null)]);
+      const write = server?.write(new TextEncoder().encode("too early"));
+      const written = await Promise.race([
+        write?.then(() => "written", (err) => err instanceof NetError ? err.code : `${err}`),
+        sleep(1_000).then(() => "pending"),
+      ]);
+      server?.close();
+      const closed = await Promise.race([ended, sleep(3_000).then(() => false)]);
+      outcomes.push({ accepted: server !== null, written, closed });
+      socket.destroy();
+      listener.close();
+    }
+    results.tlsBeforeHandshake = outcomes;
+  }
+
   // close() is idempotent and read() after close() ends instead of throwing.
   {
     const { client, close } = await pair(runtime);
@@ -307,5 +340,6 @@ export const EXPECTED = {
   tls: "secret",
   tlsWrongName: "TLS",
   sni: ["backend.test", "localhost"],
+  tlsBeforeHandshake: Array(2).fill({ accepted: true, written: "TLS", closed: true }),
   readAfterClose: null,
 };
