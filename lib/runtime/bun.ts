@@ -14,7 +14,7 @@ import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
 import { Inbox } from "./inbox.ts";
-import { tlsNotReady } from "./tls_server.ts";
+import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import type {
   Addr,
   ChildProcess,
@@ -69,6 +69,7 @@ interface BunTls {
   serverName?: string;
   rejectUnauthorized?: boolean;
   ALPNProtocols?: Uint8Array;
+  ciphers?: string;
 }
 
 interface BunApi {
@@ -419,7 +420,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
     return await listenSniTls(addr, certs, { reusePort: options.reusePort ?? false });
   }
   const tls: BunTls | undefined = certs[0] &&
-    { cert: certs[0].cert, key: certs[0].key, ALPNProtocols: ALPN_HTTP11 };
+    { cert: certs[0].cert, key: certs[0].key, ALPNProtocols: ALPN_HTTP11, ciphers: TLS_POLICY.ciphers };
   const unixPath = addr.transport === "unix" ? addr.path : undefined;
   // Sockets arrive through `open` only on a later turn of the event loop, after bind().
   const adapter = new BunListenerAdapter(addr);

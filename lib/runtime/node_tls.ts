@@ -6,7 +6,7 @@
 import tls from "node:tls";
 import { NetError } from "../errors.ts";
 import { Inbox } from "./inbox.ts";
-import { tlsNotReady } from "./tls_server.ts";
+import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import type { Addr, Conn, Listener, TlsCertificate } from "./types.ts";
 
 const CLOSE_GRACE_MS = 1000;
@@ -161,13 +161,15 @@ export function listenSniTls(
   const fallback = certs.find((c) => !c.serverNames?.length) ?? certs[0]!;
   const contexts = certs.map((c) => ({
     names: c.serverNames ?? [],
-    context: tls.createSecureContext({ cert: c.cert, key: c.key }),
+    // The policy again: a context chosen by SNI replaces the server's options.
+    context: tls.createSecureContext({ cert: c.cert, key: c.key, ...TLS_POLICY }),
   }));
   const server = tls.createServer({
     cert: fallback.cert,
     key: fallback.key,
     ALPNProtocols: ["http/1.1"],
     allowHalfOpen: true,
+    ...TLS_POLICY,
     SNICallback(name, callback) {
       const lower = name.toLowerCase();
       callback(null, contexts.find((c) => c.names.some((n) => matches(n, lower)))?.context);

@@ -179,3 +179,62 @@ for (const [kind, tls] of Object.entries(LISTENERS)) {
     });
   });
 }
+
+/** What `openssl s_client` offers: one TLS 1.2 suite, or only a protocol version. */
+const OFFERS: Record<string, string[]> = {
+  "AES128-SHA": ["-tls1_2", "-cipher", "AES128-SHA"],
+  "AES256-SHA": ["-tls1_2", "-cipher", "AES256-SHA"],
+  "AES128-GCM-SHA256": ["-tls1_2", "-cipher", "AES128-GCM-SHA256"],
+  "AES256-GCM-SHA384": ["-tls1_2", "-cipher", "AES256-GCM-SHA384"],
+  "ECDHE-RSA-AES128-SHA": ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"],
+  "ECDHE-RSA-AES256-SHA384": ["-tls1_2", "-cipher", "ECDHE-RSA-AES256-SHA384"],
+  "ECDHE-RSA-AES128-GCM-SHA256": ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
+  "ECDHE-RSA-AES256-GCM-SHA384": ["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"],
+  "ECDHE-RSA-CHACHA20-POLY1305": ["-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"],
+  "TLS 1.3": ["-tls1_3"],
+  "TLS 1.1": ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+};
+
+/** TLS 1.2 only with ECDHE and an AEAD cipher, and TLS 1.3: what rustls allows, on every runtime. */
+const POLICY: Record<string, boolean> = {
+  "AES128-SHA": false,
+  "AES256-SHA": false,
+  "AES128-GCM-SHA256": false,
+  "AES256-GCM-SHA384": false,
+  "ECDHE-RSA-AES128-SHA": false,
+  "ECDHE-RSA-AES256-SHA384": false,
+  "ECDHE-RSA-AES128-GCM-SHA256": true,
+  "ECDHE-RSA-AES256-GCM-SHA384": true,
+  "ECDHE-RSA-CHACHA20-POLY1305": true,
+  "TLS 1.3": true,
+  "TLS 1.1": false,
+};
+
+/** Whether the gateway completes a handshake with `openssl s_client` offering only `offer`. */
+async function accepts(port: number, serverName: string, offer: string[]): Promise<boolean> {
+  const out = await new Deno.Command("openssl", {
+    args: ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", serverName, ...offer],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(10_000),
+  }).output();
+  const agreed = /New, \S+, Cipher is (\S+)/.exec(text(out.stdout))?.[1];
+  return agreed !== undefined && agreed !== "(NONE)";
+}
+
+for (const [kind, tls] of Object.entries(LISTENERS)) {
+  Deno.test(`tls (${kind}): TLS 1.3, or TLS 1.2 with ECDHE and AEAD only; nothing older`, async () => {
+    await using backend = await wsEchoBackend();
+    await using gw = await tlsGateway(tls, backend.address);
+    // With SNI, a certificate chosen by name must carry the same policy as the default one.
+    for (const name of Array.isArray(tls) ? ["localhost", "backend.test"] : ["localhost"]) {
+      const seen = Object.fromEntries(
+        await Promise.all(
+          Object.entries(OFFERS).map(async ([offer, args]) => [offer, await accepts(gw.port, name, args)]),
+        ),
+      );
+      assert.deepEqual(seen, POLICY, `served as ${name}`);
+    }
+  });
+}
