@@ -8,13 +8,13 @@
  * `drain`; with a `handshake` handler, writes before the TLS handshake are silently dropped.
  */
 import process from "node:process";
-import { unlinkSync } from "node:fs";
 import { NetError, type NetErrorCode } from "../errors.ts";
 import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
 import { Inbox } from "./inbox.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
+import { removeStaleSocket } from "./unix_socket.ts";
 import type {
   Addr,
   ChildProcess,
@@ -446,8 +446,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
     try {
       adapter.bind(start());
     } catch (err) {
-      if (unixPath === undefined || !(await isStaleSocket(unixPath))) throw err;
-      unlinkSync(unixPath);
+      if (unixPath === undefined || !await removeStaleSocket(unixPath, answers)) throw err;
       adapter.bind(start());
     }
     return adapter;
@@ -456,14 +455,14 @@ async function listen(options: ListenOptions): Promise<Listener> {
   }
 }
 
-/** A unix socket file nobody answers on was left by a dead process and may be replaced. */
-async function isStaleSocket(path: string): Promise<boolean> {
+/** Whether a process accepts connections on the unix socket at `path`. */
+async function answers(path: string): Promise<boolean> {
   try {
     const socket = await Bun.connect({ unix: path, socket: { ...relayHandlers() } });
     socket.end();
-    return false;
-  } catch {
     return true;
+  } catch {
+    return false;
   }
 }
 

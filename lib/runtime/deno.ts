@@ -8,6 +8,7 @@ import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.t
 import { giveLarge, giveSmall, SMALL_BUFFER, takeLarge, takeSmall } from "./buffers.ts";
 import { tlsNotReady } from "./tls_server.ts";
 import { TlsHandshakeReaper } from "./deno_tls_reaper.ts";
+import { removeStaleSocket } from "./unix_socket.ts";
 import type {
   Addr,
   ChildProcess,
@@ -289,17 +290,19 @@ async function listenUnix(path: string): Promise<Deno.Listener> {
   try {
     return Deno.listen({ transport: "unix", path });
   } catch (err) {
-    if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+    if (!(err instanceof Deno.errors.AddrInUse) || !await removeStaleSocket(path, answers)) throw err;
   }
-  // A socket file left by a process that died: remove it only when nobody answers on it.
+  return Deno.listen({ transport: "unix", path });
+}
+
+/** Whether a process accepts connections on the unix socket at `path`. */
+async function answers(path: string): Promise<boolean> {
   try {
     (await Deno.connect({ transport: "unix", path })).close();
-    throw new NetError("EADDRINUSE", `${path} is in use by another process`);
-  } catch (err) {
-    if (err instanceof NetError) throw err;
+    return true;
+  } catch {
+    return false;
   }
-  await Deno.remove(path);
-  return Deno.listen({ transport: "unix", path });
 }
 
 async function listen(options: ListenOptions): Promise<Listener> {

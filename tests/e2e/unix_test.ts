@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { denoEchoBackend, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs, RawWs } from "./_clients.ts";
-import { startGateway, tempDir } from "./_harness.ts";
+import { runGateway, startGateway, tempDir } from "./_harness.ts";
 import { text } from "./_wire.ts";
 
 Deno.test("unix: a unix-socket listener takes a raw handshake and tunnels", async () => {
@@ -27,4 +27,68 @@ Deno.test("unix: a unix-socket upstream", async () => {
   client.send("to a unix backend");
   assert.equal(await client.next(), "to a unix backend");
   assert.equal(backend.requests.at(-1)!.url, "/to-unix");
+});
+
+/** A socket file left by a process that died without removing it. */
+async function staleSocket(path: string): Promise<void> {
+  const script = `Deno.listen({ transport: "unix", path: ${JSON.stringify(path)} }); Deno.exit(0);`;
+  const out = await new Deno.Command(Deno.execPath(), { args: ["eval", script] }).output();
+  assert.equal(out.code, 0);
+  assert.ok(Deno.lstatSync(path).isSocket, "the socket file stays behind");
+}
+
+Deno.test("unix: a stale socket file at the listen path is replaced", async () => {
+  await using tmp = await tempDir();
+  await using backend = await wsEchoBackend();
+  const path = `${tmp.path}/gw.sock`;
+  await staleSocket(path);
+  await using gw = await startGateway({ args: ["--listen", `unix:${path}`, "--upstream", backend.address] });
+  assert.deepEqual(gw.addrs, [`unix:${path}`]);
+  await using client = await RawWs.open({ path }, { path: "/replaced" });
+  assert.equal(client.response.status, 101);
+});
+
+Deno.test("unix: any other file at the listen path is a start error naming it, and is left as it was", async (t) => {
+  await using tmp = await tempDir();
+  /** Each puts something at `path`, and returns the check that it is still there, unchanged. */
+  const cases: Record<string, (path: string) => Promise<() => void> | (() => void)> = {
+    "a regular file": async (path) => {
+      await Deno.writeTextFile(path, "precious data\n");
+      return () => assert.equal(Deno.readTextFileSync(path), "precious data\n");
+    },
+    "a directory": async (path) => {
+      await Deno.mkdir(path);
+      await Deno.writeTextFile(`${path}/inside`, "kept");
+      return () => assert.equal(Deno.readTextFileSync(`${path}/inside`), "kept");
+    },
+    "a symlink to a file": async (path) => {
+      await Deno.writeTextFile(`${path}.target`, "target data");
+      await Deno.symlink(`${path}.target`, path);
+      return () => {
+        assert.ok(Deno.lstatSync(path).isSymlink);
+        assert.equal(Deno.readTextFileSync(`${path}.target`), "target data");
+      };
+    },
+    "a socket in use": (path) => {
+      const listener = Deno.listen({ transport: "unix", path });
+      return () => {
+        assert.ok(Deno.lstatSync(path).isSocket);
+        listener.close();
+      };
+    },
+  };
+  for (const [what, make] of Object.entries(cases)) {
+    await t.step(what, async () => {
+      const path = `${tmp.path}/${what.replaceAll(" ", "-")}`;
+      const unchanged = await make(path);
+      const run = await runGateway(["--listen", `unix:${path}`, "--upstream", "127.0.0.1:9"], {
+        timeoutMs: 5_000,
+      });
+      const output = run.stdout + run.stderr;
+      assert.notEqual(run.code, 0, output);
+      assert.ok(output.includes(path), output);
+      assert.doesNotMatch(output, /^\s+at /m, "no stack trace");
+      unchanged();
+    });
+  }
 });

@@ -3,6 +3,7 @@
  * Deno (deno_test.ts) and under Bun (bun_test.ts spawns `bun` on _bun_checks.ts), so both
  * adapters are held to one list. Each check returns what it observed; the tests assert on it.
  */
+import fs from "node:fs";
 import net from "node:net";
 import type { Conn, Runtime } from "../../lib/runtime/types.ts";
 import { NetError } from "../../lib/errors.ts";
@@ -214,6 +215,16 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     server.close();
     listener.close();
   }
+  // Any other file at the path is refused (naming it), never removed.
+  {
+    const path = `${tmpDir}/not-a-socket`;
+    fs.writeFileSync(path, "data");
+    const refused = await runtime.listen({ addr: { transport: "unix", path } }).then(
+      (listener) => (listener.close(), "listening"),
+      (err) => err instanceof NetError && err.message.includes(path) ? err.code : `${err}`,
+    );
+    results.unixOverFile = { refused, kept: fs.existsSync(path) ? fs.readFileSync(path, "utf8") : "deleted" };
+  }
 
   // TLS both ways with a test CA; the wrong name is refused.
   {
@@ -337,6 +348,7 @@ export const EXPECTED = {
   peerGoneKeepsDataAndFin: { got: "early", gone: false },
   refused: "ECONNREFUSED",
   unix: "over unix",
+  unixOverFile: { refused: "EADDRINUSE", kept: "data" },
   tls: "secret",
   tlsWrongName: "TLS",
   sni: ["backend.test", "localhost"],

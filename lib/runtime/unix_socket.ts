@@ -1,0 +1,43 @@
+/**
+ * `listen: unix:PATH` when PATH already exists: only a stale socket, a socket file nobody answers
+ * on (left by a process that died), is removed so that the listener can take its place. Anything
+ * else there is a start error naming it: a regular file, a directory or a symlink may hold data
+ * (a typo in the path must not delete it), and a socket in use belongs to a running process.
+ * node:fs, so that both runtime adapters share it.
+ */
+import { lstatSync, type Stats, unlinkSync } from "node:fs";
+import { NetError } from "../errors.ts";
+
+function kindOf(stats: Stats): string {
+  if (stats.isFile()) return "a regular file";
+  if (stats.isDirectory()) return "a directory";
+  if (stats.isSymbolicLink()) return "a symbolic link";
+  if (stats.isFIFO()) return "a named pipe";
+  return "a device";
+}
+
+/**
+ * After a listen on `path` failed: removes a stale socket there and returns true (listen again);
+ * false when nothing is there (the failure had another cause). Throws a NetError naming `path`
+ * when something else is there. `answers` tries to connect to the socket.
+ */
+export async function removeStaleSocket(
+  path: string,
+  answers: (path: string) => Promise<boolean>,
+): Promise<boolean> {
+  let stats: Stats;
+  try {
+    stats = lstatSync(path);
+  } catch {
+    return false;
+  }
+  if (!stats.isSocket()) {
+    throw new NetError(
+      "EADDRINUSE",
+      `${path} exists and is ${kindOf(stats)}; only a stale socket is replaced`,
+    );
+  }
+  if (await answers(path)) throw new NetError("EADDRINUSE", `${path} is in use by another process`);
+  unlinkSync(path);
+  return true;
+}
