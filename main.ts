@@ -7,11 +7,11 @@ import { loadRuntime } from "./lib/runtime/mod.ts";
 import { loadConfigFile, loadConfigObject, type LoadResult } from "./lib/config/load.ts";
 import { type CliFlags, defaultRawConfig, flagError, rawConfigFromFlags } from "./lib/config/flags.ts";
 import { describeConfig } from "./lib/config/summary.ts";
-import { createLogger, type Logger } from "./lib/log.ts";
-import { runApp } from "./lib/app.ts";
-import { runSupervisor, WORKER_ADMIN_ENV, WORKER_ENV } from "./lib/supervisor.ts";
+import { createLogger, type Logger } from "./lib/observe/log.ts";
+import { runApp } from "./lib/process/gateway.ts";
+import { runSupervisor, WORKER_ADMIN_ENV, WORKER_ENV } from "./lib/process/supervisor.ts";
 import { describeError, NetError } from "./lib/errors.ts";
-import { VERSION } from "./lib/version.ts";
+import { VERSION } from "./lib/process/version.ts";
 import type { Config } from "./lib/config/schema.ts";
 import type { Runtime } from "./lib/runtime/types.ts";
 

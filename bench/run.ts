@@ -22,7 +22,7 @@ import {
   type RunRecord,
   summarise,
 } from "./driver/report.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/process/version.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const BENCH_DIR = `${REPO_ROOT}/bench`;

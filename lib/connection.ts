@@ -13,25 +13,25 @@ import { closeDelimitedHeaders, upgradeRequestHeaders } from "./http/hop_headers
 import { addForwardedHeaders } from "./http/forwarded.ts";
 import { requestBodyFraming } from "./http/chunked.ts";
 import { matchRoute, matchServer, routingPath } from "./route.ts";
-import { readHead } from "./read_head.ts";
-import { exchangeWithUpstream } from "./handshake.ts";
+import { readHead } from "./http/read_head.ts";
+import { exchangeWithUpstream } from "./upstream/exchange.ts";
 import { pickContext } from "./balance/hash_key.ts";
-import { relayResponse, skipInterim } from "./relay.ts";
-import { BodyCutter, relayBody } from "./body.ts";
-import { pipe, type PipeResult } from "./pipe.ts";
-import { wsPipe, type WsPipeResult } from "./ws_pipe.ts";
-import { concat } from "./bytes.ts";
-import { errorResponse } from "./responses.ts";
-import { formatAddr } from "./config/address.ts";
-import { admitClient, type Admitted, checkRouteAccess } from "./admit.ts";
-import { matchesAny } from "./cidr.ts";
-import type { Limits } from "./limits.ts";
+import { relayResponse, skipInterim } from "./passthrough/relay.ts";
+import { BodyCutter, relayBody } from "./passthrough/body.ts";
+import { pipe, type PipeResult } from "./tunnel/pipe.ts";
+import { wsTunnel, type WsTunnelResult } from "./tunnel/ws_tunnel.ts";
+import { concat } from "./net/bytes.ts";
+import { errorResponse } from "./http/responses.ts";
+import { formatAddr } from "./net/address.ts";
+import { admitClient, type Admitted, checkRouteAccess } from "./admit/admission.ts";
+import { matchesAny } from "./net/cidr.ts";
+import type { Limits } from "./admit/limits.ts";
 import type { Config, RouteConfig, ServerConfig } from "./config/schema.ts";
-import type { Fields, Logger } from "./log.ts";
+import type { Fields, Logger } from "./observe/log.ts";
 import type { Conn, Runtime } from "./runtime/types.ts";
-import type { Lease, UpstreamGroup } from "./upstream.ts";
-import type { Watchdog } from "./watchdog.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Lease, UpstreamGroup } from "./upstream/group.ts";
+import type { Watchdog } from "./tunnel/watchdog.ts";
+import type { Metrics } from "./observe/metrics.ts";
 
 /** What one listener's connections share: the configuration generation they started under. */
 export interface ConnectionContext {
@@ -305,13 +305,13 @@ async function readClientHead(
   }
 }
 
-/** The tunnel phase: raw bytes, or WebSocket frames followed when the route asks for it (ws_pipe.ts). */
+/** The tunnel phase: raw bytes, or WebSocket frames followed when the route asks for it (ws_tunnel.ts). */
 function tunnel(
   client: Conn,
   upstream: Conn,
   route: RouteConfig,
   ctx: ConnectionContext,
-): Promise<PipeResult & Partial<WsPipeResult>> {
+): Promise<PipeResult & Partial<WsTunnelResult>> {
   const options = {
     readTimeout: route.read_timeout,
     sendTimeout: route.send_timeout,
@@ -320,7 +320,7 @@ function tunnel(
     signal: ctx.signal,
   };
   if (!route.websocket) return pipe(client, upstream, options);
-  return wsPipe(client, upstream, {
+  return wsTunnel(client, upstream, {
     ...options,
     pingInterval: route.websocket.ping_interval,
     pingTimeout: route.websocket.ping_timeout,

@@ -4,16 +4,16 @@
  * up to shutdown_timeout, then close what is left.
  */
 import { describeError } from "./errors.ts";
-import { formatAddr } from "./config/address.ts";
+import { formatAddr } from "./net/address.ts";
 import { type ConnectionContext, handleConnection } from "./connection.ts";
-import { createUpstreamGroups, type UpstreamGroup } from "./upstream.ts";
-import { HealthChecks } from "./health.ts";
-import { Watchdog } from "./watchdog.ts";
-import { Metrics } from "./metrics.ts";
-import { Limits } from "./limits.ts";
-import { diffPlans, planListeners, type PlannedListener } from "./listen_plan.ts";
+import { createUpstreamGroups, type UpstreamGroup } from "./upstream/group.ts";
+import { HealthChecks } from "./upstream/health.ts";
+import { Watchdog } from "./tunnel/watchdog.ts";
+import { Metrics } from "./observe/metrics.ts";
+import { Limits } from "./admit/limits.ts";
+import { diffPlans, planListeners, type PlannedListener } from "./process/listen_plan.ts";
 import type { Config } from "./config/schema.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./observe/log.ts";
 import type { Addr, Conn, Listener, Runtime } from "./runtime/types.ts";
 
 /** After an accept error (EMFILE...), wait before trying again instead of spinning. */

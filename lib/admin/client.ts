@@ -3,9 +3,9 @@
  * one request per connection, the whole answer read until close.
  */
 import { HeadParseError } from "../errors.ts";
-import { findHeadEnd } from "../read_head.ts";
+import { findHeadEnd } from "../http/read_head.ts";
 import { parseResponseHead } from "../http/head.ts";
-import { concat } from "../bytes.ts";
+import { concat } from "../net/bytes.ts";
 import type { Addr, Runtime } from "../runtime/types.ts";
 
 export async function adminRequest(

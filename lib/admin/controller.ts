@@ -3,15 +3,15 @@
  * from the live state, reload from the configuration source, drain per upstream server.
  */
 import { describeError } from "../errors.ts";
-import { formatAddr } from "../config/address.ts";
-import { renderPrometheus } from "../metrics.ts";
+import { formatAddr } from "../net/address.ts";
+import { renderPrometheus } from "../observe/metrics.ts";
 import { buildStatus, type StatusJson } from "./status.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../process/version.ts";
 import type { AdminController } from "./server.ts";
 import type { LoadResult } from "../config/load.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../observe/log.ts";
 import type { Gateway } from "../server.ts";
-import type { MetricsSnapshot } from "../metrics.ts";
+import type { MetricsSnapshot } from "../observe/metrics.ts";
 import type { Runtime } from "../runtime/types.ts";
 
 export class GatewayAdmin implements AdminController {

@@ -3,7 +3,7 @@
  * DNS-rebinds its own name to 127.0.0.1 still sends that name as Host; a loopback name or an
  * IP literal cannot be rebound, other names must be listed in admin.hosts.
  */
-import { parseIp } from "../cidr.ts";
+import { parseIp } from "../net/cidr.ts";
 import { hostName } from "../route.ts";
 
 /** The port of a `host[:port]` authority as written, "" when it names none. */

@@ -5,14 +5,14 @@
  * refused before an endpoint runs; every refusal is one `admin_reject` log line.
  */
 import { HeadParseError, NetError } from "../errors.ts";
-import { formatAddr } from "../config/address.ts";
+import { formatAddr } from "../net/address.ts";
 import { type Config, DEFAULTS } from "../config/schema.ts";
 import { parseRequestHead, type RequestHead } from "../http/head.ts";
-import { readHead } from "../read_head.ts";
-import { reasonPhrase } from "../responses.ts";
+import { readHead } from "../http/read_head.ts";
+import { reasonPhrase } from "../http/responses.ts";
 import { type AdminPolicy, refusal } from "./guard.ts";
 import { statusPage } from "./status_page.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../observe/log.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 
 /** What the admin endpoints act on: one gateway process, or the supervisor of several. */

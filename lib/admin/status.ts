@@ -2,7 +2,7 @@
  * STATUS: the document behind /status.json and the live status page. Pure: the caller gathers
  * the configuration, live upstream state and merged metrics, and passes the clock in.
  */
-import type { MetricsSnapshot, Sample } from "../metrics.ts";
+import type { MetricsSnapshot, Sample } from "../observe/metrics.ts";
 
 export interface StatusInput {
   version: string;

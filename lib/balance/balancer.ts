@@ -1,7 +1,7 @@
 /**
  * PICK (pure): the interface every balancing policy implements. A policy sees only the servers it
- * may choose from (upstream.ts has already left out the tried, unavailable and full ones) and what
- * it needs to weigh them, never sockets; live state stays in upstream.ts.
+ * may choose from (upstream/group.ts has already left out the tried, unavailable and full ones) and what
+ * it needs to weigh them, never sockets; live state stays in upstream/group.ts.
  */
 
 /** One server a policy may choose. */

@@ -3,7 +3,7 @@
  * and the bearer token it asks for. Pure like the rest of validation: the token file is only
  * named here, load.ts reads it (on every reload too, so a rotated token applies).
  */
-import { parseListenAddress } from "./address.ts";
+import { parseListenAddress } from "../net/address.ts";
 import { Invalid, type Parse, type Raw, type Reader, type ReadFile } from "./reader.ts";
 import { type AdminConfig, DEFAULTS } from "./schema.ts";
 import type { Addr } from "../runtime/types.ts";

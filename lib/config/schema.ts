@@ -4,9 +4,9 @@
  * Durations are milliseconds.
  */
 import type { Addr } from "../runtime/types.ts";
-import type { Cidr } from "../cidr.ts";
-import type { OriginPattern } from "../access.ts";
-import type { ProxyVersion } from "../proxy_protocol.ts";
+import type { Cidr } from "../net/cidr.ts";
+import type { OriginPattern } from "../admit/access.ts";
+import type { ProxyVersion } from "../net/proxy_protocol.ts";
 
 export type Balance = "round_robin" | "least_conn" | "ip_hash" | "hash" | "random";
 /** Where `balance: hash` finds its key: `header:NAME`, `cookie:NAME`, `query:NAME` or `ip`. */
@@ -40,13 +40,13 @@ export interface RouteConfig {
   send_timeout: number;
   /** No bytes in either direction for this long -> close. 0 = never. */
   idle_timeout: number;
-  /** Origin header patterns that may connect; omitted = any (see access.ts). */
+  /** Origin header patterns that may connect; omitted = any (see net/origin.ts). */
   allow_origins?: OriginPattern[];
   /** Client addresses that may connect; omitted = any. */
   allow?: Cidr[];
   /** Client addresses refused even when in `allow`. */
   deny?: Cidr[];
-  /** Set exactly when the route has `websocket: { track_frames: true }` (see ws_pipe.ts). */
+  /** Set exactly when the route has `websocket: { track_frames: true }` (see ws_tunnel.ts). */
   websocket?: WebSocketRouteConfig;
 }
 

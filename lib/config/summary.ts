@@ -2,7 +2,7 @@
  * What a configuration will do, as short lines: printed by `wsgate check` and at start-up so
  * an operator sees where it listens and where it forwards. Pure.
  */
-import { formatAddr } from "./address.ts";
+import { formatAddr } from "../net/address.ts";
 import { formatDuration } from "./duration.ts";
 import type { Config } from "./schema.ts";
 import { formatHashKey } from "../balance/hash_key.ts";

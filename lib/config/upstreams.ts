@@ -3,7 +3,7 @@
  * and active health checks, retries and TLS. Pure, like the rest of validation; validate.ts calls
  * readUpstreams() and config.example.yaml documents every key.
  */
-import { parseUpstreamAddress } from "./address.ts";
+import { parseUpstreamAddress } from "../net/address.ts";
 import {
   asBoolean,
   asDuration,
@@ -28,7 +28,7 @@ import {
   type UpstreamTlsConfig,
 } from "./schema.ts";
 import { parseHashKey } from "../balance/hash_key.ts";
-import { readSendProxyProtocol } from "./security.ts";
+import { readSendProxyProtocol } from "./admission.ts";
 
 const KEYS = {
   upstream: [

@@ -3,7 +3,7 @@
  * files (PEM, the admin token) are only named here (`files`), load.ts reads them. Every problem
  * is collected with its key path, so one run shows them all; the first one never hides the rest.
  */
-import { formatAddr, parseListenAddress } from "./address.ts";
+import { formatAddr, parseListenAddress } from "../net/address.ts";
 import { readAdmin } from "./admin.ts";
 import { readUpstreams } from "./upstreams.ts";
 import {
@@ -13,7 +13,7 @@ import {
   readRouteAccess,
   readTrustedProxies,
   ROUTE_ACCESS_KEYS,
-} from "./security.ts";
+} from "./admission.ts";
 import { readCloseSpread, readWebSocket } from "./websocket.ts";
 import {
   asBoolean,

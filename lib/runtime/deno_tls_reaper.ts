@@ -14,7 +14,7 @@
  * Needs --allow-ffi and --allow-read (/proc/self/fd), like the open-files limit; without them the
  * socket stays until the client leaves.
  */
-import { parseIp } from "../cidr.ts";
+import { parseIp } from "../net/cidr.ts";
 import type { Addr } from "./types.ts";
 
 const SHUT_RDWR = 2;

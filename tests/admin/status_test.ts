@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { buildStatus, mergeStatuses, type StatusInput, type StatusJson } from "../../lib/admin/status.ts";
 import { statusPage } from "../../lib/admin/status_page.ts";
-import { Metrics } from "../../lib/metrics.ts";
+import { Metrics } from "../../lib/observe/metrics.ts";
 
 function statusInput(metrics: Metrics, times: { startedAt: number; now: number }): StatusInput {
   return {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type CliFlags, defaultRawConfig, flagError, rawConfigFromFlags } from "../../lib/config/flags.ts";
-import { formatAddr } from "../../lib/config/address.ts";
+import { formatAddr } from "../../lib/net/address.ts";
 import { formatPath, validateConfig } from "../../lib/config/validate.ts";
 
 const OPTIONS = { source: "command-line flags", baseDir: "/home/me" };

@@ -1,6 +1,6 @@
 /**
  * Tools for the hostile-input e2e tests: one-shot raw exchanges that report how the connection
- * ended, PROXY protocol headers written and read here independently of lib/proxy_protocol.ts, a
+ * ended, PROXY protocol headers written and read here independently of lib/net/proxy_protocol.ts, a
  * backend that expects a PROXY header, connections from other loopback addresses, and the
  * gateway's open file descriptors.
  */
@@ -77,7 +77,7 @@ export async function exchange(
   }
 }
 
-// ---- PROXY protocol, written and read without lib/proxy_protocol.ts ----
+// ---- PROXY protocol, written and read without lib/net/proxy_protocol.ts ----
 
 export function proxyV1(source: string, dest: string, sourcePort = 40_000, destPort = 8_020): string {
   const family = source.includes(":") ? "TCP6" : "TCP4";

@@ -79,7 +79,8 @@ Deno.test("access control per route (README): deny, allow_origins -> 403; dot-se
     });
   }
   await t.step({
-    name: "/public/../admin/x and other dot-segments are refused (400): no route is chosen on a resolved form",
+    name:
+      "/public/../admin/x and other dot-segments are refused (400): no route is chosen on a resolved form",
     fn: async () => {
       for (const path of ["/public/../admin/x", "/public/%2e%2e/admin/x", "/public/./../admin/x"]) {
         await using c = await RawWs.open(gw.port, { request: upgrade(path) });

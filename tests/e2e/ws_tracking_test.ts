@@ -10,7 +10,7 @@ import { wsEchoBackend } from "./_backends.ts";
 import { type NodeWs, openDenoWs, openNodeWs, RawWs, type WsClient } from "./_clients.ts";
 import { eventually, type Gateway, oneRouteConfig, parseLogLine, startGateway, tempDir } from "./_harness.ts";
 import { bytes, Opcode, text } from "./_wire.ts";
-import { KEEPALIVE_LENGTH } from "../../lib/ws/frames.ts";
+import { KEEPALIVE_LENGTH } from "../../lib/net/ws_frames.ts";
 
 /** The parts of npm `ws` beyond what _clients.ts declares: control frames and fragmented sends. */
 interface WsControl {

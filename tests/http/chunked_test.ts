@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HeadParseError } from "../../lib/errors.ts";
-import { BodyCutter } from "../../lib/body.ts";
+import { BodyCutter } from "../../lib/passthrough/body.ts";
 import {
   type BodyFraming,
   ChunkedScanner,

@@ -1,0 +1,86 @@
+/**
+ * ADMIT: what happens to a connection before its request head is read, and once it is routed.
+ * Before: on a PROXY-protocol listener the header is read (so the real client address drives
+ * everything after), then the connection and rate limits are applied. A client over a limit
+ * still has its head read (briefly), so that it gets a clean 503/429 instead of a reset.
+ * After routing: the route's access lists (403).
+ */
+import { HttpError } from "../errors.ts";
+import { checkAccess } from "./access.ts";
+import { formatIp, parseIp } from "../net/cidr.ts";
+import { receiveProxyHeader } from "./proxy_header.ts";
+import { formatAddr } from "../net/address.ts";
+import { getHeader } from "../http/headers.ts";
+import type { Limits } from "./limits.ts";
+import type { Config, RouteConfig } from "../config/schema.ts";
+import type { RequestHead } from "../http/head.ts";
+import type { Logger } from "../observe/log.ts";
+import type { Addr, Conn } from "../runtime/types.ts";
+
+export interface AdmitContext {
+  config: Config;
+  limits: Limits;
+  logger: Logger;
+  /** The listener expects a PROXY protocol header first. */
+  proxyProtocol: boolean;
+}
+
+export interface Admitted {
+  /** The connection, reporting the real client's addresses when a PROXY header stated them. */
+  client: Conn;
+  /** The client's IP (IPv4-mapped written as IPv4); undefined for a unix-socket client. */
+  clientIp: string | undefined;
+  /** Set when a limit refuses the connection: answer it once the head is read. */
+  refusal?: HttpError;
+  /** Gives back the connection slot; call once when the connection ends (a no-op when refused). */
+  release(): void;
+}
+
+/** null: the connection was closed here (bad or untrusted PROXY header) and logged. */
+export async function admitClient(accepted: Conn, id: number, ctx: AdmitContext): Promise<Admitted | null> {
+  let client = accepted;
+  if (ctx.proxyProtocol) {
+    const result = await receiveProxyHeader(accepted, {
+      trusted: ctx.config.trusted_proxies,
+      timeoutMs: ctx.config.limits.handshake_timeout,
+    });
+    if ("rejected" in result) {
+      ctx.logger.log("warn", "proxy_rejected", {
+        id,
+        peer: formatAddr(accepted.remoteAddr),
+        reason: result.rejected,
+      });
+      accepted.close();
+      return null;
+    }
+    client = result;
+  }
+  const clientIp = ipOf(client.remoteAddr);
+  const admission = ctx.limits.admit(clientIp, Date.now());
+  if (admission.ok) return { client, clientIp, release: admission.release };
+  const headers: [string, string][] = [["Retry-After", String(admission.retryAfterSeconds)]];
+  return {
+    client,
+    clientIp,
+    release() {},
+    refusal: new HttpError(admission.status, admission.reason, { headers }),
+  };
+}
+
+/** The same client must count once whether a dual-stack socket reports ::ffff:1.2.3.4 or 1.2.3.4. */
+function ipOf(addr: Addr): string | undefined {
+  if (addr.transport !== "tcp") return undefined;
+  const bytes = parseIp(addr.hostname);
+  // "" (a Bun socket reset before it was accepted) is no address at all.
+  return bytes ? formatIp(bytes) : addr.hostname || undefined;
+}
+
+/** Throws 403 when the route's allow/deny/allow_origins lists keep this client out. */
+export function checkRouteAccess(
+  route: RouteConfig,
+  clientIp: string | undefined,
+  request: RequestHead,
+): void {
+  const refused = checkAccess(route, { ip: clientIp, origin: getHeader(request.headers, "origin") });
+  if (refused) throw new HttpError(403, refused);
+}

@@ -1,0 +1,105 @@
+/**
+ * One gateway process: start the listeners, then react to signals (SIGTERM/SIGINT drain and
+ * exit, SIGHUP reloads) and serve the admin listener. The supervisor (workers > 1) runs one of
+ * these per worker process.
+ */
+import { describeError } from "../errors.ts";
+import { formatAddr } from "../net/address.ts";
+import { Gateway } from "../server.ts";
+import { runAdmin } from "../admin/server.ts";
+import { GatewayAdmin } from "../admin/controller.ts";
+import type { LoadResult } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import type { Logger } from "../observe/log.ts";
+import type { Addr, Runtime } from "../runtime/types.ts";
+
+export interface AppOptions {
+  /** Reads the configuration again (SIGHUP, POST /reload). */
+  reloadConfig: () => Promise<LoadResult>;
+  /** Share listening ports with sibling worker processes (SO_REUSEPORT). */
+  reusePort?: boolean;
+  /** Serve admin requests here (a worker's private socket for its supervisor) instead of at
+   * config.admin.listen. */
+  adminListen?: Addr;
+}
+
+function logRoutes(logger: Logger, config: Config): void {
+  for (const server of config.servers) {
+    for (const route of server.routes) {
+      const group = config.upstreams.get(route.upstream)!;
+      logger.log("info", "route", {
+        hosts: server.hosts?.join(",") ?? "*",
+        path: route.path,
+        upstream: group.name,
+        servers: group.servers.map((s) => s.address).join(","),
+      });
+    }
+  }
+}
+
+/** Runs until a signal stops it; returns the exit code. */
+export async function runApp(
+  runtime: Runtime,
+  config: Config,
+  logger: Logger,
+  options: AppOptions,
+): Promise<number> {
+  // Every connection is a file descriptor (two once proxied): use all the kernel allows.
+  const files = runtime.raiseOpenFilesLimit();
+  logger.log("error" in files ? "warn" : "info", "open_files_limit", files);
+  const gateway = new Gateway(runtime, config, logger, { reusePort: options.reusePort ?? false });
+  const admin = new GatewayAdmin(runtime, gateway, logger, options.reloadConfig);
+
+  // Handlers go in before the listeners open: a signal right after "ready" must drain, not kill.
+  let stopping = false;
+  const stop = async (signal: "SIGTERM" | "SIGINT") => {
+    if (stopping) {
+      logger.log("warn", "exit_now", { signal });
+      logger.flush();
+      runtime.exit(1);
+    }
+    stopping = true;
+    logger.log("info", "shutdown", { signal, connections: gateway.liveConnections });
+    const { forced } = await gateway.shutdown(gateway.config.shutdown_timeout);
+    logger.log("info", "stopped", { forced });
+    logger.flush();
+    runtime.exit(0);
+  };
+  runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
+  runtime.onSignal("SIGINT", () => void stop("SIGINT"));
+  runtime.onSignal("SIGHUP", () => void admin.reload());
+  // For leak hunting (and the soak test): a full GC where the runtime allows it, then the RSS left.
+  runtime.onSignal("SIGUSR2", () => {
+    const heapUsed = runtime.collectGarbage();
+    logger.log("info", "gc", {
+      collected: heapUsed !== undefined,
+      heap_used: heapUsed,
+      rss: runtime.memoryRss(),
+    });
+  });
+
+  try {
+    await gateway.start();
+  } catch (err) {
+    logger.log("error", "listen_failed", { reason: describeError(err) });
+    return 1;
+  }
+  const adminAddr = options.adminListen ?? config.admin?.listen;
+  if (adminAddr) {
+    try {
+      const listener = await runtime.listen({ addr: adminAddr });
+      if (!options.adminListen) logger.log("info", "admin_listening", { addr: formatAddr(listener.addr) });
+      runAdmin(listener, admin, {
+        logger,
+        config: () => gateway.config,
+        internal: options.adminListen !== undefined,
+      });
+    } catch (err) {
+      logger.log("error", "listen_failed", { addr: formatAddr(adminAddr), reason: describeError(err) });
+      return 1;
+    }
+  }
+  logRoutes(logger, config);
+  logger.log("info", "ready", { listeners: gateway.addrs.map(formatAddr).join(",") });
+  return await new Promise<number>(() => {});
+}

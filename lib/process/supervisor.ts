@@ -1,0 +1,168 @@
+/**
+ * `workers: N`: N processes of this same program share every listening port (SO_REUSEPORT), so
+ * the kernel spreads connections over them. The supervisor holds no data sockets: it restarts a
+ * worker that dies (with backoff) without touching the others, passes reload and shutdown on
+ * to every worker, and serves the admin listener with their metrics summed.
+ */
+import { describeError } from "../errors.ts";
+import { formatAddr } from "../net/address.ts";
+import { mergeSnapshots, type MetricsSnapshot, renderPrometheus } from "../observe/metrics.ts";
+import { type AdminController, runAdmin } from "../admin/server.ts";
+import { adminRequest } from "../admin/client.ts";
+import { mergeStatuses, type StatusJson } from "../admin/status.ts";
+import type { LoadResult } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import type { Logger } from "../observe/log.ts";
+import type { Addr, ChildProcess, Runtime } from "../runtime/types.ts";
+
+/** Environment variables that turn a started copy of wsgate into worker N. */
+export const WORKER_ENV = "WSGATE_WORKER";
+export const WORKER_ADMIN_ENV = "WSGATE_WORKER_ADMIN";
+
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 30_000;
+/** A worker that stayed up this long starts the backoff over after its next crash. */
+const STABLE_MS = 60_000;
+
+interface Worker {
+  index: number;
+  admin: Addr;
+  child: ChildProcess;
+  startedAt: number;
+  backoff: number;
+}
+
+export interface SupervisorOptions {
+  count: number;
+  /** The command-line arguments the workers get (the same as ours). */
+  args: string[];
+  reloadConfig: () => Promise<LoadResult>;
+}
+
+export async function runSupervisor(
+  runtime: Runtime,
+  config: Config,
+  logger: Logger,
+  options: SupervisorOptions,
+): Promise<number> {
+  const tag = crypto.randomUUID().slice(0, 8);
+  const tmp = runtime.env("TMPDIR") ?? "/tmp";
+  const workers: Worker[] = [];
+  let stopping = false;
+  /** The last valid config: its admin section guards the supervisor's admin listener. */
+  let current = config;
+
+  const spawn = (index: number, backoff: number): Worker => {
+    const admin: Addr = { transport: "unix", path: `${tmp}/wsgate-${tag}-worker-${index}.sock` };
+    const child = runtime.spawnSelf(options.args, {
+      [WORKER_ENV]: String(index),
+      [WORKER_ADMIN_ENV]: admin.path,
+    });
+    const worker = { index, admin, child, startedAt: Date.now(), backoff };
+    logger.log("info", "worker_started", { worker: index, pid: child.pid });
+    child.exited.then((code) => onExit(worker, code));
+    return worker;
+  };
+
+  const onExit = async (worker: Worker, code: number) => {
+    if (stopping) return;
+    const stable = Date.now() - worker.startedAt > STABLE_MS;
+    const delay = stable ? BACKOFF_MIN_MS : worker.backoff;
+    logger.log("error", "worker_exited", {
+      worker: worker.index,
+      pid: worker.child.pid,
+      code,
+      restart_in_ms: delay,
+    });
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    if (stopping) return;
+    workers[worker.index] = spawn(worker.index, Math.min(delay * 2, BACKOFF_MAX_MS));
+  };
+
+  const askAll = async (method: "GET" | "POST", path: string) => {
+    const answers = await Promise.all(
+      workers.map((w) =>
+        adminRequest(runtime, w.admin, { method, path }).catch((err) => {
+          logger.log("warn", "worker_unreachable", { worker: w.index, reason: describeError(err) });
+          return undefined;
+        })
+      ),
+    );
+    return answers.filter((a) => a !== undefined);
+  };
+
+  const merged = async (): Promise<MetricsSnapshot> => {
+    const snapshots = (await askAll("GET", "/metrics.json")).map((a) =>
+      JSON.parse(a.body) as MetricsSnapshot
+    );
+    const snapshot = mergeSnapshots(snapshots);
+    snapshot.gauges.push({ name: "wsgate_workers", labels: {}, value: workers.length });
+    return snapshot;
+  };
+
+  const controller: AdminController = {
+    healthy: () => !stopping,
+    metricsText: async () => renderPrometheus(await merged()),
+    metricsJson: merged,
+    statusJson: async () => {
+      const statuses = (await askAll("GET", "/status.json")).map((a) => JSON.parse(a.body) as StatusJson);
+      return mergeStatuses(statuses, { draining: stopping, workers: workers.length });
+    },
+    reload: async () => {
+      // Validate once here, so a bad file is reported once and no worker is disturbed.
+      const result = await options.reloadConfig();
+      if (!result.config) {
+        logger.log("error", "reload_failed", {
+          errors: result.errors.length,
+          note: "workers keep the previous config",
+        });
+        for (const error of result.errors) logger.log("error", "config_error", { error });
+        return { ok: false, errors: result.errors };
+      }
+      current = result.config;
+      const answers = await askAll("POST", "/reload");
+      const ok = answers.length === workers.length && answers.every((a) => a.status === 200);
+      return { ok, errors: ok ? [] : ["not every worker reloaded; see the log"] };
+    },
+    drain: async (group, address, drained) => {
+      const path = `/upstreams/${encodeURIComponent(group)}/servers/${encodeURIComponent(address)}/` +
+        (drained ? "drain" : "undrain");
+      return (await askAll("POST", path)).some((a) => a.status === 200);
+    },
+  };
+
+  const stop = async (signal: "SIGTERM" | "SIGINT") => {
+    if (stopping) {
+      logger.log("warn", "exit_now", { signal });
+      logger.flush();
+      for (const worker of workers) worker.child.kill("SIGKILL");
+      runtime.exit(1);
+    }
+    stopping = true;
+    logger.log("info", "shutdown", { signal, workers: workers.length });
+    for (const worker of workers) worker.child.kill("SIGTERM");
+    await Promise.all(workers.map((w) => w.child.exited));
+    logger.log("info", "stopped", {});
+    logger.flush();
+    runtime.exit(0);
+  };
+  runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
+  runtime.onSignal("SIGINT", () => void stop("SIGINT"));
+  runtime.onSignal("SIGHUP", () => void controller.reload());
+
+  for (let index = 0; index < options.count; index++) workers.push(spawn(index, BACKOFF_MIN_MS));
+  if (config.admin) {
+    try {
+      const listener = await runtime.listen({ addr: config.admin.listen });
+      logger.log("info", "admin_listening", { addr: formatAddr(listener.addr) });
+      runAdmin(listener, controller, { logger, config: () => current });
+    } catch (err) {
+      logger.log("error", "listen_failed", {
+        addr: formatAddr(config.admin.listen),
+        reason: describeError(err),
+      });
+    }
+  }
+  logger.log("info", "supervisor_ready", { workers: options.count });
+  return await new Promise<number>(() => {});
+}

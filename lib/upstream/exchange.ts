@@ -1,0 +1,172 @@
+/**
+ * REISSUE + ANSWER: pick a server, connect, write the rebuilt request head (with the bytes the
+ * client sent after its head in the same write), and read the upstream's response head.
+ * A dial or TLS failure, or an upstream that closes before sending any byte, moves on to the
+ * next untried server, up to the group's `retries`; once the upstream has sent a byte, never.
+ * Every failed attempt counts toward that server's max_fails.
+ */
+import { describeError, HeadParseError, HttpError, NetError, UpstreamError } from "../errors.ts";
+import { parseResponseHead, type ResponseHead } from "../http/head.ts";
+import { dialUpstream } from "./dial.ts";
+import { concat } from "../net/bytes.ts";
+import { readHead } from "../http/read_head.ts";
+import { encodeProxyHeader } from "../net/proxy_protocol.ts";
+import type { Answer } from "../passthrough/relay.ts";
+import type { LimitsConfig } from "../config/schema.ts";
+import type { PickContext } from "../balance/balancer.ts";
+import type { Addr, Conn, Runtime } from "../runtime/types.ts";
+import type { Lease, NoServer, UpstreamGroup } from "./group.ts";
+
+/** The upstream's first answer (head as received, to relay a 101 byte for byte) and the
+ * connection and lease it came on. */
+export interface UpstreamAnswer extends Answer {
+  conn: Conn;
+  lease: Lease;
+}
+
+export interface ExchangeOptions {
+  limits: LimitsConfig;
+  /** What the balancing policy may know about this request (client address, hash key). */
+  pick: PickContext;
+  /** The client connection's addresses, for the PROXY header of `send_proxy_protocol`. */
+  addrs: { source: Addr; dest: Addr };
+  /** False when the request body is streamed after the head: then an upstream that closed
+   * without answering may have consumed part of it, and the request cannot be replayed. */
+  replayable: boolean;
+  /** Runs once the request head is written, before the answer is awaited: a plain request's
+   * body must stream now, since many servers read it all before they answer. */
+  afterSend?(conn: Conn): void;
+  /** Each failed attempt, for the error log. */
+  onAttemptFailed(err: UpstreamError): void;
+  /** Aborted when the client gave up: the attempt in progress is closed and nothing is retried
+   * (nor counted against the server); the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** The caller owns the returned lease and must release it (connection.ts does, in `finally`). */
+export async function exchangeWithUpstream(
+  runtime: Runtime,
+  group: UpstreamGroup,
+  request: { head: Uint8Array; rest: Uint8Array },
+  options: ExchangeOptions,
+): Promise<UpstreamAnswer> {
+  const tried = new Set<number>();
+  // The PROXY header goes first, in the same write as the request head.
+  const version = group.config.send_proxy_protocol;
+  const proxyHeader = version ? encodeProxyHeader(version, options.addrs) : new Uint8Array(0);
+  const bytes = concat(proxyHeader, concat(request.head, request.rest));
+  let lastError: UpstreamError | undefined;
+  for (let attempts = 0; attempts <= group.config.retries; attempts++) {
+    options.signal?.throwIfAborted();
+    const { lease, none } = group.acquire(tried, options.pick);
+    if (!lease) throw noServer(none, group.config.name, lastError);
+    tried.add(lease.server.index);
+    try {
+      return await attempt(runtime, group, lease, bytes, options);
+    } catch (err) {
+      if (options.signal?.aborted) {
+        lease.release();
+        throw options.signal.reason;
+      }
+      lease.release({ failed: true });
+      const failure = err instanceof UpstreamError
+        ? err
+        : new UpstreamError("response", lease.server.config.address, describeError(err), { cause: err });
+      options.onAttemptFailed(failure);
+      if (!failure.retryable) throw failure;
+      lastError = failure;
+    }
+  }
+  // Only reached after a failed attempt, so lastError is set.
+  throw lastError!;
+}
+
+/** The error for a connection no server can take: 503 when they are full, else the last failure or 502. */
+function noServer(why: NoServer, name: string, lastError: UpstreamError | undefined): Error {
+  if (why === "full") {
+    return new HttpError(503, `every available server of upstream "${name}" is at max_conns`, {
+      headers: [["Retry-After", "1"]],
+    });
+  }
+  return lastError ??
+    new UpstreamError(
+      "connect",
+      name,
+      `no available server in upstream "${name}" (down, failing or unhealthy)`,
+    );
+}
+
+async function attempt(
+  runtime: Runtime,
+  group: UpstreamGroup,
+  lease: Lease,
+  bytes: Uint8Array,
+  options: ExchangeOptions,
+): Promise<UpstreamAnswer> {
+  const address = lease.server.config.address;
+  const conn = await dialUpstream(runtime, lease.server.config, group.config);
+  const abandon = () => conn.close();
+  options.signal?.addEventListener("abort", abandon, { once: true });
+  try {
+    options.signal?.throwIfAborted();
+    await conn.write(bytes).catch((err) => {
+      throw new UpstreamError("send", address, `send failed: ${describeError(err)}`, {
+        retryable: options.replayable,
+        cause: err,
+      });
+    });
+    options.afterSend?.(conn);
+    const watched = watchFirstByte(conn);
+    const answer = await readHead(watched.conn, {
+      maxBytes: options.limits.max_head_bytes,
+      maxLineBytes: options.limits.max_head_bytes,
+      timeoutMs: options.limits.handshake_timeout,
+    }).catch((err) => {
+      if (err instanceof NetError && err.code === "ETIMEDOUT") {
+        throw new UpstreamError("response", address, "no response in time", { timedOut: true, cause: err });
+      }
+      const closedEarly = err instanceof NetError && (err.code === "ECONNRESET" || err.code === "EPIPE");
+      throw new UpstreamError("response", address, `bad response: ${describeError(err)}`, {
+        retryable: closedEarly && !watched.received() && options.replayable,
+        cause: err,
+      });
+    });
+    if (answer === null) {
+      throw new UpstreamError("response", address, "closed the connection without answering", {
+        retryable: options.replayable,
+      });
+    }
+    let response: ResponseHead;
+    try {
+      response = parseResponseHead(answer.head, { maxHeaders: options.limits.max_headers });
+    } catch (err) {
+      const reason = err instanceof HeadParseError ? err.message : describeError(err);
+      throw new UpstreamError("response", address, `malformed response head: ${reason}`, { cause: err });
+    }
+    return { conn, lease, response, head: answer.head, rest: answer.rest };
+  } catch (err) {
+    conn.close();
+    throw err;
+  } finally {
+    options.signal?.removeEventListener("abort", abandon);
+  }
+}
+
+/** `conn` for reading the answer, noting whether any byte arrived: after one, a retry could
+ * hand the client a second server's answer glued to part of the first. */
+function watchFirstByte(conn: Conn): { conn: Conn; received(): boolean } {
+  let received = false;
+  const watched: Conn = {
+    read: async () => {
+      const chunk = await conn.read();
+      if (chunk !== null && chunk.length > 0) received = true;
+      return chunk;
+    },
+    write: (data) => conn.write(data),
+    closeWrite: () => conn.closeWrite(),
+    close: () => conn.close(),
+    localAddr: conn.localAddr,
+    remoteAddr: conn.remoteAddr,
+  };
+  return { conn: watched, received: () => received };
+}

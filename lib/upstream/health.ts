@@ -1,0 +1,255 @@
+/**
+ * Active health checks of upstream servers (nginx Plus `health_check`, HAProxy `check rise fall`).
+ * Every `interval`, each server of a group that has `health_check` (and is not `down`) gets one
+ * probe, bounded by `timeout`:
+ * - tcp: connect (and the TLS handshake for wss:// servers);
+ * - http: `GET path` answered with an expected status (default any 2xx or 3xx);
+ * - websocket: a real handshake to `path`, a 101 with the right Sec-WebSocket-Accept, then a
+ *   clean close (our close frame, the server's close or EOF).
+ * `fall` failures in a row mark a server unhealthy: it gets no new connections, but tunnels already
+ * open on it are never cut by a verdict. `rise` passes in a row make it healthy again. Each change
+ * is logged once.
+ */
+import { randomBytes } from "node:crypto";
+import { describeError } from "../errors.ts";
+import { dialUpstream } from "./dial.ts";
+import { readHead } from "../http/read_head.ts";
+import { type Header, parseResponseHead, serializeRequestHead } from "../http/head.ts";
+import { checkUpgradeResponse } from "../http/upgrade.ts";
+import { formatAddr } from "../net/address.ts";
+import { VERSION } from "../process/version.ts";
+import { encodeLocalProxyHeader } from "../net/proxy_protocol.ts";
+import type { HealthCheckConfig, UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";
+import type { Logger } from "../observe/log.ts";
+import type { Conn, Runtime } from "../runtime/types.ts";
+import type { ServerState, UpstreamGroup } from "./group.ts";
+
+/** Probe results -> verdict, with hysteresis so one lost probe does not flap a server. */
+export class HealthVerdict {
+  #healthy: boolean;
+  #streak = 0;
+  #rise: number;
+  #fall: number;
+
+  /** A server starts healthy (nginx without `mandatory`), unless a reload carries over its verdict. */
+  constructor(options: { rise: number; fall: number; healthy: boolean }) {
+    this.#rise = options.rise;
+    this.#fall = options.fall;
+    this.#healthy = options.healthy;
+  }
+
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  /** Records one probe; true when this one changed the verdict. */
+  record(passed: boolean): boolean {
+    if (passed === this.#healthy) {
+      this.#streak = 0;
+      return false;
+    }
+    if (++this.#streak < (passed ? this.#rise : this.#fall)) return false;
+    this.#healthy = passed;
+    this.#streak = 0;
+    return true;
+  }
+}
+
+/** Probes the servers of every group that has `health_check`, until stop(). */
+export class HealthChecks {
+  #runtime: Runtime;
+  #logger: Logger;
+  #stopped = new AbortController();
+  #watching: Promise<void>[] = [];
+
+  /**
+   * Starts at once. `previous` (the groups of the configuration being replaced by a reload) hands
+   * over verdicts, so a reload neither forgets a dead server nor distrusts a live one.
+   */
+  constructor(
+    runtime: Runtime,
+    groups: ReadonlyMap<string, UpstreamGroup>,
+    options: { logger: Logger; previous?: ReadonlyMap<string, UpstreamGroup> },
+  ) {
+    this.#runtime = runtime;
+    this.#logger = options.logger;
+    for (const group of groups.values()) {
+      const check = group.config.health_check;
+      if (!check) continue;
+      const before = options.previous?.get(group.config.name);
+      for (const server of group.servers) {
+        if (server.config.down) continue;
+        const old = before?.config.health_check && before.servers.find((s) => s.address === server.address);
+        server.healthy = old?.healthy ?? true;
+        const verdict = new HealthVerdict({ rise: check.rise, fall: check.fall, healthy: server.healthy });
+        this.#watching.push(this.#watch(group.config, server, verdict));
+      }
+    }
+  }
+
+  /** Ends every check; a probe in flight is abandoned and its connection closed. Resolves once all have ended. */
+  async stop(): Promise<void> {
+    this.#stopped.abort();
+    await Promise.all(this.#watching);
+  }
+
+  async #watch(group: UpstreamConfig, server: ServerState, verdict: HealthVerdict): Promise<void> {
+    const check = group.health_check!;
+    const signal = this.#stopped.signal;
+    while (!signal.aborted) {
+      const started = Date.now();
+      const problem = await probe(this.#runtime, { group, server: server.config, signal });
+      if (signal.aborted) return;
+      if (verdict.record(problem === undefined)) {
+        server.healthy = verdict.healthy;
+        this.#logger.log("info", "upstream_health", {
+          upstream: group.name,
+          server: server.address,
+          healthy: verdict.healthy,
+          reason: problem ?? `${check.rise} checks passed`,
+        });
+      }
+      // Start to start, so a slow probe does not stretch the interval.
+      await this.#sleep(Math.max(0, check.interval - (Date.now() - started)));
+    }
+  }
+
+  /** Resolves after `ms`, or at once on stop(). */
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#stopped.signal;
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      signal.addEventListener("abort", wake);
+    });
+  }
+}
+
+/**
+ * One probe of one server: undefined when it passed, else why not. Never throws; gives up after
+ * the check's timeout or when `signal` aborts.
+ */
+export async function probe(
+  runtime: Runtime,
+  options: { group: UpstreamConfig; server: UpstreamServerConfig; signal?: AbortSignal },
+): Promise<string | undefined> {
+  const { group, server } = options;
+  const check = group.health_check!;
+  let conn: Conn | undefined;
+  let timedOut = false;
+  const cancel = new AbortController();
+  // Closing the connection is what ends a read in flight.
+  const abort = () => {
+    cancel.abort();
+    conn?.close();
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort();
+  }, check.timeout);
+  options.signal?.addEventListener("abort", abort);
+  try {
+    conn = await dialUpstream(runtime, server, group, { signal: cancel.signal });
+    // A backend that expects PROXY headers gets one with every check too (HAProxy: check-send-proxy).
+    if (group.send_proxy_protocol) await conn.write(encodeLocalProxyHeader(group.send_proxy_protocol));
+    const problem = check.type === "tcp" ? undefined : await converse(conn, check, {
+      server,
+      timeoutMs: check.timeout,
+    });
+    // A read ended by the deadline looks like a close; say what really happened.
+    return problem !== undefined && timedOut ? tooSlow(check) : problem;
+  } catch (err) {
+    return timedOut ? tooSlow(check) : describeError(err);
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", abort);
+    conn?.close();
+  }
+}
+
+const tooSlow = (check: HealthCheckConfig) => `no answer within ${check.timeout} ms`;
+
+/** The http or websocket exchange on an open connection. */
+async function converse(
+  conn: Conn,
+  check: HealthCheckConfig,
+  options: { server: UpstreamServerConfig; timeoutMs: number },
+): Promise<string | undefined> {
+  const key = randomBytes(16).toString("base64");
+  const upgrade: Header[] = [
+    { name: "Upgrade", value: "websocket" },
+    { name: "Connection", value: "Upgrade" },
+    { name: "Sec-WebSocket-Key", value: key },
+    { name: "Sec-WebSocket-Version", value: "13" },
+  ];
+  const headers: Header[] = [
+    { name: "Host", value: hostHeader(options.server) },
+    { name: "User-Agent", value: `wsgate/${VERSION} health-check` },
+    ...(check.type === "websocket" ? upgrade : [{ name: "Connection", value: "close" }]),
+  ];
+  await conn.write(serializeRequestHead({ method: "GET", target: check.path, version: "HTTP/1.1", headers }));
+  const answer = await readHead(conn, {
+    maxBytes: 16_384,
+    maxLineBytes: 8_192,
+    timeoutMs: options.timeoutMs,
+  });
+  if (answer === null) return "closed the connection without answering";
+  const response = parseResponseHead(answer.head);
+  if (check.type === "http") {
+    const expected = check.expect_status?.includes(response.status) ??
+      (response.status >= 200 && response.status < 400);
+    return expected ? undefined : `answered ${response.status}`;
+  }
+  const problem = checkUpgradeResponse(response, { key, offeredProtocols: [] });
+  if (problem !== undefined) return problem;
+  // The verdict is in: a server that is slow to close is still healthy.
+  await closeCleanly(conn, answer.rest).catch(() => {});
+  return undefined;
+}
+
+/** The Host of a check request: the address as configured ("localhost" over a unix socket). */
+function hostHeader(server: UpstreamServerConfig): string {
+  return server.addr.transport === "tcp" ? formatAddr(server.addr) : server.hostname;
+}
+
+/** A masked close frame with status 1000 (RFC 6455 §5.5.1); the mask may be zero, as clients choose it. */
+const CLOSE_FRAME = new Uint8Array([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+/** A server sending more than this instead of closing is not waited for. */
+const MAX_DRAIN_BYTES = 65_536;
+
+/** Sends our close and waits for the server's (or EOF), so neither side logs an abnormal closure. */
+async function closeCleanly(conn: Conn, received: Uint8Array): Promise<void> {
+  await conn.write(CLOSE_FRAME);
+  let pending = received.slice();
+  while (pending.length <= MAX_DRAIN_BYTES && !hasCloseFrame(pending)) {
+    const chunk = await conn.read();
+    if (chunk === null) return;
+    const grown = new Uint8Array(pending.length + chunk.length);
+    grown.set(pending);
+    grown.set(chunk, pending.length);
+    pending = grown;
+  }
+}
+
+/** Whether the server frames in `bytes` (starting at a frame boundary) include a close frame. */
+export function hasCloseFrame(bytes: Uint8Array): boolean {
+  let at = 0;
+  while (at + 2 <= bytes.length) {
+    if ((bytes[at]! & 0x0f) === 0x8) return true;
+    const short = bytes[at + 1]! & 0x7f;
+    const lengthBytes = short === 126 ? 2 : short === 127 ? 8 : 0;
+    if (at + 2 + lengthBytes > bytes.length) return false;
+    let length = short;
+    if (lengthBytes > 0) {
+      length = 0;
+      for (let i = 0; i < lengthBytes; i++) length = length * 256 + bytes[at + 2 + i]!;
+    }
+    const mask = bytes[at + 1]! & 0x80 ? 4 : 0;
+    at += 2 + lengthBytes + mask + length;
+  }
+  return false;
+}

@@ -1,0 +1,144 @@
+/** exchangeWithUpstream() against scripted upstreams: retries and their bound, failure accounting, exact leases. */
+import assert from "node:assert/strict";
+import { exchangeWithUpstream, type UpstreamAnswer } from "../../lib/upstream/exchange.ts";
+import { HttpError, NetError, UpstreamError } from "../../lib/errors.ts";
+import { UpstreamGroup } from "../../lib/upstream/group.ts";
+import type { Addr, Conn, ConnectOptions, Runtime } from "../../lib/runtime/types.ts";
+import { groupConfig, testConfig } from "./_upstreams.ts";
+
+const enc = (text: string) => new TextEncoder().encode(text);
+const CLIENT: Addr = { transport: "tcp", hostname: "192.0.2.1", port: 50_000 };
+
+/** How a scripted upstream behaves: refuse the dial, or answer successive reads with these steps. */
+type Script = "refuse" | (string | null | NetError)[];
+
+const SCRIPTS: [string, Script][] = [
+  ["ok", ["HTTP/1.1 204 No Content\r\n\r\n"]],
+  ["refuse", "refuse"],
+  ["refuse-too", "refuse"],
+  ["refuse-also", "refuse"],
+  ["close-silently", [null]],
+  ["reset-before-a-byte", [new NetError("ECONNRESET", "reset")]],
+  ["reset-after-a-byte", ["HTTP/1.1 1", new NetError("ECONNRESET", "reset")]],
+];
+/** Script name -> the address its fake upstream has. */
+const at = (name: string) => `127.0.0.1:${10_000 + SCRIPTS.findIndex(([n]) => n === name)}`;
+const addresses = (...names: string[]) => names.map(at);
+
+/** A runtime whose connect() plays the script of the address dialled, recording each dial. */
+function fakeRuntime(dialled: string[]): Runtime {
+  const scripts = new Map(SCRIPTS.map(([name, script]) => [at(name), script]));
+  const connect = (options: ConnectOptions): Promise<Conn> => {
+    const addr = options.addr.transport === "tcp" ? `${options.addr.hostname}:${options.addr.port}` : "";
+    dialled.push(addr);
+    const script = scripts.get(addr)!;
+    if (script === "refuse") return Promise.reject(new NetError("ECONNREFUSED", "connection refused"));
+    const steps = [...script];
+    return Promise.resolve({
+      read: () => {
+        const step = steps.shift() ?? null;
+        return step instanceof NetError
+          ? Promise.reject(step)
+          : Promise.resolve(step === null ? null : enc(step));
+      },
+      write: () => Promise.resolve(),
+      closeWrite: () => Promise.resolve(),
+      close: () => {},
+      localAddr: options.addr,
+      remoteAddr: options.addr,
+    });
+  };
+  // exchangeWithUpstream() reaches nothing else of the runtime.
+  return { connect } as unknown as Runtime;
+}
+
+/** One client connection through `group`: the answer or the error, and every failed attempt. */
+async function exchange(group: UpstreamGroup, dialled: string[] = []) {
+  const failed: string[] = [];
+  const result: UpstreamAnswer | Error = await exchangeWithUpstream(fakeRuntime(dialled), group, {
+    head: enc("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    rest: new Uint8Array(0),
+  }, {
+    limits: testConfig([at("ok")]).limits,
+    pick: { clientIp: undefined, hashKey: () => undefined },
+    addrs: { source: CLIENT, dest: CLIENT },
+    replayable: true,
+    onAttemptFailed: (err) => failed.push(err.upstream),
+  }).catch((err: Error) => err);
+  return { dialled, failed, result };
+}
+
+const active = (group: UpstreamGroup) => group.servers.map((s) => s.active);
+
+Deno.test("exchangeWithUpstream() moves on after failures before any byte, each server once", async () => {
+  const cases: { name: string; servers: string[] }[] = [
+    { name: "refused", servers: ["refuse", "ok"] },
+    { name: "closed without a byte", servers: ["close-silently", "ok"] },
+    { name: "reset before a byte", servers: ["reset-before-a-byte", "ok"] },
+    { name: "two failures, then ok", servers: ["refuse", "close-silently", "ok"] },
+  ];
+  for (const { name, servers } of cases) {
+    const group = new UpstreamGroup(groupConfig(addresses(...servers)));
+    const { dialled, failed, result } = await exchange(group);
+    assert.ok(!(result instanceof Error), `${name}: ${result}`);
+    assert.deepEqual(dialled, addresses(...servers), name);
+    assert.deepEqual(failed, addresses(...servers.slice(0, -1)), name);
+    // Failed attempts released their leases; the answer's lease is the caller's to release.
+    assert.deepEqual(active(group), servers.map((s) => s === "ok" ? 1 : 0), name);
+    result.lease.release();
+    assert.deepEqual(active(group), servers.map(() => 0), name);
+  }
+});
+
+Deno.test("exchangeWithUpstream() never retries once the upstream sent a byte", async () => {
+  const group = new UpstreamGroup(groupConfig(addresses("reset-after-a-byte", "ok")));
+  const { dialled, result } = await exchange(group);
+  assert.ok(result instanceof UpstreamError && !result.retryable, String(result));
+  assert.deepEqual(dialled, addresses("reset-after-a-byte"));
+  assert.deepEqual(active(group), [0, 0]);
+});
+
+Deno.test("exchangeWithUpstream() makes at most 1 + retries attempts", async () => {
+  const refusing = addresses("refuse", "refuse-too", "refuse-also");
+  const cases: [string, Record<string, unknown>, number][] = [
+    ["retries: 0", { retries: 0 }, 1],
+    ["retries: 1", { retries: 1 }, 2],
+    ["default: every server once", {}, 3],
+    ["more retries than servers", { retries: 10 }, 3],
+  ];
+  for (const [name, keys, attempts] of cases) {
+    const group = new UpstreamGroup(groupConfig(refusing, keys));
+    const { dialled, result } = await exchange(group);
+    assert.ok(result instanceof UpstreamError && result.phase === "connect", `${name}: ${result}`);
+    assert.equal(dialled.length, attempts, name);
+    assert.deepEqual(active(group), [0, 0, 0], name);
+  }
+});
+
+Deno.test("exchangeWithUpstream() counts failures toward max_fails: later connections skip the server", async () => {
+  const group = new UpstreamGroup(groupConfig(addresses("refuse", "ok")));
+  const dialled: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const { result } = await exchange(group, dialled);
+    assert.ok(!(result instanceof Error), String(result));
+    result.lease.release();
+  }
+  assert.deepEqual(dialled, addresses("refuse", "ok", "ok", "ok", "ok"));
+});
+
+Deno.test("exchangeWithUpstream() answers 503 when the available servers are full, 502 when none is available", async () => {
+  const group = new UpstreamGroup(
+    groupConfig([{ address: at("ok"), max_conns: 1 }, { address: at("refuse"), down: true }]),
+  );
+  const held = group.acquire(new Set(), { clientIp: undefined, hashKey: () => undefined }).lease!;
+  const full = await exchange(group);
+  assert.ok(full.result instanceof HttpError && full.result.status === 503, String(full.result));
+  assert.deepEqual(full.result.headers, [["Retry-After", "1"]]);
+  assert.deepEqual(full.dialled, []);
+  held.release();
+  group.servers[0]!.healthy = false;
+  const none = await exchange(group);
+  assert.ok(none.result instanceof UpstreamError && !none.result.retryable, String(none.result));
+  assert.match(none.result.message, /no available server in upstream "app"/);
+  assert.deepEqual(active(group), [0, 0]);
+});

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import type { PickContext } from "../../lib/balance/balancer.ts";
+import { type Acquired, type Lease, UpstreamGroup } from "../../lib/upstream/group.ts";
+import { groupConfig, manualClock, recordingLogger } from "./_upstreams.ts";
+
+const ctx: PickContext = { clientIp: "192.0.2.1", hashKey: () => undefined };
+const A = "10.0.0.1:80";
+const B = "10.0.0.2:80";
+const C = "10.0.0.3:80";
+
+function lease(result: Acquired): Lease {
+  assert.ok(result.lease, `expected a lease, got none: ${result.none}`);
+  return result.lease;
+}
+
+/** The address acquire() picks, releasing the lease at once. */
+function next(group: UpstreamGroup, tried: number[] = []): string | undefined {
+  const result = group.acquire(new Set(tried), ctx);
+  result.lease?.release();
+  return result.lease?.server.address ?? result.none;
+}
+
+Deno.test("acquire() never returns a server already tried, and says so when all were", () => {
+  const group = new UpstreamGroup(groupConfig([A, B, C]));
+  assert.equal(next(group, [0, 1]), C);
+  assert.equal(next(group, [0, 2]), B);
+  assert.equal(next(group, [0, 1, 2]), "tried");
+});
+
+Deno.test("acquire() skips servers that are down, drained or unhealthy", () => {
+  const cases: { name: string; set: (group: UpstreamGroup) => void }[] = [
+    { name: "down", set: () => {} },
+    { name: "drained", set: (group) => group.servers[1]!.drained = true },
+    { name: "unhealthy", set: (group) => group.servers[1]!.healthy = false },
+  ];
+  for (const { name, set } of cases) {
+    const down = name === "down";
+    const group = new UpstreamGroup(groupConfig([A, { address: B, down }]));
+    set(group);
+    const picks = new Set(Array.from({ length: 6 }, () => next(group)));
+    assert.deepEqual([...picks], [A], name);
+    assert.equal(next(group, [0]), "unavailable", name);
+  }
+});
+
+Deno.test("acquire() skips full servers; all full is 'full' (503), even beside unavailable ones", () => {
+  const group = new UpstreamGroup(groupConfig([{ address: A, max_conns: 2 }, { address: B, down: true }]));
+  const first = lease(group.acquire(new Set(), ctx));
+  const second = lease(group.acquire(new Set(), ctx));
+  assert.equal(group.servers[0]!.active, 2);
+  assert.equal(group.acquire(new Set(), ctx).none, "full");
+  first.release();
+  assert.equal(next(group), A);
+  second.release();
+  assert.equal(group.servers[0]!.active, 0);
+});
+
+Deno.test("acquire() uses backups only when no primary can take the connection", () => {
+  const group = new UpstreamGroup(
+    groupConfig([A, { address: B, max_conns: 1 }, { address: C, backup: true }]),
+  );
+  assert.deepEqual(new Set(Array.from({ length: 10 }, () => next(group))), new Set([A, B]));
+  // Primaries tried (a retry), unhealthy, or full: the backup.
+  assert.equal(next(group, [0, 1]), C);
+  group.servers[0]!.healthy = false;
+  const holding = lease(group.acquire(new Set(), ctx));
+  assert.equal(holding.server.address, B);
+  assert.equal(next(group), C);
+  // One primary back: traffic returns to it.
+  group.servers[0]!.healthy = true;
+  assert.equal(next(group), A);
+  holding.release();
+});
+
+Deno.test("release() is idempotent: the active count stays exact", () => {
+  const group = new UpstreamGroup(groupConfig([A]));
+  const leases = Array.from({ length: 5 }, () => lease(group.acquire(new Set(), ctx)));
+  assert.equal(group.servers[0]!.active, 5);
+  for (const l of leases) {
+    l.release();
+    l.release({ failed: true });
+  }
+  assert.equal(group.servers[0]!.active, 0);
+  // The second release did not count as a failure either.
+  assert.equal(next(group), A);
+});
+
+Deno.test("max_fails failures within fail_timeout take a server out for fail_timeout", () => {
+  const clock = manualClock();
+  const logger = recordingLogger();
+  const group = new UpstreamGroup(
+    groupConfig([{ address: A, max_fails: 2, fail_timeout: "10s" }, B]),
+    { now: clock.now, logger },
+  );
+  const fail = () => lease(group.acquire(new Set([1]), ctx)).release({ failed: true });
+  fail();
+  clock.advance(10_001);
+  fail(); // the first failure has left the window: still 1 of 2
+  assert.equal(next(group, [1]), A);
+  clock.advance(5_000);
+  fail();
+  assert.equal(next(group, [1]), "unavailable");
+  assert.deepEqual(logger.records, [
+    {
+      level: "warn",
+      event: "upstream_disabled",
+      fields: { upstream: "app", server: A, fails: 2, fail_timeout: "10s" },
+    },
+  ]);
+  clock.advance(9_999);
+  assert.equal(next(group, [1]), "unavailable");
+  clock.advance(1);
+  assert.equal(next(group, [1]), A);
+  // A fresh start: one more failure is not enough.
+  fail();
+  assert.equal(next(group, [1]), A);
+});
+
+Deno.test("passive health: defaults (max_fails 1, fail_timeout 10s) and max_fails 0 = never", () => {
+  const clock = manualClock();
+  const group = new UpstreamGroup(groupConfig([A, { address: B, max_fails: 0 }]), { now: clock.now });
+  for (const index of [0, 1]) {
+    const tried = new Set([1 - index]);
+    lease(group.acquire(tried, ctx)).release({ failed: true });
+  }
+  assert.equal(next(group, [1]), "unavailable");
+  assert.equal(next(group, [0]), B);
+  clock.advance(10_000);
+  assert.equal(next(group, [1]), A);
+});
+
+Deno.test("acquire() asks the group's policy: hash keeps a key on its server", () => {
+  const group = new UpstreamGroup(groupConfig([A, B, C], { balance: "hash", hash_key: "header:X-User-Id" }));
+  const keyed: PickContext = { clientIp: undefined, hashKey: () => "user-42" };
+  const home = lease(group.acquire(new Set(), keyed));
+  home.release();
+  for (let i = 0; i < 5; i++) {
+    const again = lease(group.acquire(new Set(), keyed));
+    assert.equal(again.server, home.server);
+    again.release();
+  }
+});

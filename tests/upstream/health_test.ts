@@ -1,0 +1,171 @@
+/** Active health checks: the rise/fall verdict, and real probes (tcp, http, websocket) against local servers. */
+import assert from "node:assert/strict";
+import { hasCloseFrame, HealthChecks, HealthVerdict, probe } from "../../lib/upstream/health.ts";
+import { runtime } from "../../lib/runtime/deno.ts";
+import { UpstreamGroup } from "../../lib/upstream/group.ts";
+import { groupConfig, recordingLogger } from "./_upstreams.ts";
+
+Deno.test("HealthVerdict: fall failures in a row mark unhealthy, rise passes in a row healthy again", () => {
+  const cases: { name: string; results: string; verdicts: string; changes: number }[] = [
+    { name: "fall 3", results: "ffpfff", verdicts: "HHHHHU", changes: 1 },
+    { name: "rise 2 after falling", results: "fffpfpp", verdicts: "HHUUUUH", changes: 2 },
+    { name: "passes while healthy change nothing", results: "pppp", verdicts: "HHHH", changes: 0 },
+  ];
+  for (const { name, results, verdicts, changes } of cases) {
+    const verdict = new HealthVerdict({ rise: 2, fall: 3, healthy: true });
+    let changed = 0;
+    const seen = [...results].map((r) => {
+      if (verdict.record(r === "p")) changed++;
+      return verdict.healthy ? "H" : "U";
+    });
+    assert.equal(seen.join(""), verdicts, name);
+    assert.equal(changed, changes, name);
+  }
+});
+
+Deno.test("hasCloseFrame() walks server frames of every length encoding", () => {
+  const frame = (opcode: number, length: number) => {
+    const header = length < 126
+      ? [0x80 | opcode, length]
+      : length < 65_536
+      ? [0x80 | opcode, 126, length >> 8, length & 255]
+      : [
+        0x80 | opcode,
+        127,
+        0,
+        0,
+        0,
+        0,
+        length >>> 24,
+        (length >> 16) & 255,
+        (length >> 8) & 255,
+        length & 255,
+      ];
+    return [...header, ...new Array<number>(length).fill(0x61)];
+  };
+  const cases: [string, number[], boolean][] = [
+    ["close alone", frame(8, 2), true],
+    ["text then close", [...frame(1, 5), ...frame(8, 2)], true],
+    ["16-bit length then close", [...frame(2, 300), ...frame(8, 0)], true],
+    ["64-bit length then close", [...frame(2, 70_000), ...frame(8, 0)], true],
+    ["text only", frame(1, 5), false],
+    ["truncated length", [0x82, 126, 1], false],
+    ["nothing", [], false],
+  ];
+  for (const [name, bytes, expected] of cases) {
+    assert.equal(hasCloseFrame(new Uint8Array(bytes)), expected, name);
+  }
+});
+
+/** A Deno.serve server on port 0 answering with `handler`; closed by `await using`. */
+function serve(handler: (req: Request) => Response | Promise<Response>) {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  return { address: `127.0.0.1:${server.addr.port}`, [Symbol.asyncDispose]: () => server.shutdown() };
+}
+
+function upgrade(req: Request): Response {
+  const { socket, response } = Deno.upgradeWebSocket(req);
+  socket.onerror = () => {};
+  return response;
+}
+
+/** A TCP server that accepts and then never says anything. */
+function silent() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) conns.push(conn);
+  })();
+  return {
+    address: `127.0.0.1:${listener.addr.port}`,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      for (const conn of conns) conn.close();
+    },
+  };
+}
+
+function deadAddress(): string {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  listener.close();
+  return `127.0.0.1:${listener.addr.port}`;
+}
+
+async function check(address: string, healthCheck: Record<string, unknown>): Promise<string | undefined> {
+  const group = groupConfig([address], { health_check: { timeout: "500ms", ...healthCheck } });
+  return await probe(runtime, { group, server: group.servers[0]! });
+}
+
+Deno.test("probe(): tcp, http and websocket checks pass and fail for the right reasons", async () => {
+  await using ok = serve((req) => req.headers.get("upgrade") ? upgrade(req) : new Response("ok"));
+  await using failing = serve(() => new Response("no", { status: 503 }));
+  await using refusing = serve((req) => new Response(req.headers.get("upgrade") ?? "", { status: 403 }));
+  await using quiet = silent();
+  const dead = deadAddress();
+  const cases: [string, string, Record<string, unknown>, RegExp | undefined][] = [
+    ["tcp, listening", ok.address, { type: "tcp" }, undefined],
+    ["tcp, nothing listening", dead, { type: "tcp" }, /connect failed/],
+    ["http 200", ok.address, { type: "http", path: "/healthz" }, undefined],
+    ["http 503", failing.address, { type: "http" }, /^answered 503$/],
+    ["http 503 expected", failing.address, { type: "http", expect_status: 503 }, undefined],
+    ["http 200 not in expect_status", ok.address, { type: "http", expect_status: [204] }, /^answered 200$/],
+    ["websocket handshake", ok.address, { type: "websocket", path: "/ws" }, undefined],
+    ["websocket refused", refusing.address, { type: "websocket" }, /answered 403 instead of 101/],
+    ["websocket against plain http", failing.address, { type: "websocket" }, /answered 503 instead of 101/],
+    ["accepts but never answers", quiet.address, { type: "http" }, /^no answer within 500 ms$/],
+  ];
+  for (const [name, address, healthCheck, expected] of cases) {
+    const problem = await check(address, healthCheck);
+    if (expected) assert.match(problem ?? "(passed)", expected, name);
+    else assert.equal(problem, undefined, name);
+  }
+});
+
+Deno.test("HealthChecks: a failing server turns unhealthy after `fall` probes, recovers after `rise`, logged once each", async () => {
+  let status = 200;
+  await using backend = serve(() => new Response(null, { status }));
+  const logger = recordingLogger();
+  const group = new UpstreamGroup(groupConfig([backend.address], {
+    health_check: { type: "http", interval: "20ms", timeout: "500ms", rise: 2, fall: 2 },
+  }));
+  const server = group.servers[0]!;
+  const checks = new HealthChecks(runtime, new Map([["app", group]]), { logger });
+  try {
+    const until = async (healthy: boolean) => {
+      const deadline = Date.now() + 3_000;
+      while (server.healthy !== healthy) {
+        assert.ok(Date.now() < deadline, `still healthy=${server.healthy}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    status = 500;
+    await until(false);
+    status = 204;
+    await until(true);
+  } finally {
+    await checks.stop();
+  }
+  assert.deepEqual(logger.records.map(({ event, fields }) => `${event} ${fields.healthy} ${fields.reason}`), [
+    "upstream_health false answered 500",
+    "upstream_health true 2 checks passed",
+  ]);
+});
+
+Deno.test("HealthChecks: a reload hands over verdicts", async () => {
+  const dead = deadAddress();
+  const make = () =>
+    new UpstreamGroup(groupConfig([dead, { address: "127.0.0.1:1", down: true }], {
+      health_check: { interval: "1h" },
+    }));
+  const before = make();
+  before.servers[0]!.healthy = false;
+  const after = make();
+  const checks = new HealthChecks(runtime, new Map([["app", after]]), {
+    logger: recordingLogger(),
+    previous: new Map([["app", before]]),
+  });
+  await checks.stop();
+  assert.equal(after.servers[0]!.healthy, false);
+  assert.equal(after.servers[1]!.healthy, true);
+});
