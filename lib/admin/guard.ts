@@ -7,7 +7,7 @@ import { getHeaderValues } from "../http/headers.ts";
 import { bearerMatches } from "./bearer.ts";
 import { changesState, crossSiteReason } from "./csrf.ts";
 import { hostAllowed } from "./host.ts";
-import type { Header } from "../http/head.ts";
+import type { Header } from "../http/headers.ts";
 
 export interface AdminPolicy {
   /** admin.hosts: names answered besides loopback and IP literals (lower case, no trailing dot). */

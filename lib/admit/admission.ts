@@ -7,15 +7,14 @@
  */
 import { HttpError } from "../errors.ts";
 import { checkAccess } from "./access.ts";
-import { formatIp, parseIp } from "../net/cidr.ts";
 import { receiveProxyHeader } from "./proxy_header.ts";
-import { formatAddr } from "../net/address.ts";
+import { clientIpOf, formatAddr } from "../net/address.ts";
 import { getHeader } from "../http/headers.ts";
 import type { Limits } from "./limits.ts";
 import type { Config, RouteConfig } from "../config/schema.ts";
 import type { RequestHead } from "../http/head.ts";
 import type { Logger } from "../observe/log.ts";
-import type { Addr, Conn } from "../runtime/types.ts";
+import type { Conn } from "../runtime/types.ts";
 
 export interface AdmitContext {
   config: Config;
@@ -55,7 +54,7 @@ export async function admitClient(accepted: Conn, id: number, ctx: AdmitContext)
     }
     client = result;
   }
-  const clientIp = ipOf(client.remoteAddr);
+  const clientIp = clientIpOf(client.remoteAddr);
   const admission = ctx.limits.admit(clientIp, Date.now());
   if (admission.ok) return { client, clientIp, release: admission.release };
   const headers: [string, string][] = [["Retry-After", String(admission.retryAfterSeconds)]];
@@ -65,14 +64,6 @@ export async function admitClient(accepted: Conn, id: number, ctx: AdmitContext)
     release() {},
     refusal: new HttpError(admission.status, admission.reason, { headers }),
   };
-}
-
-/** The same client must count once whether a dual-stack socket reports ::ffff:1.2.3.4 or 1.2.3.4. */
-function ipOf(addr: Addr): string | undefined {
-  if (addr.transport !== "tcp") return undefined;
-  const bytes = parseIp(addr.hostname);
-  // "" (a Bun socket reset before it was accepted) is no address at all.
-  return bytes ? formatIp(bytes) : addr.hostname || undefined;
 }
 
 /** Throws 403 when the route's allow/deny/allow_origins lists keep this client out. */

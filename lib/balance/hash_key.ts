@@ -4,40 +4,10 @@
  * policy asks for it, so round robin never parses a cookie.
  */
 import type { HashKey } from "../config/schema.ts";
-import type { Header } from "../http/head.ts";
+import { type Addr, clientIpOf } from "../net/address.ts";
+import type { Header } from "../http/headers.ts";
 import { getHeaderValues, trimOws } from "../http/headers.ts";
-import type { Addr } from "../runtime/types.ts";
 import type { PickContext } from "./balancer.ts";
-
-const SOURCES = ["header", "cookie", "query"] as const;
-/** A header field name is an RFC 9110 token; cookie and query names need only be non-empty. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const SYNTAX = "must be header:NAME, cookie:NAME, query:NAME or ip";
-
-/** "header:X-User-Id" -> { source: "header", name: "X-User-Id" }, for validation. */
-export function parseHashKey(text: string): HashKey | { error: string } {
-  if (text === "ip") return { source: "ip" };
-  const colon = text.indexOf(":");
-  const source = SOURCES.find((s) => s === text.slice(0, colon));
-  const name = text.slice(colon + 1);
-  if (colon === -1 || source === undefined) return { error: `${SYNTAX}, not ${JSON.stringify(text)}` };
-  if (name === "") return { error: `${SYNTAX}: the name after "${source}:" is missing` };
-  if (source === "header" && !TOKEN.test(name)) {
-    return { error: `invalid header name ${JSON.stringify(name)}` };
-  }
-  return { source, name };
-}
-
-export function formatHashKey(key: HashKey): string {
-  return key.source === "ip" ? "ip" : `${key.source}:${key.name}`;
-}
-
-/** The address to balance on; "::ffff:192.0.2.1" (IPv4 on a dual-stack socket) -> "192.0.2.1". */
-export function clientIp(remote: Addr): string | undefined {
-  if (remote.transport !== "tcp") return undefined;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remote.hostname);
-  return mapped?.[1] ?? remote.hostname;
-}
 
 /** The request a key is taken from. `path` is origin-form, query included. */
 export interface KeySource {
@@ -58,7 +28,7 @@ export function extractHashKey(key: HashKey, request: KeySource): string | undef
 function rawValue(key: HashKey, request: KeySource): string | undefined {
   switch (key.source) {
     case "ip":
-      return clientIp(request.remote);
+      return clientIpOf(request.remote);
     case "header": {
       const values = getHeaderValues(request.headers, key.name);
       return values.length === 0 ? undefined : values.join(", ");
@@ -108,7 +78,7 @@ export function pickContext(key: HashKey | undefined, request: KeySource): PickC
   let extracted = false;
   let value: string | undefined;
   return {
-    clientIp: clientIp(request.remote),
+    clientIp: clientIpOf(request.remote),
     hashKey() {
       if (!extracted && key !== undefined) value = extractHashKey(key, request);
       extracted = true;

@@ -4,7 +4,7 @@
  * validation; validate.ts and upstreams.ts call these readers.
  */
 import { type Cidr, parseCidr } from "../net/cidr.ts";
-import { type OriginPattern, parseOriginPattern } from "../admit/access.ts";
+import { type OriginPattern, parseOriginPattern } from "../net/origin.ts";
 import type { ProxyVersion } from "../net/proxy_protocol.ts";
 import {
   asBoolean,

@@ -5,7 +5,7 @@
  */
 import type { Addr } from "../runtime/types.ts";
 import type { Cidr } from "../net/cidr.ts";
-import type { OriginPattern } from "../admit/access.ts";
+import type { OriginPattern } from "../net/origin.ts";
 import type { ProxyVersion } from "../net/proxy_protocol.ts";
 
 export type Balance = "round_robin" | "least_conn" | "ip_hash" | "hash" | "random";

@@ -5,7 +5,7 @@
 import { formatAddr } from "../net/address.ts";
 import { formatDuration } from "./duration.ts";
 import type { Config } from "./schema.ts";
-import { formatHashKey } from "../balance/hash_key.ts";
+import { formatHashKey } from "./hash_key.ts";
 
 export function describeConfig(config: Config): string[] {
   const lines: string[] = [];

@@ -27,7 +27,7 @@ import {
   type UpstreamServerConfig,
   type UpstreamTlsConfig,
 } from "./schema.ts";
-import { parseHashKey } from "../balance/hash_key.ts";
+import { parseHashKey } from "./hash_key.ts";
 import { readSendProxyProtocol } from "./admission.ts";
 
 const KEYS = {

@@ -6,8 +6,8 @@
  * message are dropped on the way (see TRAILER_DROPPED).
  */
 import { HeadParseError } from "../errors.ts";
-import type { Header, RequestHead, ResponseHead } from "./head.ts";
-import { getHeader } from "./headers.ts";
+import type { RequestHead, ResponseHead } from "./head.ts";
+import { getHeader, type Header } from "./headers.ts";
 import { HOP_BY_HOP_HEADERS } from "./hop_headers.ts";
 
 export type BodyFraming =

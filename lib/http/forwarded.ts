@@ -5,8 +5,7 @@
  * write any address into them); the others describe wsgate's own client connection, so incoming
  * values are replaced rather than trusted.
  */
-import type { Header } from "./head.ts";
-import { getHeaderValues, withoutHeaders } from "./headers.ts";
+import { getHeaderValues, type Header, withoutHeaders } from "./headers.ts";
 
 export interface ForwardedInfo {
   clientIp: string;

@@ -5,13 +5,7 @@
  * HeadParseError carrying the status for the client; the parser throws nothing else.
  */
 import { HeadParseError } from "../errors.ts";
-import { getHeaderValues, trimOws } from "./headers.ts";
-
-/** One field line: name as received (case kept), value trimmed of OWS. */
-export interface Header {
-  name: string;
-  value: string;
-}
+import { getHeaderValues, type Header, trimOws } from "./headers.ts";
 
 export type HttpVersion = "HTTP/1.1" | "HTTP/1.0";
 

@@ -2,7 +2,12 @@
  * Small helpers over a parsed header list. Field names compare case-insensitively
  * (RFC 9110 §5.1); the list keeps names as received so a relayed head stays recognisable.
  */
-import type { Header } from "./head.ts";
+
+/** One field line: name as received (case kept), value trimmed of OWS. */
+export interface Header {
+  name: string;
+  value: string;
+}
 
 const SP = 0x20;
 const HTAB = 0x09;

@@ -2,8 +2,7 @@
  * Hop-by-hop headers describe one connection, not the message (RFC 9110 §7.6.1), so a proxy
  * removes them and sets its own for the next hop.
  */
-import type { Header } from "./head.ts";
-import { getTokenList, withoutHeaders } from "./headers.ts";
+import { getTokenList, type Header, withoutHeaders } from "./headers.ts";
 
 export const HOP_BY_HOP_HEADERS = [
   "connection", // options for this connection only, and the list of other hop-by-hop fields (§7.6.1)

@@ -3,7 +3,12 @@
  * hand rather than with `URL`, which would accept odd IPv4 forms ("ws://1.2.3") and could not
  * tell "ws://h" from "ws://h/".
  */
-import type { Addr } from "../runtime/types.ts";
+import { formatIp, parseIp } from "./cidr.ts";
+
+/** An endpoint of a connection: TCP (IPv4 or IPv6) or a unix socket. */
+export type Addr =
+  | { transport: "tcp"; hostname: string; port: number }
+  | { transport: "unix"; path: string };
 
 const FORMS = "expected host:port, :port, [ipv6]:port or unix:/path";
 const HOSTNAME = /^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?$/i;
@@ -109,4 +114,15 @@ function parseHostPort(
 
 function isIpv6(host: string): boolean {
   return /^[0-9a-f:.]+$/i.test(host) && host.includes(":") && URL.canParse(`http://[${host}]/`);
+}
+
+/**
+ * The client's IP as limits, access lists and balancing see it: one form per address, so a client
+ * counts and hashes the same whether a dual-stack socket reports ::ffff:1.2.3.4 or 1.2.3.4.
+ * Undefined for a unix-socket client, and for "" (a Bun socket reset before it was accepted).
+ */
+export function clientIpOf(addr: Addr): string | undefined {
+  if (addr.transport !== "tcp") return undefined;
+  const bytes = parseIp(addr.hostname);
+  return bytes ? formatIp(bytes) : addr.hostname || undefined;
 }

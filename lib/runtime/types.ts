@@ -8,9 +8,9 @@
  * (see shared/notes/runtime.md).
  */
 
-export type Addr =
-  | { transport: "tcp"; hostname: string; port: number }
-  | { transport: "unix"; path: string };
+import type { Addr } from "../net/address.ts";
+
+export type { Addr };
 
 /** A byte stream (TCP, TLS or unix) on either side of the proxy. */
 export interface Conn {

@@ -3,7 +3,7 @@ import { bearerMatches, constantTimeEqual } from "../../lib/admin/bearer.ts";
 import { crossSiteReason, sameOrigin } from "../../lib/admin/csrf.ts";
 import { type AdminPolicy, refusal } from "../../lib/admin/guard.ts";
 import { hostAllowed } from "../../lib/admin/host.ts";
-import type { Header } from "../../lib/http/head.ts";
+import type { Header } from "../../lib/http/headers.ts";
 
 Deno.test("hostAllowed: loopback names and IP literals, listed names, nothing else", () => {
   const listed = ["admin.example.com"];

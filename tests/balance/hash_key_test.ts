@@ -1,31 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  clientIp,
-  extractHashKey,
-  type KeySource,
-  parseHashKey,
-  pickContext,
-} from "../../lib/balance/hash_key.ts";
+import { extractHashKey, type KeySource, pickContext } from "../../lib/balance/hash_key.ts";
 import type { HashKey } from "../../lib/config/schema.ts";
-import type { Header } from "../../lib/http/head.ts";
-import type { Addr } from "../../lib/runtime/types.ts";
+import type { Header } from "../../lib/http/headers.ts";
+import type { Addr } from "../../lib/net/address.ts";
 
-const SYNTAX = "must be header:NAME, cookie:NAME, query:NAME or ip";
 const TCP: Addr = { transport: "tcp", hostname: "203.0.113.9", port: 50_000 };
-
-Deno.test("parseHashKey() reads header:, cookie:, query: and ip", () => {
-  const cases: [string, HashKey | { error: string }][] = [
-    ["header:X-User-Id", { source: "header", name: "X-User-Id" }],
-    ["cookie:sid", { source: "cookie", name: "sid" }],
-    ["query:room", { source: "query", name: "room" }],
-    ["ip", { source: "ip" }],
-    ["header:", { error: `${SYNTAX}: the name after "header:" is missing` }],
-    ["header:X User", { error: 'invalid header name "X User"' }],
-    ["body:x", { error: `${SYNTAX}, not "body:x"` }],
-    ["X-User-Id", { error: `${SYNTAX}, not "X-User-Id"` }],
-  ];
-  for (const [text, expected] of cases) assert.deepEqual(parseHashKey(text), expected, text);
-});
 
 Deno.test("extractHashKey() finds the value, or undefined when it is absent or empty", () => {
   const headers = (...lines: [string, string][]): Header[] => lines.map(([name, value]) => ({ name, value }));
@@ -99,16 +78,6 @@ Deno.test("extractHashKey() finds the value, or undefined when it is absent or e
     const request: KeySource = { headers: c.headers ?? [], path: c.path ?? "/", remote: c.remote ?? TCP };
     assert.equal(extractHashKey(c.key, request), c.expected, c.name);
   }
-});
-
-Deno.test("clientIp() unwraps IPv4-mapped IPv6 and has no address for unix sockets", () => {
-  const cases: [string, Addr, string | undefined][] = [
-    ["IPv4", TCP, "203.0.113.9"],
-    ["mapped", { transport: "tcp", hostname: "::ffff:192.0.2.1", port: 1 }, "192.0.2.1"],
-    ["IPv6", { transport: "tcp", hostname: "2001:db8::7", port: 1 }, "2001:db8::7"],
-    ["unix", { transport: "unix", path: "/run/wsgate.sock" }, undefined],
-  ];
-  for (const [name, addr, expected] of cases) assert.equal(clientIp(addr), expected, name);
 });
 
 Deno.test("pickContext() extracts the key once, on first use", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { addForwardedHeaders, type ForwardedInfo } from "../../lib/http/forwarded.ts";
-import type { Header } from "../../lib/http/head.ts";
+import type { Header } from "../../lib/http/headers.ts";
 
 const h = (name: string, value: string): Header => ({ name, value });
 

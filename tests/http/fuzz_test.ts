@@ -11,12 +11,12 @@
 import assert from "node:assert/strict";
 import { HeadParseError } from "../../lib/errors.ts";
 import {
-  type Header,
   parseRequestHead,
   parseResponseHead,
   serializeRequestHead,
   serializeResponseHead,
 } from "../../lib/http/head.ts";
+import type { Header } from "../../lib/http/headers.ts";
 import { chance, generate } from "./_fuzz_heads.ts";
 import { prng } from "../_prng.ts";
 

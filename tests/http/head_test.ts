@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { prng } from "../_prng.ts";
 import { HeadParseError } from "../../lib/errors.ts";
 import {
-  type Header,
   parseRequestHead,
   parseResponseHead,
   type RequestHead,
   serializeRequestHead,
   serializeResponseHead,
 } from "../../lib/http/head.ts";
+import type { Header } from "../../lib/http/headers.ts";
 
 /** One byte per char code, so tests can spell any byte (obs-text, controls) in a string. */
 const bytes = (text: string): Uint8Array => Uint8Array.from(text, (char) => char.charCodeAt(0));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Header } from "../../lib/http/head.ts";
+import type { Header } from "../../lib/http/headers.ts";
 import {
   getHeader,
   getHeaderValues,

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
-import { formatAddr, parseListenAddress, parseUpstreamAddress } from "../../lib/net/address.ts";
-import type { Addr } from "../../lib/runtime/types.ts";
+import {
+  type Addr,
+  clientIpOf,
+  formatAddr,
+  parseListenAddress,
+  parseUpstreamAddress,
+} from "../../lib/net/address.ts";
 
 const tcp = (hostname: string, port: number): Addr => ({ transport: "tcp", hostname, port });
 const FORMS = "expected host:port, :port, [ipv6]:port or unix:/path";
@@ -113,4 +118,15 @@ Deno.test("formatAddr writes addresses the way they are parsed", () => {
     assert.equal(formatAddr(addr), text);
     assert.deepEqual(parseListenAddress(text), addr, `${text} round-trips`);
   }
+});
+
+Deno.test("clientIpOf() unwraps IPv4-mapped IPv6 and has no address for unix sockets", () => {
+  const cases: [string, Addr, string | undefined][] = [
+    ["IPv4", tcp("203.0.113.9", 1), "203.0.113.9"],
+    ["mapped", { transport: "tcp", hostname: "::ffff:192.0.2.1", port: 1 }, "192.0.2.1"],
+    ["IPv6", { transport: "tcp", hostname: "2001:db8::7", port: 1 }, "2001:db8::7"],
+    ["unix", { transport: "unix", path: "/run/wsgate.sock" }, undefined],
+    ["no address (a Bun socket reset before accept)", tcp("", 0), undefined],
+  ];
+  for (const [name, addr, expected] of cases) assert.equal(clientIpOf(addr), expected, name);
 });
