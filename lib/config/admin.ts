@@ -6,7 +6,7 @@
 import { parseListenAddress } from "../net/address.ts";
 import { Invalid, type Parse, type Raw, type Reader, type ReadFile } from "./reader.ts";
 import { type AdminConfig, DEFAULTS } from "./schema.ts";
-import type { Addr } from "../runtime/types.ts";
+import type { Addr } from "../net/address.ts";
 
 const KEYS = ["listen", "hosts", "token_file"] as const;
 /** One DNS name; no wildcard (each name that may reach the admin is listed on purpose). */

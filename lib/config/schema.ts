@@ -3,7 +3,7 @@
  * (or CLI flags) into these types; the rest of the gateway only ever sees a `Config`.
  * Durations are milliseconds.
  */
-import type { Addr } from "../runtime/types.ts";
+import type { Addr } from "../net/address.ts";
 import type { Cidr } from "../net/cidr.ts";
 import type { OriginPattern } from "../net/origin.ts";
 import type { ProxyVersion } from "../net/proxy_protocol.ts";
