@@ -53,18 +53,20 @@ export class NetError extends Error {
 
 /** Where an upstream attempt failed; `retryable` = nothing reached the client yet and the
  * request may be replayed on another server. */
-export type UpstreamPhase = "connect" | "tls" | "send" | "response" | "upgrade";
+export type UpstreamPhase = "pick" | "connect" | "tls" | "send" | "response" | "upgrade";
 
 export class UpstreamError extends Error {
   readonly phase: UpstreamPhase;
   readonly upstream: string;
   readonly timedOut: boolean;
   readonly retryable: boolean;
+  /** No server could take the connection because every available one is at max_conns. */
+  readonly full: boolean;
   constructor(
     phase: UpstreamPhase,
     upstream: string,
     message: string,
-    options: { timedOut?: boolean; retryable?: boolean; cause?: unknown } = {},
+    options: { timedOut?: boolean; retryable?: boolean; full?: boolean; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = "UpstreamError";
@@ -72,14 +74,27 @@ export class UpstreamError extends Error {
     this.upstream = upstream;
     this.timedOut = options.timedOut ?? false;
     this.retryable = options.retryable ?? false;
+    this.full = options.full ?? false;
   }
 }
 
-/** The HTTP status a client gets for an error raised before the tunnel is established. */
+/**
+ * The one place that decides the status a client gets (or, for 499, is logged as getting) for an
+ * error raised before the tunnel is established.
+ */
 export function toStatus(err: unknown): number {
   if (err instanceof HttpError || err instanceof HeadParseError) return err.status;
-  if (err instanceof UpstreamError) return err.timedOut ? 504 : 502;
+  if (err instanceof UpstreamError) return err.full ? 503 : err.timedOut ? 504 : 502;
+  // The client's own socket failed (reset, broken pipe): nobody to answer; nginx logs 499.
+  if (err instanceof NetError) return 499;
   return 500;
+}
+
+/** Headers that go with the answer to `err` (Retry-After for a limit or a full group, the 426 hints). */
+export function answerHeaders(err: unknown): readonly [string, string][] {
+  if (err instanceof HttpError) return err.headers;
+  if (err instanceof UpstreamError && err.full) return [["Retry-After", "1"]];
+  return [];
 }
 
 /** A short one-line description of any thrown value, for log lines. */

@@ -3,6 +3,8 @@
  * (exact "= /path" first, then the longest prefix, like nginx `location`).
  */
 import { HttpError } from "./errors.ts";
+import { getHeader } from "./http/headers.ts";
+import type { RequestHead } from "./http/head.ts";
 import type { RouteConfig, ServerConfig } from "./config/schema.ts";
 
 /** The host part of a Host header, lowercased, without the port and without one trailing dot
@@ -103,4 +105,14 @@ export function matchRoute(routes: readonly RouteConfig[], path: string): RouteC
     }
   }
   return best;
+}
+
+/** The route for a request among the server blocks of its listener; HttpError 400 (bad path) or 404. */
+export function routeRequest(servers: readonly ServerConfig[], request: RequestHead): RouteConfig {
+  const host = getHeader(request.headers, "host");
+  const path = routingPath(request.path);
+  const server = matchServer(servers, host);
+  const route = server && matchRoute(server.routes, path);
+  if (!route) throw new HttpError(404, `no route for ${host ?? ""}${request.path}`);
+  return route;
 }

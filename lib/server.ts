@@ -193,6 +193,7 @@ export class Gateway {
       watchdog: this.#watchdog,
       signal: this.#shutdown.signal,
       drain: this.#drain.signal,
+      closeSpread: generation.config.close_spread ?? 0,
       metrics: this.metrics,
       limits: this.#limits,
       proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),

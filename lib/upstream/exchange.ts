@@ -1,23 +1,24 @@
 /**
- * REISSUE + ANSWER: pick a server, connect, write the rebuilt request head (with the bytes the
- * client sent after its head in the same write), and read the upstream's response head.
+ * EXCHANGE: pick a server, connect, write the rebuilt request head (with the start of a plain
+ * request's body in the same write), read the upstream's answer, hand interim answers on, and
+ * check the final one against the request (a 101 only for an upgrade, and a valid one).
  * A dial or TLS failure, or an upstream that closes before sending any byte, moves on to the
  * next untried server, up to the group's `retries`; once the upstream has sent a byte, never.
  * Every failed attempt counts toward that server's max_fails.
  */
-import { describeError, HeadParseError, HttpError, NetError, UpstreamError } from "../errors.ts";
+import { describeError, HeadParseError, NetError, UpstreamError } from "../errors.ts";
 import { parseResponseHead, type ResponseHead } from "../http/head.ts";
 import { dialUpstream } from "./dial.ts";
 import { concat } from "../net/bytes.ts";
 import { readHead } from "../http/read_head.ts";
 import { encodeProxyHeader } from "../net/proxy_protocol.ts";
-import type { Answer } from "../passthrough/relay.ts";
+import { type Answer, checkFinalAnswer, type Expect, skipInterim } from "./answer.ts";
 import type { LimitsConfig } from "../config/schema.ts";
 import type { PickContext } from "../balance/balancer.ts";
 import type { Addr, Conn, Runtime } from "../runtime/types.ts";
 import type { Lease, NoServer, UpstreamGroup } from "./group.ts";
 
-/** The upstream's first answer (head as received, to relay a 101 byte for byte) and the
+/** The upstream's final answer (head as received, to relay a 101 byte for byte) and the
  * connection and lease it came on. */
 export interface UpstreamAnswer extends Answer {
   conn: Conn;
@@ -26,6 +27,10 @@ export interface UpstreamAnswer extends Answer {
 
 export interface ExchangeOptions {
   limits: LimitsConfig;
+  /** What the request asked for, to check a 101 against. */
+  expect: Expect;
+  /** Hands an interim (1xx) answer head to the client. */
+  relayInterim(head: Uint8Array): Promise<void>;
   /** What the balancing policy may know about this request (client address, hash key). */
   pick: PickContext;
   /** The client connection's addresses, for the PROXY header of `send_proxy_protocol`. */
@@ -43,8 +48,34 @@ export interface ExchangeOptions {
   signal?: AbortSignal;
 }
 
-/** The caller owns the returned lease and must release it (connection.ts does, in `finally`). */
+/** The caller owns the returned lease and connection and must release and close them (the
+ * connection record does, when it finishes); on a throw nothing is left to release. */
 export async function exchangeWithUpstream(
+  runtime: Runtime,
+  group: UpstreamGroup,
+  request: { head: Uint8Array; rest: Uint8Array },
+  options: ExchangeOptions,
+): Promise<UpstreamAnswer> {
+  const first = await firstAnswer(runtime, group, request, options);
+  const address = first.lease.server.config.address;
+  try {
+    const final = await skipInterim(first.conn, first, {
+      limits: options.limits,
+      address,
+      relay: options.relayInterim,
+    });
+    checkFinalAnswer(final, options.expect, address);
+    return { ...final, conn: first.conn, lease: first.lease };
+  } catch (err) {
+    // The server answered: what it answered is not counted against it (as before an exchange).
+    first.conn.close();
+    first.lease.release();
+    throw err;
+  }
+}
+
+/** The attempts: each untried server in turn, until one sends the head of an answer. */
+async function firstAnswer(
   runtime: Runtime,
   group: UpstreamGroup,
   request: { head: Uint8Array; rest: Uint8Array },
@@ -84,8 +115,8 @@ export async function exchangeWithUpstream(
 /** The error for a connection no server can take: 503 when they are full, else the last failure or 502. */
 function noServer(why: NoServer, name: string, lastError: UpstreamError | undefined): Error {
   if (why === "full") {
-    return new HttpError(503, `every available server of upstream "${name}" is at max_conns`, {
-      headers: [["Retry-After", "1"]],
+    return new UpstreamError("pick", name, `every available server of upstream "${name}" is at max_conns`, {
+      full: true,
     });
   }
   return lastError ??

@@ -15,7 +15,7 @@ import {
   upgradeRequest,
 } from "./_wire.ts";
 import { exchange } from "./_security.ts";
-import { MAX_INTERIM_ANSWERS } from "../../lib/passthrough/relay.ts";
+import { MAX_INTERIM_ANSWERS } from "../../lib/upstream/answer.ts";
 
 /** A complete chunked body; `extension` is added to the first chunk-size line. */
 const chunkedBody = (parts: Uint8Array[], extension = "") =>

@@ -1,12 +1,16 @@
-/** exchangeWithUpstream() against scripted upstreams: retries and their bound, failure accounting, exact leases. */
+/** exchangeWithUpstream() against scripted upstreams: retries and their bound, failure accounting, exact
+ * leases, and the check of the final answer against the request. */
 import assert from "node:assert/strict";
 import { exchangeWithUpstream, type UpstreamAnswer } from "../../lib/upstream/exchange.ts";
-import { HttpError, NetError, UpstreamError } from "../../lib/errors.ts";
+import { answerHeaders, NetError, toStatus, UpstreamError } from "../../lib/errors.ts";
+import { computeAccept } from "../../lib/http/upgrade.ts";
+import type { Expect } from "../../lib/upstream/answer.ts";
 import { UpstreamGroup } from "../../lib/upstream/group.ts";
 import type { Addr, Conn, ConnectOptions, Runtime } from "../../lib/runtime/types.ts";
 import { groupConfig, testConfig } from "./_upstreams.ts";
 
 const enc = (text: string) => new TextEncoder().encode(text);
+const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 const CLIENT: Addr = { transport: "tcp", hostname: "192.0.2.1", port: 50_000 };
 
 /** How a scripted upstream behaves: refuse the dial, or answer successive reads with these steps. */
@@ -20,6 +24,15 @@ const SCRIPTS: [string, Script][] = [
   ["close-silently", [null]],
   ["reset-before-a-byte", [new NetError("ECONNRESET", "reset")]],
   ["reset-after-a-byte", ["HTTP/1.1 1", new NetError("ECONNRESET", "reset")]],
+  ["switch", [
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${
+      computeAccept(KEY)
+    }\r\n\r\n`,
+  ]],
+  ["switch-wrong-accept", [
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n",
+  ]],
+  ["hints-then-ok", ["HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"]],
 ];
 /** Script name -> the address its fake upstream has. */
 const at = (name: string) => `127.0.0.1:${10_000 + SCRIPTS.findIndex(([n]) => n === name)}`;
@@ -53,19 +66,25 @@ function fakeRuntime(dialled: string[]): Runtime {
 }
 
 /** One client connection through `group`: the answer or the error, and every failed attempt. */
-async function exchange(group: UpstreamGroup, dialled: string[] = []) {
+async function exchange(group: UpstreamGroup, dialled: string[] = [], expect: Expect = {}) {
   const failed: string[] = [];
+  const interim: string[] = [];
   const result: UpstreamAnswer | Error = await exchangeWithUpstream(fakeRuntime(dialled), group, {
     head: enc("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
     rest: new Uint8Array(0),
   }, {
     limits: testConfig([at("ok")]).limits,
+    expect,
+    relayInterim: (head) => {
+      interim.push(new TextDecoder().decode(head));
+      return Promise.resolve();
+    },
     pick: { clientIp: undefined, hashKey: () => undefined },
     addrs: { source: CLIENT, dest: CLIENT },
     replayable: true,
     onAttemptFailed: (err) => failed.push(err.upstream),
   }).catch((err: Error) => err);
-  return { dialled, failed, result };
+  return { dialled, failed, result, interim };
 }
 
 const active = (group: UpstreamGroup) => group.servers.map((s) => s.active);
@@ -132,8 +151,9 @@ Deno.test("exchangeWithUpstream() answers 503 when the available servers are ful
   );
   const held = group.acquire(new Set(), { clientIp: undefined, hashKey: () => undefined }).lease!;
   const full = await exchange(group);
-  assert.ok(full.result instanceof HttpError && full.result.status === 503, String(full.result));
-  assert.deepEqual(full.result.headers, [["Retry-After", "1"]]);
+  assert.ok(full.result instanceof UpstreamError && full.result.full, String(full.result));
+  assert.equal(toStatus(full.result), 503);
+  assert.deepEqual(answerHeaders(full.result), [["Retry-After", "1"]]);
   assert.deepEqual(full.dialled, []);
   held.release();
   group.servers[0]!.healthy = false;
@@ -141,4 +161,37 @@ Deno.test("exchangeWithUpstream() answers 503 when the available servers are ful
   assert.ok(none.result instanceof UpstreamError && !none.result.retryable, String(none.result));
   assert.match(none.result.message, /no available server in upstream "app"/);
   assert.deepEqual(active(group), [0, 0]);
+});
+
+Deno.test("exchangeWithUpstream() checks the final answer: a valid 101 for an upgrade only; interim answers handed on", async () => {
+  const upgrade: Expect = { upgrade: { key: KEY, offeredProtocols: [] } };
+  const cases: [name: string, server: string, expect: Expect, problem?: RegExp][] = [
+    ["a valid 101 to an upgrade", "switch", upgrade],
+    [
+      "a 101 with a wrong Sec-WebSocket-Accept",
+      "switch-wrong-accept",
+      upgrade,
+      /invalid 101: .*wrong Sec-WebSocket-Accept/,
+    ],
+    ["a 101 to plain HTTP", "switch", {}, /101 to a request without Upgrade/],
+    ["a 204 to an upgrade is relayed, not an error", "ok", upgrade],
+  ];
+  for (const [name, server, expect, problem] of cases) {
+    const group = new UpstreamGroup(groupConfig([at(server)]));
+    const { result, failed } = await exchange(group, [], expect);
+    if (problem) {
+      assert.ok(result instanceof UpstreamError && result.phase === "upgrade", `${name}: ${result}`);
+      assert.match(result.message, problem, name);
+      assert.equal(toStatus(result), 502, name);
+    } else {
+      assert.ok(!(result instanceof Error), `${name}: ${result}`);
+      result.lease.release();
+    }
+    assert.deepEqual(failed, [], `${name}: an answer is not a failed attempt`);
+    assert.deepEqual(active(group), [0], `${name}: the lease is given back`);
+  }
+  const hinted = await exchange(new UpstreamGroup(groupConfig([at("hints-then-ok")])));
+  assert.ok(!(hinted.result instanceof Error));
+  assert.equal(hinted.result.response.status, 204);
+  assert.deepEqual(hinted.interim, ["HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"]);
 });

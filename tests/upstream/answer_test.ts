@@ -4,7 +4,7 @@
  * max_head_bytes, with an UpstreamError (a 502 for the client).
  */
 import assert from "node:assert/strict";
-import { MAX_INTERIM_ANSWERS, skipInterim } from "../../lib/passthrough/relay.ts";
+import { MAX_INTERIM_ANSWERS, skipInterim } from "../../lib/upstream/answer.ts";
 import { UpstreamError } from "../../lib/errors.ts";
 import { parseResponseHead } from "../../lib/http/head.ts";
 import { DEFAULTS, type LimitsConfig } from "../../lib/config/schema.ts";
@@ -33,7 +33,11 @@ function run(first: string, more: Script, limits = LIMITS) {
   const upstream = new ScriptedConn(tcp("127.0.0.1", 9000), more);
   const client = new RecordingConn(tcp("127.0.0.1", 5000), []);
   const answer = { response: parseResponseHead(head), head, rest: new Uint8Array(0) };
-  const result = skipInterim(upstream, client, answer, { limits, address: "127.0.0.1:9000" });
+  const result = skipInterim(upstream, answer, {
+    limits,
+    address: "127.0.0.1:9000",
+    relay: (bytes) => client.write(bytes),
+  });
   return { client, result };
 }
 

@@ -1,0 +1,46 @@
+/**
+ * REISSUE (pure): the request head the upstream gets. Rebuilt, not copied: header names with "_"
+ * and hop-by-hop headers removed, `Upgrade`/`Connection` set for an upgrade (`Connection: close`
+ * for plain HTTP), X-Forwarded-* and Forwarded added.
+ */
+import { type RequestHead, serializeRequestHead } from "./head.ts";
+import { getHeader, getHeaderValues, withoutUnderscoreNames } from "./headers.ts";
+import { closeDelimitedHeaders, upgradeRequestHeaders } from "./hop_headers.ts";
+import { addForwardedHeaders } from "./forwarded.ts";
+
+export interface RebuildOptions {
+  /** Undefined for a unix-socket client. */
+  clientIp: string | undefined;
+  websocket: boolean;
+  /** The client came over TLS (X-Forwarded-Proto: https). */
+  tls: boolean;
+  /** The client is a trusted proxy: its X-Forwarded-For and Forwarded are appended to. */
+  trustForwarded: boolean;
+}
+
+export function rebuildRequest(request: RequestHead, options: RebuildOptions): Uint8Array {
+  const host = getHeader(request.headers, "host");
+  const incoming = withoutUnderscoreNames(request.headers);
+  const headers = addForwardedHeaders(
+    options.websocket ? upgradeRequestHeaders(incoming) : closeDelimitedHeaders(incoming),
+    {
+      // nginx reports unix-socket clients as "unix:" too.
+      clientIp: options.clientIp ?? "unix:",
+      proto: options.tls ? "https" : "http",
+      ...(host ? { host } : {}),
+      trustIncoming: options.trustForwarded,
+    },
+  );
+  // A plain HTTP/1.0 request goes upstream as 1.0, so the answer cannot come back chunked, which a
+  // 1.0 client could not read (nginx de-chunks instead; its default proxy_http_version is 1.0).
+  const version = options.websocket ? "HTTP/1.1" : request.version;
+  return serializeRequestHead({ method: request.method, target: request.path, version, headers });
+}
+
+/** The subprotocols a client offered, in order: a 101 may only choose one of them. */
+export function offeredProtocols(request: RequestHead): string[] {
+  return getHeaderValues(request.headers, "sec-websocket-protocol")
+    .flatMap((value) => value.split(","))
+    .map((protocol) => protocol.trim())
+    .filter((protocol) => protocol.length > 0);
+}
