@@ -54,7 +54,7 @@ export class Tunnel implements WatchedTunnel {
   #eofs = 0;
 
   constructor(client: Conn, upstream: Conn, options: PipeOptions) {
-    const now = Date.now();
+    const now = options.watchdog.clock.now();
     this.up = { bytes: 0, lastRead: now, writingSince: 0 };
     this.down = { bytes: 0, lastRead: now, writingSince: 0 };
     this.#client = client;
@@ -120,7 +120,7 @@ export class Tunnel implements WatchedTunnel {
     while (true) {
       const chunk = await from.read();
       if (chunk === null) return;
-      const now = Date.now();
+      const now = this.#options.watchdog.clock.now();
       d.lastRead = now;
       d.writingSince = now;
       await to.write(chunk);

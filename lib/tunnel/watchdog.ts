@@ -1,8 +1,9 @@
 /**
- * One timer for every tunnel's timeouts. Tunnels only stamp Date.now() as bytes move; a sweep
- * a few times a second asks each one whether it is overdue. That keeps timers (and their
+ * One timer for every tunnel's timeouts. Tunnels only stamp the clock's time as bytes move; a
+ * sweep a few times a second asks each one whether it is overdue. That keeps timers (and their
  * allocations) off the per-chunk hot path, at the price of up to SWEEP_MS of slack.
  */
+import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 
 export interface WatchedTunnel {
   overdue(now: number): string | undefined;
@@ -12,23 +13,37 @@ export interface WatchedTunnel {
   readonly down: { bytes: number };
 }
 
-const SWEEP_MS = 250;
+export const SWEEP_MS = 250;
 
 export class Watchdog {
+  /** The time every watched tunnel stamps and is judged by. */
+  readonly clock: Clock;
   #tunnels = new Set<WatchedTunnel>();
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: TimerHandle | undefined;
+
+  constructor(clock: Clock = systemClock) {
+    this.clock = clock;
+  }
 
   /** Starts watching; the returned function stops it (call it exactly when the tunnel ends). */
   watch(tunnel: WatchedTunnel): () => void {
     this.#tunnels.add(tunnel);
-    this.#timer ??= setInterval(() => this.#sweep(), SWEEP_MS);
+    if (this.#timer === undefined) this.#schedule();
     return () => {
       this.#tunnels.delete(tunnel);
       if (this.#tunnels.size === 0 && this.#timer !== undefined) {
-        clearInterval(this.#timer);
+        this.clock.clearTimeout(this.#timer);
         this.#timer = undefined;
       }
     };
+  }
+
+  #schedule(): void {
+    this.#timer = this.clock.setTimeout(() => {
+      this.#sweep();
+      if (this.#tunnels.size > 0) this.#schedule();
+      else this.#timer = undefined;
+    }, SWEEP_MS);
   }
 
   /** Bytes moved so far by the tunnels still open, for metrics that do not wait for the close. */
@@ -43,7 +58,7 @@ export class Watchdog {
   }
 
   #sweep(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const tunnel of this.#tunnels) {
       const reason = tunnel.overdue(now);
       if (reason) tunnel.abort("proxy", reason);

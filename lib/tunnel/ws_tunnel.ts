@@ -13,6 +13,7 @@
  * go in only between frames: a direction in the middle of a frame defers them until the frame ends.
  */
 import type { Conn } from "../runtime/types.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
 import { type ClosedBy, type Direction, type PipeOptions, type PipeResult, Tunnel } from "./pipe.ts";
 import { Scan, type Violation } from "./frame_tracker.ts";
 import { type Fate, Flow, type Side } from "./ws_flow.ts";
@@ -67,15 +68,20 @@ class WsTunnel extends Tunnel {
   readonly #down: Flow;
   readonly #options: WsTunnelOptions;
   /** Set once wsgate started ending the tunnel with Close frames. */
-  #closing: { code: number; text: string; timer: ReturnType<typeof setTimeout> } | undefined;
+  #closing: { code: number; text: string; timer: TimerHandle } | undefined;
   #finished = false;
-  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  #drainTimer: TimerHandle | undefined;
 
   constructor(client: Conn, upstream: Conn, options: WsTunnelOptions) {
     super(client, upstream, options);
     this.#options = options;
     this.#up = new Flow("client", this.up, upstream, { masked: true });
     this.#down = new Flow("upstream", this.down, client, { masked: false });
+  }
+
+  /** The watchdog's clock, shared by every tunnel: no field of its own per tunnel. */
+  get #clock(): Clock {
+    return this.#options.watchdog.clock;
   }
 
   override async run(): Promise<WsTunnelResult> {
@@ -85,7 +91,7 @@ class WsTunnel extends Tunnel {
       if (!this.#closing) this.abort("proxy", "shutdown");
     };
     const onDrain = () => {
-      this.#drainTimer = setTimeout(goAway, Math.random() * (this.#options.closeSpread ?? 0));
+      this.#drainTimer = this.#clock.setTimeout(goAway, Math.random() * (this.#options.closeSpread ?? 0));
     };
     drain?.addEventListener("abort", onDrain, { once: true });
     if (drain?.aborted) onDrain();
@@ -99,8 +105,8 @@ class WsTunnel extends Tunnel {
       };
     } finally {
       drain?.removeEventListener("abort", onDrain);
-      clearTimeout(this.#drainTimer);
-      clearTimeout(this.#closing?.timer);
+      this.#clock.clearTimeout(this.#drainTimer);
+      this.#clock.clearTimeout(this.#closing?.timer);
     }
   }
 
@@ -124,7 +130,7 @@ class WsTunnel extends Tunnel {
       while (true) {
         const chunk = await from.read();
         if (chunk === null) break;
-        const now = Date.now();
+        const now = this.#clock.now();
         flow.heardAt = now;
         while (flow.idleWrite) await flow.idleWrite;
         flow.busy = true;
@@ -132,7 +138,7 @@ class WsTunnel extends Tunnel {
         try {
           // Written inline, not through #write(): one promise less per chunk on the hot path.
           for (let i = 0; i < parts.length; i++) {
-            d.writingSince = i === 0 ? now : Date.now();
+            d.writingSince = i === 0 ? now : this.#clock.now();
             await to.write(parts[i]!);
           }
           d.writingSince = 0;
@@ -152,7 +158,7 @@ class WsTunnel extends Tunnel {
   }
 
   async #write(flow: Flow, bytes: Uint8Array): Promise<void> {
-    flow.d.writingSince = Date.now();
+    flow.d.writingSince = this.#clock.now();
     await flow.to.write(bytes);
     flow.d.writingSince = 0;
   }
@@ -263,7 +269,7 @@ class WsTunnel extends Tunnel {
         flow.discard = true;
       } else if (opcode === Opcode.ping) {
         const pinged = this.#other(flow);
-        pinged.pingSentAt = Date.now();
+        pinged.pingSentAt = this.#clock.now();
         pinged.pingQueued = false;
       }
     }
@@ -346,7 +352,7 @@ class WsTunnel extends Tunnel {
 
   #beginClose(code: number, text: string, live: readonly Side[]): void {
     const grace = this.#options.closeGrace ?? CLOSE_GRACE_MS;
-    this.#closing = { code, text, timer: setTimeout(() => this.#finish(), grace) };
+    this.#closing = { code, text, timer: this.#clock.setTimeout(() => this.#finish(), grace) };
     for (const side of SIDES) {
       const flow = this.#toward(side);
       if (!live.includes(side)) flow.discard = true;
@@ -373,7 +379,7 @@ class WsTunnel extends Tunnel {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#closing?.timer);
+    this.#clock.clearTimeout(this.#closing?.timer);
     super.abort(this.closedBy ?? "proxy", this.reason ?? "closed");
   }
 }

@@ -5,100 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { wsTunnel, type WsTunnelOptions, type WsTunnelResult } from "../../lib/tunnel/ws_tunnel.ts";
-import { Watchdog } from "../../lib/tunnel/watchdog.ts";
+import { SWEEP_MS, Watchdog } from "../../lib/tunnel/watchdog.ts";
 import { KEEPALIVE_LENGTH } from "../../lib/net/ws_frames.ts";
-import type { Conn } from "../../lib/runtime/types.ts";
-import {
-  closePayload,
-  concat,
-  decodeFrame,
-  encodeFrame,
-  type Frame,
-  Opcode,
-  parseClose,
-} from "../e2e/_wire.ts";
-
-const ADDR = { transport: "tcp", hostname: "127.0.0.1", port: 1 } as const;
-
-/** One end of the tunnel as its peer sees it: chunks to send to wsgate, bytes wsgate wrote. */
-class Peer implements Conn {
-  readonly localAddr = ADDR;
-  readonly remoteAddr = ADDR;
-  readonly written: Uint8Array[] = [];
-  fin = false;
-  closed = false;
-  #queue: (Uint8Array | null)[] = [];
-  #waiter: { resolve: (chunk: Uint8Array | null) => void; reject: (err: Error) => void } | undefined;
-  readonly #masked: boolean;
-  /** Answer wsgate's Pings and Closes like a live WebSocket endpoint. */
-  answering = false;
-
-  constructor(options: { masked: boolean }) {
-    this.#masked = options.masked;
-  }
-
-  /** Bytes for wsgate to read; null = FIN. */
-  send(chunk: Uint8Array | null): void {
-    if (this.#waiter) {
-      const waiter = this.#waiter;
-      this.#waiter = undefined;
-      waiter.resolve(chunk);
-    } else this.#queue.push(chunk);
-  }
-
-  frame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
-    return encodeFrame(opcode, payload, { mask: this.#masked, fin });
-  }
-
-  read(): Promise<Uint8Array | null> {
-    if (this.closed) return Promise.resolve(null);
-    if (this.#queue.length > 0) return Promise.resolve(this.#queue.shift()!);
-    return new Promise((resolve, reject) => this.#waiter = { resolve, reject });
-  }
-
-  /** The pending read fails as on a TCP reset. */
-  reset(): void {
-    this.#waiter?.reject(Object.assign(new Error("reset"), { code: "ECONNRESET" }));
-    this.#waiter = undefined;
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    if (this.closed || this.fin) return Promise.reject(Object.assign(new Error("closed"), { code: "EPIPE" }));
-    this.written.push(bytes.slice());
-    if (this.answering) {
-      const decoded = decodeFrame(bytes);
-      if (decoded?.frame.opcode === Opcode.ping) this.send(this.frame(Opcode.pong, decoded.frame.payload));
-      if (decoded?.frame.opcode === Opcode.close) this.send(this.frame(Opcode.close, decoded.frame.payload));
-    }
-    return Promise.resolve();
-  }
-
-  closeWrite(): Promise<void> {
-    this.fin = true;
-    return Promise.resolve();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.#waiter?.resolve(null);
-    this.#waiter = undefined;
-  }
-
-  get bytes(): Uint8Array {
-    return concat(this.written);
-  }
-
-  /** Every complete frame wsgate wrote to this peer. */
-  get frames(): Frame[] {
-    const frames: Frame[] = [];
-    let data = this.bytes;
-    for (let d = decodeFrame(data); d; d = decodeFrame(data)) {
-      frames.push(d.frame);
-      data = data.subarray(d.size);
-    }
-    return frames;
-  }
-}
+import { closePayload, concat, Opcode, parseClose } from "../e2e/_wire.ts";
+import { ManualClock, settle } from "../_clock.ts";
+import { Peer } from "./_peer.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const opcodes = (peer: Peer) => peer.frames.map((f) => f.opcode);
@@ -107,27 +18,41 @@ const closeOf = (peer: Peer) => {
   return frame && parseClose(frame.payload);
 };
 
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** Waits for in-memory traffic (no time passes): bytes move within a few event-loop turns. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let turn = 0; turn < 50 && !check(); turn++) await settle(1);
+  if (!check()) throw new Error(`never happened: ${what}`);
+}
+
+/** Moves the clock one sweep at a time until the tunnel ends; returns how long that took. */
+async function ended<T>(
+  result: Promise<T>,
+  clock: ManualClock,
+  limitMs = 60_000,
+): Promise<{ r: T; ms: number }> {
+  const start = clock.now();
+  let done: { r: T } | undefined;
+  result.then((r) => done = { r });
+  await settle();
+  while (!done && clock.now() - start < limitMs) await clock.advance(SWEEP_MS);
+  if (!done) throw new Error(`the tunnel did not end within ${limitMs} ms of clock time`);
+  return { r: done.r, ms: clock.now() - start };
 }
 
 function tunnel(options: Partial<WsTunnelOptions> = {}) {
   const client = new Peer({ masked: true });
   const upstream = new Peer({ masked: false });
+  const clock = new ManualClock();
   const result = wsTunnel(client, upstream, {
     readTimeout: 0,
     sendTimeout: 0,
     idleTimeout: 0,
-    watchdog: new Watchdog(),
+    watchdog: new Watchdog(clock),
     pingInterval: 0,
     pingTimeout: 10_000,
     ...options,
   });
-  return { client, upstream, result };
+  return { client, upstream, result, clock };
 }
 
 /** A deterministic PRNG (mulberry32), so a failing cut can be reproduced. */
@@ -194,8 +119,9 @@ Deno.test("ws_tunnel forwards every byte unchanged, however the stream is cut", 
 });
 
 Deno.test("ws_tunnel keepalive: each silent side gets a Ping; the Pongs never reach the other side", async () => {
-  const { client, upstream, result } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
-  await until(() => client.frames.length > 0 && upstream.frames.length > 0, 2_000, "pings both ways");
+  const { client, upstream, result, clock } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
+  await clock.advance(SWEEP_MS); // silent past ping_interval: the next sweep pings both sides
+  await until(() => client.frames.length > 0 && upstream.frames.length > 0, "pings both ways");
   const [toClient] = client.frames;
   const [toUpstream] = upstream.frames;
   assert.equal(toClient?.opcode, Opcode.ping);
@@ -212,11 +138,7 @@ Deno.test("ws_tunnel keepalive: each silent side gets a Ping; the Pongs never re
   upstream.send(
     concat([upstream.frame(Opcode.pong, toUpstream.payload), upstream.frame(Opcode.text, text("hi"))]),
   );
-  await until(
-    () => opcodes(upstream).includes(Opcode.text) && opcodes(client).includes(Opcode.text),
-    2_000,
-    "data",
-  );
+  await until(() => opcodes(upstream).includes(Opcode.text) && opcodes(client).includes(Opcode.text), "data");
   client.send(null);
   upstream.send(null);
   const r = await result;
@@ -227,9 +149,10 @@ Deno.test("ws_tunnel keepalive: each silent side gets a Ping; the Pongs never re
 
 /** Pongs of the upstream and what the client got of them: only the answer to wsgate's Ping is cut. */
 Deno.test("ws_tunnel keepalive: only the Pong answering wsgate's Ping is cut out; others pass", async () => {
-  const { client, upstream, result } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
+  const { client, upstream, result, clock } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
   client.answering = true;
-  await until(() => upstream.frames.length > 0, 2_000, "a ping to the upstream");
+  await clock.advance(SWEEP_MS);
+  await until(() => upstream.frames.length > 0, "a ping to the upstream");
   const [ping] = upstream.frames;
   // The payload wsgate used before random ones: "wsgate" 0x00 0x01 and a counter.
   const oldStyle = new Uint8Array([0x77, 0x73, 0x67, 0x61, 0x74, 0x65, 0x00, 0x01, 0, 0, 0, 1]);
@@ -243,7 +166,7 @@ Deno.test("ws_tunnel keepalive: only the Pong answering wsgate's Ping is cut out
     upstream.frame(Opcode.text, text("end")),
   ]);
   for (const chunk of cut(stream, random(7), 5)) upstream.send(chunk);
-  await until(() => opcodes(client).includes(Opcode.text), 2_000, "the text after the pongs");
+  await until(() => opcodes(client).includes(Opcode.text), "the text after the pongs");
   client.send(null);
   upstream.send(null);
   await result;
@@ -253,16 +176,18 @@ Deno.test("ws_tunnel keepalive: only the Pong answering wsgate's Ping is cut out
 });
 
 Deno.test("ws_tunnel keepalive: a Ping still unanswered when the next is due keeps its payload; both answers are cut", async () => {
-  const { client, upstream, result } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
+  const { client, upstream, result, clock } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
   client.answering = true;
-  await until(() => upstream.frames.length === 1, 2_000, "a first ping to the upstream");
+  await clock.advance(SWEEP_MS);
+  await until(() => upstream.frames.length === 1, "a first ping to the upstream");
   upstream.send(upstream.frame(Opcode.text, text("busy"))); // alive, but no Pong yet
-  await until(() => upstream.frames.length === 2, 2_000, "a second ping after more silence");
+  await clock.advance(3 * SWEEP_MS); // a sweep notes the traffic; later ones find silence again
+  await until(() => upstream.frames.length === 2, "a second ping after more silence");
   const [first, second] = upstream.frames;
   assert.deepEqual(second?.payload, first?.payload);
   const answer = upstream.frame(Opcode.pong, first!.payload);
   upstream.send(concat([answer, answer, upstream.frame(Opcode.text, text("end"))]));
-  await until(() => opcodes(client).filter((op) => op === Opcode.text).length === 2, 2_000, "both texts");
+  await until(() => opcodes(client).filter((op) => op === Opcode.text).length === 2, "both texts");
   client.send(null);
   upstream.send(null);
   await result;
@@ -270,12 +195,11 @@ Deno.test("ws_tunnel keepalive: a Ping still unanswered when the next is due kee
 });
 
 Deno.test("ws_tunnel keepalive: a client that never answers is reaped, the upstream gets Close 1001", async () => {
-  const started = Date.now();
-  const { client, upstream, result } = tunnel({ pingInterval: 200, pingTimeout: 300 });
+  const { client, upstream, result, clock } = tunnel({ pingInterval: 200, pingTimeout: 300 });
   upstream.answering = true;
-  const r = await result;
-  const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 500 && elapsed < 500 + 2 * 250 + 300, `reaped after ${elapsed} ms`);
+  const { r, ms } = await ended(result, clock);
+  // ping_interval + ping_timeout, plus up to a sweep of slack for each
+  assert.ok(ms >= 500 && ms <= 500 + 2 * SWEEP_MS, `reaped after ${ms} ms`);
   assert.deepEqual([r.closedBy, r.reason, r.closeCode], ["proxy", "client_ping_timeout", 1001]);
   assert.deepEqual(closeOf(upstream), { code: 1001, reason: "client not responding" });
   assert.equal(closeOf(client), undefined, "nothing more is sent to a dead client");
@@ -284,23 +208,23 @@ Deno.test("ws_tunnel keepalive: a client that never answers is reaped, the upstr
 
 Deno.test("ws_tunnel drain: Close 1001 waits for the frame in progress, TCP closes after the replies", async () => {
   const drain = new AbortController();
-  const { client, upstream, result } = tunnel({ drain: drain.signal, closeGrace: 5_000 });
+  const { client, upstream, result, clock } = tunnel({ drain: drain.signal, closeGrace: 5_000 });
   client.answering = true;
   const big = upstream.frame(Opcode.binary, new Uint8Array(1_000).fill(7));
   upstream.send(big.subarray(0, 500));
-  await until(() => client.bytes.length === 500, 1_000, "half a frame");
-  const started = Date.now();
+  await until(() => client.bytes.length === 500, "half a frame");
   drain.abort();
-  await until(() => closeOf(upstream) !== undefined, 1_000, "Close to the upstream");
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await clock.advance(0); // close_spread 0: the drain's Close is due at once
+  await until(() => closeOf(upstream) !== undefined, "Close to the upstream");
+  await settle();
   assert.equal(client.bytes.length, 500, "nothing is injected into the client's half frame");
   upstream.send(big.subarray(500));
-  await until(() => closeOf(client) !== undefined, 1_000, "Close to the client after the frame");
+  await until(() => closeOf(client) !== undefined, "Close to the client after the frame");
   assert.deepEqual(client.bytes.subarray(0, big.length), big);
   upstream.send(upstream.frame(Opcode.text, text("too late"))); // after wsgate's Close: dropped
   upstream.send(upstream.frame(Opcode.close, closePayload(1001)));
-  const r = await result;
-  assert.ok(Date.now() - started < 1_000, "no wait for the grace period once both replied");
+  const { r, ms } = await ended(result, clock);
+  assert.equal(ms, 0, "no wait for the grace period once both replied");
   assert.deepEqual([r.closedBy, r.reason, r.closeCode], ["proxy", "shutdown", 1001]);
   assert.deepEqual(closeOf(client), { code: 1001, reason: "proxy shutting down" });
   assert.deepEqual(opcodes(client), [Opcode.binary, Opcode.close]);
@@ -308,13 +232,13 @@ Deno.test("ws_tunnel drain: Close 1001 waits for the frame in progress, TCP clos
 });
 
 Deno.test("ws_tunnel: a protocol violation sends 1002 both ways and forwards nothing after it", async () => {
-  const { client, upstream, result } = tunnel({ closeGrace: 300 });
+  const { client, upstream, result, clock } = tunnel({ closeGrace: 300 });
   client.send(concat([
     client.frame(Opcode.text, text("fine")),
     client.frame(3, text("reserved")),
     client.frame(Opcode.text, text("never")),
   ]));
-  const r = await result;
+  const { r } = await ended(result, clock);
   assert.deepEqual([r.closedBy, r.reason, r.closeCode], ["proxy", "client_protocol_error", 1002]);
   assert.deepEqual(opcodes(upstream), [Opcode.text, Opcode.close]);
   assert.deepEqual(closeOf(upstream), { code: 1002, reason: "reserved opcode 3 (client)" });
@@ -323,13 +247,15 @@ Deno.test("ws_tunnel: a protocol violation sends 1002 both ways and forwards not
 });
 
 Deno.test("ws_tunnel idle timeout: Close 1000 both ways; wsgate's own pings do not count as traffic", async () => {
-  const started = Date.now();
-  const { client, upstream, result } = tunnel({ idleTimeout: 600, pingInterval: 100, closeGrace: 200 });
+  const { client, upstream, result, clock } = tunnel({
+    idleTimeout: 600,
+    pingInterval: 100,
+    closeGrace: 200,
+  });
   client.answering = true;
   upstream.answering = true;
-  const r = await result;
-  const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 600 && elapsed < 600 + 250 + 200 + 300, `closed after ${elapsed} ms`);
+  const { r, ms } = await ended(result, clock);
+  assert.ok(ms >= 600 && ms <= 600 + SWEEP_MS, `closed after ${ms} ms`);
   assert.deepEqual([r.closedBy, r.reason, r.closeCode], ["proxy", "idle_timeout", 1000]);
   assert.deepEqual(closeOf(client), { code: 1000, reason: "idle timeout" });
   assert.deepEqual(closeOf(upstream), { code: 1000, reason: "idle timeout" });
@@ -337,10 +263,10 @@ Deno.test("ws_tunnel idle timeout: Close 1000 both ways; wsgate's own pings do n
 });
 
 Deno.test("ws_tunnel: a reset client gets the upstream a Close 1001", async () => {
-  const { client, upstream, result } = tunnel({ closeGrace: 300 });
+  const { client, upstream, result, clock } = tunnel({ closeGrace: 300 });
   upstream.answering = true;
   client.reset();
-  const r = await result;
+  const { r } = await ended(result, clock);
   assert.deepEqual([r.closedBy, r.reason, r.closeCode], ["client", "reset", 1001]);
   assert.deepEqual(closeOf(upstream), { code: 1001, reason: "client connection lost" });
 });

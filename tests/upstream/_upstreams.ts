@@ -20,12 +20,6 @@ export function groupConfig(servers: unknown[], keys: Record<string, unknown> = 
   return testConfig(servers, keys).upstreams.get("app")!;
 }
 
-/** A clock the test moves by hand. */
-export function manualClock(): { now: () => number; advance(ms: number): void } {
-  let time = 1_000_000;
-  return { now: () => time, advance: (ms) => time += ms };
-}
-
 /** A logger that keeps its records for the test to read. */
 export function recordingLogger(): Logger & { records: { level: Level; event: string; fields: Fields }[] } {
   const records: { level: Level; event: string; fields: Fields }[] = [];

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { PickContext } from "../../lib/balance/balancer.ts";
 import { type Acquired, type Lease, UpstreamGroup } from "../../lib/upstream/group.ts";
-import { groupConfig, manualClock, recordingLogger } from "./_upstreams.ts";
+import { groupConfig, recordingLogger } from "./_upstreams.ts";
+import { ManualClock } from "../_clock.ts";
 
 const ctx: PickContext = { clientIp: "192.0.2.1", hashKey: () => undefined };
 const A = "10.0.0.1:80";
@@ -85,8 +86,8 @@ Deno.test("release() is idempotent: the active count stays exact", () => {
   assert.equal(next(group), A);
 });
 
-Deno.test("max_fails failures within fail_timeout take a server out for fail_timeout", () => {
-  const clock = manualClock();
+Deno.test("max_fails failures within fail_timeout take a server out for fail_timeout", async () => {
+  const clock = new ManualClock();
   const logger = recordingLogger();
   const group = new UpstreamGroup(
     groupConfig([{ address: A, max_fails: 2, fail_timeout: "10s" }, B]),
@@ -94,10 +95,10 @@ Deno.test("max_fails failures within fail_timeout take a server out for fail_tim
   );
   const fail = () => lease(group.acquire(new Set([1]), ctx)).release({ failed: true });
   fail();
-  clock.advance(10_001);
+  await clock.advance(10_001);
   fail(); // the first failure has left the window: still 1 of 2
   assert.equal(next(group, [1]), A);
-  clock.advance(5_000);
+  await clock.advance(5_000);
   fail();
   assert.equal(next(group, [1]), "unavailable");
   assert.deepEqual(logger.records, [
@@ -107,17 +108,17 @@ Deno.test("max_fails failures within fail_timeout take a server out for fail_tim
       fields: { upstream: "app", server: A, fails: 2, fail_timeout: "10s" },
     },
   ]);
-  clock.advance(9_999);
+  await clock.advance(9_999);
   assert.equal(next(group, [1]), "unavailable");
-  clock.advance(1);
+  await clock.advance(1);
   assert.equal(next(group, [1]), A);
   // A fresh start: one more failure is not enough.
   fail();
   assert.equal(next(group, [1]), A);
 });
 
-Deno.test("passive health: defaults (max_fails 1, fail_timeout 10s) and max_fails 0 = never", () => {
-  const clock = manualClock();
+Deno.test("passive health: defaults (max_fails 1, fail_timeout 10s) and max_fails 0 = never", async () => {
+  const clock = new ManualClock();
   const group = new UpstreamGroup(groupConfig([A, { address: B, max_fails: 0 }]), { now: clock.now });
   for (const index of [0, 1]) {
     const tried = new Set([1 - index]);
@@ -125,7 +126,7 @@ Deno.test("passive health: defaults (max_fails 1, fail_timeout 10s) and max_fail
   }
   assert.equal(next(group, [1]), "unavailable");
   assert.equal(next(group, [0]), B);
-  clock.advance(10_000);
+  await clock.advance(10_000);
   assert.equal(next(group, [1]), A);
 });
 

@@ -1,0 +1,101 @@
+/**
+ * The raw tunnel over in-memory connections with a clock the test moves: each timeout fires when
+ * due and not before, traffic in the right direction resets it, and a half-close passes through.
+ */
+import assert from "node:assert/strict";
+import { pipe, type PipeOptions, type PipeResult } from "../../lib/tunnel/pipe.ts";
+import { SWEEP_MS, Watchdog } from "../../lib/tunnel/watchdog.ts";
+import { ManualClock, settle } from "../_clock.ts";
+import { Peer } from "./_peer.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+function tunnel(options: Partial<PipeOptions> = {}) {
+  const client = new Peer({ masked: true });
+  const upstream = new Peer({ masked: false });
+  const clock = new ManualClock();
+  let ended: PipeResult | undefined;
+  const result = pipe(client, upstream, {
+    readTimeout: 0,
+    sendTimeout: 0,
+    idleTimeout: 0,
+    watchdog: new Watchdog(clock),
+    ...options,
+  }).then((r) => ended = r);
+  return { client, upstream, clock, result, ended: () => ended };
+}
+
+Deno.test("pipe read_timeout: nothing from the upstream for that long ends the tunnel; client bytes do not count", async () => {
+  const t = tunnel({ readTimeout: 1_000 });
+  for (let i = 0; i < 3; i++) {
+    await t.clock.advance(SWEEP_MS);
+    t.client.send(bytes("ping")); // the client talks; the upstream stays silent
+  }
+  await t.clock.advance(SWEEP_MS - 1);
+  assert.equal(t.ended(), undefined, "not before read_timeout");
+  await t.clock.advance(SWEEP_MS);
+  const r = await t.result;
+  assert.deepEqual([r.closedBy, r.reason, r.upBytes], ["proxy", "read_timeout", 12]);
+  assert.ok(t.client.closed && t.upstream.closed);
+});
+
+Deno.test("pipe read_timeout: upstream bytes keep the tunnel open", async () => {
+  const t = tunnel({ readTimeout: 1_000 });
+  for (let i = 0; i < 12; i++) {
+    await t.clock.advance(SWEEP_MS);
+    t.upstream.send(bytes("tick"));
+  }
+  await settle();
+  assert.equal(t.ended(), undefined, "3 s of clock time with upstream traffic every 250 ms");
+  assert.equal(t.client.written.length, 12);
+  t.client.send(null);
+  t.upstream.send(null);
+  const r = await t.result;
+  assert.deepEqual([r.closedBy, r.reason, r.downBytes], ["client", undefined, 48]);
+});
+
+Deno.test("pipe idle_timeout: silence both ways ends it; traffic either way resets it", async () => {
+  const t = tunnel({ idleTimeout: 1_000 });
+  await t.clock.advance(750);
+  t.client.send(bytes("a"));
+  await t.clock.advance(750);
+  t.upstream.send(bytes("b"));
+  await t.clock.advance(750);
+  assert.equal(t.ended(), undefined, "each direction's traffic counts");
+  await t.clock.advance(250 + SWEEP_MS);
+  const r = await t.result;
+  assert.deepEqual([r.closedBy, r.reason], ["proxy", "idle_timeout"]);
+});
+
+Deno.test("pipe send_timeout: a peer that stops reading ends the tunnel once a write is blocked that long", async () => {
+  const t = tunnel({ sendTimeout: 2_000 });
+  t.client.stalled = true; // the client stops reading
+  t.upstream.send(bytes("for a client that does not read"));
+  await settle();
+  await t.clock.advance(2_000 - SWEEP_MS);
+  assert.equal(t.ended(), undefined, "not before send_timeout");
+  await t.clock.advance(2 * SWEEP_MS);
+  const r = await t.result;
+  assert.deepEqual([r.closedBy, r.reason], ["proxy", "send_timeout"]);
+});
+
+Deno.test("pipe: a half-close passes on and the other direction keeps flowing", async () => {
+  const t = tunnel({ readTimeout: 60_000 });
+  t.client.send(bytes("request"));
+  t.client.send(null); // FIN from the client
+  await settle();
+  assert.equal(t.upstream.fin, true, "the upstream got the FIN");
+  t.upstream.send(bytes("answer after the FIN"));
+  t.upstream.send(null);
+  const r = await t.result;
+  assert.deepEqual(t.client.written.map((c) => new TextDecoder().decode(c)), ["answer after the FIN"]);
+  assert.deepEqual([r.upBytes, r.downBytes, r.closedBy], [7, 20, "client"]);
+});
+
+Deno.test("pipe: aborting the signal (shutdown) ends it as the proxy's doing", async () => {
+  const shutdown = new AbortController();
+  const t = tunnel({ signal: shutdown.signal });
+  shutdown.abort();
+  const r = await t.result;
+  assert.deepEqual([r.closedBy, r.reason], ["proxy", "shutdown"]);
+});
