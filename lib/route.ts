@@ -57,35 +57,52 @@ export function matchServer(
 }
 
 const BAD_ESCAPE = /%(?![0-9a-fA-F]{2})/;
+/** A %-escape of "%" before a dot or separator: a backend that decodes twice sees `..` or `/`. */
+const DOUBLE_ESCAPE = /%25(?:2e|2f|5c)/i;
+/** Overlong UTF-8 (never valid; old decoders read %c0%ae as "."). */
+const OVERLONG = /%c[01]|%e0%[89][0-9a-f]|%f0%8[0-9a-f]/i;
 const ESCAPES = /(?:%[0-9a-fA-F]{2})+/g;
 // Not fatal: bytes that are not UTF-8 (Latin-1 paths) match as U+FFFD instead of failing.
 const UTF8 = new TextDecoder();
 const hex = (digits: string) => parseInt(digits, 16);
-/**
- * "." or ".." as a whole segment, also with a `;param` (Tomcat and Jetty read `/..;/` as `/../`),
- * between "/" or "\\" (IIS, and many routers on Windows, split on a backslash too).
- */
-const DOT_SEGMENT = /(?:^|[/\\])\.\.?(?:;[^/\\]*)?(?=[/\\]|$)/;
+/** "." or ".." as a whole segment. */
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?=\/|$)/;
 
 /**
- * The path routes are matched against: the query dropped, %XX decoded (a decoded "/" counts as
- * one), "//" merged, as nginx does before `location` matching. A dot-segment (".", "..",
- * literal or encoded) is refused instead of resolved: wsgate forwards the path as sent, so a
- * route chosen on the resolved form could differ from what the backend serves (`/admin/..`
- * routed as `/`, served from the backend's admin area). Browsers and curl never send one.
- * Throws HttpError(400) for a dot-segment, a bad %-escape or an encoded NUL.
+ * The path routes are matched against, read the way the most lenient backend would: the query
+ * dropped, %XX decoded (a decoded "/" counts as one), a backslash as a "/" (WHATWG URL parsers,
+ * hence Deno.serve, Bun.serve, Node and IIS), `;params` cut from each segment (Tomcat, Jetty,
+ * Spring serve `/admin;x/` as `/admin/`), "//" merged. So `/admin\x`, `/admin;/x` and
+ * `/admin%2fx` all take the /admin/ route and its rules. What cannot be read one way only is
+ * refused (HttpError 400): a dot-segment ("." or "..", literal or encoded: routing on the
+ * resolved form while forwarding the raw one would let `/admin/..` through as `/`), an escape
+ * of "%" before a dot or separator, overlong UTF-8, a bad escape, an encoded control character.
+ * Browsers and curl send none of them. The request is still forwarded as sent.
  */
 export function routingPath(path: string): string {
   const query = path.indexOf("?");
   const bare = query === -1 ? path : path.slice(0, query);
   if (!bare.startsWith("/")) return bare; // "*" (OPTIONS *)
-  if (BAD_ESCAPE.test(bare)) throw badPath("a bad %-escape", path);
-  const decoded = bare.includes("%")
-    ? bare.replace(ESCAPES, (run) => UTF8.decode(Uint8Array.from(run.slice(1).split("%"), hex)))
-    : bare;
-  if (decoded.includes("\0")) throw badPath("an encoded NUL", path);
+  let decoded = bare;
+  if (bare.includes("%")) {
+    if (BAD_ESCAPE.test(bare)) throw badPath("a bad %-escape", path);
+    if (DOUBLE_ESCAPE.test(bare)) throw badPath("a double-encoded dot or separator", path);
+    if (OVERLONG.test(bare)) throw badPath("an overlong UTF-8 escape", path);
+    decoded = bare.replace(ESCAPES, (run) => UTF8.decode(Uint8Array.from(run.slice(1).split("%"), hex)));
+    if (hasControl(decoded)) throw badPath("an encoded control character", path);
+  }
+  if (/[\\;]/.test(decoded)) decoded = decoded.replaceAll("\\", "/").replace(/;[^/]*/g, "");
   if (DOT_SEGMENT.test(decoded)) throw badPath("a dot-segment", path);
   return decoded.includes("//") ? decoded.replace(/\/{2,}/g, "/") : decoded;
+}
+
+/** C0 controls and DEL: a decoded CR or LF would split a log line or a backend's header. */
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }
 
 function badPath(what: string, path: string): HttpError {

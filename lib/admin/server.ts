@@ -161,11 +161,19 @@ async function answer(
   return { ...shown, status: 401, headers: [["WWW-Authenticate", 'Bearer realm="wsgate-admin"']] };
 }
 
+/**
+ * On every admin answer: no page may frame the status page (its Drain buttons would pass the
+ * CSRF check, being clicked on the page itself), guess another type for an answer, or learn the
+ * admin address from a Referer.
+ */
+const NOT_EMBEDDABLE = "X-Frame-Options: DENY\r\nContent-Security-Policy: frame-ancestors 'none'\r\n" +
+  "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n";
+
 async function send(conn: Conn, reply: Reply, timeoutMs: number): Promise<void> {
   const body = encoder.encode(reply.body);
   const extra = (reply.headers ?? []).map(([name, value]) => `${name}: ${value}\r\n`).join("");
   const head = `HTTP/1.1 ${reply.status} ${reasonPhrase(reply.status)}\r\nContent-Type: ${reply.type}\r\n` +
-    `Content-Length: ${body.length}\r\n${extra}Cache-Control: no-store\r\nConnection: close\r\n\r\n`;
+    `Content-Length: ${body.length}\r\n${extra}${NOT_EMBEDDABLE}Cache-Control: no-store\r\nConnection: close\r\n\r\n`;
   const deadline = setTimeout(() => conn.close(), timeoutMs);
   try {
     await conn.write(encoder.encode(head));

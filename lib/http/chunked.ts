@@ -41,6 +41,8 @@ const SP = 0x20;
 const HTAB = 0x09;
 const SEMICOLON = 0x3b;
 const COLON = 0x3a;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 
 // Scanner states, in the order the grammar visits them:
 // chunk = chunk-size [ BWS ";" chunk-ext ] CRLF chunk-data CRLF; last-chunk; trailer-section; CRLF
@@ -48,15 +50,17 @@ const SIZE_START = 0; // expecting the first hex digit of a chunk-size
 const SIZE = 1; // more hex digits, BWS, ";" or CR
 const BWS = 2; // whitespace after the size: only ";" may follow
 const EXTENSION = 3; // chunk-ext up to CR
-const SIZE_LF = 4; // LF ending the size line
-const DATA = 5; // chunk-data, skipped without looking
-const DATA_CR = 6; // CRLF after chunk-data
-const DATA_LF = 7;
-const LINE_START = 8; // after the last chunk: a trailer field or the final CRLF
-const TRAILER = 9; // inside a trailer field line
-const TRAILER_LF = 10;
-const FINAL_LF = 11;
-const DONE = 12;
+const QUOTED = 4; // inside a quoted-string chunk-ext-val
+const QUOTED_PAIR = 5; // after a backslash in it
+const SIZE_LF = 6; // LF ending the size line
+const DATA = 7; // chunk-data, skipped without looking
+const DATA_CR = 8; // CRLF after chunk-data
+const DATA_LF = 9;
+const LINE_START = 10; // after the last chunk: a trailer field or the final CRLF (states from here on: the trailer section)
+const TRAILER = 11; // inside a trailer field line
+const TRAILER_LF = 12;
+const FINAL_LF = 13;
+const DONE = 14;
 
 /**
  * Fields dropped from trailer sections, both ways. RFC 9110 §6.5.1 forbids trailers that frame,
@@ -185,7 +189,16 @@ export class ChunkedScanner {
         if (byte === CR) return SIZE_LF;
         if (byte === LF) fail("bare LF in chunk extension");
         if (isControl(byte)) fail(`${describe(byte)} in chunk extension`);
-        return EXTENSION;
+        return byte === QUOTE ? QUOTED : EXTENSION;
+      case QUOTED:
+        // A quoted-string ends on its own line (RFC 9110 §5.6.4): a parser that let it run on
+        // past the CRLF would put the chunk data somewhere else than wsgate does.
+        if (byte === CR || byte === LF) fail("unterminated quoted string in chunk extension");
+        if (isControl(byte)) fail(`${describe(byte)} in chunk extension`);
+        return byte === QUOTE ? EXTENSION : byte === BACKSLASH ? QUOTED_PAIR : QUOTED;
+      case QUOTED_PAIR:
+        if (isControl(byte) || byte === CR || byte === LF) fail(`${describe(byte)} in chunk extension`);
+        return QUOTED;
       case SIZE_LF:
         if (byte !== LF) fail(`bare CR in chunk-size line, followed by ${describe(byte)}`);
         return this.#size === 0 ? LINE_START : DATA;

@@ -46,7 +46,10 @@ for (const char of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi
 }
 
 /** host[:port] or [IPv6][:port]; the reg-name charset (RFC 3986) excludes whitespace, "/" and "@". */
-const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::[0-9]{1,5})?$/;
+/** A host name is letters, digits, "-", ".", "_" and "~": the other reg-name characters RFC 3986
+ * allows ("," ";" "%" ...) are read differently by backends (Express takes `a.example,evil` as
+ * `a.example`), so a Host with one is refused. */
+const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~]+)(?::[0-9]{1,5})?$/;
 const ABSOLUTE_FORM = /^(?:https?|wss?):\/\/([^/?]*)(.*)$/i;
 /** At most 15 digits keeps every length a safe integer. */
 const CONTENT_LENGTH = /^[0-9]{1,15}$/;
@@ -155,6 +158,8 @@ function originPath(method: string, target: string): string {
     }
   }
   if (target.includes("#")) throw new HeadParseError(`Invalid request target: fragment in ${show(target)}`);
+  // Not a URI character (RFC 3986); WHATWG URL parsers read it as "/", others as a name.
+  if (target.includes("\\")) throw new HeadParseError(`Invalid request target: backslash in ${show(target)}`);
   if (target.startsWith("/")) return target;
   if (target === "*") {
     if (method !== "OPTIONS") {

@@ -18,10 +18,12 @@ export const HOP_BY_HOP_HEADERS = [
 
 /**
  * Fields Connection may not remove: dropping Host, Content-Length or Sec-WebSocket-* because a
- * client named them would break routing, body framing (smuggling) or the handshake upstream.
+ * client named them would break routing, body framing (smuggling) or the handshake upstream;
+ * dropping Origin would hand the backend a request that passed `allow_origins` without it.
  */
 function isProtected(name: string): boolean {
-  return name === "host" || name === "content-length" || name.startsWith("sec-websocket-");
+  return name === "host" || name === "content-length" || name === "origin" ||
+    name.startsWith("sec-websocket-");
 }
 
 /** Removes the table's headers and every header named in Connection; `keep` (lowercase names) survives. */

@@ -3,11 +3,13 @@
 const REASONS: Record<number, string> = {
   200: "OK",
   400: "Bad Request",
+  401: "Unauthorized",
   403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",
   408: "Request Timeout",
   414: "URI Too Long",
+  421: "Misdirected Request",
   426: "Upgrade Required",
   429: "Too Many Requests",
   431: "Request Header Fields Too Large",

@@ -446,23 +446,12 @@ async function listen(options: ListenOptions): Promise<Listener> {
     try {
       adapter.bind(start());
     } catch (err) {
-      if (unixPath === undefined || !await removeStaleSocket(unixPath, answers)) throw err;
+      if (unixPath === undefined || !await removeStaleSocket(unixPath)) throw err;
       adapter.bind(start());
     }
     return adapter;
   } catch (err) {
     throw toNetError(err, "EADDRINUSE");
-  }
-}
-
-/** Whether a process accepts connections on the unix socket at `path`. */
-async function answers(path: string): Promise<boolean> {
-  try {
-    const socket = await Bun.connect({ unix: path, socket: { ...relayHandlers() } });
-    socket.end();
-    return true;
-  } catch {
-    return false;
   }
 }
 

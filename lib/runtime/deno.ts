@@ -290,19 +290,9 @@ async function listenUnix(path: string): Promise<Deno.Listener> {
   try {
     return Deno.listen({ transport: "unix", path });
   } catch (err) {
-    if (!(err instanceof Deno.errors.AddrInUse) || !await removeStaleSocket(path, answers)) throw err;
+    if (!(err instanceof Deno.errors.AddrInUse) || !await removeStaleSocket(path)) throw err;
   }
   return Deno.listen({ transport: "unix", path });
-}
-
-/** Whether a process accepts connections on the unix socket at `path`. */
-async function answers(path: string): Promise<boolean> {
-  try {
-    (await Deno.connect({ transport: "unix", path })).close();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function listen(options: ListenOptions): Promise<Listener> {

@@ -3,9 +3,12 @@
  * on (left by a process that died), is removed so that the listener can take its place. Anything
  * else there is a start error naming it: a regular file, a directory or a symlink may hold data
  * (a typo in the path must not delete it), and a socket in use belongs to a running process.
- * node:fs, so that both runtime adapters share it.
+ * A socket is stale only when a connect to it is refused (ECONNREFUSED): any other failure, such
+ * as a full accept queue (EAGAIN), means a process still owns it. node:fs and node:net, so that
+ * both runtime adapters share it.
  */
 import { lstatSync, type Stats, unlinkSync } from "node:fs";
+import { connect } from "node:net";
 import { NetError } from "../errors.ts";
 
 function kindOf(stats: Stats): string {
@@ -19,12 +22,9 @@ function kindOf(stats: Stats): string {
 /**
  * After a listen on `path` failed: removes a stale socket there and returns true (listen again);
  * false when nothing is there (the failure had another cause). Throws a NetError naming `path`
- * when something else is there. `answers` tries to connect to the socket.
+ * when something else is there.
  */
-export async function removeStaleSocket(
-  path: string,
-  answers: (path: string) => Promise<boolean>,
-): Promise<boolean> {
+export async function removeStaleSocket(path: string): Promise<boolean> {
   let stats: Stats;
   try {
     stats = lstatSync(path);
@@ -37,7 +37,23 @@ export async function removeStaleSocket(
       `${path} exists and is ${kindOf(stats)}; only a stale socket is replaced`,
     );
   }
-  if (await answers(path)) throw new NetError("EADDRINUSE", `${path} is in use by another process`);
+  const refusal = await connectError(path);
+  if (refusal !== "ECONNREFUSED") {
+    const how = refusal === undefined ? "" : ` (a connect to it failed with ${refusal})`;
+    throw new NetError("EADDRINUSE", `${path} is in use by another process${how}`);
+  }
   unlinkSync(path);
   return true;
+}
+
+/** The error code of a connect to the unix socket at `path`; undefined when it was accepted. */
+function connectError(path: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ path });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once("error", (err: Error & { code?: string }) => resolve(err.code ?? "EOTHER"));
+  });
 }

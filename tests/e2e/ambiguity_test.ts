@@ -119,7 +119,7 @@ Deno.test("paths with dot-segments get 400 and reach no backend", async (t) => {
     }
   }
   assert.equal(backend.heads.length, 0, "no request reached the backend");
-  const refusals = () => gw.records("reject").filter((r) => /dot-segment/.test(r.fields.reason ?? ""));
+  const refusals = () => gw.records("reject").filter((r) => /dot-segment|backslash/.test(r.fields.reason ?? ""));
   await eventually(() => refusals().length === paths.length * 2, 3_000, "a reject record per request");
   await t.step("dots inside names still route", async () => {
     const outcome = await exchange(gw.port, "GET /files/a..b/.c HTTP/1.1\r\nHost: h\r\n\r\n", {
@@ -212,5 +212,81 @@ Deno.test("header names with '_' are dropped before forwarding; a repeated Origi
     }
     assert.equal(backend.heads.length, before);
     await gw.waitForLine(/reject .*Multiple origin headers/);
+  });
+});
+
+Deno.test("paths a lenient backend reads as another route's take that route, or get 400", async (t) => {
+  await using backend = rawBackend(async (peer) => {
+    await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        routes: [
+          { path: "/admin/", upstream: "app", deny: ["0.0.0.0/0", "::/0"] },
+          { path: "/", upstream: "app" },
+        ],
+      }],
+      upstreams: { app: { servers: [backend.address] } },
+    }),
+  });
+  const cases: [path: string, status: number][] = [
+    ["/admin\\secret", 400], // not a URI character; WHATWG URL parsers read it as "/"
+    ["/admin%5csecret", 403], // decoded, a backslash routes as "/"
+    ["/admin;/secret", 403], // Tomcat, Jetty and Spring serve /admin/secret
+    ["/admin;jsessionid=x/secret", 403],
+    ["/admin%3b/secret", 403],
+    ["/x/%252e%252e/admin/secret", 400], // a backend that decodes twice sees ..
+    ["/x/%c0%ae%c0%ae/admin/secret", 400], // overlong UTF-8 "."
+    ["/x%0d%0aX-Injected:%201", 400],
+    ["/public;v=1/x", 200],
+  ];
+  for (const [path, status] of cases) {
+    await t.step(`${path} -> ${status}`, async () => {
+      const outcome = await exchange(gw.port, `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`, {
+        timeoutMs: 3_000,
+      });
+      assert.equal(outcome.response?.status, status);
+    });
+  }
+  assert.equal(backend.heads.length, 1, "only the last request reached the backend");
+});
+
+Deno.test("a Host with ',' or ';' is refused; Connection cannot remove the Origin allow_origins passed", async (t) => {
+  await using backend = rawBackend(async (peer) => {
+    if (/^upgrade:/im.test(peer.head)) await peer.write(switching(peer.head));
+    else await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        routes: [{ path: "/", upstream: "app", allow_origins: ["https://ok.example"] }],
+      }],
+      upstreams: { app: { servers: [backend.address] } },
+    }),
+  });
+  await t.step("Host lists", async () => {
+    for (const host of ["admin.example.com,evil", "admin.example.com;evil"]) {
+      const outcome = await exchange(
+        gw.port,
+        upgradeRequest({ host, headers: [["Origin", "https://ok.example"]] }),
+        {
+          timeoutMs: 3_000,
+        },
+      );
+      assert.equal(outcome.response?.status, 400, host);
+    }
+    assert.equal(backend.heads.length, 0);
+  });
+  await t.step("Connection: Upgrade, Origin", async () => {
+    const headers: [string, string][] = [["Origin", "https://ok.example"], ["Connection", "Upgrade, Origin"]];
+    const outcome = await exchange(gw.port, upgradeRequest({ headers }), {
+      untilHead: true,
+      timeoutMs: 3_000,
+    });
+    assert.equal(outcome.response?.status, 101);
+    assert.match(backend.heads.at(-1)!, /^Origin: https:\/\/ok\.example$/m);
   });
 });

@@ -316,6 +316,18 @@ Deno.test("admin: a page of another site cannot drain or reload (403), a rebound
     const timedOut = () => gw.records("admin_reject").filter((r) => r.fields.status === "408").length;
     await eventually(() => timedOut() === 2, 5_000, "two admin_reject lines with status 408");
   });
+
+  await t.step("no page may frame the status page (clickjacking its Drain buttons)", async () => {
+    for (const path of ["/status", "/status.json", "/metrics"]) {
+      const answer = await adminRaw(gw, "GET", path);
+      assert.equal(answer.status, 200, path);
+      assert.equal(answer.headers.get("x-frame-options"), "DENY", path);
+      assert.equal(answer.headers.get("content-security-policy"), "frame-ancestors 'none'", path);
+      assert.equal(answer.headers.get("x-content-type-options"), "nosniff", path);
+    }
+    const refused = await rawRequest(gw.adminPort, "GET /status HTTP/1.1\r\nHost: evil.test\r\n\r\n");
+    assert.match(text(refused), /^HTTP\/1\.1 421 Misdirected Request\r\n/);
+  });
 });
 
 Deno.test("admin: admin.hosts names are answered, others still get 421", async () => {

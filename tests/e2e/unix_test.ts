@@ -37,6 +37,18 @@ async function staleSocket(path: string): Promise<void> {
   assert.ok(Deno.lstatSync(path).isSocket, "the socket file stays behind");
 }
 
+const FULL_QUEUE = `
+import socket, sys, time
+path = sys.argv[1]
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen(0)
+pending = socket.socket(socket.AF_UNIX)
+pending.connect(path)
+print("ready", flush=True)
+time.sleep(30)
+`;
+
 Deno.test("unix: a stale socket file at the listen path is replaced", async () => {
   await using tmp = await tempDir();
   await using backend = await wsEchoBackend();
@@ -51,7 +63,7 @@ Deno.test("unix: a stale socket file at the listen path is replaced", async () =
 Deno.test("unix: any other file at the listen path is a start error naming it, and is left as it was", async (t) => {
   await using tmp = await tempDir();
   /** Each puts something at `path`, and returns the check that it is still there, unchanged. */
-  const cases: Record<string, (path: string) => Promise<() => void> | (() => void)> = {
+  const cases: Record<string, (path: string) => Promise<() => unknown> | (() => unknown)> = {
     "a regular file": async (path) => {
       await Deno.writeTextFile(path, "precious data\n");
       return () => assert.equal(Deno.readTextFileSync(path), "precious data\n");
@@ -76,6 +88,23 @@ Deno.test("unix: any other file at the listen path is a start error naming it, a
         listener.close();
       };
     },
+    "a socket in use with a full accept queue": async (path) => {
+      // listen(0) and one connection nobody accepts: a further connect fails with EAGAIN, not
+      // ECONNREFUSED, and the socket still belongs to its process.
+      const owner = new Deno.Command("python3", {
+        args: ["-c", FULL_QUEUE, path],
+        stdout: "piped",
+      }).spawn();
+      const reader = owner.stdout.getReader();
+      assert.equal(new TextDecoder().decode((await reader.read()).value).trim(), "ready");
+      return async () => {
+        assert.ok(Deno.lstatSync(path).isSocket);
+        owner.kill();
+        reader.releaseLock();
+        await owner.stdout.cancel();
+        await owner.status;
+      };
+    },
   };
   for (const [what, make] of Object.entries(cases)) {
     await t.step(what, async () => {
@@ -88,7 +117,7 @@ Deno.test("unix: any other file at the listen path is a start error naming it, a
       assert.notEqual(run.code, 0, output);
       assert.ok(output.includes(path), output);
       assert.doesNotMatch(output, /^\s+at /m, "no stack trace");
-      unchanged();
+      await unchanged();
     });
   }
 });

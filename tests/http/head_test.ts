@@ -208,6 +208,26 @@ const invalidRequests: {
   { name: "Host with slash", raw: "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", message: /Invalid Host/ },
   { name: "Host with userinfo", raw: "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", message: /Invalid Host/ },
   { name: "Host with bad port", raw: "GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n", message: /Invalid Host/ },
+  {
+    name: "Host with a comma",
+    raw: "GET / HTTP/1.1\r\nHost: a.example,evil\r\n\r\n",
+    message: /Invalid Host/,
+  },
+  {
+    name: "Host with a semicolon",
+    raw: "GET / HTTP/1.1\r\nHost: a.example;evil\r\n\r\n",
+    message: /Invalid Host/,
+  },
+  {
+    name: "Host with an escape",
+    raw: "GET / HTTP/1.1\r\nHost: a%2eexample\r\n\r\n",
+    message: /Invalid Host/,
+  },
+  {
+    name: "backslash in the target",
+    raw: "GET /admin\\secret HTTP/1.1\r\nHost: a\r\n\r\n",
+    message: /backslash/,
+  },
   { name: "Host unclosed IPv6", raw: "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", message: /Invalid Host/ },
   { name: "bad Host on 1.0", raw: "GET / HTTP/1.0\r\nHost: a b\r\n\r\n", message: /Invalid Host/ },
   {

@@ -50,14 +50,15 @@ const removals: { name: string; input: Header[]; keep?: string[]; expect: string
     expect: ["Transfer-Encoding"],
   },
   {
-    name: "Connection cannot remove Host, Content-Length or Sec-WebSocket-*",
+    name: "Connection cannot remove Host, Content-Length, Origin or Sec-WebSocket-*",
     input: [
-      h("Connection", "Host, Content-Length, Sec-WebSocket-Key"),
+      h("Connection", "Host, Content-Length, Origin, Sec-WebSocket-Key"),
       h("Host", "a"),
       h("Content-Length", "5"),
+      h("Origin", "https://a.test"),
       h("Sec-WebSocket-Key", "k"),
     ],
-    expect: ["Host", "Content-Length", "Sec-WebSocket-Key"],
+    expect: ["Host", "Content-Length", "Origin", "Sec-WebSocket-Key"],
   },
 ];
 
