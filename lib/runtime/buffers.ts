@@ -4,7 +4,7 @@
  * Idle tunnels dominate memory, and a pending read pins its buffer, so each connection waits
  * with a small slice carved from a shared slab; only while data flows does it borrow a large
  * buffer from a bounded pool (measured: ~17 KiB per idle proxied connection instead of ~105 KiB
- * with fixed 64 KiB buffers, see shared/notes/runtime.md §2.2).
+ * with fixed 64 KiB buffers, see docs/runtime.md §2.2).
  */
 
 export const SMALL_BUFFER = 1024;

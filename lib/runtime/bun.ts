@@ -3,7 +3,7 @@
  *
  * Chunks handed to `data` are fresh, right-sized buffers that stay valid, so read() returns
  * them without copying and an idle connection holds no read buffer at all (~3–5 KiB per idle
- * tunnel, shared/notes/runtime.md §3). Traps handled here: end() closes both directions, so
+ * tunnel, docs/runtime.md §1). Traps handled here: end() closes both directions, so
  * half-close is shutdown(); write() takes only what the kernel accepts, the rest waits for
  * `drain`; with a `handshake` handler, writes before the TLS handshake are silently dropped.
  */
@@ -176,7 +176,7 @@ class BunConn implements Conn {
 
   /**
    * The raw phase without a promise per chunk, the way the measurements in
-   * shared/notes/runtime.md §1 favour on Bun (~20 % less CPU per message than the pull
+   * docs/runtime.md §1 favour on Bun (~20 % less CPU per message than the pull
    * adapter, and no parked read per idle direction): `data` callbacks write straight into the
    * target socket; a partial write pauses this socket until the target drains.
    */

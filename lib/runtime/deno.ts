@@ -1,7 +1,7 @@
 /**
  * The runtime seam on Deno: Deno.listen/listenTls, Deno.connect + Deno.startTls.
  * Never uses conn.readable/writable: reading `readable` to EOF closes the whole resource,
- * which breaks half-close (shared/notes/runtime.md §2.1).
+ * which breaks half-close (docs/runtime.md §2.1).
  */
 import { NetError, type NetErrorCode } from "../errors.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";

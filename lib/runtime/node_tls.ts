@@ -1,7 +1,7 @@
 /**
  * A TLS listener with several certificates chosen by SNI, on `node:tls`. Bun.listen serves one
  * certificate per listener, but Bun's node:tls supports SNICallback on the same socket layer
- * (shared/notes/runtime.md §3.1), so bun.ts uses this for multi-certificate listeners only.
+ * (docs/runtime.md §3.2), so bun.ts uses this for multi-certificate listeners only.
  */
 import tls from "node:tls";
 import { NetError } from "../errors.ts";

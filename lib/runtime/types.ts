@@ -5,7 +5,7 @@
  *
  * It is pull-style (read/write loops) because that is what both runtimes do fast, and
  * because Deno's `readable` stream closes the whole socket at EOF, which breaks half-close
- * (see shared/notes/runtime.md).
+ * (see docs/runtime.md).
  */
 
 import type { Addr } from "../net/address.ts";

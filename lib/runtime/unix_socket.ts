@@ -3,11 +3,12 @@
  * on (left by a process that died), is removed so that the listener can take its place. Anything
  * else there is a start error naming it: a regular file, a directory or a symlink may hold data
  * (a typo in the path must not delete it), and a socket in use belongs to a running process.
- * A socket is stale only when a connect to it is refused (ECONNREFUSED): any other failure, such
- * as a full accept queue (EAGAIN), means a process still owns it. node:fs and node:net, so that
- * both runtime adapters share it.
+ * A socket is stale only when no process has it bound (Linux lists bound unix sockets in
+ * /proc/net/unix) and a connect to it is refused (ECONNREFUSED): any other failure, such as a full
+ * accept queue (EAGAIN, which Bun's node:net reports as a refusal), means a process still owns it.
+ * node:fs and node:net, so that both runtime adapters share it.
  */
-import { lstatSync, type Stats, unlinkSync } from "node:fs";
+import { lstatSync, readFileSync, type Stats, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { NetError } from "../errors.ts";
 
@@ -37,6 +38,7 @@ export async function removeStaleSocket(path: string): Promise<boolean> {
       `${path} exists and is ${kindOf(stats)}; only a stale socket is replaced`,
     );
   }
+  if (boundByAProcess(path)) throw new NetError("EADDRINUSE", `${path} is in use by another process`);
   const refusal = await connectError(path);
   if (refusal !== "ECONNREFUSED") {
     const how = refusal === undefined ? "" : ` (a connect to it failed with ${refusal})`;
@@ -44,6 +46,17 @@ export async function removeStaleSocket(path: string): Promise<boolean> {
   }
   unlinkSync(path);
   return true;
+}
+
+/** Whether /proc/net/unix lists a socket bound to `path` (false where there is no such file). */
+function boundByAProcess(path: string): boolean {
+  let table: string;
+  try {
+    table = readFileSync("/proc/net/unix", "utf8");
+  } catch {
+    return false;
+  }
+  return table.split("\n").some((line) => line.endsWith(` ${path}`));
 }
 
 /** The error code of a connect to the unix socket at `path`; undefined when it was accepted. */
