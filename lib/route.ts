@@ -3,6 +3,7 @@
  * (exact "= /path" first, then the longest prefix, like nginx `location`).
  */
 import { HttpError } from "./errors.ts";
+import { matchesHostPattern } from "./net/host_pattern.ts";
 import { getHeader } from "./http/headers.ts";
 import type { RequestHead } from "./http/head.ts";
 import type { RouteConfig, ServerConfig } from "./config/schema.ts";
@@ -20,11 +21,6 @@ export function hostName(host: string | undefined): string {
   const colon = lower.indexOf(":");
   const name = colon === -1 ? lower : lower.slice(0, colon);
   return name.endsWith(".") ? name.slice(0, -1) : name;
-}
-
-function wildcardMatch(pattern: string, name: string): boolean {
-  // "*.example.com" matches "a.example.com" and "a.b.example.com", not "example.com".
-  return name.length > pattern.length - 1 && name.endsWith(pattern.slice(1));
 }
 
 /**
@@ -47,7 +43,7 @@ export function matchServer(
     for (const pattern of server.hosts) {
       const p = pattern.toLowerCase();
       if (p === name) return server;
-      if (p.startsWith("*.") && p.length > wildcardLength && wildcardMatch(p, name)) {
+      if (p.startsWith("*.") && p.length > wildcardLength && matchesHostPattern(p, name)) {
         wildcard = server;
         wildcardLength = p.length;
       }

@@ -1,6 +1,7 @@
 /**
- * The few RFC 6455 frames wsgate writes itself (Ping, Close) and the recognition of the answers
- * to its keepalive Pings. Pure: masking keys and payloads are passed in, so the caller chooses
+ * The few RFC 6455 frames wsgate writes itself (Ping, Close), the recognition of the answers to its
+ * keepalive Pings, and of a peer's Close in a health check's answer. (The tunnel follows frames
+ * incrementally with tunnel/frame_tracker.ts.) Pure: masking keys and payloads are passed in, so the caller chooses
  * how they are drawn (RFC 6455 §5.3 wants masks unpredictable; so are keepalive payloads).
  */
 
@@ -75,4 +76,23 @@ export function hasPayload(frame: Uint8Array, payload: Uint8Array): boolean {
     if (byte !== payload[i]) return false;
   }
   return true;
+}
+
+/** Whether the server frames in `bytes` (starting at a frame boundary) include a close frame. */
+export function hasCloseFrame(bytes: Uint8Array): boolean {
+  let at = 0;
+  while (at + 2 <= bytes.length) {
+    if ((bytes[at]! & 0x0f) === 0x8) return true;
+    const short = bytes[at + 1]! & 0x7f;
+    const lengthBytes = short === 126 ? 2 : short === 127 ? 8 : 0;
+    if (at + 2 + lengthBytes > bytes.length) return false;
+    let length = short;
+    if (lengthBytes > 0) {
+      length = 0;
+      for (let i = 0; i < lengthBytes; i++) length = length * 256 + bytes[at + 2 + i]!;
+    }
+    const mask = bytes[at + 1]! & 0x80 ? 4 : 0;
+    at += 2 + lengthBytes + mask + length;
+  }
+  return false;
 }

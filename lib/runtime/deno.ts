@@ -9,6 +9,7 @@ import { giveLarge, giveSmall, SMALL_BUFFER, takeLarge, takeSmall } from "./buff
 import { tlsNotReady } from "./tls_server.ts";
 import { TlsHandshakeReaper } from "./deno_tls_reaper.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
+import { certificateFor } from "../tls/sni.ts";
 import type {
   Addr,
   ChildProcess,
@@ -272,18 +273,9 @@ function listenTls(options: ListenOptions, addr: Extract<Addr, { transport: "tcp
   };
   if (certs.length > 1) {
     // Deno serves one certificate per listener unless its (unstable) SNI resolver is used.
-    tlsOptions[SNI_RESOLVER] = (name: string) => {
-      const lower = name.toLowerCase();
-      const match = certs.find((c) => c.serverNames?.some((n) => matchesServerName(n, lower)));
-      return match ?? fallback;
-    };
+    tlsOptions[SNI_RESOLVER] = (name: string) => certificateFor(certs, name) ?? fallback;
   }
   return Deno.listenTls(tlsOptions);
-}
-
-function matchesServerName(pattern: string, name: string): boolean {
-  const p = pattern.toLowerCase();
-  return p.startsWith("*.") ? name.endsWith(p.slice(1)) && name.length > p.length - 1 : p === name;
 }
 
 async function listenUnix(path: string): Promise<Deno.Listener> {

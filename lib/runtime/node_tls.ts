@@ -6,15 +6,11 @@
 import tls from "node:tls";
 import { NetError } from "../errors.ts";
 import { Inbox } from "./inbox.ts";
+import { certificateFor } from "../tls/sni.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import type { Addr, Conn, Listener, TlsCertificate } from "./types.ts";
 
 const CLOSE_GRACE_MS = 1000;
-
-function matches(pattern: string, name: string): boolean {
-  const p = pattern.toLowerCase();
-  return p.startsWith("*.") ? name.length > p.length - 1 && name.endsWith(p.slice(1)) : p === name;
-}
 
 /** A node:tls socket as a pull-style Conn (reads through an Inbox, like the Bun adapter). */
 class NodeSocketConn implements Conn {
@@ -160,7 +156,7 @@ export function listenSniTls(
 ): Promise<Listener> {
   const fallback = certs.find((c) => !c.serverNames?.length) ?? certs[0]!;
   const contexts = certs.map((c) => ({
-    names: c.serverNames ?? [],
+    serverNames: c.serverNames ?? [],
     // The policy again: a context chosen by SNI replaces the server's options.
     context: tls.createSecureContext({ cert: c.cert, key: c.key, ...TLS_POLICY }),
   }));
@@ -171,8 +167,7 @@ export function listenSniTls(
     allowHalfOpen: true,
     ...TLS_POLICY,
     SNICallback(name, callback) {
-      const lower = name.toLowerCase();
-      callback(null, contexts.find((c) => c.names.some((n) => matches(n, lower)))?.context);
+      callback(null, certificateFor(contexts, name)?.context);
     },
   });
   const listener = new NodeTlsListener(server, addr);

@@ -20,6 +20,7 @@ import { checkUpgradeResponse } from "../http/upgrade.ts";
 import { formatAddr } from "../net/address.ts";
 import { VERSION } from "../process/version.ts";
 import { encodeLocalProxyHeader } from "../net/proxy_protocol.ts";
+import { CloseCode, closePayload, encodeControl, hasCloseFrame, Opcode } from "../net/ws_frames.ts";
 import type { HealthCheckConfig, UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Conn, Runtime } from "../runtime/types.ts";
@@ -217,8 +218,10 @@ function hostHeader(server: UpstreamServerConfig): string {
   return server.addr.transport === "tcp" ? formatAddr(server.addr) : server.hostname;
 }
 
-/** A masked close frame with status 1000 (RFC 6455 §5.5.1); the mask may be zero, as clients choose it. */
-const CLOSE_FRAME = new Uint8Array([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+/** A masked Close 1000 (RFC 6455 §5.5.1); a zero mask is allowed, as clients choose it. */
+const CLOSE_FRAME = encodeControl(Opcode.close, closePayload(CloseCode.normal, ""), {
+  maskKey: new Uint8Array(4),
+});
 /** A server sending more than this instead of closing is not waited for. */
 const MAX_DRAIN_BYTES = 65_536;
 
@@ -234,23 +237,4 @@ async function closeCleanly(conn: Conn, received: Uint8Array): Promise<void> {
     grown.set(chunk, pending.length);
     pending = grown;
   }
-}
-
-/** Whether the server frames in `bytes` (starting at a frame boundary) include a close frame. */
-export function hasCloseFrame(bytes: Uint8Array): boolean {
-  let at = 0;
-  while (at + 2 <= bytes.length) {
-    if ((bytes[at]! & 0x0f) === 0x8) return true;
-    const short = bytes[at + 1]! & 0x7f;
-    const lengthBytes = short === 126 ? 2 : short === 127 ? 8 : 0;
-    if (at + 2 + lengthBytes > bytes.length) return false;
-    let length = short;
-    if (lengthBytes > 0) {
-      length = 0;
-      for (let i = 0; i < lengthBytes; i++) length = length * 256 + bytes[at + 2 + i]!;
-    }
-    const mask = bytes[at + 1]! & 0x80 ? 4 : 0;
-    at += 2 + lengthBytes + mask + length;
-  }
-  return false;
 }

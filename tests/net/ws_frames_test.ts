@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closePayload, encodeControl, hasPayload, Opcode } from "../../lib/net/ws_frames.ts";
+import { closePayload, encodeControl, hasCloseFrame, hasPayload, Opcode } from "../../lib/net/ws_frames.ts";
 import { decodeFrame } from "../e2e/_wire.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -43,4 +43,38 @@ Deno.test("closePayload: code, reason, and a cut on a UTF-8 character boundary",
   const long = closePayload(1000, "é".repeat(100)); // 200 bytes of two-byte characters
   assert.equal(long.length, 2 + 122);
   assert.equal(new TextDecoder("utf-8", { fatal: true }).decode(long.subarray(2)), "é".repeat(61));
+});
+
+Deno.test("hasCloseFrame() walks server frames of every length encoding", () => {
+  const frame = (opcode: number, length: number) => {
+    const header = length < 126
+      ? [0x80 | opcode, length]
+      : length < 65_536
+      ? [0x80 | opcode, 126, length >> 8, length & 255]
+      : [
+        0x80 | opcode,
+        127,
+        0,
+        0,
+        0,
+        0,
+        length >>> 24,
+        (length >> 16) & 255,
+        (length >> 8) & 255,
+        length & 255,
+      ];
+    return [...header, ...new Array<number>(length).fill(0x61)];
+  };
+  const cases: [string, number[], boolean][] = [
+    ["close alone", frame(8, 2), true],
+    ["text then close", [...frame(1, 5), ...frame(8, 2)], true],
+    ["16-bit length then close", [...frame(2, 300), ...frame(8, 0)], true],
+    ["64-bit length then close", [...frame(2, 70_000), ...frame(8, 0)], true],
+    ["text only", frame(1, 5), false],
+    ["truncated length", [0x82, 126, 1], false],
+    ["nothing", [], false],
+  ];
+  for (const [name, bytes, expected] of cases) {
+    assert.equal(hasCloseFrame(new Uint8Array(bytes)), expected, name);
+  }
 });

@@ -1,6 +1,6 @@
 /** Active health checks: the rise/fall verdict, and real probes (tcp, http, websocket) against local servers. */
 import assert from "node:assert/strict";
-import { hasCloseFrame, HealthChecks, HealthVerdict, probe } from "../../lib/upstream/health.ts";
+import { HealthChecks, HealthVerdict, probe } from "../../lib/upstream/health.ts";
 import { runtime } from "../../lib/runtime/deno.ts";
 import { UpstreamGroup } from "../../lib/upstream/group.ts";
 import { groupConfig, recordingLogger } from "./_upstreams.ts";
@@ -20,40 +20,6 @@ Deno.test("HealthVerdict: fall failures in a row mark unhealthy, rise passes in 
     });
     assert.equal(seen.join(""), verdicts, name);
     assert.equal(changed, changes, name);
-  }
-});
-
-Deno.test("hasCloseFrame() walks server frames of every length encoding", () => {
-  const frame = (opcode: number, length: number) => {
-    const header = length < 126
-      ? [0x80 | opcode, length]
-      : length < 65_536
-      ? [0x80 | opcode, 126, length >> 8, length & 255]
-      : [
-        0x80 | opcode,
-        127,
-        0,
-        0,
-        0,
-        0,
-        length >>> 24,
-        (length >> 16) & 255,
-        (length >> 8) & 255,
-        length & 255,
-      ];
-    return [...header, ...new Array<number>(length).fill(0x61)];
-  };
-  const cases: [string, number[], boolean][] = [
-    ["close alone", frame(8, 2), true],
-    ["text then close", [...frame(1, 5), ...frame(8, 2)], true],
-    ["16-bit length then close", [...frame(2, 300), ...frame(8, 0)], true],
-    ["64-bit length then close", [...frame(2, 70_000), ...frame(8, 0)], true],
-    ["text only", frame(1, 5), false],
-    ["truncated length", [0x82, 126, 1], false],
-    ["nothing", [], false],
-  ];
-  for (const [name, bytes, expected] of cases) {
-    assert.equal(hasCloseFrame(new Uint8Array(bytes)), expected, name);
   }
 });
 
