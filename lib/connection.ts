@@ -26,12 +26,12 @@ import type { Limits } from "./admit/limits.ts";
 import type { Config, RouteConfig, ServerConfig } from "./config/schema.ts";
 import type { Fields, Logger } from "./observe/log.ts";
 import type { Metrics } from "./observe/metrics.ts";
-import type { Conn, Runtime } from "./runtime/types.ts";
+import type { Conn, Net } from "./runtime/types.ts";
 import type { UpstreamGroup } from "./upstream/group.ts";
 
 /** What one listener's connections share: the configuration generation they started under. */
 export interface ConnectionContext extends TunnelContext {
-  runtime: Runtime;
+  net: Net;
   config: Config;
   /** The server blocks bound to this listener. */
   servers: readonly ServerConfig[];
@@ -199,7 +199,7 @@ async function exchange(
     tls: ctx.tls,
     trustForwarded: matchesAny(ctx.config.trusted_proxies, clientIp),
   });
-  const upstream = await exchangeWithUpstream(ctx.runtime, group, { head, rest: options.rest }, {
+  const upstream = await exchangeWithUpstream(ctx.net, group, { head, rest: options.rest }, {
     ...options,
     limits: ctx.config.limits,
     addrs: { source: client.remoteAddr, dest: client.localAddr },

@@ -14,7 +14,7 @@ import { Limits } from "./admit/limits.ts";
 import { diffPlans, planListeners, type PlannedListener } from "./process/listen_plan.ts";
 import type { Config } from "./config/schema.ts";
 import type { Logger } from "./observe/log.ts";
-import type { Addr, Conn, Listener, Runtime } from "./runtime/types.ts";
+import type { Addr, Conn, Listener, Net } from "./runtime/types.ts";
 
 /** After an accept error (EMFILE...), wait before trying again instead of spinning. */
 const ACCEPT_BACKOFF_MS = 100;
@@ -34,7 +34,7 @@ interface OpenListener {
 }
 
 export class Gateway {
-  #runtime: Runtime;
+  #net: Net;
   #logger: Logger;
   #generation: Generation;
   #plan: Map<string, PlannedListener>;
@@ -54,8 +54,8 @@ export class Gateway {
   /** Connection counts and handshake rates per client IP; they carry over reloads. */
   #limits: Limits;
 
-  constructor(runtime: Runtime, config: Config, logger: Logger, options: { reusePort: boolean }) {
-    this.#runtime = runtime;
+  constructor(net: Net, config: Config, logger: Logger, options: { reusePort: boolean }) {
+    this.#net = net;
     this.#logger = logger;
     this.#reusePort = options.reusePort;
     this.#generation = { config, upstreams: createUpstreamGroups(config, { logger }) };
@@ -97,12 +97,12 @@ export class Gateway {
       this.#closeListeners();
       throw err;
     }
-    this.#health = new HealthChecks(this.#runtime, this.#generation.upstreams, { logger: this.#logger });
+    this.#health = new HealthChecks(this.#net, this.#generation.upstreams, { logger: this.#logger });
   }
 
   async #open(planned: PlannedListener): Promise<void> {
     const { addr, tls } = planned;
-    const listener = await this.#runtime.listen({
+    const listener = await this.#net.listen({
       addr,
       reusePort: this.#reusePort && addr.transport === "tcp",
       ...(tls.length ? { tls } : {}),
@@ -138,7 +138,7 @@ export class Gateway {
     const upstreams = createUpstreamGroups(config, { logger: this.#logger });
     carryOverDrained(this.#generation.upstreams, upstreams);
     this.#health?.stop();
-    this.#health = new HealthChecks(this.#runtime, upstreams, {
+    this.#health = new HealthChecks(this.#net, upstreams, {
       logger: this.#logger,
       previous: this.#generation.upstreams,
     });
@@ -184,7 +184,7 @@ export class Gateway {
     const generation = this.#generation;
     if (entry.context?.generation === generation) return entry.context.ctx;
     const ctx: ConnectionContext = {
-      runtime: this.#runtime,
+      net: this.#net,
       config: generation.config,
       servers: entry.planned.servers,
       upstreams: generation.upstreams,

@@ -6,14 +6,14 @@ import { HeadParseError } from "../errors.ts";
 import { findHeadEnd } from "../http/read_head.ts";
 import { parseResponseHead } from "../http/head.ts";
 import { concat } from "../net/bytes.ts";
-import type { Addr, Runtime } from "../runtime/types.ts";
+import type { Addr, Net } from "../runtime/types.ts";
 
 export async function adminRequest(
-  runtime: Runtime,
+  net: Net,
   addr: Addr,
   request: { method: "GET" | "POST"; path: string },
 ): Promise<{ status: number; body: string }> {
-  const conn = await runtime.connect({ addr });
+  const conn = await net.connect({ addr });
   try {
     const head =
       `${request.method} ${request.path} HTTP/1.1\r\nHost: wsgate-worker\r\nContent-Length: 0\r\n` +

@@ -6,9 +6,10 @@
  * Only peers in trusted_proxies may send one: anyone else could claim any address.
  */
 import { type Cidr, matchesAny } from "../net/cidr.ts";
-import { parseProxyHeader, type ProxyHeader } from "../net/proxy_protocol.ts";
+import { parseProxyHeader } from "../net/proxy_protocol.ts";
 import { concat } from "../net/bytes.ts";
-import type { Addr, Conn } from "../runtime/types.ts";
+import { connView } from "../net/conn_view.ts";
+import type { Conn } from "../runtime/types.ts";
 
 export interface ProxyInOptions {
   trusted: readonly Cidr[];
@@ -43,45 +44,16 @@ export async function receiveProxyHeader(
       const parsed = parseProxyHeader(received);
       if (parsed.state === "invalid") return { rejected: `malformed PROXY header: ${parsed.error}` };
       if (parsed.state === "done") {
-        return new ProxiedConn(conn, parsed.rest, parsed.header);
+        // No addresses (v1 UNKNOWN, v2 LOCAL/UNSPEC): the balancer speaking for itself.
+        const { source, dest } = parsed.header;
+        return connView(conn, {
+          unread: parsed.rest,
+          ...(source && { remoteAddr: source }),
+          ...(dest && { localAddr: dest }),
+        });
       }
     }
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** A connection that first returns the bytes read past the header and reports the stated addresses. */
-class ProxiedConn implements Conn {
-  readonly remoteAddr: Addr;
-  readonly localAddr: Addr;
-  #conn: Conn;
-  #rest: Uint8Array | undefined;
-
-  constructor(conn: Conn, rest: Uint8Array, stated: ProxyHeader) {
-    this.#conn = conn;
-    this.#rest = rest.length > 0 ? rest : undefined;
-    // No addresses (v1 UNKNOWN, v2 LOCAL/UNSPEC): the balancer speaking for itself.
-    this.remoteAddr = stated.source ?? conn.remoteAddr;
-    this.localAddr = stated.dest ?? conn.localAddr;
-  }
-
-  read(): Promise<Uint8Array | null> {
-    const rest = this.#rest;
-    if (rest === undefined) return this.#conn.read();
-    this.#rest = undefined;
-    return Promise.resolve(rest);
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    return this.#conn.write(bytes);
-  }
-
-  closeWrite(): Promise<void> {
-    return this.#conn.closeWrite();
-  }
-
-  close(): void {
-    this.#conn.close();
   }
 }

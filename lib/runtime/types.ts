@@ -107,15 +107,20 @@ export interface ChildProcess {
   readonly exited: Promise<number>;
 }
 
-export interface Runtime {
-  /** "deno 2.9.6" or "bun 1.4.5". */
-  readonly description: string;
-  /** Set when `verify: false` cannot be fully honoured here: printed as a startup warning. */
-  readonly tlsSkipVerifyCaveat?: string;
-  /** Command-line arguments after the program (and script) name. */
-  readonly args: string[];
+/** The data path's view of the runtime: sockets and nothing else. */
+export interface Net {
   listen(options: ListenOptions): Promise<Listener>;
   connect(options: ConnectOptions): Promise<Conn>;
+  /** Set when `verify: false` cannot be fully honoured here: printed as a startup warning. */
+  readonly tlsSkipVerifyCaveat?: string;
+}
+
+/** The process's view of the runtime: signals, environment, files, child processes, limits. */
+export interface Host {
+  /** "deno 2.9.6" or "bun 1.4.5". */
+  readonly description: string;
+  /** Command-line arguments after the program (and script) name. */
+  readonly args: string[];
   onSignal(signal: SignalName, handler: () => void): void;
   /** Last line of defence: a bug in one connection must not end the process. */
   onUnhandledRejection(handler: (reason: unknown) => void): void;
@@ -136,3 +141,6 @@ export interface Runtime {
   collectGarbage(): number | undefined;
   exit(code: number): never;
 }
+
+/** What an adapter (deno.ts, bun.ts) provides: both views. */
+export interface Runtime extends Net, Host {}

@@ -4,7 +4,7 @@
  */
 import { describeError, NetError, UpstreamError } from "../errors.ts";
 import type { UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";
-import type { Conn, Runtime, TlsClientOptions } from "../runtime/types.ts";
+import type { Conn, Net, TlsClientOptions } from "../runtime/types.ts";
 
 function tlsOptions(server: UpstreamServerConfig, group: UpstreamConfig): TlsClientOptions | undefined {
   if (!server.tls) return undefined;
@@ -17,7 +17,7 @@ function tlsOptions(server: UpstreamServerConfig, group: UpstreamConfig): TlsCli
 
 /** `signal` (health checks) abandons the dial early, like the timeout does. */
 export async function dialUpstream(
-  runtime: Runtime,
+  net: Net,
   server: UpstreamServerConfig,
   group: UpstreamConfig,
   options: { signal?: AbortSignal } = {},
@@ -34,7 +34,7 @@ export async function dialUpstream(
       reject(new NetError("ETIMEDOUT", `no connection within ${group.connect_timeout} ms`));
     }, group.connect_timeout);
   });
-  const connecting = runtime.connect({
+  const connecting = net.connect({
     addr: server.addr,
     signal: controller.signal,
     ...(tls ? { tls } : {}),

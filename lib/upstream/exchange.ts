@@ -10,12 +10,13 @@ import { describeError, HeadParseError, NetError, UpstreamError } from "../error
 import { parseResponseHead, type ResponseHead } from "../http/head.ts";
 import { dialUpstream } from "./dial.ts";
 import { concat } from "../net/bytes.ts";
+import { connView } from "../net/conn_view.ts";
 import { readHead } from "../http/read_head.ts";
 import { encodeProxyHeader } from "../net/proxy_protocol.ts";
 import { type Answer, checkFinalAnswer, type Expect, skipInterim } from "./answer.ts";
 import type { LimitsConfig } from "../config/schema.ts";
 import type { PickContext } from "../balance/balancer.ts";
-import type { Addr, Conn, Runtime } from "../runtime/types.ts";
+import type { Addr, Conn, Net } from "../runtime/types.ts";
 import type { Lease, NoServer, UpstreamGroup } from "./group.ts";
 
 /** The upstream's final answer (head as received, to relay a 101 byte for byte) and the
@@ -51,12 +52,12 @@ export interface ExchangeOptions {
 /** The caller owns the returned lease and connection and must release and close them (the
  * connection record does, when it finishes); on a throw nothing is left to release. */
 export async function exchangeWithUpstream(
-  runtime: Runtime,
+  net: Net,
   group: UpstreamGroup,
   request: { head: Uint8Array; rest: Uint8Array },
   options: ExchangeOptions,
 ): Promise<UpstreamAnswer> {
-  const first = await firstAnswer(runtime, group, request, options);
+  const first = await firstAnswer(net, group, request, options);
   const address = first.lease.server.config.address;
   try {
     const final = await skipInterim(first.conn, first, {
@@ -76,7 +77,7 @@ export async function exchangeWithUpstream(
 
 /** The attempts: each untried server in turn, until one sends the head of an answer. */
 async function firstAnswer(
-  runtime: Runtime,
+  net: Net,
   group: UpstreamGroup,
   request: { head: Uint8Array; rest: Uint8Array },
   options: ExchangeOptions,
@@ -93,7 +94,7 @@ async function firstAnswer(
     if (!lease) throw noServer(none, group.config.name, lastError);
     tried.add(lease.server.index);
     try {
-      return await attempt(runtime, group, lease, bytes, options);
+      return await attempt(net, group, lease, bytes, options);
     } catch (err) {
       if (options.signal?.aborted) {
         lease.release();
@@ -128,14 +129,14 @@ function noServer(why: NoServer, name: string, lastError: UpstreamError | undefi
 }
 
 async function attempt(
-  runtime: Runtime,
+  net: Net,
   group: UpstreamGroup,
   lease: Lease,
   bytes: Uint8Array,
   options: ExchangeOptions,
 ): Promise<UpstreamAnswer> {
   const address = lease.server.config.address;
-  const conn = await dialUpstream(runtime, lease.server.config, group.config);
+  const conn = await dialUpstream(net, lease.server.config, group.config);
   const abandon = () => conn.close();
   options.signal?.addEventListener("abort", abandon, { once: true });
   try {
@@ -147,8 +148,11 @@ async function attempt(
       });
     });
     options.afterSend?.(conn);
-    const watched = watchFirstByte(conn);
-    const answer = await readHead(watched.conn, {
+    // Once a byte of the answer arrived, a retry could hand the client a second server's answer
+    // glued to part of the first.
+    let received = false;
+    const watched = connView(conn, { onRead: (chunk) => received ||= chunk.length > 0 });
+    const answer = await readHead(watched, {
       maxBytes: options.limits.max_head_bytes,
       maxLineBytes: options.limits.max_head_bytes,
       timeoutMs: options.limits.handshake_timeout,
@@ -158,7 +162,7 @@ async function attempt(
       }
       const closedEarly = err instanceof NetError && (err.code === "ECONNRESET" || err.code === "EPIPE");
       throw new UpstreamError("response", address, `bad response: ${describeError(err)}`, {
-        retryable: closedEarly && !watched.received() && options.replayable,
+        retryable: closedEarly && !received && options.replayable,
         cause: err,
       });
     });
@@ -181,23 +185,4 @@ async function attempt(
   } finally {
     options.signal?.removeEventListener("abort", abandon);
   }
-}
-
-/** `conn` for reading the answer, noting whether any byte arrived: after one, a retry could
- * hand the client a second server's answer glued to part of the first. */
-function watchFirstByte(conn: Conn): { conn: Conn; received(): boolean } {
-  let received = false;
-  const watched: Conn = {
-    read: async () => {
-      const chunk = await conn.read();
-      if (chunk !== null && chunk.length > 0) received = true;
-      return chunk;
-    },
-    write: (data) => conn.write(data),
-    closeWrite: () => conn.closeWrite(),
-    close: () => conn.close(),
-    localAddr: conn.localAddr,
-    remoteAddr: conn.remoteAddr,
-  };
-  return { conn: watched, received: () => received };
 }

@@ -23,7 +23,7 @@ import { encodeLocalProxyHeader } from "../net/proxy_protocol.ts";
 import { CloseCode, closePayload, encodeControl, hasCloseFrame, Opcode } from "../net/ws_frames.ts";
 import type { HealthCheckConfig, UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";
 import type { Logger } from "../observe/log.ts";
-import type { Conn, Runtime } from "../runtime/types.ts";
+import type { Conn, Net } from "../runtime/types.ts";
 import type { ServerState, UpstreamGroup } from "./group.ts";
 
 /** Probe results -> verdict, with hysteresis so one lost probe does not flap a server. */
@@ -59,7 +59,7 @@ export class HealthVerdict {
 
 /** Probes the servers of every group that has `health_check`, until stop(). */
 export class HealthChecks {
-  #runtime: Runtime;
+  #net: Net;
   #logger: Logger;
   #stopped = new AbortController();
   #watching: Promise<void>[] = [];
@@ -69,11 +69,11 @@ export class HealthChecks {
    * over verdicts, so a reload neither forgets a dead server nor distrusts a live one.
    */
   constructor(
-    runtime: Runtime,
+    net: Net,
     groups: ReadonlyMap<string, UpstreamGroup>,
     options: { logger: Logger; previous?: ReadonlyMap<string, UpstreamGroup> },
   ) {
-    this.#runtime = runtime;
+    this.#net = net;
     this.#logger = options.logger;
     for (const group of groups.values()) {
       const check = group.config.health_check;
@@ -100,7 +100,7 @@ export class HealthChecks {
     const signal = this.#stopped.signal;
     while (!signal.aborted) {
       const started = Date.now();
-      const problem = await probe(this.#runtime, { group, server: server.config, signal });
+      const problem = await probe(this.#net, { group, server: server.config, signal });
       if (signal.aborted) return;
       if (verdict.record(problem === undefined)) {
         server.healthy = verdict.healthy;
@@ -136,7 +136,7 @@ export class HealthChecks {
  * the check's timeout or when `signal` aborts.
  */
 export async function probe(
-  runtime: Runtime,
+  net: Net,
   options: { group: UpstreamConfig; server: UpstreamServerConfig; signal?: AbortSignal },
 ): Promise<string | undefined> {
   const { group, server } = options;
@@ -155,7 +155,7 @@ export async function probe(
   }, check.timeout);
   options.signal?.addEventListener("abort", abort);
   try {
-    conn = await dialUpstream(runtime, server, group, { signal: cancel.signal });
+    conn = await dialUpstream(net, server, group, { signal: cancel.signal });
     // A backend that expects PROXY headers gets one with every check too (HAProxy: check-send-proxy).
     if (group.send_proxy_protocol) await conn.write(encodeLocalProxyHeader(group.send_proxy_protocol));
     const problem = check.type === "tcp" ? undefined : await converse(conn, check, {

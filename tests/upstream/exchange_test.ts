@@ -6,7 +6,7 @@ import { answerHeaders, NetError, toStatus, UpstreamError } from "../../lib/erro
 import { computeAccept } from "../../lib/http/upgrade.ts";
 import type { Expect } from "../../lib/upstream/answer.ts";
 import { UpstreamGroup } from "../../lib/upstream/group.ts";
-import type { Addr, Conn, ConnectOptions, Runtime } from "../../lib/runtime/types.ts";
+import type { Addr, Conn, ConnectOptions, Net } from "../../lib/runtime/types.ts";
 import { groupConfig, testConfig } from "./_upstreams.ts";
 
 const enc = (text: string) => new TextEncoder().encode(text);
@@ -38,8 +38,8 @@ const SCRIPTS: [string, Script][] = [
 const at = (name: string) => `127.0.0.1:${10_000 + SCRIPTS.findIndex(([n]) => n === name)}`;
 const addresses = (...names: string[]) => names.map(at);
 
-/** A runtime whose connect() plays the script of the address dialled, recording each dial. */
-function fakeRuntime(dialled: string[]): Runtime {
+/** A Net whose connect() plays the script of the address dialled, recording each dial. */
+function fakeNet(dialled: string[]): Net {
   const scripts = new Map(SCRIPTS.map(([name, script]) => [at(name), script]));
   const connect = (options: ConnectOptions): Promise<Conn> => {
     const addr = options.addr.transport === "tcp" ? `${options.addr.hostname}:${options.addr.port}` : "";
@@ -61,15 +61,14 @@ function fakeRuntime(dialled: string[]): Runtime {
       remoteAddr: options.addr,
     });
   };
-  // exchangeWithUpstream() reaches nothing else of the runtime.
-  return { connect } as unknown as Runtime;
+  return { connect, listen: () => Promise.reject(new Error("the data path's exchange never listens")) };
 }
 
 /** One client connection through `group`: the answer or the error, and every failed attempt. */
 async function exchange(group: UpstreamGroup, dialled: string[] = [], expect: Expect = {}) {
   const failed: string[] = [];
   const interim: string[] = [];
-  const result: UpstreamAnswer | Error = await exchangeWithUpstream(fakeRuntime(dialled), group, {
+  const result: UpstreamAnswer | Error = await exchangeWithUpstream(fakeNet(dialled), group, {
     head: enc("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
     rest: new Uint8Array(0),
   }, {

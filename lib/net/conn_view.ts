@@ -1,0 +1,76 @@
+/**
+ * A view of a connection that reports other addresses (a PROXY header's), reads some bytes first
+ * (taken off the socket already), or watches what is read, and otherwise IS the connection:
+ * writes, closes and the adapter's optional fast paths (native splice, early reset detection) go
+ * straight to it. Wrappers that dropped those paths silently turned the Bun splice and the early
+ * 499 off behind `proxy_protocol: true`.
+ */
+import type { Addr, Conn, SpliceStats } from "../runtime/types.ts";
+
+export interface ViewOptions {
+  remoteAddr?: Addr;
+  localAddr?: Addr;
+  /** Bytes already read from `conn` that belong before anything it reads next. */
+  unread?: Uint8Array;
+  /** Sees each chunk read (the view's own unread bytes included). */
+  onRead?(chunk: Uint8Array): void;
+}
+
+export function connView(conn: Conn, options: ViewOptions): Conn {
+  return new ConnView(conn, options);
+}
+
+class ConnView implements Conn {
+  readonly remoteAddr: Addr;
+  readonly localAddr: Addr;
+  readonly #conn: Conn;
+  #unread: Uint8Array | undefined;
+  readonly #onRead: ((chunk: Uint8Array) => void) | undefined;
+
+  constructor(conn: Conn, options: ViewOptions) {
+    this.#conn = conn;
+    this.remoteAddr = options.remoteAddr ?? conn.remoteAddr;
+    this.localAddr = options.localAddr ?? conn.localAddr;
+    this.#unread = options.unread?.length ? options.unread : undefined;
+    this.#onRead = options.onRead;
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const unread = this.#unread;
+    if (unread !== undefined) {
+      this.#unread = undefined;
+      this.#onRead?.(unread);
+      return Promise.resolve(unread);
+    }
+    if (!this.#onRead) return this.#conn.read();
+    return this.#conn.read().then((chunk) => {
+      if (chunk !== null) this.#onRead!(chunk);
+      return chunk;
+    });
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    return this.#conn.write(bytes);
+  }
+
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
+  close(): void {
+    this.#conn.close();
+  }
+
+  /** Native forwarding once the view's own bytes are read (before: the caller's loop reads them). */
+  spliceTo(target: Conn, stats: SpliceStats): Promise<void> | undefined {
+    if (this.#unread !== undefined || this.#onRead || !this.#conn.spliceTo) return undefined;
+    // Writing into a view is writing into its connection: the adapter sees its own kind.
+    return this.#conn.spliceTo(target instanceof ConnView ? target.#conn : target, stats);
+  }
+
+  /** Bytes waiting to be read mean the peer did not leave first: then it never resolves. */
+  peerGone(): Promise<void> {
+    if (this.#unread !== undefined || !this.#conn.peerGone) return new Promise(() => {});
+    return this.#conn.peerGone();
+  }
+}
