@@ -5,7 +5,7 @@
  * straight to it. Wrappers that dropped those paths silently turned the Bun splice and the early
  * 499 off behind `proxy_protocol: true`.
  */
-import type { Addr, Conn, SpliceStats } from "../runtime/types.ts";
+import type { Addr, Conn, SpliceReport } from "../runtime/types.ts";
 
 export interface ViewOptions {
   remoteAddr?: Addr;
@@ -62,10 +62,10 @@ class ConnView implements Conn {
   }
 
   /** Native forwarding once the view's own bytes are read (before: the caller's loop reads them). */
-  spliceTo(target: Conn, stats: SpliceStats): Promise<void> | undefined {
+  spliceTo(target: Conn, report: SpliceReport): Promise<void> | undefined {
     if (this.#unread !== undefined || this.#onRead || !this.#conn.spliceTo) return undefined;
     // Writing into a view is writing into its connection: the adapter sees its own kind.
-    return this.#conn.spliceTo(target instanceof ConnView ? target.#conn : target, stats);
+    return this.#conn.spliceTo(target instanceof ConnView ? target.#conn : target, report);
   }
 
   /** Bytes waiting to be read mean the peer did not leave first: then it never resolves. */

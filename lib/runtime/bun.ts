@@ -24,7 +24,7 @@ import type {
   ListenOptions,
   Runtime,
   SignalName,
-  SpliceStats,
+  SpliceReport,
 } from "./types.ts";
 
 /** The parts of Bun's socket API used here (Bun's own types are not visible to deno check). */
@@ -119,10 +119,11 @@ class BunConn implements Conn {
   #closed = false;
   #wroteEof = false;
   #releaseFd: () => void;
-  /** Set while this socket's data is spliced into another (see spliceTo). */
-  #splice: { target: BunConn; stats: SpliceStats; resolve(): void; reject(err: unknown): void } | undefined;
-  /** Spliced bytes this socket could not take yet, and the socket paused until it can. */
-  #backlog: { bytes: Uint8Array; source: BunConn } | undefined;
+  /** Set while this socket's data is spliced into another (see spliceTo); `backlog`: what the
+   * target could not take yet, while this socket is paused until it drains. */
+  #splice: Splice | undefined;
+  /** A splice into this socket waiting for it to drain; called with the error if it closes instead. */
+  #drainWaiter: ((closed?: NetError) => void) | undefined;
   /** Accepted on a TLS listener, handshake not done: Bun would drop what is written (see write()). */
   #handshaking: boolean;
 
@@ -180,11 +181,11 @@ class BunConn implements Conn {
    * adapter, and no parked read per idle direction): `data` callbacks write straight into the
    * target socket; a partial write pauses this socket until the target drains.
    */
-  spliceTo(target: Conn, stats: SpliceStats): Promise<void> | undefined {
+  spliceTo(target: Conn, report: SpliceReport): Promise<void> | undefined {
     if (!(target instanceof BunConn)) return undefined;
     this.#inbox.unwatch();
     return new Promise((resolve, reject) => {
-      this.#splice = { target, stats, resolve, reject };
+      this.#splice = { target, report, backlog: undefined, resolve, reject };
       // Chunks read before the switch go first, in order.
       this.#pumpSplice();
     });
@@ -194,12 +195,12 @@ class BunConn implements Conn {
   #pumpSplice(): void {
     const splice = this.#splice;
     if (!splice) return;
-    while (splice.target.#backlog === undefined) {
+    while (splice.backlog === undefined) {
       const chunk = this.#inbox.shift();
       if (!chunk) break;
       if (!this.#forward(chunk)) return;
     }
-    if (splice.target.#backlog !== undefined) return;
+    if (splice.backlog !== undefined) return;
     this.#inbox.resume();
     if (this.#inbox.error) this.#endSplice(this.#inbox.error);
     else if (this.#inbox.ended) this.#endSplice(null);
@@ -207,22 +208,40 @@ class BunConn implements Conn {
 
   /** Writes one chunk into the splice target; false when it had to wait (or failed). */
   #forward(chunk: Uint8Array): boolean {
+    this.#splice!.report.reading();
+    return this.#offer(chunk);
+  }
+
+  /** Writes what the target takes; the rest waits, this socket paused, for the target's drain. */
+  #offer(bytes: Uint8Array): boolean {
     const splice = this.#splice!;
-    const target = splice.target;
-    const now = Date.now();
-    splice.stats.lastRead = now;
-    const written = target.#closed ? -1 : target.#socket.write(chunk);
+    const written = splice.target.#tryWrite(bytes);
     if (written < 0) {
-      splice.stats.writingSince = now;
       this.#endSplice(new NetError("EPIPE", "socket is closed"));
       return false;
     }
-    splice.stats.bytes += written;
-    if (written === chunk.length) return true;
-    splice.stats.writingSince = now;
-    target.#backlog = { bytes: chunk.subarray(written), source: this };
+    const done = written === bytes.length;
+    splice.report.wrote(written, done);
+    if (done) return true;
+    splice.backlog = bytes.subarray(written);
+    splice.target.#drainWaiter = (closed) => this.#drained(closed);
     this.#inbox.pause();
     return false;
+  }
+
+  /** The splice target drained (or closed): write what waited, then go on reading. */
+  #drained(closed?: NetError): void {
+    const splice = this.#splice;
+    const backlog = splice?.backlog;
+    if (!splice || !backlog) return;
+    if (closed) return this.#endSplice(closed);
+    splice.backlog = undefined;
+    if (this.#offer(backlog)) this.#pumpSplice();
+  }
+
+  /** A write of as much as the kernel takes now: the bytes written, -1 when closed. */
+  #tryWrite(bytes: Uint8Array): number {
+    return this.#closed ? -1 : this.#socket.write(bytes);
   }
 
   #endSplice(error: NetError | null): void {
@@ -242,30 +261,14 @@ class BunConn implements Conn {
 
   onData(chunk: Uint8Array): void {
     // Spliced: straight into the target, unless earlier chunks still wait for it.
-    if (this.#splice && this.#splice.target.#backlog === undefined && this.#inbox.empty) this.#forward(chunk);
+    if (this.#splice && this.#splice.backlog === undefined && this.#inbox.empty) this.#forward(chunk);
     else this.#inbox.push(chunk);
   }
 
   onDrain(): void {
-    const backlog = this.#backlog;
-    if (backlog) {
-      const { source } = backlog;
-      const stats = source.#splice?.stats;
-      const written = this.#socket.write(backlog.bytes);
-      if (written < 0) {
-        this.#backlog = undefined;
-        source.#endSplice(new NetError("EPIPE", "socket is closed"));
-        return;
-      }
-      if (stats) stats.bytes += written;
-      if (written < backlog.bytes.length) {
-        backlog.bytes = backlog.bytes.subarray(written);
-        return;
-      }
-      this.#backlog = undefined;
-      if (stats) stats.writingSince = 0;
-      source.#pumpSplice();
-    }
+    const waiter = this.#drainWaiter;
+    this.#drainWaiter = undefined;
+    waiter?.();
     const pending = this.#pending;
     if (!pending) return;
     const written = this.#socket.write(pending.bytes);
@@ -295,9 +298,9 @@ class BunConn implements Conn {
   /** Once closed: ends reads, fails a parked write, and ends splices into or out of this socket. */
   #settle(outcome: NetError | null): void {
     this.#inbox.end(outcome ?? undefined);
-    const backlog = this.#backlog;
-    this.#backlog = undefined;
-    if (backlog) backlog.source.#endSplice(outcome ?? new NetError("EPIPE", "socket is closed"));
+    const waiter = this.#drainWaiter;
+    this.#drainWaiter = undefined;
+    waiter?.(outcome ?? new NetError("EPIPE", "socket is closed"));
     if (this.#splice) this.#endSplice(outcome);
     const pending = this.#pending;
     if (pending) {
@@ -305,6 +308,15 @@ class BunConn implements Conn {
       pending.reject(outcome ?? new NetError("EPIPE", "socket is closed"));
     }
   }
+}
+
+/** A splice out of a socket: where to, whom to tell, and what the target could not take yet. */
+interface Splice {
+  target: BunConn;
+  report: SpliceReport;
+  backlog: Uint8Array | undefined;
+  resolve(): void;
+  reject(err: unknown): void;
 }
 
 function addrsOf(socket: BunSocket, unixPath: string | undefined): { local: Addr; remote: Addr } {

@@ -19,7 +19,7 @@ import type {
   ListenOptions,
   Runtime,
   SignalName,
-  SpliceStats,
+  SpliceReport,
 } from "./types.ts";
 
 const ERROR_CODES: [new (...args: never[]) => Error, NetErrorCode][] = [
@@ -140,19 +140,16 @@ class DenoConn implements Conn {
   }
 
   /** The raw phase: read, write, repeat, as callbacks (see read()); backpressure as the loop. */
-  spliceTo(target: Conn, stats: SpliceStats): Promise<void> {
+  spliceTo(target: Conn, report: SpliceReport): Promise<void> {
     return new Promise((resolve, reject) => {
       let length = 0;
       const written = () => {
-        stats.writingSince = 0;
-        stats.bytes += length;
+        report.wrote(length, true);
         next();
       };
       const forward = (chunk: Uint8Array | null) => {
         if (chunk === null) return resolve();
-        const now = Date.now();
-        stats.lastRead = now;
-        stats.writingSince = now;
+        report.reading();
         length = chunk.length;
         target.write(chunk).then(written, reject);
       };

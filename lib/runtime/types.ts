@@ -31,10 +31,10 @@ export interface Conn {
   /**
    * Optional native forwarding for the raw tunnel phase: moves everything this connection
    * receives into `target` until EOF (resolves) or a socket error (rejects), with the same
-   * backpressure as a read/write loop, updating `stats` as bytes move. Returns undefined when
+   * backpressure as a read/write loop, telling `report` as bytes move. Returns undefined when
    * the runtime cannot do it for this pair; the caller then runs a read/write loop.
    */
-  spliceTo?(target: Conn, stats: SpliceStats): Promise<void> | undefined;
+  spliceTo?(target: Conn, report: SpliceReport): Promise<void> | undefined;
   /**
    * Resolves if the connection fails (reset) before anything more arrives: a client that gave up
    * while its upstream is still being asked. A FIN is not that (a half-close: the peer may still
@@ -44,13 +44,12 @@ export interface Conn {
   peerGone?(): Promise<void>;
 }
 
-/** One tunnel direction's counters, as pipe.ts's watchdog reads them. */
-export interface SpliceStats {
-  bytes: number;
-  /** Date.now() of the last read. */
-  lastRead: number;
-  /** When a write still in progress started, 0 when none is. */
-  writingSince: number;
+/** What a native splice tells its tunnel direction as bytes move (its counters and timeouts). */
+export interface SpliceReport {
+  /** A chunk arrived and its write into the target starts. */
+  reading(): void;
+  /** `bytes` more of it were written; `done`: nothing of the chunk waits any more. */
+  wrote(bytes: number, done: boolean): void;
 }
 
 export interface TlsCertificate {

@@ -6,7 +6,8 @@
  * Half-close: EOF from one side becomes a FIN (closeWrite) to the other; the tunnel ends when
  * both directions have ended, or at once on an error, a timeout or a shutdown.
  */
-import type { Conn } from "../runtime/types.ts";
+import type { Conn, SpliceReport } from "../runtime/types.ts";
+import type { Clock } from "./clock.ts";
 import { type Watchdog, type WatchedTunnel } from "./watchdog.ts";
 
 export type ClosedBy = "client" | "upstream" | "proxy";
@@ -33,12 +34,31 @@ export interface PipeResult {
   reason?: string;
 }
 
-/** One direction's counters, read by the watchdog without touching the hot loop. */
-export interface Direction {
-  bytes: number;
+/** One direction's counters, read by the watchdog without touching the hot loop; a native splice
+ * keeps them through the SpliceReport methods. */
+export class Direction implements SpliceReport {
+  bytes = 0;
+  /** The clock's time of the last read. */
   lastRead: number;
   /** When the write in progress started, 0 when none is. */
-  writingSince: number;
+  writingSince = 0;
+  readonly #clock: Clock;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+    this.lastRead = clock.now();
+  }
+
+  reading(): void {
+    const now = this.#clock.now();
+    this.lastRead = now;
+    this.writingSince = now;
+  }
+
+  wrote(bytes: number, done: boolean): void {
+    this.bytes += bytes;
+    if (done) this.writingSince = 0;
+  }
 }
 
 /** The raw tunnel; ws_tunnel.ts subclasses it to follow WebSocket frames. */
@@ -54,9 +74,8 @@ export class Tunnel implements WatchedTunnel {
   #eofs = 0;
 
   constructor(client: Conn, upstream: Conn, options: PipeOptions) {
-    const now = options.watchdog.clock.now();
-    this.up = { bytes: 0, lastRead: now, writingSince: 0 };
-    this.down = { bytes: 0, lastRead: now, writingSince: 0 };
+    this.up = new Direction(options.watchdog.clock);
+    this.down = new Direction(options.watchdog.clock);
     this.#client = client;
     this.#upstream = upstream;
     this.#options = options;
@@ -120,12 +139,9 @@ export class Tunnel implements WatchedTunnel {
     while (true) {
       const chunk = await from.read();
       if (chunk === null) return;
-      const now = this.#options.watchdog.clock.now();
-      d.lastRead = now;
-      d.writingSince = now;
+      d.reading();
       await to.write(chunk);
-      d.writingSince = 0;
-      d.bytes += chunk.length;
+      d.wrote(chunk.length, true);
     }
   }
 

@@ -1,7 +1,7 @@
 /** connView(): a wrapped connection keeps the adapter's fast paths, and gives way to its own bytes first. */
 import assert from "node:assert/strict";
 import { connView } from "../../lib/net/conn_view.ts";
-import type { Addr, Conn, SpliceStats } from "../../lib/runtime/types.ts";
+import type { Addr, Conn, SpliceReport } from "../../lib/runtime/types.ts";
 
 const A: Addr = { transport: "tcp", hostname: "10.0.0.1", port: 1 };
 const B: Addr = { transport: "tcp", hostname: "192.0.2.7", port: 2 };
@@ -19,7 +19,7 @@ function adapterConn(chunks: string[], options: { fastPaths: boolean }) {
     localAddr: A,
     remoteAddr: A,
     ...(options.fastPaths && {
-      spliceTo: (target: Conn, _stats: SpliceStats) => {
+      spliceTo: (target: Conn, _report: SpliceReport) => {
         spliced.push(target);
         return Promise.resolve();
       },
@@ -32,7 +32,7 @@ function adapterConn(chunks: string[], options: { fastPaths: boolean }) {
   return { conn, spliced, gone: () => gone };
 }
 
-const STATS: SpliceStats = { bytes: 0, lastRead: 0, writingSince: 0 };
+const STATS: SpliceReport = { reading: () => {}, wrote: () => {} };
 const text = (chunk: Uint8Array | null) => chunk && new TextDecoder().decode(chunk);
 
 Deno.test("connView: stated addresses, unread bytes first, then the connection's", async () => {

@@ -6,6 +6,8 @@
 import fs from "node:fs";
 import net from "node:net";
 import type { Conn, Runtime } from "../../lib/runtime/types.ts";
+import { Direction } from "../../lib/tunnel/pipe.ts";
+import { systemClock } from "../../lib/tunnel/clock.ts";
 import { NetError } from "../../lib/errors.ts";
 
 const CERTS = new URL("../fixtures/certs/", import.meta.url).pathname;
@@ -141,14 +143,16 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
   {
     const a = await pair(runtime);
     const b = await pair(runtime);
-    const stats = { bytes: 0, lastRead: 0, writingSince: 0 };
+    // The tunnel's own direction counters, kept through the SpliceReport calls.
+    const stats = new Direction(systemClock);
     const forward = async () => {
       const native = a.server.spliceTo?.(b.client, stats);
       if (native) await native;
       else {
         for (let chunk = await a.server.read(); chunk !== null; chunk = await a.server.read()) {
+          stats.reading();
           await b.client.write(chunk);
-          stats.bytes += chunk.length;
+          stats.wrote(chunk.length, true);
         }
       }
       await b.client.closeWrite();
@@ -156,6 +160,8 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     const forwarding = forward();
     const writing = await writeUntilStall(a.client);
     results.forwardStallsWriter = writing.stalled;
+    // Stalled: the report says a write into the far end is blocked (what send_timeout watches).
+    results.forwardReportsBlockedWrite = stats.writingSince > 0;
     const received = readAll(b.server);
     const chunks = await writing.rest;
     await a.client.closeWrite();
@@ -343,6 +349,7 @@ export const EXPECTED = {
   writePendingWhilePeerStalls: true,
   stalledWriteCompletes: true,
   forwardStallsWriter: true,
+  forwardReportsBlockedWrite: true,
   forwardIntact: true,
   peerGoneOnReset: true,
   peerGoneKeepsDataAndFin: { got: "early", gone: false },
