@@ -2,6 +2,7 @@
  * wsgate command line: parse arguments -> load the configuration -> start the gateway;
  * signals; --help, --version and `check`. Everything else lives in lib/.
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { loadRuntime } from "./lib/runtime/mod.ts";
 import { loadConfigFile, loadConfigObject, type LoadResult } from "./lib/config/load.ts";
@@ -26,13 +27,13 @@ Examples:
   wsgate check --config /etc/wsgate.yaml                 validate and show what would run
 
 Usage:
-  wsgate [--config FILE] [flags]    run (no --config and no flags: ./wsgate.yaml if present,
+  wsgate [--config FILE] [flags]    run (no --config and no route flags: ./wsgate.yaml if present,
                                     else the built-in default: listen 0.0.0.0:8020 -> 127.0.0.1:8080)
   wsgate check [--config FILE]      validate what a run would load; exit 0 (valid) or 1 (invalid)
   wsgate --help | --version
 
-Flags (ad-hoc mode: one route to one upstream group, no config file; with --config only
---log-format and --admin are allowed, and they override the file's settings):
+Flags (ad-hoc mode: one route to one upstream group, no config file; with --config, or with
+./wsgate.yaml present, only --log-format and --admin are allowed, and they override the file's):
   -c, --config FILE         YAML configuration file
       --listen ADDR         address to listen on (repeatable): host:port, :port, [::1]:port, unix:/path
       --upstream ADDR       upstream server (repeatable, round robin): host:port, unix:/path,
@@ -94,13 +95,14 @@ function flagsOf(values: Values): CliFlags | undefined {
 /** Flags that build the one ad-hoc route; a --config file cannot be combined with them. */
 const ROUTE_FLAGS = ["listen", "upstream", "path", "tls-cert", "tls-key", "idle-timeout", "balance"] as const;
 
-/** --config, else ad-hoc flags, else ./wsgate.yaml when present, else the built-in default.
- * --log-format and --admin also adjust a file's settings (on every reload too). */
+/** --config, else ./wsgate.yaml when present and no flag builds a route, else ad-hoc flags, else the
+ * built-in default. --log-format and --admin also adjust a file's settings (on every reload too). */
 async function loadConfig(runtime: Runtime, values: Values): Promise<LoadResult> {
   const read = (path: string) => runtime.readTextFile(path);
   const flags = flagsOf(values);
-  if (values.config !== undefined) {
-    const routeFlags = ROUTE_FLAGS.filter((name) => values[name] !== undefined).map((name) => `--${name}`);
+  const routeFlags = ROUTE_FLAGS.filter((name) => values[name] !== undefined).map((name) => `--${name}`);
+  const file = values.config ?? (routeFlags.length === 0 ? await localConfig(runtime) : undefined);
+  if (file !== undefined) {
     if (routeFlags.length > 0) {
       return {
         errors: [
@@ -109,22 +111,29 @@ async function loadConfig(runtime: Runtime, values: Values): Promise<LoadResult>
         ],
       };
     }
-    const result = await loadConfigFile(values.config, read);
+    const result = await loadConfigFile(file, read);
     return result.config && flags ? await adjustByFlags(result.config, flags, read) : result;
   }
   if (flags) return await loadFlagConfig(flags, read);
-  try {
-    await runtime.readTextFile("wsgate.yaml");
-    return await loadConfigFile("wsgate.yaml", read);
-  } catch (err) {
-    if (!(err instanceof NetError && err.code === "ENOENT")) throw err;
-  }
   return await loadConfigObject(defaultRawConfig(), {
     source: "built-in default",
     baseDir: ".",
     readTextFile: read,
   });
 }
+
+/** "wsgate.yaml" when the working directory has one. */
+async function localConfig(runtime: Runtime): Promise<string | undefined> {
+  try {
+    await runtime.readTextFile(LOCAL_CONFIG);
+    return LOCAL_CONFIG;
+  } catch (err) {
+    if (err instanceof NetError && err.code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+const LOCAL_CONFIG = "wsgate.yaml";
 
 async function loadFlagConfig(flags: CliFlags, read: (path: string) => Promise<string>): Promise<LoadResult> {
   const result = await loadConfigObject(rawConfigFromFlags(flags), {
@@ -227,13 +236,45 @@ async function run(runtime: Runtime, config: Config, values: Values): Promise<nu
   return code;
 }
 
+/** parseArgs's complaint in a line: an unknown flag gets the closest known one. */
+function argumentProblem(err: unknown): string {
+  const unknown = (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+    ? /'(-{1,2}[^']+)'/.exec((err as Error).message)?.[1]
+    : undefined;
+  if (unknown === undefined) return describeError(err);
+  const known = Object.keys(OPTIONS).map((name) => `--${name}`);
+  const closest = known
+    .map((flag) => ({ flag, distance: editDistance(unknown, flag) }))
+    .sort((a, b) => a.distance - b.distance)[0]!;
+  const hint = closest.distance <= 3 ? ` (did you mean ${closest.flag}?)` : "";
+  return `unknown flag ${unknown}${hint}`;
+}
+
+/** Levenshtein distance, for flag suggestions. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length]!;
+}
+
 async function main(): Promise<void> {
   const runtime: Runtime = await loadRuntime();
+  // `deno task start` (and npm scripts) run in the repository's folder and say where the user
+  // typed the command in INIT_CWD: relative paths (--config, ./wsgate.yaml, certificates) mean
+  // that folder to the user.
+  const typedIn = runtime.env("INIT_CWD");
+  if (typedIn) process.chdir(typedIn);
   let parsed;
   try {
     parsed = parseArgs({ args: runtime.args, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    runtime.exit(usageError(describeError(err)));
+    runtime.exit(usageError(argumentProblem(err)));
   }
   const { values, positionals } = parsed;
   if (values.help) {

@@ -101,9 +101,12 @@ function parseHostPort(
     if (host !== "" && !HOSTNAME.test(host)) return { error: `invalid host name "${host}"` };
   }
   if (portText === undefined) {
-    return options.defaultPort === undefined
-      ? { error: `missing port (${FORMS})` }
-      : { host, port: options.defaultPort };
+    if (options.defaultPort !== undefined) return { host, port: options.defaultPort };
+    // "8020" alone is a port written without its colon: say how to write it.
+    if (/^\d{1,5}$/.test(host)) {
+      return { error: `missing port: "${host}" is a host name; for port ${host}, write ":${host}"` };
+    }
+    return { error: `missing port (${FORMS})` };
   }
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= options.minPort && port <= 65_535)) {

@@ -8,6 +8,7 @@ import { formatAddr } from "../net/address.ts";
 import { Gateway } from "../server.ts";
 import { runAdmin } from "../admin/server.ts";
 import { GatewayAdmin } from "../admin/controller.ts";
+import { onStopSignals } from "./stop_signals.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../observe/log.ts";
@@ -51,22 +52,30 @@ export async function runApp(
   const admin = new GatewayAdmin(runtime, gateway, logger, options.reloadConfig);
 
   // Handlers go in before the listeners open: a signal right after "ready" must drain, not kill.
-  let stopping = false;
-  const stop = async (signal: "SIGTERM" | "SIGINT") => {
-    if (stopping) {
-      logger.log("warn", "exit_now", { signal });
+  onStopSignals(runtime, {
+    drain: async (signal) => {
+      const timeout = gateway.config.shutdown_timeout;
+      const connections = gateway.liveConnections;
+      logger.log("info", "shutdown", { signal, connections });
+      if (connections > 0) {
+        // Say what the wait is for, how long it can last, and how to cut it short.
+        logger.log("info", "draining", {
+          connections,
+          until: new Date(Date.now() + timeout).toISOString(),
+          stop_now: "send the signal again (a second Ctrl-C), 1 s or more after the first",
+        });
+      }
+      const { forced } = await gateway.shutdown(timeout);
+      logger.log("info", "stopped", { forced });
+      logger.flush();
+      runtime.exit(0);
+    },
+    exitNow: (signal) => {
+      logger.log("warn", "exit_now", { signal, connections: gateway.liveConnections });
       logger.flush();
       runtime.exit(1);
-    }
-    stopping = true;
-    logger.log("info", "shutdown", { signal, connections: gateway.liveConnections });
-    const { forced } = await gateway.shutdown(gateway.config.shutdown_timeout);
-    logger.log("info", "stopped", { forced });
-    logger.flush();
-    runtime.exit(0);
-  };
-  runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
-  runtime.onSignal("SIGINT", () => void stop("SIGINT"));
+    },
+  });
   runtime.onSignal("SIGHUP", () => void admin.reload());
   // For leak hunting (and the soak test): a full GC where the runtime allows it, then the RSS left.
   runtime.onSignal("SIGUSR2", () => {

@@ -9,6 +9,7 @@ import { formatAddr } from "../net/address.ts";
 import { mergeSnapshots, type MetricsSnapshot, renderPrometheus } from "../observe/metrics.ts";
 import { type AdminController, runAdmin } from "../admin/server.ts";
 import { adminRequest } from "../admin/client.ts";
+import { onStopSignals } from "./stop_signals.ts";
 import { mergeStatuses, type StatusJson } from "../admin/status.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
@@ -131,23 +132,24 @@ export async function runSupervisor(
     },
   };
 
-  const stop = async (signal: "SIGTERM" | "SIGINT") => {
-    if (stopping) {
+  onStopSignals(runtime, {
+    drain: async (signal) => {
+      stopping = true;
+      logger.log("info", "shutdown", { signal, workers: workers.length });
+      // Each worker says how many connections it drains, and until when.
+      for (const worker of workers) worker.child.kill("SIGTERM");
+      await Promise.all(workers.map((w) => w.child.exited));
+      logger.log("info", "stopped", {});
+      logger.flush();
+      runtime.exit(0);
+    },
+    exitNow: (signal) => {
       logger.log("warn", "exit_now", { signal });
       logger.flush();
       for (const worker of workers) worker.child.kill("SIGKILL");
       runtime.exit(1);
-    }
-    stopping = true;
-    logger.log("info", "shutdown", { signal, workers: workers.length });
-    for (const worker of workers) worker.child.kill("SIGTERM");
-    await Promise.all(workers.map((w) => w.child.exited));
-    logger.log("info", "stopped", {});
-    logger.flush();
-    runtime.exit(0);
-  };
-  runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
-  runtime.onSignal("SIGINT", () => void stop("SIGINT"));
+    },
+  });
   runtime.onSignal("SIGHUP", () => void controller.reload());
 
   for (let index = 0; index < options.count; index++) workers.push(spawn(index, BACKOFF_MIN_MS));

@@ -70,3 +70,12 @@ function connectError(path: string): Promise<string | undefined> {
     socket.once("error", (err: Error & { code?: string }) => resolve(err.code ?? "EOTHER"));
   });
 }
+
+/** After our listener on `path` closed: removes the socket file, and nothing that is not one. */
+export function removeOwnSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Already gone (or never created): nothing to clean up.
+  }
+}

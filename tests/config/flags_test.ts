@@ -67,7 +67,7 @@ Deno.test("flag configs validate like files", () => {
       logFormat: "xml",
       balance: "fair",
     }, [
-      "servers[0].listen[0]: missing port (expected host:port, :port, [ipv6]:port or unix:/path)",
+      'servers[0].listen[0]: missing port: "8020" is a host name; for port 8020, write ":8020"',
       'servers[0].routes[0].path: must be "/prefix" or "= /exact" (starting with "/", no spaces)',
       'servers[0].routes[0].idle_timeout: must be a duration like 250ms, 30s, 5m, 2h, 1d (unknown unit "x")',
       'upstreams.default.servers[0]: unsupported scheme "http://"; use ws:// or wss://',

@@ -286,7 +286,7 @@ export interface RunResult {
 /** Runs wsgate to completion (check, --help, --version ...), killed after timeoutMs. */
 export async function runGateway(
   args: string[],
-  options: { timeoutMs?: number; cwd?: string } = {},
+  options: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<RunResult> {
   const command = gatewayCommand(args);
   const abort = new AbortController();
@@ -296,6 +296,7 @@ export async function runGateway(
     stdin: "null",
     signal: abort.signal,
     ...(options.cwd && { cwd: options.cwd }),
+    ...(options.env && { env: options.env }),
   }).output().finally(() => clearTimeout(timer));
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
@@ -351,10 +352,14 @@ export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}) };
 }
 
-/** Polls `check` every 20 ms until it returns true; throws after timeoutMs. */
-export async function eventually(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+/** Polls `check` (which may be async, e.g. a request) every 20 ms until it is true; throws after timeoutMs. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!await check()) {
     if (Date.now() > deadline) throw new TimeoutError(`timed out after ${timeoutMs} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

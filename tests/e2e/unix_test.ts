@@ -121,3 +121,13 @@ Deno.test("unix: any other file at the listen path is a start error naming it, a
     });
   }
 });
+
+Deno.test("unix: a clean stop removes the listening socket's file", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/gw.sock`;
+  await using gw = await startGateway({ args: ["--listen", `unix:${path}`, "--upstream", "127.0.0.1:9"] });
+  assert.ok(Deno.lstatSync(path).isSocket, "the socket is there while it runs");
+  const status = await gw.stop("SIGTERM");
+  assert.equal(status.code, 0);
+  assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound, "gone after a clean stop");
+});

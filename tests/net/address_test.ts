@@ -28,6 +28,7 @@ Deno.test("parseListenAddress rejects bad addresses with a reason", () => {
   const cases: [string, string, string][] = [
     ["empty", "", `empty address (${FORMS})`],
     ["no port", "127.0.0.1", `missing port (${FORMS})`],
+    ["a bare port", "8020", 'missing port: "8020" is a host name; for port 8020, write ":8020"'],
     ["port too big", ":65536", 'invalid port "65536" (must be 0..65535)'],
     ["port not a number", "host:http", 'invalid port "http" (must be 0..65535)'],
     ["empty port", "host:", 'invalid port "" (must be 0..65535)'],
