@@ -8,7 +8,7 @@ import { formatAddr } from "./net/address.ts";
 import { type ConnectionContext, handleConnection } from "./connection.ts";
 import { createUpstreamGroups, type UpstreamGroup } from "./upstream/group.ts";
 import { HealthChecks } from "./upstream/health.ts";
-import { Watchdog } from "./tunnel/watchdog.ts";
+import { type LiveTraffic, Watchdog } from "./tunnel/watchdog.ts";
 import { Metrics } from "./observe/metrics.ts";
 import { Limits } from "./admit/limits.ts";
 import { diffPlans, planListeners, type PlannedListener } from "./process/listen_plan.ts";
@@ -241,8 +241,8 @@ export class Gateway {
   }
 
   /** Bytes moved so far by tunnels still open (closed ones are already in the metrics). */
-  liveBytes(): { up: number; down: number } {
-    return this.#watchdog.liveBytes();
+  liveTraffic(): LiveTraffic {
+    return this.#watchdog.liveTraffic();
   }
 
   /** Connections being handled right now (handshakes and tunnels). */

@@ -42,13 +42,22 @@ export class GatewayAdmin implements AdminController {
       }
     }
     metrics.setGauge("wsgate_draining", {}, this.#gateway.draining ? 1 : 0);
+    // One process; a supervisor reports its own count over its workers' (merged as the max).
+    metrics.setGauge("wsgate_workers", {}, 1);
+    // Tunnels add their bytes and messages to the counters when they close; open ones count as
+    // they go, so long-lived tunnels show up in every scrape.
+    const live = this.#gateway.liveTraffic();
+    metrics.bytes("up", 0);
+    metrics.bytes("down", 0);
+    if (live.upMessages + live.downMessages > 0) {
+      metrics.messages("up", 0);
+      metrics.messages("down", 0);
+    }
     const snapshot = metrics.snapshot();
-    // Tunnels add their bytes to the counter when they close; long-lived ones count as they go.
-    const live = this.#gateway.liveBytes();
     for (const sample of snapshot.counters) {
-      if (sample.name === "wsgate_bytes_total") {
-        sample.value += sample.labels.direction === "up" ? live.up : live.down;
-      }
+      const up = sample.labels.direction === "up";
+      if (sample.name === "wsgate_bytes_total") sample.value += up ? live.up : live.down;
+      if (sample.name === "wsgate_messages_total") sample.value += up ? live.upMessages : live.downMessages;
     }
     return snapshot;
   }

@@ -11,6 +11,16 @@ export interface WatchedTunnel {
   /** Bytes moved so far each way (up = client to upstream). */
   readonly up: { bytes: number };
   readonly down: { bytes: number };
+  /** Data messages so far each way, on tunnels that follow WebSocket frames. */
+  messages?(): { up: number; down: number };
+}
+
+/** What the open tunnels moved so far, for metrics that do not wait for the close. */
+export interface LiveTraffic {
+  up: number;
+  down: number;
+  upMessages: number;
+  downMessages: number;
 }
 
 export const SWEEP_MS = 250;
@@ -46,15 +56,19 @@ export class Watchdog {
     }, SWEEP_MS);
   }
 
-  /** Bytes moved so far by the tunnels still open, for metrics that do not wait for the close. */
-  liveBytes(): { up: number; down: number } {
-    let up = 0;
-    let down = 0;
+  /** Bytes and messages moved so far by the tunnels still open. */
+  liveTraffic(): LiveTraffic {
+    const live = { up: 0, down: 0, upMessages: 0, downMessages: 0 };
     for (const tunnel of this.#tunnels) {
-      up += tunnel.up.bytes;
-      down += tunnel.down.bytes;
+      live.up += tunnel.up.bytes;
+      live.down += tunnel.down.bytes;
+      const messages = tunnel.messages?.();
+      if (messages) {
+        live.upMessages += messages.up;
+        live.downMessages += messages.down;
+      }
     }
-    return { up, down };
+    return live;
   }
 
   #sweep(): void {

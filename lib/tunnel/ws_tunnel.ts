@@ -110,6 +110,10 @@ class WsTunnel extends Tunnel {
     }
   }
 
+  messages(): { up: number; down: number } {
+    return { up: this.#up.messages, down: this.#down.messages };
+  }
+
   override overdue(now: number): string | undefined {
     // Once closing, the grace timer decides.
     if (this.#closing) return undefined;
