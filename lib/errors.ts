@@ -39,8 +39,15 @@ export type NetErrorCode =
   | "ETIMEDOUT"
   | "EADDRINUSE"
   | "EACCES"
+  | "EMFILE"
+  | "ENFILE"
+  | "ENOMEM"
+  | "ENOBUFS"
   | "TLS"
   | "EOTHER";
+
+/** The gateway's own resources ran out (descriptors, memory): not the peer's fault. */
+const OWN_FAILURES: ReadonlySet<NetErrorCode> = new Set(["EMFILE", "ENFILE", "ENOMEM", "ENOBUFS"]);
 
 export class NetError extends Error {
   readonly code: NetErrorCode;
@@ -49,6 +56,18 @@ export class NetError extends Error {
     this.name = "NetError";
     this.code = code;
   }
+}
+
+/**
+ * A failure that is the gateway's own, whoever it happened to be talking to: out of file
+ * descriptors (EMFILE, ENFILE) or memory (ENOMEM, ENOBUFS, or V8 failing to allocate a buffer).
+ * Counted against a server, it would take healthy backends out of rotation (each retry failing
+ * the same way) until fail_timeout passed, long after the gateway recovered.
+ */
+export function isOwnFailure(err: unknown): boolean {
+  if (err instanceof NetError) return OWN_FAILURES.has(err.code);
+  if (err instanceof UpstreamError) return err.own;
+  return err instanceof RangeError && /allocation failed/i.test(err.message);
 }
 
 /** Where an upstream attempt failed; `retryable` = nothing reached the client yet and the
@@ -62,6 +81,9 @@ export class UpstreamError extends Error {
   readonly retryable: boolean;
   /** No server could take the connection because every available one is at max_conns. */
   readonly full: boolean;
+  /** Caused by the gateway's own failure (isOwnFailure): never counted against the server, never
+   * retried on another (it would fail the same way), answered 503 + Retry-After. */
+  readonly own: boolean;
   constructor(
     phase: UpstreamPhase,
     upstream: string,
@@ -72,8 +94,9 @@ export class UpstreamError extends Error {
     this.name = "UpstreamError";
     this.phase = phase;
     this.upstream = upstream;
+    this.own = isOwnFailure(options.cause);
     this.timedOut = options.timedOut ?? false;
-    this.retryable = options.retryable ?? false;
+    this.retryable = !this.own && (options.retryable ?? false);
     this.full = options.full ?? false;
   }
 }
@@ -84,16 +107,19 @@ export class UpstreamError extends Error {
  */
 export function toStatus(err: unknown): number {
   if (err instanceof HttpError || err instanceof HeadParseError) return err.status;
+  // Out of descriptors or memory: the gateway is busy, not broken, and will recover.
+  if (isOwnFailure(err)) return 503;
   if (err instanceof UpstreamError) return err.full ? 503 : err.timedOut ? 504 : 502;
   // The client's own socket failed (reset, broken pipe): nobody to answer; nginx logs 499.
   if (err instanceof NetError) return 499;
   return 500;
 }
 
-/** Headers that go with the answer to `err` (Retry-After for a limit or a full group, the 426 hints). */
+/** Headers that go with the answer to `err` (Retry-After for a limit, a full group or a busy
+ * gateway, the 426 hints). */
 export function answerHeaders(err: unknown): readonly [string, string][] {
   if (err instanceof HttpError) return err.headers;
-  if (err instanceof UpstreamError && err.full) return [["Retry-After", "1"]];
+  if ((err instanceof UpstreamError && err.full) || isOwnFailure(err)) return [["Retry-After", "1"]];
   return [];
 }
 

@@ -8,7 +8,8 @@
  * `drain`; with a `handshake` handler, writes before the TLS handshake are silently dropped.
  */
 import process from "node:process";
-import { NetError, type NetErrorCode } from "../errors.ts";
+import { answerHeaders, NetError, type NetErrorCode, toStatus } from "../errors.ts";
+import { errorResponse } from "../http/responses.ts";
 import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
@@ -29,7 +30,7 @@ import type {
 
 /** The parts of Bun's socket API used here (Bun's own types are not visible to deno check). */
 interface BunSocket {
-  data: BunConn | undefined;
+  data: SocketEvents | undefined;
   write(data: Uint8Array): number;
   shutdown(): void;
   end(): void;
@@ -91,6 +92,15 @@ const Bun = (globalThis as unknown as { Bun: BunApi }).Bun;
 const ALPN_HTTP11 = new Uint8Array([8, ...new TextEncoder().encode("http/1.1")]);
 const KEEPALIVE_MS = 60_000;
 
+/** What the shared handlers (relayHandlers) pass on to the object a socket carries in `data`. */
+interface SocketEvents {
+  onData(chunk: Uint8Array): void;
+  onDrain(): void;
+  onEnd(): void;
+  onClose(error?: Error): void;
+  onHandshake(success: boolean): void;
+}
+
 function toNetError(err: unknown, fallback: NetErrorCode = "EOTHER"): NetError {
   if (err instanceof NetError) return err;
   const code = (err as { code?: string } | undefined)?.code;
@@ -102,13 +112,17 @@ function toNetError(err: unknown, fallback: NetErrorCode = "EOTHER"): NetError {
     "ETIMEDOUT",
     "EADDRINUSE",
     "EACCES",
+    "EMFILE",
+    "ENFILE",
+    "ENOMEM",
+    "ENOBUFS",
   ];
   const mapped = known.find((k) => k === code) ??
     (code?.startsWith("ERR_TLS") || code?.includes("CERT") ? "TLS" : fallback);
   return new NetError(mapped, err instanceof Error ? err.message : String(err), { cause: err });
 }
 
-class BunConn implements Conn {
+class BunConn implements Conn, SocketEvents {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
   #socket: BunSocket;
@@ -343,6 +357,60 @@ function wrap(socket: BunSocket, unixPath: string | undefined, tlsServer = false
 /** The sockets this process holds, against the open-files limit (see fd_budget.ts). */
 const fds = new FdBudget();
 
+/** What a shed connection is told: the answer a gateway out of descriptors gives wherever it
+ * finds out (toStatus: 503 + Retry-After), so a client sees the same on Deno and here. */
+const OUT_OF_FDS = new NetError("EMFILE", "out of file descriptors");
+const SHED_ANSWER = errorResponse(toStatus(OUT_OF_FDS), answerHeaders(OUT_OF_FDS));
+/** How long a shed connection may take to read its answer and leave. */
+const SHED_LINGER_MS = 1_000;
+
+/**
+ * A connection shed for want of file descriptors that is answered before it closes: the 503 is
+ * written (on a TLS listener once the handshake is done: Bun drops earlier writes), then FIN.
+ * What the client sends meanwhile is read and dropped, since closing with unread bytes would
+ * reset the connection and could destroy the answer before the client read it. It closes when
+ * the client does, or after SHED_LINGER_MS.
+ */
+class ShedAnswer implements SocketEvents {
+  #socket: BunSocket;
+  #release: () => void;
+  #timer: ReturnType<typeof setTimeout>;
+
+  constructor(socket: BunSocket, release: () => void, tls: boolean) {
+    this.#socket = socket;
+    this.#release = release;
+    this.#timer = setTimeout(() => this.#close(), SHED_LINGER_MS);
+    if (!tls) this.#answer();
+  }
+
+  #answer(): void {
+    this.#socket.write(SHED_ANSWER);
+    this.#socket.shutdown();
+  }
+
+  #close(): void {
+    this.#socket.terminate();
+    this.onClose();
+  }
+
+  onHandshake(success: boolean): void {
+    if (success) this.#answer();
+  }
+
+  onData(): void {}
+
+  onDrain(): void {}
+
+  onEnd(): void {
+    this.#socket.end();
+  }
+
+  onClose(): void {
+    clearTimeout(this.#timer);
+    this.#release();
+  }
+}
+
 /** Handlers shared by every socket: they only forward to the socket's BunConn. */
 function relayHandlers(): Omit<BunHandlers, "open"> {
   return {
@@ -388,10 +456,13 @@ class BunListenerAdapter implements Listener {
     } else this.#accepted.push(conn);
   }
 
-  /** Closes a connection the process has no file descriptors to serve. */
-  shed(socket: BunSocket): void {
-    socket.terminate();
-    const err = new NetError("EOTHER", `out of file descriptors (${fds.open} sockets): connection closed`);
+  /** Sheds a connection the process has no file descriptors to serve: answered 503 while there
+   * is room for that (see ShedAnswer), closed at once otherwise. */
+  shed(socket: BunSocket, tls: boolean): void {
+    const slot = fds.answerSlot();
+    if (slot) socket.data = new ShedAnswer(socket, slot, tls);
+    else socket.terminate();
+    const err = new NetError("EMFILE", `out of file descriptors (${fds.open} sockets): connections shed`);
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
@@ -448,7 +519,9 @@ async function listen(options: ListenOptions): Promise<Listener> {
         // With a `handshake` handler, `open` comes at the TCP accept: the gateway gets the
         // connection at once, and handshake_timeout covers the TLS handshake too.
         open: (socket) =>
-          fds.full ? adapter.shed(socket) : adapter.push(wrap(socket, unixPath, tls !== undefined)),
+          fds.full
+            ? adapter.shed(socket, tls !== undefined)
+            : adapter.push(wrap(socket, unixPath, tls !== undefined)),
         ...(tls
           ? { handshake: (socket: BunSocket, success: boolean) => socket.data?.onHandshake(success) }
           : {}),
@@ -468,6 +541,11 @@ async function listen(options: ListenOptions): Promise<Listener> {
 }
 
 function connect(options: ConnectOptions): Promise<Conn> {
+  // Past the budget the dial could hit the real limit, which Bun reports as ECONNREFUSED: a
+  // healthy server would be blamed for the gateway's own shortage.
+  if (fds.dialFull) {
+    return Promise.reject(new NetError("EMFILE", `out of file descriptors (${fds.open} sockets)`));
+  }
   const { addr, tls } = options;
   const unixPath = addr.transport === "unix" ? addr.path : undefined;
   const target = addr.transport === "unix"

@@ -38,9 +38,14 @@ const ERROR_CODES: [new (...args: never[]) => Error, NetErrorCode][] = [
   [Deno.errors.InvalidData, "TLS"],
 ];
 
+/** Failures Deno reports as a plain Error whose `code` names the errno (no class of their own). */
+const OS_CODES: NetErrorCode[] = ["EMFILE", "ENFILE", "ENOMEM", "ENOBUFS"];
+
 function toNetError(err: unknown): NetError {
   if (err instanceof NetError) return err;
-  const code = ERROR_CODES.find(([type]) => err instanceof type)?.[1] ?? "EOTHER";
+  const osCode = (err as { code?: unknown } | null)?.code;
+  const code = ERROR_CODES.find(([type]) => err instanceof type)?.[1] ??
+    OS_CODES.find((known) => known === osCode) ?? "EOTHER";
   const message = err instanceof Error ? err.message : String(err);
   return new NetError(code, message, { cause: err });
 }

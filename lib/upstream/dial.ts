@@ -1,6 +1,7 @@
 /**
  * CONNECT/TLS: open a connection to one upstream server within the group's connect_timeout.
- * Every failure here happens before any byte of the request left, so it is retryable.
+ * Every failure here happens before any byte of the request left, so it is retryable, unless it
+ * is the gateway's own (out of descriptors: UpstreamError.own), which another server cannot fix.
  */
 import { describeError, NetError, UpstreamError } from "../errors.ts";
 import type { UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";

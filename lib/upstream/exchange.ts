@@ -4,7 +4,8 @@
  * check the final one against the request (a 101 only for an upgrade, and a valid one).
  * A dial or TLS failure, or an upstream that closes before sending any byte, moves on to the
  * next untried server, up to the group's `retries`; once the upstream has sent a byte, never.
- * Every failed attempt counts toward that server's max_fails.
+ * Every failed attempt counts toward that server's max_fails, except the gateway's own failures
+ * (out of descriptors or memory: isOwnFailure), which end the exchange with a 503.
  */
 import { describeError, HeadParseError, NetError, UpstreamError } from "../errors.ts";
 import { parseResponseHead, type ResponseHead } from "../http/head.ts";
@@ -100,10 +101,16 @@ async function firstAnswer(
         lease.release();
         throw options.signal.reason;
       }
-      lease.release({ failed: true });
       const failure = err instanceof UpstreamError
         ? err
         : new UpstreamError("response", lease.server.config.address, describeError(err), { cause: err });
+      if (failure.own) {
+        // Out of descriptors or memory: the server is not to blame (nor to be logged as failing),
+        // and the next one would fail the same way. The client gets 503 + Retry-After.
+        lease.release();
+        throw failure;
+      }
+      lease.release({ failed: true });
       options.onAttemptFailed(failure);
       if (!failure.retryable) throw failure;
       lastError = failure;

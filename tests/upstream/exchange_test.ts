@@ -13,14 +13,17 @@ const enc = (text: string) => new TextEncoder().encode(text);
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 const CLIENT: Addr = { transport: "tcp", hostname: "192.0.2.1", port: 50_000 };
 
-/** How a scripted upstream behaves: refuse the dial, or answer successive reads with these steps. */
-type Script = "refuse" | (string | null | NetError)[];
+/** How a scripted upstream behaves: refuse the dial, fail it with the gateway's own error, or
+ * answer successive reads with these steps. */
+type Script = "refuse" | { dialFails: NetError } | (string | null | NetError)[];
 
 const SCRIPTS: [string, Script][] = [
   ["ok", ["HTTP/1.1 204 No Content\r\n\r\n"]],
   ["refuse", "refuse"],
   ["refuse-too", "refuse"],
   ["refuse-also", "refuse"],
+  ["out-of-fds", { dialFails: new NetError("EMFILE", "Too many open files (os error 24)") }],
+  ["system-out-of-fds", { dialFails: new NetError("ENFILE", "Too many open files in system (os error 23)") }],
   ["close-silently", [null]],
   ["reset-before-a-byte", [new NetError("ECONNRESET", "reset")]],
   ["reset-after-a-byte", ["HTTP/1.1 1", new NetError("ECONNRESET", "reset")]],
@@ -46,6 +49,7 @@ function fakeNet(dialled: string[]): Net {
     dialled.push(addr);
     const script = scripts.get(addr)!;
     if (script === "refuse") return Promise.reject(new NetError("ECONNREFUSED", "connection refused"));
+    if ("dialFails" in script) return Promise.reject(script.dialFails);
     const steps = [...script];
     return Promise.resolve({
       read: () => {
@@ -160,6 +164,33 @@ Deno.test("exchangeWithUpstream() answers 503 when the available servers are ful
   assert.ok(none.result instanceof UpstreamError && !none.result.retryable, String(none.result));
   assert.match(none.result.message, /no available server in upstream "app"/);
   assert.deepEqual(active(group), [0, 0]);
+});
+
+Deno.test("exchangeWithUpstream(): the gateway out of descriptors is no server's failure: 503, not counted, not retried", async () => {
+  for (const name of ["out-of-fds", "system-out-of-fds"]) {
+    const check = (result: UpstreamAnswer | Error, failed: string[]) => {
+      assert.ok(result instanceof UpstreamError && result.own && !result.retryable, `${name}: ${result}`);
+      assert.equal(toStatus(result), 503, name);
+      assert.deepEqual(answerHeaders(result), [["Retry-After", "1"]], name);
+      // No server is logged as failing.
+      assert.deepEqual(failed, [], name);
+    };
+    // The next server would fail the same way: it is not tried.
+    const pair = new UpstreamGroup(groupConfig(addresses(name, "ok"), { retries: 1 }));
+    const first = await exchange(pair);
+    check(first.result, first.failed);
+    assert.deepEqual(first.dialled, addresses(name), name);
+    assert.deepEqual(active(pair), [0, 0], name);
+    // max_fails is 1 (the default): one counted failure would leave no server for the next ones.
+    const alone = new UpstreamGroup(groupConfig(addresses(name)));
+    const dialled: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { result, failed } = await exchange(alone, dialled);
+      check(result, failed);
+    }
+    assert.deepEqual(dialled, addresses(name, name, name), name);
+    assert.deepEqual(active(alone), [0], name);
+  }
 });
 
 Deno.test("exchangeWithUpstream() checks the final answer: a valid 101 for an upgrade only; interim answers handed on", async () => {
