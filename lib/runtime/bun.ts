@@ -8,7 +8,8 @@
  * `drain`; with a `handshake` handler, writes before the TLS handshake are silently dropped.
  */
 import process from "node:process";
-import { answerHeaders, NetError, type NetErrorCode, toStatus } from "../errors.ts";
+import { answerHeaders, NetError, toStatus } from "../errors.ts";
+import { codeOf, osError, socketError } from "./errno.ts";
 import { errorResponse } from "../http/responses.ts";
 import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
@@ -99,27 +100,6 @@ interface SocketEvents {
   onEnd(): void;
   onClose(error?: Error): void;
   onHandshake(success: boolean): void;
-}
-
-function toNetError(err: unknown, fallback: NetErrorCode = "EOTHER"): NetError {
-  if (err instanceof NetError) return err;
-  const code = (err as { code?: string } | undefined)?.code;
-  const known: NetErrorCode[] = [
-    "ECONNREFUSED",
-    "ENOENT",
-    "ECONNRESET",
-    "EPIPE",
-    "ETIMEDOUT",
-    "EADDRINUSE",
-    "EACCES",
-    "EMFILE",
-    "ENFILE",
-    "ENOMEM",
-    "ENOBUFS",
-  ];
-  const mapped = known.find((k) => k === code) ??
-    (code?.startsWith("ERR_TLS") || code?.includes("CERT") ? "TLS" : fallback);
-  return new NetError(mapped, err instanceof Error ? err.message : String(err), { cause: err });
 }
 
 class BunConn implements Conn, SocketEvents {
@@ -304,7 +284,7 @@ class BunConn implements Conn, SocketEvents {
 
   onClose(error?: Error): void {
     this.#releaseFd();
-    if (error && !this.#error) this.#error = toNetError(error, "ECONNRESET");
+    if (error && !this.#error) this.#error = socketError(error, "ECONNRESET");
     this.#closed = true;
     this.#settle(this.#error ?? null);
   }
@@ -359,7 +339,7 @@ const fds = new FdBudget();
 
 /** What a shed connection is told: the answer a gateway out of descriptors gives wherever it
  * finds out (toStatus: 503 + Retry-After), so a client sees the same on Deno and here. */
-const OUT_OF_FDS = new NetError("EMFILE", "out of file descriptors");
+const OUT_OF_FDS = osError("EMFILE");
 const SHED_ANSWER = errorResponse(toStatus(OUT_OF_FDS), answerHeaders(OUT_OF_FDS));
 /** How long a shed connection may take to read its answer and leave. */
 const SHED_LINGER_MS = 1_000;
@@ -536,7 +516,8 @@ async function listen(options: ListenOptions): Promise<Listener> {
     }
     return adapter;
   } catch (err) {
-    throw toNetError(err, "EADDRINUSE");
+    // Bun names the cause in `code` only (an address in use, but also running out of descriptors).
+    throw socketError(err);
   }
 }
 
@@ -544,7 +525,7 @@ function connect(options: ConnectOptions): Promise<Conn> {
   // Past the budget the dial could hit the real limit, which Bun reports as ECONNREFUSED: a
   // healthy server would be blamed for the gateway's own shortage.
   if (fds.dialFull) {
-    return Promise.reject(new NetError("EMFILE", `out of file descriptors (${fds.open} sockets)`));
+    return Promise.reject(osError("EMFILE"));
   }
   const { addr, tls } = options;
   const unixPath = addr.transport === "unix" ? addr.path : undefined;
@@ -553,7 +534,7 @@ function connect(options: ConnectOptions): Promise<Conn> {
     : { hostname: addr.hostname, port: addr.port };
   if (!tls) {
     return Bun.connect({ ...target, allowHalfOpen: true, socket: relayHandlers() })
-      .then((socket) => wrap(socket, unixPath), (err) => Promise.reject(toNetError(err)));
+      .then((socket) => wrap(socket, unixPath), (err) => Promise.reject(socketError(err)));
   }
   // TLS: resolve only after the handshake, since earlier writes would be dropped.
   return new Promise<Conn>((resolve, reject) => {
@@ -577,10 +558,10 @@ function connect(options: ConnectOptions): Promise<Conn> {
         },
         close(socket, error) {
           if (socket.data) socket.data.onClose(error);
-          else reject(toNetError(error ?? new Error("closed during the TLS handshake"), "TLS"));
+          else reject(socketError(error ?? new Error("closed during the TLS handshake"), "TLS"));
         },
       },
-    }).catch((err) => reject(toNetError(err)));
+    }).catch((err) => reject(socketError(err)));
   });
 }
 
@@ -599,7 +580,8 @@ export const runtime: Runtime = {
     try {
       return await Bun.file(path).text();
     } catch (err) {
-      throw toNetError(err);
+      // Bun's own message names the file, as Deno's does.
+      throw new NetError(codeOf(err), err instanceof Error ? err.message : String(err), { cause: err });
     }
   },
   env: (name: string) => process.env[name],

@@ -5,6 +5,7 @@
  */
 import tls from "node:tls";
 import { NetError } from "../errors.ts";
+import { socketError } from "./errno.ts";
 import { Inbox } from "./inbox.ts";
 import { certificateFor } from "../tls/sni.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
@@ -35,7 +36,7 @@ class NodeSocketConn implements Conn {
     socket.on("end", () => this.#inbox.end());
     socket.on(
       "error",
-      (err: Error) => this.#inbox.end(new NetError("ECONNRESET", err.message, { cause: err })),
+      (err: Error) => this.#inbox.end(socketError(err, "ECONNRESET")),
     );
     socket.on("close", () => this.#inbox.end());
   }
@@ -172,9 +173,7 @@ export function listenSniTls(
   });
   const listener = new NodeTlsListener(server, addr);
   return new Promise((resolve, reject) => {
-    server.once("error", (err: Error & { code?: string }) => {
-      reject(new NetError(err.code === "EADDRINUSE" ? "EADDRINUSE" : "EOTHER", err.message, { cause: err }));
-    });
+    server.once("error", (err: Error) => reject(socketError(err)));
     server.listen({ host: addr.hostname, port: addr.port, reusePort: options.reusePort }, () => {
       const bound = server.address();
       if (bound && typeof bound === "object") listener.bound(bound.port);

@@ -8,7 +8,7 @@ import net from "node:net";
 import type { Conn, Runtime } from "../../lib/runtime/types.ts";
 import { Direction } from "../../lib/tunnel/pipe.ts";
 import { systemClock } from "../../lib/tunnel/clock.ts";
-import { NetError } from "../../lib/errors.ts";
+import { describeError, NetError } from "../../lib/errors.ts";
 
 const CERTS = new URL("../fixtures/certs/", import.meta.url).pathname;
 
@@ -197,12 +197,22 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     close();
   }
 
-  // Errors are NetErrors with a code, whatever the runtime.
+  // Errors are NetErrors with a code and the same words, whatever the runtime.
+  const described = (err: unknown) =>
+    err instanceof NetError ? `${err.code}: ${describeError(err)}` : `${err}`;
   try {
     await runtime.connect({ addr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } });
     results.refused = "connected?!";
   } catch (err) {
-    results.refused = err instanceof NetError ? err.code : `not a NetError: ${err}`;
+    results.refused = described(err);
+  }
+  {
+    const taken = await runtime.listen({ addr: { transport: "tcp", hostname: "127.0.0.1", port: 0 } });
+    results.addressInUse = await runtime.listen({ addr: taken.addr }).then(
+      (listener) => (listener.close(), "listening twice?!"),
+      described,
+    );
+    taken.close();
   }
 
   // Unix sockets, including a stale socket file left behind by a dead process.
@@ -353,7 +363,8 @@ export const EXPECTED = {
   forwardIntact: true,
   peerGoneOnReset: true,
   peerGoneKeepsDataAndFin: { got: "early", gone: false },
-  refused: "ECONNREFUSED",
+  refused: "ECONNREFUSED: Connection refused (os error 111)",
+  addressInUse: "EADDRINUSE: Address already in use (os error 98)",
   unix: "over unix",
   unixOverFile: { refused: "EADDRINUSE", kept: "data" },
   tls: "secret",
