@@ -1,5 +1,5 @@
 /**
- * The few Bun APIs the load client and the echo backend use, typed here so that `deno check`
+ * The few Bun APIs the load client, the echo backend and the Bun floor use, typed here so that `deno check`
  * passes without Bun's type package. Importing this module is fine anywhere; calling `bun`
  * only works when running under `bun`.
  */
@@ -12,6 +12,12 @@ export interface BunSocket<T> {
   end(): void;
   /** Closes at once (RST if data is pending). */
   terminate(): void;
+  /** Half-close: sends FIN, reading continues (end() closes both directions). */
+  shutdown(): void;
+  /** Stops (and restarts) `data` callbacks: read-side backpressure. */
+  pause(): void;
+  resume(): void;
+  setNoDelay(on: boolean): boolean;
 }
 
 export interface SocketHandlers<T> {
@@ -19,6 +25,8 @@ export interface SocketHandlers<T> {
   open?(socket: BunSocket<T>): void;
   data?(socket: BunSocket<T>, chunk: Uint8Array): void;
   drain?(socket: BunSocket<T>): void;
+  /** The peer sent FIN (with allowHalfOpen the socket stays open for writing). */
+  end?(socket: BunSocket<T>): void;
   close?(socket: BunSocket<T>, error?: Error): void;
   error?(socket: BunSocket<T>, error: Error): void;
   connectError?(socket: BunSocket<T>, error: Error): void;
@@ -48,9 +56,13 @@ export interface ServeOptions {
 }
 
 interface BunApi {
-  connect<T>(options: { hostname: string; port: number; data: T; socket: SocketHandlers<T> }): Promise<
-    BunSocket<T>
-  >;
+  connect<T>(
+    options: { hostname: string; port: number; data: T; allowHalfOpen?: boolean; socket: SocketHandlers<T> },
+  ): Promise<BunSocket<T>>;
+  /** Accepted sockets start with `data` undefined (no `data` option given here). */
+  listen<T>(
+    options: { hostname: string; port: number; allowHalfOpen?: boolean; socket: SocketHandlers<T> },
+  ): unknown;
   serve(options: ServeOptions): unknown;
 }
 

@@ -3,14 +3,23 @@
  *
  * A Bun echo backend runs for the whole benchmark. For every repetition, every case (echo,
  * bulk-1, bulk-4, handshake, idle) runs once per target, targets round-robin (rotated each
- * repetition), each target started fresh for each case and stopped by PID afterwards. The load
+ * repetition), each target started fresh for each case and stopped by PID afterwards (after the
+ * idle case, --release-wait seconds later, once its RSS has been read again). The load
  * client (bench/load.ts, Bun) reports one JSON result per run; the medians go to a markdown table
  * and, with the raw numbers, to bench/results/latest.{json,md}. See bench/README.md.
  */
 import { parseOptions, USAGE } from "./driver/args.ts";
-import { type Case, CASES, figuresFor } from "./driver/cases.ts";
+import { type Case, CASES, figuresFor, RELEASE_FIGURES } from "./driver/cases.ts";
 import { capture, exitWithin, Processes, sleep, waitForPort, waitPortFree } from "./driver/procs.ts";
-import { allTargets, type Running, type Target, type TargetContext, wsgateBinary } from "./driver/targets.ts";
+import {
+  allTargets,
+  baselineBinary,
+  type Running,
+  type Target,
+  type TargetContext,
+  wsgateBinary,
+} from "./driver/targets.ts";
+import { rssKiB } from "./procfs.ts";
 import { clockTicks, ensureInstalled, loadAverage, machine, versions } from "./driver/system.ts";
 import {
   baselineChecks,
@@ -72,35 +81,84 @@ async function runLoad(
   return JSON.parse(line) as Record<string, unknown>;
 }
 
+interface Outcome {
+  record: RunRecord;
+  /** idle with --release-wait: settles once the RSS after closing is in the record and the target stopped. */
+  released?: Promise<void>;
+}
+
 async function runOne(
   rep: number,
   c: Case,
   target: Target,
-  env: { ctx: TargetContext; args: string[]; clkTck: number; limitMs: number },
-): Promise<RunRecord> {
+  env: {
+    ctx: TargetContext;
+    args: string[];
+    clkTck: number;
+    limitMs: number;
+    releaseWaitMs: number;
+    runs: number;
+  },
+): Promise<Outcome> {
   const base = { rep, case: c.name, target: target.name, at: new Date().toISOString() };
+  const isProxy = target.name !== "direct";
   let running: Running | undefined;
+  let keep = false;
   try {
-    if (target.name !== "direct") await waitPortFree(target.port, 10_000);
+    if (isProxy) await waitPortFree(target.port, 10_000);
     running = await target.start(env.ctx);
     const raw = await runLoad(c, target, running, { dir: env.ctx.dir, args: env.args, limitMs: env.limitMs });
     if (running.proc && !procs.isRunning(running.proc)) {
       throw new Error(`${target.name} exited during the run`);
     }
-    return { ...base, raw, figures: figuresFor(c, raw, env.clkTck, target.name !== "direct") };
+    const record: RunRecord = { ...base, raw, figures: figuresFor(c, raw, env.clkTck, isProxy) };
+    if (c.scenario !== "idle" || !isProxy || env.releaseWaitMs === 0 || !running.proc) return { record };
+    keep = true;
+    return { record, released: afterRelease(record, c, running, env) };
   } catch (err) {
-    return { ...base, raw: null, figures: {}, error: err instanceof Error ? err.message : String(err) };
+    return {
+      record: { ...base, raw: null, figures: {}, error: err instanceof Error ? err.message : String(err) },
+    };
   } finally {
-    if (running?.proc) await procs.stop(running.proc);
+    if (running?.proc && !keep) await procs.stop(running.proc);
   }
 }
 
-function progress(r: RunRecord, runs: number): string {
-  const head = `[${r.rep}/${runs}] ${r.case.padEnd(10)} ${r.target.padEnd(12)}`;
+/**
+ * The proxy's RSS --release-wait seconds after the idle tunnels closed, against its RSS before they
+ * opened: does the memory come back? The target keeps running meanwhile while the next targets' idle
+ * runs go on (idle measures no CPU, and an idle proxy takes none to speak of), then it is stopped.
+ */
+async function afterRelease(
+  record: RunRecord,
+  c: Case,
+  running: Running,
+  env: { clkTck: number; releaseWaitMs: number; runs: number },
+): Promise<void> {
+  const proc = running.proc!;
+  try {
+    await sleep(env.releaseWaitMs);
+    if (!procs.isRunning(proc)) {
+      record.error = `${record.target} exited during the release wait`;
+      return;
+    }
+    const raw = { ...record.raw, rssReleasedKiB: rssKiB(running.pids) };
+    record.raw = raw;
+    record.figures = figuresFor(c, raw, env.clkTck, true);
+  } finally {
+    await procs.stop(proc);
+  }
+  if (!interrupted) console.log(progress(record, env.runs, RELEASE_FIGURES));
+}
+
+function progress(r: RunRecord, runs: number, only?: readonly string[]): string {
+  const head = `[${r.rep}/${runs}] ${r.case.padEnd(10)} ${r.target.padEnd(15)}`;
   if (r.error) return `${head} FAILED: ${r.error.split("\n")[0]}`;
-  const figs = Object.entries(r.figures).map(([k, v]) => `${k.split(".")[1]}=${fmt(v)}`).join("  ");
+  const figs = Object.entries(r.figures)
+    .filter(([k]) => only ? only.includes(k) : !RELEASE_FIGURES.some((f) => f === k))
+    .map(([k, v]) => `${k.split(".")[1]}=${fmt(v)}`).join("  ");
   const failures = Number(r.raw?.["failures"] ?? 0);
-  return `${head} ${figs}${failures > 0 ? `  (failures: ${failures})` : ""}`;
+  return `${head} ${figs}${!only && failures > 0 ? `  (failures: ${failures})` : ""}`;
 }
 
 function notes(o: ReturnType<typeof parseOptions>, skipped: string[]): string[] {
@@ -116,6 +174,19 @@ function notes(o: ReturnType<typeof parseOptions>, skipped: string[]): string[] 
     "bulk MB/s = echoed payload (10^6 B) per second, 1 MiB binary messages, ping-pong per connection.",
     `idle: ${o.tunnels} tunnels, each handshake + one 32 B echo, then 2 s settle; KiB/tunnel = (proxy RSS with ` +
     "the tunnels − RSS after a 200-tunnel warm-up) / tunnels, RSS (VmRSS) summed over the proxy's processes.",
+    o.releaseWaitS > 0
+      ? `idle, given back: the proxy's RSS ${o.releaseWaitS} s after the tunnels closed, minus its RSS before ` +
+        "they opened (MB; 0 = all given back), and that as a share of what the tunnels added (%). The " +
+        "proxy idles out the wait while the next targets' idle runs go on, then is stopped."
+      : "idle, given back: not measured (--release-wait 0).",
+    "Floors (bench/floor/): the least a program on each runtime does for the same job: find the end of " +
+    "the head, dial, write it, then pipe both ways with backpressure and half-close; no validation, " +
+    "routing, limits or logs. floor-bun: Bun.listen/Bun.connect callbacks, compiled with `bun build " +
+    "--compile --minify --bytecode` like dist/wsgate; floor-deno: Deno.listen/Deno.connect read loops " +
+    "(1 KiB buffer while idle, 64 KiB while data flows), run with wsgate-deno's V8 flag. `floor ×` in a " +
+    "wsgate cell is wsgate's median over its runtime's floor's: the distance is wsgate's own cost.",
+    "wsgate-baseline: the binary named by WSGATE_BASELINE_BIN (an earlier commit's build), started exactly " +
+    "like wsgate-bin; `before ×` in wsgate-bin's cells is wsgate-bin over wsgate-baseline, same run.",
     "nginx: worker_processes 1, classic WebSocket config (map $connection_upgrade, proxy_http_version 1.1, " +
     "access_log off); HAProxy: nbthread 1, mode http, timeout tunnel 1h, no logging; wsgate: bench/wsgate.yaml.tmpl " +
     "(limits sized to the load, like nginx), " +
@@ -141,8 +212,9 @@ async function main(): Promise<number> {
 
   const { targets: known, skipped } = allTargets(opts.basePort, REPO_ROOT);
   const targets = known.filter((t) => opts.targets.includes(t.name));
-  const skippedNotes = opts.targets.includes("wsgate-bin") ? skipped : [];
-  for (const s of skippedNotes) console.log(`bench: skipping ${s}`);
+  const skippedNotes = skipped.filter((s) => s.targets.some((t) => opts.targets.includes(t)))
+    .map((s) => `skipped ${s.note}`);
+  for (const s of skippedNotes) console.log(`bench: ${s}`);
   const cases = CASES.filter((c) => opts.scenarios.includes(c.scenario));
   if (targets.length === 0 || cases.length === 0) {
     console.error("bench: nothing to run");
@@ -155,7 +227,13 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     command: `deno task bench ${Deno.args.join(" ")}`.trim(),
     machine: await machine(),
-    versions: { ...await versions(opts.targets, wsgateBinary(REPO_ROOT)), wsgate: VERSION },
+    versions: {
+      ...await versions(opts.targets, {
+        "wsgate-bin": wsgateBinary(REPO_ROOT),
+        "wsgate-baseline": baselineBinary(),
+      }),
+      wsgate: VERSION,
+    },
     options: { ...opts },
   };
   console.log(
@@ -172,24 +250,35 @@ async function main(): Promise<number> {
 
   const ctx: TargetContext = { procs, dir: tempDir, backendPort, tunnels: opts.tunnels, repoRoot: REPO_ROOT };
   const limitMs = (opts.warmupS + opts.durationS) * 1000 + LOAD_SLACK_MS;
+  const releaseWaitMs = opts.releaseWaitS * 1000;
   const records: RunRecord[] = [];
   for (let rep = 1; rep <= opts.runs; rep++) {
     for (const c of cases) {
+      const released: Promise<void>[] = [];
       for (const target of rotate(targets, rep - 1)) {
         if (!procs.isRunning(backend)) throw new Error(`the echo backend died; see ${backend.logPath}`);
-        const record = await runOne(rep, c, target, { ctx, args: c.loadArgs(opts), clkTck, limitMs });
+        const env = { ctx, args: c.loadArgs(opts), clkTck, limitMs, releaseWaitMs, runs: opts.runs };
+        const outcome = await runOne(rep, c, target, env);
         if (interrupted) return 130;
-        records.push(record);
-        console.log(progress(record, opts.runs));
+        records.push(outcome.record);
+        if (outcome.released) released.push(outcome.released);
+        console.log(progress(outcome.record, opts.runs));
         // Let closes, TIME_WAIT churn and the backend settle before the next target.
         await sleep(c.scenario === "idle" ? 1_000 : 300);
+      }
+      // Every target of this case stopped before the next case (or repetition) starts.
+      if (released.length > 0) {
+        console.log(`bench: waiting for the last release readings (--release-wait ${opts.releaseWaitS})`);
+        await Promise.all(released);
+        if (interrupted) return 130;
       }
     }
   }
 
   meta.machine["load average at end"] = loadAverage();
   const names = targets.map((t) => t.name);
-  const figures = cases.flatMap((c) => c.figures);
+  const figures = cases.flatMap((c) => c.figures)
+    .filter((f) => opts.releaseWaitS > 0 || !RELEASE_FIGURES.some((k) => k === f.key));
   const summary = summarise(records, figures, names);
   const table = markdownTable(summary, figures, { targets: names, runs: opts.runs });
   const checks = baselineChecks(summary, figures, names);

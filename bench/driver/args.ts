@@ -14,6 +14,11 @@ export const TARGETS = [
   "nginx-auto",
   "haproxy-auto",
   "wsgate-bin-auto",
+  // Each runtime's floor: the least a program on it can do for the same job (bench/floor/).
+  "floor-bun",
+  "floor-deno",
+  // An earlier commit's binary ($WSGATE_BASELINE_BIN), started like wsgate-bin: before/after in one run.
+  "wsgate-baseline",
 ] as const;
 export type TargetName = typeof TARGETS[number];
 
@@ -24,6 +29,8 @@ export interface Options {
   scenarios: Scenario[];
   targets: TargetName[];
   tunnels: number;
+  /** idle: seconds after the tunnels closed before the proxy's RSS is read again (0: not measured). */
+  releaseWaitS: number;
   /** The backend listens here, the proxies on the next ports; all must stay below 32768. */
   basePort: number;
   help: boolean;
@@ -35,10 +42,15 @@ export const USAGE = `deno task bench [options]
   --duration S        measured seconds per echo/bulk/handshake run (default 5)
   --warmup S          warm-up seconds before each measured window (default 1)
   --scenarios LIST    any of ${SCENARIOS.join(",")} (default: all)
-  --targets LIST      any of ${TARGETS.join(",")} (default: all;
-                      wsgate-bin needs dist/wsgate or WSGATE_BIN)
+  --targets LIST      any of ${TARGETS.join(",")}
+                      (default: all; wsgate-bin and wsgate-bin-auto need dist/wsgate or WSGATE_BIN,
+                      wsgate-baseline needs WSGATE_BASELINE_BIN; skipped with a note otherwise)
   --tunnels N         idle tunnels to hold open (default 5000)
-  --base-port P       backend port; proxies listen on P+1..P+5 (default 21000, must stay < 32768)
+  --release-wait S    idle: read the proxy's RSS again S seconds after the tunnels closed (default 60;
+                      0 = off). The wait overlaps the next targets' idle runs: ~S s more per repetition
+  --base-port P       backend port; proxies listen on P+1..P+${
+  TARGETS.length - 1
+} (default 21000, must stay < 32768)
   -h, --help          this help
 
 Quick run: deno task bench --runs 1 --duration 2 --scenarios echo,bulk --tunnels 1000`;
@@ -72,6 +84,7 @@ export function parseOptions(argv: string[]): Options {
       scenarios: { type: "string" },
       targets: { type: "string" },
       tunnels: { type: "string", default: "5000" },
+      "release-wait": { type: "string", default: "60" },
       "base-port": { type: "string", default: "21000" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -83,6 +96,7 @@ export function parseOptions(argv: string[]): Options {
     scenarios: list(values.scenarios, SCENARIOS, "scenarios"),
     targets: list(values.targets, TARGETS, "targets"),
     tunnels: Math.round(number(values.tunnels, "tunnels", { min: 1, max: 8000 })),
+    releaseWaitS: number(values["release-wait"], "release-wait", { min: 0, max: 600 }),
     basePort: Math.round(
       number(values["base-port"], "base-port", { min: 1024, max: 32768 - TARGETS.length }),
     ),

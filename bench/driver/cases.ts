@@ -12,6 +12,8 @@ export interface Figure {
   proxyOnly: boolean;
   /** Throughput/latency figures on which `direct` must beat every proxy. */
   baseline: boolean;
+  /** false: a signed difference, which no ratio (to nginx or a floor) makes sense of. */
+  ratios?: boolean;
 }
 
 export interface Case {
@@ -27,6 +29,8 @@ const MIB = 1024 * 1024;
 const ECHO_CONNS = 100;
 const ECHO_BYTES = 64;
 const HANDSHAKE_CONCURRENCY = 50;
+/** The idle figures that need the RSS read after the tunnels closed (absent with --release-wait 0). */
+export const RELEASE_FIGURES = ["idle.kept", "idle.keptPct"] as const;
 /** Opening handshakes in flight while the idle tunnels are built. */
 const IDLE_OPEN_CONCURRENCY = 100;
 
@@ -120,6 +124,14 @@ export const CASES: Case[] = [
       fig("idle.kib", "idle proxy KiB/tunnel", "lower", "proxy"),
       fig("idle.rss", "idle proxy RSS with all tunnels, MB", "lower", "proxy"),
       fig("idle.failed", "idle tunnels failed or dropped", "lower", "plain"),
+      // Read by the driver --release-wait seconds after the tunnels closed (rssReleasedKiB).
+      fig(
+        RELEASE_FIGURES[0],
+        "idle RSS not given back after closing, MB over before opening",
+        "lower",
+        "proxy",
+      ),
+      fig(RELEASE_FIGURES[1], "idle share of the tunnels' RSS not given back, %", "lower", "proxy"),
     ],
     loadArgs: (
       o,
@@ -128,6 +140,9 @@ export const CASES: Case[] = [
       "idle.kib": (num(raw, "rssAfterKiB") - num(raw, "rssBeforeKiB")) / num(raw, "tunnels"),
       "idle.rss": num(raw, "rssAfterKiB") * 1024 / 1e6,
       "idle.failed": num(raw, "failures") + num(raw, "dropped"),
+      "idle.kept": (num(raw, "rssReleasedKiB") - num(raw, "rssBeforeKiB")) * 1024 / 1e6,
+      "idle.keptPct": 100 * (num(raw, "rssReleasedKiB") - num(raw, "rssBeforeKiB")) /
+        (num(raw, "rssAfterKiB") - num(raw, "rssBeforeKiB")),
     }),
   },
 ];

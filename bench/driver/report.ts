@@ -1,6 +1,7 @@
 /**
  * Turns run records into statistics and the markdown report (pure: strings in, strings out).
- * Every figure is the median of the repetitions with [min–max]; ratios are median / nginx median.
+ * Every figure is the median of the repetitions with [min–max]; ratios are median / nginx median, and
+ * for the wsgate targets also median / their runtime's floor median (and wsgate-bin's / the earlier build's).
  */
 import type { Figure } from "./cases.ts";
 
@@ -34,6 +35,16 @@ export interface Meta {
 }
 
 export const ANCHOR = "nginx";
+
+/** What else a target's figures are divided by, beside nginx: the floor of the runtime it runs on (the
+ * distance to it is wsgate's own cost) and, for wsgate-bin, the earlier commit's build (before/after). */
+export const REFERENCES: Record<string, { target: string; label: string }[]> = {
+  "wsgate-deno": [{ target: "floor-deno", label: "floor" }],
+  "wsgate-tracked": [{ target: "floor-deno", label: "floor" }],
+  "wsgate-bin": [{ target: "floor-bun", label: "floor" }, { target: "wsgate-baseline", label: "before" }],
+  "wsgate-bin-auto": [{ target: "floor-bun", label: "floor" }],
+  "wsgate-baseline": [{ target: "floor-bun", label: "floor" }],
+};
 
 function median(sorted: number[]): number {
   const mid = sorted.length >> 1;
@@ -69,19 +80,25 @@ export function fmt(v: number): string {
   return v.toPrecision(3);
 }
 
+function ratio(stat: Stat, reference: Stat | undefined): string | undefined {
+  return reference && reference.median !== 0 ? `×${(stat.median / reference.median).toFixed(2)}` : undefined;
+}
+
 function cell(
   stat: Stat | undefined,
-  anchor: Stat | undefined,
-  o: { isAnchor: boolean; runs: number },
+  row: Record<string, Stat>,
+  o: { target: string; runs: number; ratios: boolean },
 ): string {
   if (!stat) return "–";
   const range = stat.values.length > 1 ? ` [${fmt(stat.min)}–${fmt(stat.max)}]` : "";
   // Runs that failed leave fewer values than repetitions: say so instead of hiding it.
   const n = stat.values.length < o.runs ? ` (n=${stat.values.length}/${o.runs})` : "";
-  const ratio = !o.isAnchor && anchor && anchor.median !== 0
-    ? ` **×${(stat.median / anchor.median).toFixed(2)}**`
-    : "";
-  return `${fmt(stat.median)}${range}${n}${ratio}`;
+  const toAnchor = o.target === ANCHOR || !o.ratios ? undefined : ratio(stat, row[ANCHOR]);
+  const others = (o.ratios ? REFERENCES[o.target] ?? [] : []).flatMap((r) => {
+    const x = ratio(stat, row[r.target]);
+    return x ? [` · ${r.label} ${x}`] : [];
+  });
+  return `${fmt(stat.median)}${range}${n}${toAnchor ? ` **${toAnchor}**` : ""}${others.join("")}`;
 }
 
 export function markdownTable(
@@ -96,7 +113,9 @@ export function markdownTable(
   ];
   for (const f of figures) {
     const row = summary[f.key] ?? {};
-    const cells = targets.map((t) => cell(row[t], row[ANCHOR], { isAnchor: t === ANCHOR, runs: o.runs }));
+    const cells = targets.map((t) =>
+      cell(row[t], row, { target: t, runs: o.runs, ratios: f.ratios ?? true })
+    );
     lines.push(`| ${f.label} (${f.better === "higher" ? "↑" : "↓"}) | ${cells.join(" | ")} |`);
   }
   return lines.join("\n");
@@ -160,7 +179,9 @@ export function renderMarkdown(
     `- machine: ${kv(meta.machine)}`,
     `- versions: ${kv(meta.versions)}`,
     "",
-    "Each cell: median [min–max] over the runs, then **×ratio** to nginx's median.",
+    "Each cell: median [min–max] over the runs, then **×ratio** to nginx's median; for the wsgate targets",
+    "also `floor ×ratio` to the floor of their runtime (wsgate-bin, -bin-auto, -baseline: floor-bun;",
+    "wsgate-deno, -tracked: floor-deno) and, for wsgate-bin, `before ×ratio` to wsgate-baseline.",
     "↑ higher is better, ↓ lower is better. `–` = not applicable (no proxy for `direct`).",
     "",
     parts.table,

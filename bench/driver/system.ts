@@ -50,9 +50,15 @@ export function loadAverage(): string {
   return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 }
 
+/** First 12 hex digits of the file's SHA-256: tells two builds apart when their --version agrees. */
+async function shortHash(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return [...new Uint8Array(digest).slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export async function versions(
   targets: string[],
-  wsgateBin: string | undefined,
+  binaries: Record<string, string | undefined>,
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = {
     deno: Deno.version.deno,
@@ -64,6 +70,12 @@ export async function versions(
   if (targets.includes("haproxy")) {
     out["haproxy"] = /version (\S+)/.exec((await capture(["haproxy", "-v"])).text)?.[1] ?? "unknown";
   }
-  if (wsgateBin) out["wsgate-bin"] = firstLine((await capture([wsgateBin, "--version"])).text);
+  // The compiled wsgate targets: version, file and a hash of it (wsgate-baseline is an earlier build).
+  for (const [name, bin] of Object.entries(binaries)) {
+    if (!bin || !targets.includes(name)) continue;
+    out[name] = `${firstLine((await capture([bin, "--version"])).text)}, ${bin} sha256:${await shortHash(
+      bin,
+    )}`;
+  }
   return out;
 }

@@ -4,7 +4,7 @@
  */
 import { cpSync, existsSync } from "node:fs";
 import { childPids } from "../procfs.ts";
-import { type Proc, type Processes, sleep, waitForPort } from "./procs.ts";
+import { exitWithin, type Proc, type Processes, sleep, waitForPort } from "./procs.ts";
 import type { TargetName } from "./args.ts";
 
 export interface TargetContext {
@@ -122,11 +122,48 @@ async function sourceSnapshot(ctx: TargetContext): Promise<string> {
   return dir;
 }
 
-/** Run a private copy, so a rebuild of dist/wsgate during the benchmark cannot mix versions. */
-async function frozenBinary(ctx: TargetContext, bin: string): Promise<string> {
-  const frozen = `${ctx.dir}/wsgate-bin`;
+/** Run a private copy, so a rebuild of the binary during the benchmark cannot mix versions. */
+async function frozenBinary(ctx: TargetContext, bin: string, name: string): Promise<string> {
+  const frozen = `${ctx.dir}/${name}`;
   if (!existsSync(frozen)) await Deno.copyFile(bin, frozen);
   return frozen;
+}
+
+const BUILD_TIMEOUT_MS = 180_000;
+const builds = new Map<string, Promise<string>>();
+
+/**
+ * The Bun floor compiled like dist/wsgate (`bun build --compile --minify --bytecode`), once per run, so
+ * that it and wsgate-bin differ in their code only, not in how Bun loads it.
+ */
+function floorBunBinary(ctx: TargetContext): Promise<string> {
+  const out = `${ctx.dir}/floor-bun`;
+  let build = builds.get(out);
+  if (!build) {
+    const src = `${ctx.repoRoot}/bench/floor/bun_floor.ts`;
+    const argv = [
+      "bun",
+      "build",
+      "--compile",
+      "--minify",
+      "--bytecode",
+      "--format=esm",
+      src,
+      "--outfile",
+      out,
+    ];
+    const proc = ctx.procs.spawn("floor-bun-build", argv, { logPath: `${ctx.dir}/floor-bun-build.log` });
+    build = exitWithin(proc, BUILD_TIMEOUT_MS).then(async (code) => {
+      await ctx.procs.stop(proc);
+      if (code !== 0 || !existsSync(out)) {
+        const log = await Deno.readTextFile(proc.logPath).catch(() => "");
+        throw new Error(`bun build of the Bun floor failed (exit ${code ?? "timeout"}): ${log.slice(-400)}`);
+      }
+      return out;
+    });
+    builds.set(out, build);
+  }
+  return build;
 }
 
 const CORES = navigator.hardwareConcurrency;
@@ -169,9 +206,36 @@ export function wsgateBinary(repoRoot: string): string | undefined {
   return existsSync(bin) ? bin : undefined;
 }
 
-/** Every known target, in table order; `wsgate-bin` only when the binary exists. */
-export function allTargets(basePort: number, repoRoot: string): { targets: Target[]; skipped: string[] } {
+/** The earlier commit's binary for wsgate-baseline, if WSGATE_BASELINE_BIN names one. */
+export function baselineBinary(): string | undefined {
+  const bin = Deno.env.get("WSGATE_BASELINE_BIN");
+  return bin && existsSync(bin) ? bin : undefined;
+}
+
+/** A compiled wsgate started the one way every binary target uses (wsgate-bin, wsgate-baseline). */
+function binaryTarget(name: TargetName, port: number, bin: string): Target {
+  return {
+    name,
+    port,
+    async start(ctx) {
+      const frozen = await frozenBinary(ctx, bin, name);
+      const argv = [frozen, ...await wsgateArgs(ctx, this.port)];
+      return await launch(ctx, { name, port: this.port, argv, cwd: ctx.repoRoot });
+    },
+  };
+}
+
+/** Targets left out of this run, and why (said only when one of them was asked for). */
+export interface Skipped {
+  targets: TargetName[];
+  note: string;
+}
+
+/** Every known target, in table order (each floor just before the wsgate targets on its runtime);
+ * the binary targets only when their binary exists. */
+export function allTargets(basePort: number, repoRoot: string): { targets: Target[]; skipped: Skipped[] } {
   const bin = wsgateBinary(repoRoot);
+  const baseline = baselineBinary();
   const root = Deno.uid() === 0;
   const targets: Target[] = [
     { name: "direct", port: basePort, start: () => Promise.resolve({ pids: [] }) },
@@ -179,6 +243,26 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
     nginxTarget("nginx-auto", basePort + 6, CORES, root),
     haproxyTarget("haproxy", basePort + 2, 1),
     haproxyTarget("haproxy-auto", basePort + 7, CORES),
+    {
+      // The Deno floor, from a copy taken at first start, with the V8 flag wsgate-deno runs with: the
+      // two differ in their code only.
+      name: "floor-deno",
+      port: basePort + 10,
+      async start(ctx) {
+        const script = `${ctx.dir}/deno_floor.ts`;
+        if (!existsSync(script)) await Deno.copyFile(`${ctx.repoRoot}/bench/floor/deno_floor.ts`, script);
+        const argv = [
+          "deno",
+          "run",
+          "--v8-flags=--max-semi-space-size=4",
+          "--allow-net",
+          script,
+          String(this.port),
+          String(ctx.backendPort),
+        ];
+        return await launch(ctx, { name: this.name, port: this.port, argv });
+      },
+    },
     {
       name: "wsgate-deno",
       port: basePort + 3,
@@ -199,13 +283,21 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
         return await launchSource(ctx, { name: this.name, port: this.port, args });
       },
     },
+    {
+      name: "floor-bun",
+      port: basePort + 9,
+      async start(ctx) {
+        const argv = [await floorBunBinary(ctx), String(this.port), String(ctx.backendPort)];
+        return await launch(ctx, { name: this.name, port: this.port, argv });
+      },
+    },
   ];
   if (bin) {
     targets.push({
       name: "wsgate-bin-auto",
       port: basePort + 8,
       async start(ctx) {
-        const frozen = await frozenBinary(ctx, bin);
+        const frozen = await frozenBinary(ctx, bin, "wsgate-bin");
         const argv = [frozen, ...await wsgateArgs(ctx, this.port, { workers: "auto" })];
         // The supervisor's children are the workers: wait for all of them before measuring.
         return await launch(ctx, {
@@ -217,16 +309,26 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
         });
       },
     });
-    targets.push({
-      name: "wsgate-bin",
-      port: basePort + 4,
-      async start(ctx) {
-        const frozen = await frozenBinary(ctx, bin);
-        const argv = [frozen, ...await wsgateArgs(ctx, this.port)];
-        return await launch(ctx, { name: "wsgate-bin", port: this.port, argv, cwd: ctx.repoRoot });
-      },
+    targets.push(binaryTarget("wsgate-bin", basePort + 4, bin));
+  }
+  if (baseline) targets.push(binaryTarget("wsgate-baseline", basePort + 11, baseline));
+  const skipped: Skipped[] = [];
+  if (!bin) {
+    skipped.push({
+      targets: ["wsgate-bin", "wsgate-bin-auto"],
+      note: "wsgate-bin, wsgate-bin-auto: no compiled binary (dist/wsgate missing and WSGATE_BIN unset)",
     });
   }
-  const skipped = bin ? [] : ["wsgate-bin: no compiled binary (dist/wsgate missing and WSGATE_BIN unset)"];
+  if (!baseline) {
+    const env = Deno.env.get("WSGATE_BASELINE_BIN");
+    skipped.push({
+      targets: ["wsgate-baseline"],
+      note:
+        `wsgate-baseline: ${
+          env ? `WSGATE_BASELINE_BIN=${env} does not exist` : "WSGATE_BASELINE_BIN unset"
+        }` +
+        " (an earlier commit's binary, see bench/README.md)",
+    });
+  }
   return { targets, skipped };
 }

@@ -7,8 +7,9 @@ Deno.test("parseOptions", async (t) => {
     {
       name: "defaults",
       argv: [],
-      want: { runs: 3, durationS: 5, scenarios: ["echo", "bulk", "handshake", "idle"] },
+      want: { runs: 3, durationS: 5, releaseWaitS: 60, scenarios: ["echo", "bulk", "handshake", "idle"] },
     },
+    { name: "release wait off", argv: ["--release-wait", "0"], want: { releaseWaitS: 0 } },
     {
       name: "filters keep the canonical order",
       argv: ["--scenarios", "bulk,echo", "--targets", "wsgate-deno,nginx", "--runs", "1"],
@@ -28,8 +29,14 @@ Deno.test("parseOptions rejects bad values", async (t) => {
     { name: "unknown scenario", argv: ["--scenarios", "echo,nope"] },
     { name: "port range", argv: ["--base-port", "40000"] },
     { name: "zero runs", argv: ["--runs", "0"] },
+    { name: "negative release wait", argv: ["--release-wait", "-1"] },
   ];
   for (const c of cases) await t.step(c.name, () => assert.throws(() => parseOptions(c.argv)));
+});
+
+Deno.test("the floors and the baseline run by default", () => {
+  const { targets } = parseOptions([]);
+  for (const t of ["floor-bun", "floor-deno", "wsgate-baseline"] as const) assert.ok(targets.includes(t), t);
 });
 
 Deno.test("render fills placeholders and refuses missing ones", () => {

@@ -49,6 +49,57 @@ Deno.test("markdownTable: ratio to nginx, none for nginx itself, missing runs fl
   assert.match(markdownTable(summary, [rate], { targets, runs: 3 }), /\| 100 \(n=1\/3\) \*\*×0\.50\*\* \|/);
 });
 
+Deno.test("markdownTable: ×floor beside ×nginx for wsgate targets, ×before for wsgate-bin", () => {
+  const targets = ["nginx", "floor-deno", "wsgate-deno", "floor-bun", "wsgate-bin", "wsgate-baseline"];
+  const summary = summarise(
+    [
+      rec("nginx", 200, 1),
+      rec("floor-deno", 400, 1),
+      rec("wsgate-deno", 100, 1),
+      rec("floor-bun", 250, 1),
+      rec("wsgate-bin", 150, 1),
+      rec("wsgate-baseline", 120, 1),
+    ],
+    [rate],
+    targets,
+  );
+  const row = markdownTable(summary, [rate], { targets, runs: 1 }).split("\n")[2]!.split(" | ");
+  assert.deepEqual(row.slice(1), [
+    "200",
+    "400 **×2.00**",
+    "100 **×0.50** · floor ×0.25",
+    "250 **×1.25**",
+    "150 **×0.75** · floor ×0.60 · before ×1.25",
+    "120 **×0.60** · floor ×0.48 |",
+  ]);
+});
+
+Deno.test("markdownTable: no ×floor without the floor, nor against a zero median", () => {
+  const targets = ["nginx", "floor-bun", "wsgate-bin"];
+  const noFloor = summarise([rec("nginx", 200, 1), rec("wsgate-bin", 100, 1)], [rate], targets);
+  assert.match(markdownTable(noFloor, [rate], { targets, runs: 1 }), /\| 100 \*\*×0\.50\*\* \|$/);
+  const zero = summarise(
+    [rec("nginx", 0, 1), rec("floor-bun", 0, 1), rec("wsgate-bin", 0, 1)],
+    [rate],
+    targets,
+  );
+  assert.match(markdownTable(zero, [rate], { targets, runs: 1 }), /\| 0 \| 0 \| 0 \|$/);
+});
+
+Deno.test("markdownTable: no ratios on a signed difference", () => {
+  const kept: Figure = { ...rate, label: "kept", better: "lower", ratios: false };
+  const targets = ["nginx", "floor-bun", "wsgate-bin"];
+  const summary = summarise(
+    [rec("nginx", 2, 1), rec("floor-bun", -1, 1), rec("wsgate-bin", 3, 1)],
+    [kept],
+    targets,
+  );
+  assert.match(
+    markdownTable(summary, [kept], { targets, runs: 1 }),
+    /\| kept \(↓\) \| 2\.00 \| -1\.00 \| 3\.00 \|$/,
+  );
+});
+
 Deno.test("fmt", async (t) => {
   const cases = [
     { name: "thousands", v: 41230.4, want: "41,230" },
