@@ -15,6 +15,8 @@ export interface RequestRecord {
   method: string;
   /** Path and query as received. */
   url: string;
+  /** The request line's HTTP version, e.g. "1.1" (npm `ws` backend only). */
+  version?: string;
   headers: Headers;
   /** Header lines in order, as far as the server library exposes them. */
   rawHeaders: [string, string][];
@@ -63,6 +65,7 @@ export interface WsBackendOptions {
 interface NodeRequest {
   method: string;
   url: string;
+  httpVersion: string;
   rawHeaders: string[];
 }
 
@@ -89,6 +92,7 @@ export async function wsEchoBackend(
       requests.push({
         method: info.req.method,
         url: info.req.url,
+        version: info.req.httpVersion,
         headers: new Headers(rawHeaders),
         rawHeaders,
       });

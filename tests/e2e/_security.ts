@@ -1,10 +1,12 @@
 /**
  * Tools for the hostile-input e2e tests: one-shot raw exchanges that report how the connection
- * ended, PROXY protocol headers written and read here independently of lib/net/proxy_protocol.ts, a
- * backend that expects a PROXY header, connections from other loopback addresses, and the
- * gateway's open file descriptors.
+ * ended, the checks every refused request must pass, PROXY protocol headers written and read here
+ * independently of lib/net/proxy_protocol.ts, a backend that expects a PROXY header, connections
+ * from other loopback addresses, and the gateway's open file descriptors.
  */
+import assert from "node:assert/strict";
 import net from "node:net";
+import type { WsClient } from "./_clients.ts";
 import {
   acceptFor,
   ByteReader,
@@ -75,6 +77,54 @@ export async function exchange(
   } finally {
     await reader.close();
   }
+}
+
+export interface RefusalChecks {
+  /** Headers the answer must carry besides `Connection: close`, e.g. `Sec-WebSocket-Version` on a 426. */
+  headers?: Record<string, string>;
+  /** How many requests reached the backend so far: a refusal must not change it. */
+  reached?: () => number;
+  /** A tunnel open through the same gateway: it must still echo after the refusal. */
+  bystander?: WsClient;
+  timeoutMs?: number;
+}
+
+/**
+ * Sends `request` on a fresh connection and checks a clean refusal: the answer is `status` with
+ * `Connection: close` (and `checks.headers`), the gateway then closes the connection, exactly one
+ * new `reject` line gives that status and a reason, nothing more reached the backend, and the
+ * bystander tunnel is unharmed.
+ */
+export async function expectRefusal(
+  gw: Gateway,
+  request: string | Uint8Array,
+  status: number,
+  checks: RefusalChecks = {},
+): Promise<Outcome> {
+  const rejectsBefore = gw.records("reject").length;
+  const reachedBefore = checks.reached?.();
+  const outcome = await exchange(gw.port, request, { timeoutMs: checks.timeoutMs ?? 5_000 });
+  const shown = JSON.stringify(text(outcome.raw.subarray(0, 200)));
+  const response = outcome.response;
+  assert.ok(response, `no answer: ${shown}`);
+  assert.equal(response.status, status, shown);
+  assert.equal(response.headers.get("connection")?.toLowerCase(), "close", shown);
+  for (const [name, value] of Object.entries(checks.headers ?? {})) {
+    assert.equal(response.headers.get(name), value, `${name} in ${shown}`);
+  }
+  assert.equal(outcome.closed, true, "the gateway closes the connection after the answer");
+  assert.equal(checks.reached?.(), reachedBefore, "nothing reached the backend");
+  await eventually(() => gw.records("reject").length > rejectsBefore, 3_000, "a reject line");
+  const added = gw.records("reject").slice(rejectsBefore);
+  assert.equal(added.length, 1, "exactly one reject line");
+  assert.equal(added[0]!.fields.status, String(status));
+  assert.ok(added[0]!.fields.reason, "the reject line gives a reason");
+  if (checks.bystander) {
+    const probe = `still open after refusal ${rejectsBefore}`;
+    checks.bystander.send(probe);
+    assert.equal(await checks.bystander.next(), probe, "the open tunnel still echoes");
+  }
+  return outcome;
 }
 
 // ---- PROXY protocol, written and read without lib/net/proxy_protocol.ts ----

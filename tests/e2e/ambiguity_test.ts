@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { rawBackend, type RawPeer, switching } from "./_backends.ts";
+import { readN } from "./_contract.ts";
 import { eventually, startGateway, toYaml } from "./_harness.ts";
 import { ByteReader, bytes, CRLF, text, TimeoutError, upgradeRequest, writeAll } from "./_wire.ts";
 import { exchange } from "./_security.ts";
@@ -22,10 +23,28 @@ async function bytesWithin(peer: RawPeer, ms: number): Promise<string> {
   return text(peer.reader.take(peer.reader.buffered.length));
 }
 
+/** Routes `/admin/` (refused to everyone) and `/` (open) to one backend. */
+const adminDenied = (backend: string) =>
+  toYaml({
+    servers: [{
+      listen: ["127.0.0.1:0"],
+      routes: [
+        { path: "/admin/", upstream: "app", deny: ["0.0.0.0/0", "::/0"] },
+        { path: "/", upstream: "app" },
+      ],
+    }],
+    upstreams: { app: { servers: [backend] } },
+  });
+
+const answerOk = (peer: RawPeer) => peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+
 const SMUGGLED = ["GET /admin/secret HTTP/1.1", "Host: h", "X-Forwarded-For: 10.0.0.1"].join(CRLF) + CRLF +
   CRLF;
 
-Deno.test("early data: bytes after an Upgrade head reach the backend only after its 101", async (t) => {
+/** What the backend sends in the same write as its 101. */
+const EARLY_SERVER = "early-server-bytes";
+
+Deno.test("early data: bytes after an Upgrade head reach the backend only after its 101, and bytes after the 101 reach the client", async (t) => {
   /** Per upgrade: what the backend read after the head before answering, and after. */
   const seen: { before: string; after: string }[] = [];
   await using backend = rawBackend(async (peer) => {
@@ -36,7 +55,7 @@ Deno.test("early data: bytes after an Upgrade head reach the backend only after 
       seen.push({ before, after: await bytesWithin(peer, 600) });
       return;
     }
-    await peer.write(switching(peer.head));
+    await peer.write(switching(peer.head) + EARLY_SERVER);
     seen.push({ before, after: await bytesWithin(peer, 600) });
   });
   await using gw = await startGateway({
@@ -62,14 +81,15 @@ Deno.test("early data: bytes after an Upgrade head reach the backend only after 
     assert.equal(backend.heads.length, 1, "one request head at the backend");
   });
 
-  await t.step("a 101: held bytes follow it, in order and unchanged", async () => {
+  await t.step("a 101: held bytes follow it, in order and unchanged, both ways", async () => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: gw.port });
     const reader = new ByteReader(conn);
     try {
-      await writeAll(conn, bytes(upgradeRequest({ path: "/ws" }) + "early-frame-bytes"));
+      await writeAll(conn, bytes(upgradeRequest({ path: "/ws" }) + "early-frame-bytes")); // one write
       const head = await reader.readHead(5_000);
       assert.match(head ?? "", /^HTTP\/1\.1 101 /);
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      assert.equal(text(await readN(reader, EARLY_SERVER.length)), EARLY_SERVER, "sent with the 101");
+      await eventually(() => seen.length === 2, 5_000, "the backend read what followed its 101");
       assert.deepEqual(seen.at(-1), { before: "", after: "early-frame-bytes" });
     } finally {
       await reader.close();
@@ -79,27 +99,16 @@ Deno.test("early data: bytes after an Upgrade head reach the backend only after 
 });
 
 Deno.test("paths with dot-segments get 400 and reach no backend", async (t) => {
-  await using backend = rawBackend(async (peer) => {
-    await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  });
-  await using gw = await startGateway({
-    config: toYaml({
-      servers: [{
-        listen: ["127.0.0.1:0"],
-        routes: [
-          { path: "/admin/", upstream: "app", deny: ["0.0.0.0/0", "::/0"] },
-          { path: "/", upstream: "app" },
-        ],
-      }],
-      upstreams: { app: { servers: [backend.address] } },
-    }),
-  });
+  await using backend = rawBackend(answerOk);
+  await using gw = await startGateway({ config: adminDenied(backend.address) });
   const paths = [
     "/admin/..",
     "/admin/%2e%2e/",
     "/admin/.%2e/",
     "/admin/%2E%2e",
     "/public/../admin/x",
+    "/public/%2e%2e/admin/x",
+    "/public/./../admin/x",
     "/public/./x",
     "/public/..;/admin/",
     "/public%2f..%2fadmin/",
@@ -119,7 +128,8 @@ Deno.test("paths with dot-segments get 400 and reach no backend", async (t) => {
     }
   }
   assert.equal(backend.heads.length, 0, "no request reached the backend");
-  const refusals = () => gw.records("reject").filter((r) => /dot-segment|backslash/.test(r.fields.reason ?? ""));
+  const refusals = () =>
+    gw.records("reject").filter((r) => /dot-segment|backslash/.test(r.fields.reason ?? ""));
   await eventually(() => refusals().length === paths.length * 2, 3_000, "a reject record per request");
   await t.step("dots inside names still route", async () => {
     const outcome = await exchange(gw.port, "GET /files/a..b/.c HTTP/1.1\r\nHost: h\r\n\r\n", {
@@ -130,9 +140,7 @@ Deno.test("paths with dot-segments get 400 and reach no backend", async (t) => {
 });
 
 Deno.test("a Host with a trailing dot matches its server block (and its access rules)", async () => {
-  await using backend = rawBackend(async (peer) => {
-    await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  });
+  await using backend = rawBackend(answerOk);
   await using gw = await startGateway({
     config: toYaml({
       servers: [
@@ -216,21 +224,8 @@ Deno.test("header names with '_' are dropped before forwarding; a repeated Origi
 });
 
 Deno.test("paths a lenient backend reads as another route's take that route, or get 400", async (t) => {
-  await using backend = rawBackend(async (peer) => {
-    await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  });
-  await using gw = await startGateway({
-    config: toYaml({
-      servers: [{
-        listen: ["127.0.0.1:0"],
-        routes: [
-          { path: "/admin/", upstream: "app", deny: ["0.0.0.0/0", "::/0"] },
-          { path: "/", upstream: "app" },
-        ],
-      }],
-      upstreams: { app: { servers: [backend.address] } },
-    }),
-  });
+  await using backend = rawBackend(answerOk);
+  await using gw = await startGateway({ config: adminDenied(backend.address) });
   const cases: [path: string, status: number][] = [
     ["/admin\\secret", 400], // not a URI character; WHATWG URL parsers read it as "/"
     ["/admin%5csecret", 403], // decoded, a backslash routes as "/"

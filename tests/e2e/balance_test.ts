@@ -1,13 +1,14 @@
 /**
  * Upstream groups with several real backends (DESIGN §3): how connections spread under each
- * policy, stickiness, failover when a backend dies, backups, and max_conns with exact counts.
+ * policy, stickiness, failover when a backend dies, backups and down servers, and max_conns with
+ * exact counts.
  */
 import assert from "node:assert/strict";
 import { type Backend, rawBackend, switching, wsEchoBackend } from "./_backends.ts";
 import { backendOf, handshake, handshakes, openTunnel, until } from "./_balance.ts";
 import { openDenoWs, type WsClient } from "./_clients.ts";
 import { eventually, startGateway, toYaml } from "./_harness.ts";
-import { writeThenReset } from "./_wire.ts";
+import { parseResponse, rawRequest, upgradeRequest, writeThenReset } from "./_wire.ts";
 
 type WsBackend = Awaited<ReturnType<typeof wsEchoBackend>>;
 
@@ -161,15 +162,17 @@ Deno.test("balance: a killed backend closes its tunnels; all 200 new handshakes 
   }
 });
 
-Deno.test("balance: the backup takes over only when every primary is down, and hands back when one returns", async () => {
+Deno.test("balance: the backup takes over only when every primary is down, and hands back when one returns; a down server never serves", async () => {
   let a = await wsEchoBackend();
   await using b = await wsEchoBackend();
   await using backup = await wsEchoBackend();
+  await using down = await wsEchoBackend();
   const port = Number(a.address.split(":")[1]);
   await using gw = await startGateway({
     config: groupYaml([
       { address: a.address, fail_timeout: "500ms" },
       { address: b.address, fail_timeout: "500ms" },
+      { address: down.address, down: true },
       { address: backup.address, backup: true },
     ]),
   });
@@ -204,12 +207,17 @@ Deno.test("balance: the backup takes over only when every primary is down, and h
       Array(6).fill(101),
     );
     assert.deepEqual(counts(backends(), "/again/"), [6, 0, 0]);
+    assert.equal(
+      down.requests.length,
+      0,
+      "a server marked down gets nothing, not even with every primary gone",
+    );
   } finally {
     await a.close();
   }
 });
 
-Deno.test("balance: max_conns caps a server (503 beyond it), and failures of every kind leave the count exact", async () => {
+Deno.test("balance: max_conns caps a server (503 + Retry-After: 1 beyond it), and failures of every kind leave the count exact", async () => {
   await using backend = rawBackend(async (peer) => {
     const path = peer.head.split(" ")[1] ?? "";
     if (path.startsWith("/forbidden")) {
@@ -262,7 +270,9 @@ Deno.test("balance: max_conns caps a server (503 beyond it), and failures of eve
     "two tunnels fit under max_conns 2",
   );
   try {
-    assert.equal(await handshake(gw.port, { path: "/third" }), 503);
+    const full = parseResponse(await rawRequest(gw.port, upgradeRequest({ path: "/third" })));
+    assert.equal(full.status, 503);
+    assert.equal(full.headers.get("retry-after"), "1", "a full group says when to try again");
     assert.ok(
       !backend.heads.some((head) => head.startsWith("GET /third ")),
       "a 503 never reaches the backend",

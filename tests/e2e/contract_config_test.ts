@@ -1,51 +1,10 @@
 /**
- * An outsider's black-box check of DESIGN §3, the configuration: `check`, located errors, durations
- * and the reference file, written from the documents only, against the real process.
+ * An outsider's black-box check of DESIGN §3, the configuration: located YAML errors, durations,
+ * a key without effect and the reference file, written from the documents only, against the real
+ * process. `check`'s summary and the file:line:col report of a config's key errors are in cli_test.ts.
  */
 import assert from "node:assert/strict";
-import { CONFIGS, oneRouteConfig, REPO, runGateway, startGateway, tempDir } from "./_harness.ts";
-
-const ERROR_LINE = /^(.+):(\d+):(\d+): ([\w.\[\]-]+): .+$/;
-
-Deno.test("check: a valid file exits 0 and summarises listeners, routes and upstreams", async () => {
-  const res = await runGateway(["check", "--config", `${CONFIGS}good.yaml`]);
-  assert.equal(res.code, 0, res.stderr);
-  for (const part of ["127.0.0.1:18020", "/chat/", "chat", "127.0.0.1:19001", "127.0.0.1:19002"]) {
-    assert.ok(res.stdout.includes(part), `${part} in\n${res.stdout}`);
-  }
-});
-
-Deno.test("config errors: file:line:col: key.path: message, all at once, exit 1, no stack trace (check and run)", async () => {
-  await using tmp = await tempDir();
-  const file = `${tmp.path}/wsgate.yaml`;
-  await Deno.writeTextFile(
-    file,
-    [
-      "servers:",
-      '  - listen: ["127.0.0.1:0"]',
-      "    lisen: oops",
-      "    routes:",
-      "      - { path: /a/, upstream: app, read_timeout: 10 parsecs }",
-      "upstreams:",
-      "  app:",
-      "    servers:",
-      "      - { address: 127.0.0.1:1, weight: -2 }",
-      "",
-    ].join("\n"),
-  );
-  for (const args of [["check", "--config", file], ["--config", file]]) {
-    const res = await runGateway(args);
-    assert.equal(res.code, 1, args.join(" "));
-    const out = res.stdout + res.stderr;
-    assert.doesNotMatch(out, /^\s+at /m, "no stack trace");
-    const errors = out.split("\n").map((l) => ERROR_LINE.exec(l)).filter((m) => m !== null);
-    const byKey = new Map(errors.map((m) => [m[4]!, `${m[2]}:${m[3]}`]));
-    assert.ok(errors.every((m) => m[1]!.endsWith("wsgate.yaml")), out);
-    assert.ok(byKey.get("upstreams.app.servers[0].weight")?.startsWith("9:"), out);
-    assert.ok(byKey.get("servers[0].routes[0].read_timeout")?.startsWith("5:"), out);
-    assert.ok(byKey.get("servers[0].lisen")?.startsWith("3:"), out);
-  }
-});
+import { oneRouteConfig, REPO, runGateway, startGateway, tempDir } from "./_harness.ts";
 
 Deno.test("config: a YAML syntax error and a missing file exit 1 with a located message, no stack trace", async () => {
   await using tmp = await tempDir();

@@ -29,10 +29,10 @@ const chunkedBody = (parts: Uint8Array[], extension = "") =>
 
 const adHoc = (upstream: string) => ({ args: ["--listen", "127.0.0.1:0", "--upstream", upstream] });
 
-Deno.test("http: GET and POST bodies pass through to a Deno.serve backend and back", async (t) => {
+Deno.test("http: GET and POST bodies (1 MiB with Content-Length) pass through to a Deno.serve backend and back", async (t) => {
   await using backend = await denoEchoBackend();
   await using gw = await startGateway(adHoc(backend.address));
-  const binary = randomBytes(100_000);
+  const binary = randomBytes(1024 * 1024);
   // Larger than any first read, so the body has to be forwarded beyond the bytes that came with the head.
   const chunked = [bytes("hello "), randomBytes(70_000), bytes("world")];
   const cases = [
@@ -46,11 +46,11 @@ Deno.test("http: GET and POST bodies pass through to a Deno.serve backend and ba
       name: "POST with Content-Length",
       request: concat([
         bytes(
-          `POST /upload HTTP/1.1${CRLF}Host: gw.test${CRLF}Content-Length: ${binary.length}${CRLF}${CRLF}`,
+          `POST /upload?x=1 HTTP/1.1${CRLF}Host: gw.test${CRLF}Content-Length: ${binary.length}${CRLF}${CRLF}`,
         ),
         binary,
       ]),
-      url: "/upload",
+      url: "/upload?x=1",
       body: binary,
     },
     {
@@ -140,6 +140,12 @@ const FRAMINGS = [
     status: 204,
     body: new Uint8Array(0),
   },
+  {
+    name: "304 whose Content-Length announces no body",
+    answer: answer("HTTP/1.1 304 Not Modified\r\nContent-Length: 50"),
+    status: 304,
+    body: new Uint8Array(0),
+  },
 ];
 
 for (const { name, answer, status, body, closeDelimited } of FRAMINGS) {
@@ -179,7 +185,7 @@ Deno.test("http: a HEAD response's Content-Length is not waited for", async () =
   assert.equal(text(raw), response.head, "nothing after the head");
 });
 
-Deno.test("http: a websocket_only route answers 426 to plain HTTP and still takes WebSockets", async () => {
+Deno.test("http: a websocket_only route answers 426 + Upgrade: websocket to plain HTTP and still takes WebSockets", async () => {
   await using backend = await wsEchoBackend();
   await using gw = await startGateway({
     config: oneRouteConfig([backend.address], { route: { websocket_only: true } }),
@@ -188,6 +194,8 @@ Deno.test("http: a websocket_only route answers 426 to plain HTTP and still take
     await rawRequest(gw.port, `GET /plain HTTP/1.1${CRLF}Host: gw.test${CRLF}${CRLF}`),
   );
   assert.equal(response.status, 426);
+  // RFC 9110 §15.5.22: the server MUST send Upgrade with a 426.
+  assert.equal(response.headers.get("upgrade")?.toLowerCase(), "websocket", response.head);
   assert.equal(backend.requests.length, 0, "the plain request never reached the backend");
   await using client = await openDenoWs(`ws://127.0.0.1:${gw.port}/ws`);
   client.send("websockets welcome");

@@ -1,13 +1,15 @@
 /**
- * Limits end to end: connection counts (global and per client IP) -> 503 + Retry-After, the
- * handshake rate -> 429, head size and time limits, the open-files limit raised at start, and
- * a process out of file descriptors that keeps running and recovers.
+ * Limits end to end: connection counts (global and per client IP, idle sockets and open tunnels
+ * alike) -> 503 + Retry-After, the handshake rate -> 429, head size and time limits, the
+ * open-files limit raised at start, and a process out of file descriptors that keeps running and
+ * recovers. A server's max_conns is in balance_test.ts.
  */
 import assert from "node:assert/strict";
 import { denoEchoBackend } from "./_backends.ts";
-import { oneRouteConfig, startGateway } from "./_harness.ts";
-import { CRLF, parseResponse, text } from "./_wire.ts";
-import { exchange, requestFrom } from "./_security.ts";
+import { RawWs } from "./_clients.ts";
+import { eventually, oneRouteConfig, startGateway } from "./_harness.ts";
+import { CRLF, parseResponse } from "./_wire.ts";
+import { exchange, expectRefusal, requestFrom } from "./_security.ts";
 
 const GET = `GET / HTTP/1.1${CRLF}Host: h${CRLF}${CRLF}`;
 
@@ -25,12 +27,16 @@ function closeAll(conns: Deno.Conn[]): void {
 /** Retries `GET` until it is answered `status` (a released slot is seen a moment after the close). */
 async function eventuallyStatus(port: number, status: number): Promise<void> {
   let last = 0;
-  const deadline = Date.now() + 5_000;
-  while (last !== status && Date.now() < deadline) {
-    last = (await exchange(port, GET)).response?.status ?? 0;
-    if (last !== status) await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.equal(last, status);
+  const answered = async () => (last = (await exchange(port, GET)).response?.status ?? 0) === status;
+  await eventually(answered, 5_000, `GET answered ${status}`).catch(() => {});
+  assert.equal(last, status, "the last answer");
+}
+
+/** An open tunnel: it holds a connection slot like any other client connection. */
+async function tunnel(port: number): Promise<RawWs> {
+  const ws = await RawWs.open(port, { path: "/tunnel" });
+  assert.equal(ws.response.status, 101);
+  return ws;
 }
 
 Deno.test("limits: over max_connections -> 503 with Retry-After, served again once a slot frees", async () => {
@@ -38,7 +44,8 @@ Deno.test("limits: over max_connections -> 503 with Retry-After, served again on
   await using gw = await startGateway({
     config: oneRouteConfig([backend.address], { top: { limits: { max_connections: 3 } } }),
   });
-  const held = await idle(3, gw.port);
+  await using _open = await tunnel(gw.port);
+  const held = await idle(2, gw.port);
   try {
     const refused = await exchange(gw.port, GET);
     assert.equal(refused.response?.status, 503);
@@ -58,7 +65,8 @@ Deno.test("limits: over max_connections_per_ip -> 503 for that IP only", async (
   await using gw = await startGateway({
     config: oneRouteConfig([backend.address], { top: { limits: { max_connections_per_ip: 2 } } }),
   });
-  const held = await idle(2, gw.port);
+  await using _open = await tunnel(gw.port);
+  const held = await idle(1, gw.port);
   try {
     const refused = await exchange(gw.port, GET);
     assert.equal(refused.response?.status, 503);
@@ -104,7 +112,8 @@ Deno.test("limits: head size, header count, request line and handshake_timeout",
       },
     }),
   });
-  const cases: [string, string, number][] = [
+  const reached = () => backend.requests.length;
+  const refusals: [string, string, number][] = [
     [
       "request line over max_request_line -> 414",
       `GET /${"a".repeat(600)} HTTP/1.1${CRLF}Host: h${CRLF}${CRLF}`,
@@ -122,19 +131,20 @@ Deno.test("limits: head size, header count, request line and handshake_timeout",
       }${CRLF}`,
       431,
     ],
-    ["within every limit -> 200", `GET /${"a".repeat(400)} HTTP/1.1${CRLF}Host: h${CRLF}${CRLF}`, 200],
   ];
-  for (const [name, request, status] of cases) {
+  for (const [name, request, status] of refusals) {
     await t.step(name, async () => {
-      const outcome = await exchange(gw.port, request);
-      assert.equal(outcome.response?.status, status, text(outcome.raw.slice(0, 80)));
+      await expectRefusal(gw, request, status, { reached });
     });
   }
-  await t.step("an incomplete head -> 408 at handshake_timeout", async () => {
+  await t.step("within every limit -> 200", async () => {
+    const outcome = await exchange(gw.port, `GET /${"a".repeat(400)} HTTP/1.1${CRLF}Host: h${CRLF}${CRLF}`);
+    assert.equal(outcome.response?.status, 200);
+  });
+  await t.step("an incomplete head -> 408 at handshake_timeout, closed", async () => {
     const started = Date.now();
-    const outcome = await exchange(gw.port, `GET / HTTP/1.1${CRLF}Host: h${CRLF}`, { timeoutMs: 5_000 });
+    await expectRefusal(gw, `GET / HTTP/1.1${CRLF}Host: h${CRLF}Upgr`, 408, { reached, timeoutMs: 5_000 });
     const took = Date.now() - started;
-    assert.equal(outcome.response?.status, 408);
     assert.ok(took >= 950 && took < 2_500, `408 after ${took} ms`);
   });
 });

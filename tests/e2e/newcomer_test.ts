@@ -11,6 +11,7 @@ Deno.test("cli: a misspelt flag is named with the closest known one; exit 2", as
   assert.equal(run.code, 2);
   assert.match(run.stderr, /^wsgate: unknown flag --upstrem \(did you mean --upstream\?\)$/m);
   assert.doesNotMatch(run.stderr, /'-- "/, "not the parser's own advice with its unbalanced quote");
+  assert.doesNotMatch(run.stdout + run.stderr, /^\s+at /m, "no stack trace");
 });
 
 Deno.test("cli: --listen 8020 says how to write a port", async () => {

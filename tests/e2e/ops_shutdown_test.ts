@@ -1,4 +1,7 @@
-/** SIGTERM with open tunnels: refuse new connections, report draining, let tunnels finish, exit 0 in time. */
+/**
+ * SIGTERM with open tunnels: close the listener and refuse new connections, report draining, let
+ * tunnels finish, exit 0 in time. An idle gateway's exit is in contract_signals_test.ts.
+ */
 import assert from "node:assert/strict";
 import { wsEchoBackend } from "./_backends.ts";
 import { openNodeWs } from "./_clients.ts";
@@ -8,8 +11,9 @@ import { rawRequest, text, upgradeRequest, withTimeout } from "./_wire.ts";
 
 const SHUTDOWN_TIMEOUT_MS = 3_000;
 
-const config = (backend: string) =>
-  oneRouteConfig([backend], { top: { shutdown_timeout: "3s", admin: { listen: "127.0.0.1:0" } } });
+/** `shutdown_timeout` is 3 s, as "3s" or as the plain number of seconds 3. */
+const config = (backend: string, shutdownTimeout: "3s" | 3) =>
+  oneRouteConfig([backend], { top: { shutdown_timeout: shutdownTimeout, admin: { listen: "127.0.0.1:0" } } });
 
 /**
  * New connections are refused within 100 ms of the `shutdown` line. The listening socket goes
@@ -38,6 +42,7 @@ async function terminate(gw: Gateway, loops: EchoLoop[]): Promise<number> {
   Deno.kill(gw.pid, "SIGTERM");
   await gw.waitForEvent("shutdown", {}, 2_000);
   await refusedAtOnce(port);
+  await gw.waitForEvent("listener_closed", {}, 2_000);
   const health = await gw.admin("GET", "/healthz");
   assert.equal(health.status, 503, "draining is reported while tunnels are open");
   assert.equal(text(health.body), "draining\n");
@@ -47,7 +52,7 @@ async function terminate(gw: Gateway, loops: EchoLoop[]): Promise<number> {
 
 Deno.test("shutdown: open tunnels keep echoing after SIGTERM; the exit follows the last one, code 0", async () => {
   await using backend = await wsEchoBackend();
-  await using gw = await startGateway({ config: config(backend.address) });
+  await using gw = await startGateway({ config: config(backend.address, "3s") });
   assert.equal((await gw.admin("GET", "/healthz")).status, 200);
   const clients = await Promise.all([0, 1, 2].map((i) => openNodeWs(`ws://127.0.0.1:${gw.port}/t${i}`)));
   const loops = clients.map((client, i) => new EchoLoop(`t${i}`, viaWsClient(client)));
@@ -71,9 +76,9 @@ Deno.test("shutdown: open tunnels keep echoing after SIGTERM; the exit follows t
   }
 });
 
-Deno.test("shutdown: a tunnel still open at shutdown_timeout is closed and the exit comes at ~3 s", async () => {
+Deno.test("shutdown: a tunnel still open at shutdown_timeout (3, in seconds) is closed and the exit comes at ~3 s", async () => {
   await using backend = await wsEchoBackend();
-  await using gw = await startGateway({ config: config(backend.address) });
+  await using gw = await startGateway({ config: config(backend.address, 3) });
   await using client = await openNodeWs(`ws://127.0.0.1:${gw.port}/stays`);
   const loop = new EchoLoop("stays", viaWsClient(client));
   try {

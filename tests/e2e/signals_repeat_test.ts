@@ -43,7 +43,7 @@ Deno.test("signals: a second SIGINT a second after the first stops at once, exit
   await gw.waitForEvent("draining", {}, 3_000);
   await new Promise((resolve) => setTimeout(resolve, 1_100)); // a person pressing Ctrl-C again
   Deno.kill(gw.pid, "SIGINT");
-  const status = await withTimeout(gw.exited, 5_000, "exit at once");
+  const status = await withTimeout(gw.exited, 3_000, "exit at once");
   assert.equal(status.code, 1);
   assert.ok(gw.records("exit_now").length === 1);
   await client.close();

@@ -97,9 +97,9 @@ Deno.test("tunnel: the access record counts bytes each way and names who closed"
   assert.match(access.fields.duration_ms ?? "", /^\d+(\.\d+)?$/);
 });
 
-Deno.test("tunnel: --idle-timeout closes an idle tunnel and spares an active one", async () => {
+Deno.test("tunnel: --idle-timeout (a plain number of seconds) closes an idle tunnel and spares an active one", async () => {
   await using backend = await wsEchoBackend();
-  await using gw = await startGateway(adHoc(backend.address, "--idle-timeout", "1s"));
+  await using gw = await startGateway(adHoc(backend.address, "--idle-timeout", "1"));
   await using idle = await openDenoWs(`ws://127.0.0.1:${gw.port}/idle`);
   const openedAt = Date.now();
   await using active = await openDenoWs(`ws://127.0.0.1:${gw.port}/active`);

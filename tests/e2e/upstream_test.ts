@@ -3,44 +3,135 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { deadPort, rawBackend, type RawScript, switching, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs } from "./_clients.ts";
-import { eventually, oneRouteConfig, startGateway } from "./_harness.ts";
+import { eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
+import { exchange } from "./_security.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 
 const adHoc = (...upstreams: string[]) => ({
   args: ["--listen", "127.0.0.1:0", ...upstreams.flatMap((u) => ["--upstream", u])],
 });
 
-Deno.test("upstream: a 403 with a body from the backend reaches the client exactly", async () => {
-  await using backend = await wsEchoBackend({
+/**
+ * Answers other than 101, each to be relayed exactly: by the scripted backend, which keeps its
+ * socket open unless the body runs to the close (the gateway must find the end by the framing).
+ */
+const NON_101: {
+  name: string;
+  answer: string;
+  status: number;
+  reason: string;
+  headers?: Record<string, string>;
+  body: string;
+  closeDelimited?: boolean;
+}[] = [
+  {
+    name: "403 with Content-Length",
+    answer: "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nforbidden",
+    status: 403,
+    reason: "Forbidden",
+    headers: { "content-type": "text/plain" },
+    body: "forbidden",
+  },
+  {
+    name: "chunked 503",
+    answer: "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    status: 503,
+    reason: "Service Unavailable",
+    body: "hello",
+  },
+  {
+    name: "200 delimited by the close",
+    answer: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+    status: 200,
+    reason: "OK",
+    body: "until the end",
+    closeDelimited: true,
+  },
+];
+
+Deno.test("upstream: a non-101 answer reaches the client exactly, body and all, then the connection closes", async (t) => {
+  await using refusing = await wsEchoBackend({
     reject: { status: 403, body: "go away, you are not on the list" },
   });
-  await using gw = await startGateway(adHoc(backend.address));
-  const response = parseResponse(await rawRequest(gw.port, upgradeRequest({ path: "/private" })));
-  assert.equal(response.status, 403);
-  assert.equal(response.reason, "Forbidden");
-  assert.equal(response.headers.get("content-type"), "text/html");
-  assert.equal(text(response.body), "go away, you are not on the list");
-  assert.equal(backend.requests.length, 1);
+  await using raw = rawBackend(async (peer) => {
+    const row = NON_101[Number(/^GET \/raw\/(\d+)/.exec(peer.head)?.[1])]!;
+    await peer.write(row.answer);
+    if (!row.closeDelimited) await peer.closing;
+  });
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        routes: [{ path: "/raw/", upstream: "raw" }, { path: "/", upstream: "refusing" }],
+      }],
+      upstreams: { raw: { servers: [raw.address] }, refusing: { servers: [refusing.address] } },
+    }),
+  });
+
+  await t.step("an npm ws server refusing the upgrade: 403 with its body", async () => {
+    const outcome = await exchange(gw.port, upgradeRequest({ path: "/private" }));
+    assert.equal(outcome.closed, true);
+    const response = outcome.response!;
+    assert.equal(response.status, 403);
+    assert.equal(response.reason, "Forbidden");
+    assert.equal(response.headers.get("content-type"), "text/html");
+    assert.equal(text(response.body), "go away, you are not on the list");
+    assert.equal(refusing.requests.length, 1);
+  });
+
+  for (const [i, { name, status, reason, headers, body, closeDelimited }] of NON_101.entries()) {
+    await t.step(
+      `${name}, the backend's socket ${closeDelimited ? "closed after it" : "kept open"}`,
+      async () => {
+        const outcome = await exchange(gw.port, upgradeRequest({ path: `/raw/${i}` }));
+        assert.equal(outcome.closed, true, "closed after the answer");
+        const response = outcome.response!;
+        assert.equal(response.status, status);
+        assert.equal(response.reason, reason);
+        for (const [header, value] of Object.entries(headers ?? {})) {
+          assert.equal(response.headers.get(header), value, header);
+        }
+        assert.equal(text(response.body), body);
+        assert.equal(raw.heads.length, i + 1);
+      },
+    );
+  }
 });
 
-Deno.test("upstream: nothing listening -> 502 within 1 s", async () => {
-  await using gw = await startGateway(adHoc(`127.0.0.1:${deadPort()}`));
+Deno.test("upstream: nothing listening on any server of the group -> 502 within 1 s, each failure logged in the OS's words", async () => {
+  const dead = [`127.0.0.1:${deadPort()}`, `127.0.0.1:${deadPort()}`];
+  await using gw = await startGateway(adHoc(...dead));
   const started = Date.now();
   const response = parseResponse(await rawRequest(gw.port, upgradeRequest()));
   const elapsed = Date.now() - started;
   assert.equal(response.status, 502);
   assert.ok(elapsed < 1_000, `502 after ${elapsed} ms`);
+  const failedAt = (server: string) =>
+    gw.records("upstream_failed").find((r) => r.fields.upstream?.includes(server));
+  await eventually(() => dead.every(failedAt), 3_000, "an upstream_failed line per server tried");
+  for (const server of dead) {
+    // Worded the same on every runtime (Bun's own words would be "Failed to connect").
+    assert.match(
+      failedAt(server)!.fields.reason ?? "",
+      /^connect failed: Connection refused \(os error 111\)$/,
+    );
+  }
 });
 
 Deno.test("upstream: with the first server down every handshake succeeds on the second", async () => {
+  const dead = `127.0.0.1:${deadPort()}`;
   await using backend = await wsEchoBackend();
-  await using gw = await startGateway(adHoc(`127.0.0.1:${deadPort()}`, backend.address));
+  await using gw = await startGateway(adHoc(dead, backend.address));
   for (let i = 0; i < 3; i++) {
     await using client = await openDenoWs(`ws://127.0.0.1:${gw.port}/failover/${i}`);
     client.send(`attempt ${i}`);
     assert.equal(await client.next(), `attempt ${i}`);
   }
   assert.equal(backend.requests.length, 3);
+  assert.ok(
+    gw.records("upstream_failed").some((r) => r.fields.upstream?.includes(dead)),
+    "the failure is logged",
+  );
 });
 
 const BAD_ANSWERS: { name: string; script: RawScript }[] = [
@@ -51,6 +142,14 @@ const BAD_ANSWERS: { name: string; script: RawScript }[] = [
   {
     name: "101 without Upgrade: websocket",
     script: (p) => p.write(switching(p.head).replace("Upgrade: websocket\r\n", "")),
+  },
+  {
+    name: "101 without Connection: Upgrade",
+    script: (p) => p.write(switching(p.head).replace("Connection: Upgrade\r\n", "")),
+  },
+  {
+    name: "101 without Sec-WebSocket-Accept",
+    script: (p) => p.write(switching(p.head).replace(/Sec-WebSocket-Accept: \S+\r\n/, "")),
   },
   { name: "closes without answering", script: async () => {} },
   { name: "garbage instead of a status line", script: (p) => p.write("SSH-2.0-OpenSSH_9.6\r\n\r\n") },
