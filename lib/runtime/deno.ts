@@ -8,6 +8,7 @@ import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.t
 import { giveLarge, giveSmall, SMALL_BUFFER, takeLarge, takeSmall } from "./buffers.ts";
 import { tlsNotReady } from "./tls_server.ts";
 import { TlsHandshakeReaper } from "./deno_tls_reaper.ts";
+import { setListenerOptions } from "./deno_socket_fds.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
 import { certificateFor } from "../tls/sni.ts";
 import type {
@@ -62,7 +63,8 @@ function toAddr(addr: Deno.Addr): Addr {
 
 function tune(conn: Deno.Conn): void {
   const tcp = conn as Deno.TcpConn;
-  // TlsConn has no socket options, only plain TCP does.
+  // TlsConn has no socket options, only plain TCP does: an accepted TLS connection inherits its
+  // listener's (listenTls), a dialled one gets them here before startTls.
   if (typeof tcp.setNoDelay === "function") {
     tcp.setNoDelay(true);
     // Deno cannot set the keepalive idle time: the OS default (2 h on Linux) applies.
@@ -277,7 +279,11 @@ function listenTls(options: ListenOptions, addr: Extract<Addr, { transport: "tcp
     // Deno serves one certificate per listener unless its (unstable) SNI resolver is used.
     tlsOptions[SNI_RESOLVER] = (name: string) => certificateFor(certs, name) ?? fallback;
   }
-  return Deno.listenTls(tlsOptions);
+  const listener = Deno.listenTls(tlsOptions);
+  // Its connections (TlsConn) have no setNoDelay: Nagle's algorithm would hold back each small
+  // TLS write for ~40 ms. Linux copies the listener's options to every socket it accepts.
+  setListenerOptions(toAddr(listener.addr));
+  return listener;
 }
 
 async function listenUnix(path: string): Promise<Deno.Listener> {
