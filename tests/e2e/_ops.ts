@@ -5,7 +5,8 @@
  */
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { RawWs, type WsClient } from "./_clients.ts";
-import { eventually } from "./_harness.ts";
+import assert from "node:assert/strict";
+import { eventually, type Gateway } from "./_harness.ts";
 import { Opcode, text } from "./_wire.ts";
 
 /** One message out, its echo back. */
@@ -120,6 +121,14 @@ export interface PromFamily {
 /** Parses exposition text with the npm parser, which throws on anything malformed. */
 export function parseMetrics(exposition: string): PromFamily[] {
   return (parsePrometheusTextFormat as (t: string) => PromFamily[])(exposition);
+}
+
+/** GET /metrics from the admin listener: a 200 in the Prometheus text format, parsed. */
+export async function scrapeMetrics(gw: Gateway): Promise<PromFamily[]> {
+  const answer = await gw.admin("GET", "/metrics");
+  assert.equal(answer.status, 200);
+  assert.match(answer.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  return parseMetrics(text(answer.body));
 }
 
 /** The value of the counter or gauge series `name` whose labels are exactly `labels`. */

@@ -2,15 +2,8 @@
 import assert from "node:assert/strict";
 import { wsEchoBackend } from "./_backends.ts";
 import { openNodeWs } from "./_clients.ts";
-import { type Gateway, oneRouteConfig, startGateway } from "./_harness.ts";
-import { EchoLoop, metric, parseMetrics, progress, viaWsClient } from "./_ops.ts";
-import { text } from "./_wire.ts";
-
-async function scrape(gw: Gateway) {
-  const answer = await gw.admin("GET", "/metrics");
-  assert.equal(answer.status, 200);
-  return parseMetrics(text(answer.body));
-}
+import { oneRouteConfig, startGateway } from "./_harness.ts";
+import { EchoLoop, metric, progress, scrapeMetrics, viaWsClient } from "./_ops.ts";
 
 Deno.test("metrics: wsgate_messages_total moves while a tracked tunnel is open; wsgate_workers is 1 alone", async () => {
   await using backend = await wsEchoBackend();
@@ -24,7 +17,7 @@ Deno.test("metrics: wsgate_messages_total moves while a tracked tunnel is open; 
   const loop = new EchoLoop("m", viaWsClient(client));
   await progress([loop], 10);
   const echoed = await loop.stop();
-  const open = await scrape(gw);
+  const open = await scrapeMetrics(gw);
   assert.equal(metric(open, "wsgate_messages_total", { direction: "up" }), echoed, "client messages, live");
   assert.equal(metric(open, "wsgate_messages_total", { direction: "down" }), echoed, "echoes, live");
   assert.equal(metric(open, "wsgate_workers"), 1);

@@ -6,17 +6,10 @@ import assert from "node:assert/strict";
 import { type Backend, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
 import { eventually, type Gateway, oneRouteConfig, runGateway, startGateway, tempDir } from "./_harness.ts";
-import { EchoLoop, metric, parseMetrics, progress, viaWsClient } from "./_ops.ts";
+import { EchoLoop, metric, progress, scrapeMetrics, viaWsClient } from "./_ops.ts";
 import { ByteReader, Opcode, parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 
 const ADMIN = { admin: { listen: "127.0.0.1:0" } };
-
-async function metrics(gw: Gateway) {
-  const answer = await gw.admin("GET", "/metrics");
-  assert.equal(answer.status, 200);
-  assert.match(answer.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
-  return parseMetrics(text(answer.body));
-}
 
 /** Frame size on the wire for a payload under 126 bytes: 2 head bytes, plus the mask from a client. */
 const frameSize = (payload: number, masked: boolean) => 2 + (masked ? 4 : 0) + payload;
@@ -45,7 +38,7 @@ Deno.test("admin: /metrics parses as Prometheus text and counts what the test di
     ];
     for (const request of bad) assert.match(text(await rawRequest(gw.port, request)), /^HTTP\/1\.1 400 /);
 
-    const open = await metrics(gw);
+    const open = await scrapeMetrics(gw);
     assert.equal(metric(open, "wsgate_active_tunnels", { route: "/" }), 3, "the gauge counts open tunnels");
     assert.equal(
       metric(open, "wsgate_upstream_active_tunnels", { upstream: "app", server: backend.address }),
@@ -66,7 +59,7 @@ Deno.test("admin: /metrics parses as Prometheus text and counts what the test di
   assert.equal(logged("up_bytes"), up, "the access log counts what was sent");
   assert.equal(logged("down_bytes"), down, "the access log counts what came back");
 
-  const after = await metrics(gw);
+  const after = await scrapeMetrics(gw);
   const cases: [string, Record<string, string>, number][] = [
     ["wsgate_handshakes_total", { result: "tunnel", status: "101" }, 3],
     ["wsgate_handshakes_total", { result: "rejected", status: "400" }, 2],

@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import { wsEchoBackend } from "./_backends.ts";
 import { RawWs } from "./_clients.ts";
 import { eventually, type Gateway, startGateway, toYaml } from "./_harness.ts";
-import { EchoLoop, metric, parseMetrics, progress, viaRawWs } from "./_ops.ts";
-import { text } from "./_wire.ts";
+import { EchoLoop, metric, progress, scrapeMetrics, viaRawWs } from "./_ops.ts";
 
 /**
  * A free port below the ephemeral range (32768+ here), so that no client socket of this test
@@ -43,12 +42,6 @@ function workerOf(gw: Gateway, client: RawWs): string {
 const countBy = (values: string[]) =>
   values.reduce((m, v) => m.set(v, (m.get(v) ?? 0) + 1), new Map<string, number>());
 
-async function metrics(gw: Gateway) {
-  const answer = await gw.admin("GET", "/metrics");
-  assert.equal(answer.status, 200);
-  return parseMetrics(text(answer.body));
-}
-
 Deno.test("workers: two processes share the port, metrics are summed, a killed worker is replaced", async () => {
   await using backend = await wsEchoBackend();
   const port = freePort();
@@ -73,7 +66,7 @@ Deno.test("workers: two processes share the port, metrics are summed, a killed w
   assert.deepEqual([...perWorker.keys()].sort(), ["0", "1"], JSON.stringify([...perWorker]));
 
   // The supervisor's /metrics is the sum over both workers.
-  const summed = await metrics(gw);
+  const summed = await scrapeMetrics(gw);
   assert.equal(metric(summed, "wsgate_handshakes_total", { result: "tunnel", status: "101" }), 20);
   assert.equal(metric(summed, "wsgate_tunnels_total", { route: "/" }), 20);
   assert.equal(metric(summed, "wsgate_workers"), 2);
@@ -83,7 +76,7 @@ Deno.test("workers: two processes share the port, metrics are summed, a killed w
   try {
     const loops = clients.map((client, i) => new EchoLoop(`long${i}`, viaRawWs(client)));
     await progress(loops, 5);
-    assert.equal(metric(await metrics(gw), "wsgate_active_tunnels", { route: "/" }), 16);
+    assert.equal(metric(await scrapeMetrics(gw), "wsgate_active_tunnels", { route: "/" }), 16);
     const victim = gw.records("worker_started").find((r) => r.fields.worker === "0")!.fields.pid!;
     const onVictim = loops.filter((_, i) => workerOf(gw, clients[i]!) === "0");
     const survivors = loops.filter((loop) => !onVictim.includes(loop));
