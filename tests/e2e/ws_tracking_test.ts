@@ -32,8 +32,6 @@ function countControls(ws: NodeWs) {
   return seen;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function trackedConfig(
   backend: string,
   websocket: Record<string, unknown>,
@@ -61,7 +59,13 @@ Deno.test("ws tracking: applications never see wsgate's pings or pongs; counters
   for (let i = 0; i < 4; i++) {
     client.send(`message ${i}`);
     assert.equal(await client.next(), `message ${i}`);
-    await sleep(500); // silence on both sides: wsgate pings each of them (the sweep runs every 250 ms)
+    // Silence on both sides until wsgate has pinged each of them once more.
+    const [client0, backend0] = [atClient.keepalivePings, atBackend.keepalivePings];
+    await eventually(
+      () => atClient.keepalivePings > client0 && atBackend.keepalivePings > backend0,
+      3_000,
+      `keepalive round ${i}`,
+    );
   }
   await eventually(() => atClient.pongs.length === 1, 2_000, "the application's own pong");
   client.close(1000, "bye");
@@ -107,7 +111,13 @@ Deno.test("ws tracking: an application's own Pongs pass, even ones shaped like w
   assert.equal(await client.next(), "after the pongs");
   await eventually(() => atClient.pongs.length === 2, 2_000, "the backend's pongs at the client");
   assert.deepEqual(atClient.pongs, [oldStyle, sameLength]);
-  await sleep(500); // more keepalive rounds, all answered out of sight
+  // More keepalive rounds, all answered out of sight.
+  const [client0, backend0] = [atClient.keepalivePings, atBackend.keepalivePings];
+  await eventually(
+    () => atClient.keepalivePings >= client0 + 2 && atBackend.keepalivePings >= backend0 + 2,
+    3_000,
+    "two more keepalive rounds",
+  );
   assert.deepEqual(atBackend.pongs, [], "the client's answers to wsgate never reach the backend");
   assert.deepEqual(atClient.pongs, [oldStyle, sameLength], "the backend's answers never reach the client");
   assert.deepEqual([atClient.otherPings, atBackend.otherPings], [[], []]);
@@ -232,7 +242,13 @@ Deno.test("ws tracking: fragmented, compressed messages with pings in between pa
   for (const [i, part] of parts.entries()) {
     control(client.raw).send(part, { fin: i === parts.length - 1, compress: true });
     control(client.raw).ping(`between ${i}`);
-    await sleep(300); // long enough for wsgate's keepalive pings to land mid-message
+    // Until wsgate's keepalive pings landed mid-message, on both sides.
+    const [client0, backend0] = [atClient.keepalivePings, atBackend.keepalivePings];
+    await eventually(
+      () => atClient.keepalivePings > client0 && atBackend.keepalivePings > backend0,
+      3_000,
+      `keepalive pings inside part ${i}`,
+    );
   }
   assert.equal(await client.next(), parts.join(""));
   const binary = crypto.getRandomValues(new Uint8Array(4_096));
@@ -291,7 +307,9 @@ Deno.test("ws tracking: headless Chromium answers wsgate's pings unseen and gets
     const atBackend = countControls(backend.sockets[0]!);
     for (let i = 0; i < 3; i++) {
       await page.evaluate(`ws.send("browser message ${i} " + "y".repeat(2000))`);
-      await sleep(500); // quiet: wsgate pings the browser and the backend
+      // Quiet until wsgate pinged the backend once more (the browser answers its own out of sight).
+      const backend0 = atBackend.keepalivePings;
+      await eventually(() => atBackend.keepalivePings > backend0, 3_000, `keepalive round ${i}`);
     }
     await page.waitForFunction("seen.messages.length === 3", null, { timeout: 5_000 });
     assert.ok(atBackend.keepalivePings >= 2, `backend answered ${atBackend.keepalivePings} keepalive pings`);
