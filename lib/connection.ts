@@ -26,6 +26,7 @@ import type { Limits } from "./admit/limits.ts";
 import type { Config, RouteConfig, ServerConfig } from "./config/schema.ts";
 import type { Fields, Logger } from "./observe/log.ts";
 import type { Metrics } from "./observe/metrics.ts";
+import type { TunnelOwner } from "./tunnel/watchdog.ts";
 import type { Conn, Net } from "./runtime/types.ts";
 import type { UpstreamGroup } from "./upstream/group.ts";
 
@@ -56,7 +57,7 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
     const request = await readRequest(record, ctx);
     if (request !== null) {
       const route = routeRequest(ctx.servers, request.head);
-      record.fields.route = route.path;
+      record.routed(route);
       checkRouteAccess(route, admitted.clientIp, request.head);
       if (request.websocket) opened = await upgrade(record, request, route, ctx);
       else await passThrough(record, request, route, ctx);
@@ -212,6 +213,8 @@ async function exchange(
         upstream: err.upstream,
         reason: err.message,
       });
+      const reason = err.timedOut ? "timeout" : err.phase;
+      ctx.metrics.upstreamFailure(route.path, group.config.name, err.upstream, reason);
       if (err.phase === "connect" || err.phase === "tls") {
         ctx.metrics.upstreamConnectFailure(group.config.name, err.upstream);
       }
@@ -252,10 +255,16 @@ function runTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionCont
     route: route.path,
     upstream: address,
   });
-  ctx.metrics.handshake("tunnel", 101, (Date.now() - record.started) / 1000);
+  ctx.metrics.handshake("tunnel", 101, (Date.now() - record.started) / 1000, {
+    route: route.path,
+    upstream: route.upstream,
+    server: address,
+  });
   ctx.metrics.tunnelOpened(route.path, route.upstream, address);
   const sent = early.length > 0 ? opened.upstream.write(early) : Promise.resolve();
-  return sent.then(() => tunnel(record.admitted.client, opened.upstream, route, ctx)).then((result) => {
+  // The record is the tunnel's owner in the admin's list (GET /tunnels.json).
+  const piped = () => tunnel(record.admitted.client, opened.upstream, route, ctx, record);
+  return sent.then(piped).then((result) => {
     Object.assign(fields, {
       up_bytes: early.length + result.upBytes,
       down_bytes: opened.downBytes + result.downBytes,
@@ -306,11 +315,13 @@ type AccessFields = Fields & { client: string; status: number; closed_by: string
 
 /**
  * One client connection's record: what it holds (connection slot, upstream lease and socket) and
- * what it logs. finish() gives everything back and writes the access record, once.
+ * what it logs. finish() gives everything back and writes the access record, once. It is also the
+ * tunnel's owner in the admin's list of open tunnels: it lives as long as the tunnel anyway.
  */
-class ConnectionRecord {
+class ConnectionRecord implements TunnelOwner {
   readonly fields: AccessFields;
   #upstream: UpstreamAnswer | undefined;
+  #route: RouteConfig | undefined;
   /** Bytes of an answer went to the client: an error can then only close the connection. */
   #answering = false;
 
@@ -333,6 +344,21 @@ class ConnectionRecord {
       duration_ms: undefined,
       closed_by: "client",
       reason: undefined,
+    };
+  }
+
+  routed(route: RouteConfig): void {
+    this.#route = route;
+    this.fields.route = route.path;
+  }
+
+  describe(): { client: string; route: string; upstream: string; server: string } {
+    const route = this.#route;
+    return {
+      client: this.fields.client,
+      route: route?.path ?? "",
+      upstream: route?.upstream ?? "",
+      server: String(this.fields.upstream ?? ""),
     };
   }
 
@@ -397,5 +423,7 @@ function countOutcome(metrics: Metrics, fields: AccessFields): void {
     : fields.status >= 502 && fields.status <= 504
     ? "upstream_error"
     : "rejected";
-  metrics.handshake(result, fields.status, (fields.duration_ms as number) / 1000);
+  metrics.handshake(result, fields.status, (fields.duration_ms as number) / 1000, {
+    route: String(fields.route ?? ""),
+  });
 }

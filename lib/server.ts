@@ -8,7 +8,7 @@ import { formatAddr } from "./net/address.ts";
 import { type ConnectionContext, handleConnection } from "./connection.ts";
 import { createUpstreamGroups, type UpstreamGroup } from "./upstream/group.ts";
 import { HealthChecks } from "./upstream/health.ts";
-import { type LiveTraffic, Watchdog } from "./tunnel/watchdog.ts";
+import { type LiveTraffic, Watchdog, type WatchedTunnel } from "./tunnel/watchdog.ts";
 import { Metrics } from "./observe/metrics.ts";
 import { Limits } from "./admit/limits.ts";
 import { diffPlans, planListeners, type PlannedListener } from "./process/listen_plan.ts";
@@ -243,6 +243,16 @@ export class Gateway {
   /** Bytes moved so far by tunnels still open (closed ones are already in the metrics). */
   liveTraffic(): LiveTraffic {
     return this.#watchdog.liveTraffic();
+  }
+
+  /** The open tunnels, in the order they opened (GET /tunnels.json). */
+  openTunnels(): Iterable<WatchedTunnel> {
+    return this.#watchdog.open();
+  }
+
+  /** The open tunnel of connection `id` (the access log's id), for POST /tunnels/{id}/close. */
+  findTunnel(id: number): WatchedTunnel | undefined {
+    return this.#watchdog.find(id);
   }
 
   /** Connections being handled right now (handshakes and tunnels). */

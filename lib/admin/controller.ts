@@ -1,11 +1,21 @@
 /**
  * The admin endpoints for one gateway process: health while not draining, metrics and status
- * from the live state, reload from the configuration source, drain per upstream server.
+ * from the live state, the charts' history (sampled here on a timer), open tunnels from the
+ * watchdog's registry, reload from the configuration source, drain per upstream server.
  */
 import { describeError } from "../errors.ts";
 import { formatAddr } from "../net/address.ts";
 import { renderPrometheus } from "../observe/metrics.ts";
 import { buildStatus, type StatusJson } from "./status.ts";
+import { listTunnels, parseTunnelId, type TunnelQuery, type TunnelsJson } from "./tunnels.ts";
+import {
+  DEFAULT_INTERVAL_MS,
+  History,
+  historyInterval,
+  type HistoryJson,
+  INTERVAL_ENV,
+  untilNextSlot,
+} from "../observe/history.ts";
 import { VERSION } from "../process/version.ts";
 import type { AdminController } from "./server.ts";
 import type { LoadResult } from "../config/load.ts";
@@ -22,13 +32,29 @@ export class GatewayAdmin implements AdminController {
   #startedAt = Date.now();
   /** Reloads run one at a time: a second SIGHUP during a reload waits its turn. */
   #reloading: Promise<unknown> = Promise.resolve();
+  #history: History;
 
   constructor(runtime: Runtime, gateway: Gateway, logger: Logger, load: () => Promise<LoadResult>) {
     this.#runtime = runtime;
     this.#gateway = gateway;
     this.#logger = logger;
     this.#load = load;
+    const interval = historyInterval(runtime.env(INTERVAL_ENV));
+    if (typeof interval !== "number") {
+      logger.log("warn", "history_interval_invalid", {
+        reason: interval.error,
+        using_ms: DEFAULT_INTERVAL_MS,
+      });
+    }
+    this.#history = new History(typeof interval === "number" ? interval : DEFAULT_INTERVAL_MS);
+    this.#sample();
   }
+
+  /** One reading now, the next on the next multiple of the interval (where workers sample too). */
+  #sample = (): void => {
+    this.#history.record(this.snapshot(), Date.now());
+    setTimeout(this.#sample, untilNextSlot(Date.now(), this.#history.intervalMs));
+  };
 
   healthy(): boolean {
     return !this.#gateway.draining;
@@ -72,6 +98,25 @@ export class GatewayAdmin implements AdminController {
 
   statusJson(): Promise<StatusJson> {
     return Promise.resolve(this.status(this.snapshot(), 1));
+  }
+
+  historyJson(): Promise<HistoryJson> {
+    return Promise.resolve(this.#history.toJson());
+  }
+
+  tunnelsJson(query: TunnelQuery): Promise<TunnelsJson> {
+    return Promise.resolve(listTunnels(this.#gateway.openTunnels(), query, Date.now()));
+  }
+
+  closeTunnel(id: string, admin: string): Promise<boolean> {
+    const n = parseTunnelId(id);
+    const tunnel = n === undefined ? undefined : this.#gateway.findTunnel(n);
+    if (!tunnel?.owner) return Promise.resolve(false);
+    const { client, route } = tunnel.owner.describe();
+    this.#logger.log("info", "tunnel_closed_by_admin", { id: n, admin, client, route });
+    // The access record follows when the tunnel has ended: closed_by=proxy reason=admin_close.
+    tunnel.abort("proxy", "admin_close");
+    return Promise.resolve(true);
   }
 
   /** The status of this process; the supervisor passes merged metrics and its worker count. */

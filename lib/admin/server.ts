@@ -1,6 +1,6 @@
 /**
- * The admin listener (`admin.listen`, loopback by default): health, metrics, status, reload
- * and drain. A tiny HTTP/1.1 server on the same runtime seam and strict parser as the data
+ * The admin listener (`admin.listen`, loopback by default): health, metrics, status (page,
+ * status.json, history.json for its charts), open tunnels (list, close), reload and drain. A tiny HTTP/1.1 server on the same runtime seam and strict parser as the data
  * path: one request per connection, answered and closed. guard.ts decides which requests are
  * refused before an endpoint runs; every refusal is one `admin_reject` log line.
  */
@@ -12,6 +12,8 @@ import { readHead } from "../http/read_head.ts";
 import { reasonPhrase } from "../http/responses.ts";
 import { type AdminPolicy, refusal } from "./guard.ts";
 import { statusPage } from "./status_page.ts";
+import { parseTunnelQuery, type TunnelQuery, type TunnelsJson } from "./tunnels.ts";
+import type { HistoryJson } from "../observe/history.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 
@@ -23,6 +25,12 @@ export interface AdminController {
   /** The same counters as JSON, for a supervisor to merge across worker processes. */
   metricsJson(): Promise<unknown>;
   statusJson(): Promise<unknown>;
+  /** The status page's charts: samples of the last 15 minutes. */
+  historyJson(): Promise<HistoryJson>;
+  tunnelsJson(query: TunnelQuery): Promise<TunnelsJson>;
+  /** Ends an open tunnel (Close 1008 on tracked routes, TCP close otherwise); `admin` is who
+   * asked, for the log. false when no open tunnel has that id. */
+  closeTunnel(id: string, admin: string): Promise<boolean>;
   reload(): Promise<{ ok: boolean; errors: string[] }>;
   /** false when the group or server does not exist. */
   drain(group: string, address: string, drained: boolean): Promise<boolean>;
@@ -35,10 +43,11 @@ interface Reply {
   headers?: [string, string][];
 }
 
-const json = (status: number, value: unknown): Reply => ({
+/** Indented for people reading it with curl; `compact` for what only the page polls. */
+const json = (status: number, value: unknown, compact = false): Reply => ({
   status,
   type: "application/json",
-  body: JSON.stringify(value, null, 2) + "\n",
+  body: JSON.stringify(value, null, compact ? undefined : 2) + "\n",
 });
 const text = (status: number, body: string, type = "text/plain; charset=utf-8"): Reply => ({
   status,
@@ -51,10 +60,19 @@ const isStatusPage = (method: string, path: string) =>
 const statusPageReply = () => text(200, statusPage(), "text/html; charset=utf-8");
 
 const DRAIN_PATH = /^\/upstreams\/([^/]+)\/servers\/([^/]+)\/(drain|undrain)$/;
+const CLOSE_PATH = /^\/tunnels\/([^/]+)\/close$/;
 
-/** Routes one admin request; pure apart from the controller calls. */
-export async function answerAdmin(method: string, path: string, controller: AdminController): Promise<Reply> {
-  const bare = path.split("?")[0]!;
+/**
+ * Routes one admin request; pure apart from the controller calls. `admin` names who asked, for
+ * the log lines of what changes state (the client's address).
+ */
+export async function answerAdmin(
+  method: string,
+  path: string,
+  controller: AdminController,
+  admin = "unknown",
+): Promise<Reply> {
+  const [bare = "", search = ""] = path.split("?", 2);
   if (bare === "/healthz") {
     return controller.healthy() ? text(200, "ok\n") : text(503, "draining\n");
   }
@@ -63,11 +81,23 @@ export async function answerAdmin(method: string, path: string, controller: Admi
   }
   if (bare === "/metrics.json" && method === "GET") return json(200, await controller.metricsJson());
   if (bare === "/status.json" && method === "GET") return json(200, await controller.statusJson());
+  if (bare === "/history.json" && method === "GET") return json(200, await controller.historyJson(), true);
+  if (bare === "/tunnels.json" && method === "GET") {
+    return json(200, await controller.tunnelsJson(parseTunnelQuery(search)));
+  }
   if (isStatusPage(method, path)) return statusPageReply();
   if (bare === "/reload") {
     if (method !== "POST") return text(405, "use POST\n");
     const result = await controller.reload();
     return json(result.ok ? 200 : 400, result);
+  }
+  const close = CLOSE_PATH.exec(bare);
+  if (close) {
+    if (method !== "POST") return text(405, "use POST\n");
+    const id = decodeURIComponent(close[1]!);
+    return await controller.closeTunnel(id, admin)
+      ? json(200, { id, closed: true })
+      : json(404, { error: "no such open tunnel" });
   }
   const drain = DRAIN_PATH.exec(bare);
   if (drain) {
@@ -112,7 +142,7 @@ async function serve(conn: Conn, controller: AdminController, options: AdminOpti
   };
   // An admin client gets as long as a proxied one to send its request (readHead's timeout)
   // and to take the answer, so an idle or half-sent socket does not hold a slot forever.
-  const reply = await answer(conn, controller, policy, limits.handshake_timeout, options.logger);
+  const reply = await answer(conn, controller, policy, limits.handshake_timeout, options);
   if (reply) await send(conn, reply, limits.handshake_timeout);
 }
 
@@ -122,7 +152,7 @@ async function answer(
   controller: AdminController,
   policy: AdminPolicy,
   timeoutMs: number,
-  logger: Logger,
+  { logger, internal }: AdminOptions,
 ): Promise<Reply | undefined> {
   const reject = (status: number, reason: string, request?: RequestHead): Reply => {
     logger.log("warn", "admin_reject", {
@@ -148,7 +178,7 @@ async function answer(
   const refused = refusal(request, policy);
   if (!refused) {
     try {
-      return await answerAdmin(request.method, request.path, controller);
+      return await answerAdmin(request.method, request.path, controller, askedBy(conn, request, internal));
     } catch (err) {
       // e.g. a malformed %-escape in a drain path (URIError)
       return reject(400, (err as Error).message, request);
@@ -159,6 +189,18 @@ async function answer(
   // The page holds no data: served with the 401, it asks for the token and sends it itself.
   const shown = isStatusPage(request.method, request.path) ? statusPageReply() : reply;
   return { ...shown, status: 401, headers: [["WWW-Authenticate", 'Bearer realm="wsgate-admin"']] };
+}
+
+/**
+ * Who asked, for the log: the client's address; on a worker's private socket, the address its
+ * supervisor passes on as ?admin= (the supervisor is the only one that can reach that socket).
+ */
+function askedBy(conn: Conn, request: RequestHead, internal: boolean | undefined): string {
+  if (internal) {
+    const query = request.path.split("?", 2)[1] ?? "";
+    return new URLSearchParams(query).get("admin") ?? "supervisor";
+  }
+  return formatAddr(conn.remoteAddr);
 }
 
 /**

@@ -2,6 +2,14 @@
  * STATUS: the document behind /status.json and the live status page. Pure: the caller gathers
  * the configuration, live upstream state and merged metrics, and passes the clock in.
  */
+import {
+  breakdown,
+  emptyRouteStats,
+  emptyServerStats,
+  type RouteStats,
+  serverKey,
+  type ServerStats,
+} from "./breakdown.ts";
 import type { MetricsSnapshot, Sample } from "../observe/metrics.ts";
 
 export interface StatusInput {
@@ -43,24 +51,60 @@ export interface StatusTotals {
   reloadsFailed: number;
 }
 
-/** The input without the raw metrics (too bulky to poll every 2 s), plus what derives from them. */
-export type StatusJson = Omit<StatusInput, "metrics"> & { uptimeSeconds: number; totals: StatusTotals };
+type RouteInput = StatusInput["routes"][number];
+type UpstreamInput = StatusInput["upstreams"][number];
+type ServerInput = UpstreamInput["servers"][number];
+
+/** The input without the raw metrics (too bulky to poll every 2 s), plus what derives from them:
+ * totals, and per route and per upstream server the figures of breakdown.ts. */
+export type StatusJson = Omit<StatusInput, "metrics" | "routes" | "upstreams"> & {
+  uptimeSeconds: number;
+  totals: StatusTotals;
+  routes: (RouteInput & { stats: RouteStats })[];
+  upstreams: (Omit<UpstreamInput, "servers"> & { servers: (ServerInput & { stats: ServerStats })[] })[];
+  /** Refusals before a route matched, by status. */
+  unrouted: { rejects: Record<string, number> };
+};
 
 export function buildStatus(input: StatusInput): StatusJson {
-  const { metrics, ...rest } = input;
-  const { counters, gauges } = metrics;
-  return {
+  const { metrics, routes, upstreams, ...rest } = input;
+  const status: StatusJson = {
     ...rest,
     uptimeSeconds: Math.max(0, Math.floor((input.now - input.startedAt) / 1000)),
-    totals: {
-      activeTunnels: total(gauges, "wsgate_active_tunnels"),
-      acceptedConnections: total(counters, "wsgate_connections_accepted_total"),
-      handshakes: total(counters, "wsgate_handshakes_total"),
-      bytesUp: total(counters, "wsgate_bytes_total", { direction: "up" }),
-      bytesDown: total(counters, "wsgate_bytes_total", { direction: "down" }),
-      reloads: total(counters, "wsgate_reloads_total"),
-      reloadsFailed: total(counters, "wsgate_reloads_total", { result: "failed" }),
-    },
+    totals: totalsOf(metrics),
+    routes: routes.map((route) => ({ ...route, stats: emptyRouteStats() })),
+    upstreams: upstreams.map((group) => ({
+      ...group,
+      servers: group.servers.map((server) => ({ ...server, stats: emptyServerStats() })),
+    })),
+    unrouted: { rejects: {} },
+  };
+  applyBreakdown(status, metrics);
+  return status;
+}
+
+/** Sets every route's and server's figures from `metrics` (one process's, or the merged ones). */
+function applyBreakdown(status: StatusJson, metrics: MetricsSnapshot): void {
+  const figures = breakdown(metrics);
+  for (const route of status.routes) route.stats = figures.routes.get(route.path) ?? emptyRouteStats();
+  for (const group of status.upstreams) {
+    for (const server of group.servers) {
+      server.stats = figures.servers.get(serverKey(group.name, server.address)) ?? emptyServerStats();
+    }
+  }
+  status.unrouted = { rejects: figures.unrouted };
+}
+
+function totalsOf(metrics: MetricsSnapshot): StatusTotals {
+  const { counters, gauges } = metrics;
+  return {
+    activeTunnels: total(gauges, "wsgate_active_tunnels"),
+    acceptedConnections: total(counters, "wsgate_connections_accepted_total"),
+    handshakes: total(counters, "wsgate_handshakes_total"),
+    bytesUp: total(counters, "wsgate_bytes_total", { direction: "up" }),
+    bytesDown: total(counters, "wsgate_bytes_total", { direction: "down" }),
+    reloads: total(counters, "wsgate_reloads_total"),
+    reloadsFailed: total(counters, "wsgate_reloads_total", { result: "failed" }),
   };
 }
 
@@ -76,11 +120,13 @@ function total(samples: readonly Sample[], name: string, match: Record<string, s
 /**
  * One status for several worker processes: the first worker's view of the configuration, with
  * active tunnels per server and the totals summed over all of them (reloads are counted once
- * per worker, so they are taken from the first).
+ * per worker, so they are taken from the first). With the workers' merged metrics, the per-route
+ * and per-server figures are taken from those (percentiles of the summed buckets).
  */
 export function mergeStatuses(
   statuses: readonly StatusJson[],
   overrides: { draining: boolean; workers: number },
+  metrics?: MetricsSnapshot,
 ) {
   const [first, ...others] = statuses;
   if (!first) return { error: "no worker answered", ...overrides };
@@ -103,5 +149,6 @@ export function mergeStatuses(
       }
     }
   }
+  if (metrics) applyBreakdown(merged, metrics);
   return merged;
 }

@@ -8,6 +8,8 @@
  * | wsgate_connections_accepted_total       | counter   | listener          | sum                   |
  * | wsgate_handshakes_total                 | counter   | result, status    | sum                   |
  * | wsgate_upstream_connect_failures_total  | counter   | upstream, server  | sum                   |
+ * | wsgate_upstream_failures_total          | counter   | route, upstream, server, reason | sum     |
+ * | wsgate_route_rejects_total              | counter   | route, status     | sum                   |
  * | wsgate_bytes_total                      | counter   | direction         | sum                   |
  * | wsgate_messages_total                   | counter   | direction         | sum                   |
  * | wsgate_tunnels_total                    | counter   | route             | sum                   |
@@ -19,6 +21,7 @@
  * | wsgate_workers                          | gauge     |                   | max (one view of it)  |
  * | wsgate_info                             | gauge     | version, runtime  | max (always 1)        |
  * | wsgate_handshake_duration_seconds       | histogram | result            | sum per bucket        |
+ * | wsgate_tunnel_handshake_duration_seconds | histogram | route, upstream, server | sum per bucket  |
  * | wsgate_tunnel_duration_seconds          | histogram | route             | sum per bucket        |
  */
 
@@ -72,6 +75,16 @@ const FAMILIES = {
     type: "counter",
     help: "Failed attempts to reach an upstream server (refused, TLS failure, closed before answering).",
   },
+  wsgate_upstream_failures_total: {
+    type: "counter",
+    help: "Failed attempts to get an answer from an upstream server, by route, server and reason " +
+      "(connect, tls, send, response, timeout); each retry on another server counts again.",
+  },
+  wsgate_route_rejects_total: {
+    type: "counter",
+    help: "Requests wsgate answered with an error status itself (wsgate_handshakes_total results rejected " +
+      'and upstream_error), by route (route="" before one matched) and status.',
+  },
   wsgate_bytes_total: {
     type: "counter",
     help: "Bytes relayed between clients and upstreams; up = client to upstream, down = upstream to client.",
@@ -100,6 +113,11 @@ const FAMILIES = {
   wsgate_handshake_duration_seconds: {
     type: "histogram",
     help: "Time to answer a client's request head (with 101 or another status), by result.",
+  },
+  wsgate_tunnel_handshake_duration_seconds: {
+    type: "histogram",
+    help:
+      "Time from accept to the 101 relayed to the client, of the tunnels opened, by route and upstream server.",
   },
   wsgate_tunnel_duration_seconds: {
     type: "histogram",
@@ -135,9 +153,12 @@ class Series<T> {
     this.#make = make;
   }
 
-  get(a: string, b?: string): T {
-    const key = b === undefined ? a : a + SEP + b;
-    return this.#map.get(key) ?? this.#add(key, b === undefined ? [a] : [a, b]);
+  get(a: string, b?: string, c?: string, d?: string): T {
+    let key = a;
+    if (b !== undefined) key += SEP + b;
+    if (c !== undefined) key += SEP + c;
+    if (d !== undefined) key += SEP + d;
+    return this.#map.get(key) ?? this.#add(key, key.split(SEP));
   }
 
   values(): IterableIterator<T> {
@@ -186,6 +207,13 @@ export class Metrics {
   readonly #accepted = scalars("wsgate_connections_accepted_total", ["listener"]);
   readonly #handshakes = scalars("wsgate_handshakes_total", ["result", "status"]);
   readonly #connectFailures = scalars("wsgate_upstream_connect_failures_total", ["upstream", "server"]);
+  readonly #upstreamFailures = scalars("wsgate_upstream_failures_total", [
+    "route",
+    "upstream",
+    "server",
+    "reason",
+  ]);
+  readonly #routeRejects = scalars("wsgate_route_rejects_total", ["route", "status"]);
   readonly #bytes = scalars("wsgate_bytes_total", ["direction"]);
   readonly #messages = scalars("wsgate_messages_total", ["direction"]);
   readonly #tunnels = scalars("wsgate_tunnels_total", ["route"]);
@@ -195,6 +223,11 @@ export class Metrics {
   readonly #healthy = scalars("wsgate_upstream_server_healthy", ["upstream", "server"]);
   readonly #gauges = new Map<string, Sample>();
   readonly #handshakeSeconds = histograms("wsgate_handshake_duration_seconds", ["result"], HANDSHAKE_BUCKETS);
+  readonly #tunnelHandshakeSeconds = histograms(
+    "wsgate_tunnel_handshake_duration_seconds",
+    ["route", "upstream", "server"],
+    HANDSHAKE_BUCKETS,
+  );
   readonly #tunnelSeconds = histograms("wsgate_tunnel_duration_seconds", ["route"], TUNNEL_BUCKETS);
   // bytes() runs once per relayed chunk: its two series are held directly.
   readonly #bytesUp = this.#bytes.get("up");
@@ -210,17 +243,33 @@ export class Metrics {
     this.#accepted.get(listener).value++;
   }
 
+  /**
+   * One answered request. `at` says where it went, for the per-route and per-server figures of
+   * the status page: a tunnel's route and upstream server, a refusal's route ("" before one matched).
+   */
   handshake(
     result: "tunnel" | "http" | "rejected" | "upstream_error",
     status: number,
     seconds: number,
+    at?: { route: string; upstream?: string; server?: string },
   ): void {
     this.#handshakes.get(result, String(status)).value++;
     observe(this.#handshakeSeconds.get(result), seconds);
+    if (at === undefined) return;
+    if (result === "rejected" || result === "upstream_error") {
+      this.#routeRejects.get(at.route, String(status)).value++;
+    } else if (result === "tunnel" && at.upstream !== undefined && at.server !== undefined) {
+      observe(this.#tunnelHandshakeSeconds.get(at.route, at.upstream, at.server), seconds);
+    }
   }
 
   upstreamConnectFailure(upstream: string, server: string): void {
     this.#connectFailures.get(upstream, server).value++;
+  }
+
+  /** One failed attempt at an upstream server; `reason` is the phase, or "timeout". */
+  upstreamFailure(route: string, upstream: string, server: string, reason: string): void {
+    this.#upstreamFailures.get(route, upstream, server, reason).value++;
   }
 
   /** `up` = client to upstream. */
@@ -270,6 +319,8 @@ export class Metrics {
         this.#accepted.values(),
         this.#handshakes.values(),
         this.#connectFailures.values(),
+        this.#upstreamFailures.values(),
+        this.#routeRejects.values(),
         this.#bytes.values(),
         this.#messages.values(),
         this.#tunnels.values(),
@@ -281,12 +332,16 @@ export class Metrics {
         this.#healthy.values(),
         this.#gauges.values(),
       ),
-      histograms: [...this.#handshakeSeconds.values(), ...this.#tunnelSeconds.values()].map(copyHistogram),
+      histograms: [
+        ...this.#handshakeSeconds.values(),
+        ...this.#tunnelHandshakeSeconds.values(),
+        ...this.#tunnelSeconds.values(),
+      ].map(copyHistogram),
     };
   }
 }
 
-function copyHistogram(h: HistogramSample): HistogramSample {
+export function copyHistogram(h: HistogramSample): HistogramSample {
   return { ...h, labels: { ...h.labels }, buckets: [...h.buckets], counts: [...h.counts] };
 }
 
@@ -316,12 +371,7 @@ export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSn
         histograms.set(key, copyHistogram(h));
         continue;
       }
-      if (into.buckets.join() !== h.buckets.join()) {
-        throw new Error(`${h.name}: cannot merge histograms with different buckets`);
-      }
-      h.counts.forEach((n, i) => into.counts[i]! += n);
-      into.count += h.count;
-      into.sum += h.sum;
+      addHistogram(into, h);
     }
   }
   return {
@@ -329,6 +379,16 @@ export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSn
     gauges: [...gauges.values()],
     histograms: [...histograms.values()],
   };
+}
+
+/** Adds `from`'s observations to `into` (same family or not; the buckets must be the same). */
+export function addHistogram(into: HistogramSample, from: HistogramSample): void {
+  if (into.buckets.join() !== from.buckets.join()) {
+    throw new Error(`${from.name}: cannot merge histograms with different buckets`);
+  }
+  from.counts.forEach((n, i) => into.counts[i]! += n);
+  into.count += from.count;
+  into.sum += from.sum;
 }
 
 function mergeInto(

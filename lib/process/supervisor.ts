@@ -2,7 +2,9 @@
  * `workers: N`: N processes of this same program share every listening port (SO_REUSEPORT), so
  * the kernel spreads connections over them. The supervisor holds no data sockets: it restarts a
  * worker that dies (with backoff) without touching the others, passes reload and shutdown on
- * to every worker, and serves the admin listener with their metrics summed.
+ * to every worker, and serves the admin listener with their metrics summed, their histories
+ * added sample by sample, and their open tunnels in one list (ids "<worker>-<id>", so a close
+ * goes to the worker that holds the tunnel).
  */
 import { describeError } from "../errors.ts";
 import { formatAddr } from "../net/address.ts";
@@ -11,6 +13,13 @@ import { type AdminController, runAdmin } from "../admin/server.ts";
 import { adminRequest } from "../admin/client.ts";
 import { onStopSignals } from "./stop_signals.ts";
 import { mergeStatuses, type StatusJson } from "../admin/status.ts";
+import {
+  mergeTunnelLists,
+  splitWorkerTunnelId,
+  tunnelQueryString,
+  type TunnelsJson,
+} from "../admin/tunnels.ts";
+import { type HistoryJson, mergeHistories } from "../observe/history.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../observe/log.ts";
@@ -80,17 +89,22 @@ export async function runSupervisor(
     workers[worker.index] = spawn(worker.index, Math.min(delay * 2, BACKOFF_MAX_MS));
   };
 
-  const askAll = async (method: "GET" | "POST", path: string) => {
+  const ask = (w: Worker, method: "GET" | "POST", path: string) =>
+    adminRequest(runtime, w.admin, { method, path }).catch((err) => {
+      logger.log("warn", "worker_unreachable", { worker: w.index, reason: describeError(err) });
+      return undefined;
+    });
+
+  /** Every worker's answer that came, each with the worker's index. */
+  const askEach = async (method: "GET" | "POST", path: string) => {
     const answers = await Promise.all(
-      workers.map((w) =>
-        adminRequest(runtime, w.admin, { method, path }).catch((err) => {
-          logger.log("warn", "worker_unreachable", { worker: w.index, reason: describeError(err) });
-          return undefined;
-        })
-      ),
+      workers.map(async (w) => ({ worker: w.index, answer: await ask(w, method, path) })),
     );
-    return answers.filter((a) => a !== undefined);
+    return answers.flatMap(({ worker, answer }) => answer ? [{ worker, answer }] : []);
   };
+
+  const askAll = async (method: "GET" | "POST", path: string) =>
+    (await askEach(method, path)).map(({ answer }) => answer);
 
   const merged = async (): Promise<MetricsSnapshot> => {
     const snapshots = (await askAll("GET", "/metrics.json")).map((a) =>
@@ -106,8 +120,32 @@ export async function runSupervisor(
     metricsText: async () => renderPrometheus(await merged()),
     metricsJson: merged,
     statusJson: async () => {
-      const statuses = (await askAll("GET", "/status.json")).map((a) => JSON.parse(a.body) as StatusJson);
-      return mergeStatuses(statuses, { draining: stopping, workers: workers.length });
+      const [answers, metrics] = await Promise.all([askAll("GET", "/status.json"), merged()]);
+      const statuses = answers.map((a) => JSON.parse(a.body) as StatusJson);
+      return mergeStatuses(statuses, { draining: stopping, workers: workers.length }, metrics);
+    },
+    historyJson: async () =>
+      mergeHistories((await askAll("GET", "/history.json")).map((a) => JSON.parse(a.body) as HistoryJson)),
+    tunnelsJson: async (query) => {
+      const lists = (await askEach("GET", `/tunnels.json${tunnelQueryString(query)}`)).map((
+        { worker, answer },
+      ) => ({
+        worker,
+        list: JSON.parse(answer.body) as TunnelsJson,
+      }));
+      return mergeTunnelLists(lists, query, Date.now());
+    },
+    closeTunnel: async (id, admin) => {
+      const target = splitWorkerTunnelId(id);
+      const worker = target && workers[target.worker];
+      if (!worker) return false;
+      // The worker logs the close with the admin's address, beside the tunnel's access record.
+      const answer = await ask(
+        worker,
+        "POST",
+        `/tunnels/${target.id}/close?admin=${encodeURIComponent(admin)}`,
+      );
+      return answer?.status === 200;
     },
     reload: async () => {
       // Validate once here, so a bad file is reported once and no worker is disturbed.

@@ -8,7 +8,7 @@
  */
 import type { Conn, SpliceReport } from "../runtime/types.ts";
 import type { Clock } from "./clock.ts";
-import { type Watchdog, type WatchedTunnel } from "./watchdog.ts";
+import { type TunnelOwner, type Watchdog, type WatchedTunnel } from "./watchdog.ts";
 
 export type ClosedBy = "client" | "upstream" | "proxy";
 
@@ -22,6 +22,8 @@ export interface PipeOptions {
   watchdog: Watchdog;
   /** Aborted on shutdown: the tunnel is closed by the proxy. */
   signal?: AbortSignal;
+  /** Whose tunnel it is, for the admin's list of open tunnels. */
+  owner?: TunnelOwner;
 }
 
 export interface PipeResult {
@@ -79,6 +81,11 @@ export class Tunnel implements WatchedTunnel {
     this.#client = client;
     this.#upstream = upstream;
     this.#options = options;
+  }
+
+  /** Read from the options the tunnel keeps anyway: no field of its own. */
+  get owner(): TunnelOwner | undefined {
+    return this.#options.owner;
   }
 
   /** Called by the watchdog: a reason to end the tunnel, or undefined. */

@@ -4,7 +4,7 @@
  */
 import { pipe, type PipeResult } from "./pipe.ts";
 import { wsTunnel, type WsTunnelResult } from "./ws_tunnel.ts";
-import type { Watchdog } from "./watchdog.ts";
+import type { TunnelOwner, Watchdog } from "./watchdog.ts";
 import type { RouteConfig } from "../config/schema.ts";
 import type { Conn } from "../runtime/types.ts";
 
@@ -24,6 +24,7 @@ export function tunnel(
   upstream: Conn,
   route: RouteConfig,
   ctx: TunnelContext,
+  owner: TunnelOwner,
 ): Promise<TunnelResult> {
   const options = {
     readTimeout: route.read_timeout,
@@ -31,6 +32,7 @@ export function tunnel(
     idleTimeout: route.idle_timeout,
     watchdog: ctx.watchdog,
     signal: ctx.signal,
+    owner,
   };
   if (!route.websocket) return pipe(client, upstream, options);
   return wsTunnel(client, upstream, {

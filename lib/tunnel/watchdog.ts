@@ -2,8 +2,22 @@
  * One timer for every tunnel's timeouts. Tunnels only stamp the clock's time as bytes move; a
  * sweep a few times a second asks each one whether it is overdue. That keeps timers (and their
  * allocations) off the per-chunk hot path, at the price of up to SWEEP_MS of slack.
+ * The set of watched tunnels is also the registry of open tunnels the admin lists and closes
+ * (GET /tunnels.json, POST /tunnels/{id}/close): no second collection per tunnel.
  */
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
+
+/**
+ * Whose tunnel it is: the connection's record, which lives as long as the tunnel anyway, so the
+ * registry costs one reference per tunnel and describe() builds its answer only when asked.
+ */
+export interface TunnelOwner {
+  readonly id: number;
+  /** ms since the epoch: when the connection was accepted. */
+  readonly started: number;
+  /** upstream = the group's name, server = the upstream server's address. */
+  describe(): { client: string; route: string; upstream: string; server: string };
+}
 
 export interface WatchedTunnel {
   overdue(now: number): string | undefined;
@@ -13,6 +27,8 @@ export interface WatchedTunnel {
   readonly down: { bytes: number };
   /** Data messages so far each way, on tunnels that follow WebSocket frames. */
   messages?(): { up: number; down: number };
+  /** Undefined for a tunnel started without one (unit tests of the pipe). */
+  readonly owner?: TunnelOwner | undefined;
 }
 
 /** What the open tunnels moved so far, for metrics that do not wait for the close. */
@@ -54,6 +70,17 @@ export class Watchdog {
       if (this.#tunnels.size > 0) this.#schedule();
       else this.#timer = undefined;
     }, SWEEP_MS);
+  }
+
+  /** The open tunnels, in the order they opened. */
+  open(): IterableIterator<WatchedTunnel> {
+    return this.#tunnels.values();
+  }
+
+  /** The open tunnel of connection `id` (a scan: an operator's click, not a hot path). */
+  find(id: number): WatchedTunnel | undefined {
+    for (const tunnel of this.#tunnels) if (tunnel.owner?.id === id) return tunnel;
+    return undefined;
   }
 
   /** Bytes and messages moved so far by the tunnels still open. */

@@ -61,6 +61,8 @@ const CLOSES: Record<string, { code: number; text: string }> = {
   send_timeout: { code: CloseCode.goingAway, text: "peer not reading" },
   client_ping_timeout: { code: CloseCode.goingAway, text: "client not responding" },
   upstream_ping_timeout: { code: CloseCode.goingAway, text: "upstream not responding" },
+  // POST /tunnels/{id}/close: the operator's decision, like a policy the peer ran into.
+  admin_close: { code: CloseCode.policyViolation, text: "closed by admin" },
 };
 
 class WsTunnel extends Tunnel {

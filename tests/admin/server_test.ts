@@ -17,6 +17,15 @@ function controller(healthy = true) {
       calls.push(`${drained ? "drain" : "undrain"} ${group} ${address}`);
       return Promise.resolve(group === "chat");
     },
+    historyJson: () => Promise.resolve({ intervalSeconds: 5, windowSeconds: 900, samples: [] }),
+    tunnelsJson: (query) => {
+      calls.push(`tunnels ${JSON.stringify(query)}`);
+      return Promise.resolve({ now: "2024-01-01T00:00:00.000Z", total: 0, sort: query.sort, tunnels: [] });
+    },
+    closeTunnel: (id, admin) => {
+      calls.push(`close ${id} by ${admin}`);
+      return Promise.resolve(id === "1-42");
+    },
   };
   return { c, calls };
 }
@@ -52,4 +61,31 @@ Deno.test("answerAdmin() reloads and drains only on POST, with decoded names", a
     "undrain chat unix:/run/a.sock",
     "drain other x",
   ]);
+});
+
+Deno.test("answerAdmin() lists tunnels with the query's order and limit, and serves the history", async () => {
+  const { c, calls } = controller();
+  assert.equal((await answerAdmin("GET", "/tunnels.json", c)).status, 200);
+  await answerAdmin("GET", "/tunnels.json?sort=busiest&limit=10", c);
+  await answerAdmin("GET", "/tunnels.json?sort=nonsense&limit=-1", c);
+  assert.deepEqual(calls, [
+    'tunnels {"sort":"oldest"}',
+    'tunnels {"sort":"busiest","limit":10}',
+    'tunnels {"sort":"oldest"}',
+  ]);
+  const history = await answerAdmin("GET", "/history.json", c);
+  assert.equal(history.status, 200);
+  assert.equal(JSON.parse(history.body).intervalSeconds, 5);
+  assert.ok(!history.body.trimEnd().includes("\n"), "compact: only the page polls it");
+});
+
+Deno.test("answerAdmin() closes a tunnel only on POST, naming who asked", async () => {
+  const { c, calls } = controller();
+  const closed = await answerAdmin("POST", "/tunnels/1-42/close", c, "127.0.0.1:5555");
+  assert.equal(closed.status, 200);
+  assert.deepEqual(JSON.parse(closed.body), { id: "1-42", closed: true });
+  assert.equal((await answerAdmin("POST", "/tunnels/9/close", c, "127.0.0.1:5555")).status, 404);
+  assert.equal((await answerAdmin("GET", "/tunnels/1-42/close", c)).status, 405);
+  assert.equal((await answerAdmin("POST", "/tunnels//close", c)).status, 404, "no id: no such endpoint");
+  assert.deepEqual(calls, ["close 1-42 by 127.0.0.1:5555", "close 9 by 127.0.0.1:5555"]);
 });

@@ -123,6 +123,35 @@ Deno.test("Metrics records each event in its documented series", () => {
       value: 2,
     },
     {
+      name: "wsgate's own error answers per route and status (not tunnels or relayed answers)",
+      act: (m) => {
+        m.handshake("rejected", 403, 0.001, { route: "/ws" });
+        m.handshake("upstream_error", 403, 0.001, { route: "/ws" });
+        m.handshake("http", 403, 0.001, { route: "/ws" });
+        m.handshake("rejected", 403, 0.001);
+      },
+      kind: "counters",
+      series: "wsgate_route_rejects_total",
+      labels: { route: "/ws", status: "403" },
+      value: 2,
+    },
+    {
+      name: 'refusals before a route matched, under route=""',
+      act: (m) => m.handshake("rejected", 404, 0.001, { route: "" }),
+      kind: "counters",
+      series: "wsgate_route_rejects_total",
+      labels: { route: "", status: "404" },
+      value: 1,
+    },
+    {
+      name: "failed upstream attempts by route, server and reason",
+      act: (m) => ["connect", "connect", "timeout"].forEach((r) => m.upstreamFailure("/ws", "u", "s", r)),
+      kind: "counters",
+      series: "wsgate_upstream_failures_total",
+      labels: { route: "/ws", upstream: "u", server: "s", reason: "connect" },
+      value: 2,
+    },
+    {
       name: "failed reloads",
       act: (m) => [true, false, false].forEach((ok) => m.reload(ok)),
       kind: "counters",
@@ -162,6 +191,17 @@ Deno.test("histograms count per bucket (le inclusive), above the last bound only
   assert.deepEqual(h.counts, [1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
   assert.equal(h.count, 5);
   assert.equal(h.sum, 0.001 + 0.002 + 0.3 + 11 + 11);
+});
+
+Deno.test("a tunnel's handshake is also observed per route and upstream server", () => {
+  const metrics = new Metrics();
+  metrics.handshake("tunnel", 101, 0.004, { route: "/ws", upstream: "u", server: "s" });
+  metrics.handshake("tunnel", 101, 0.004, { route: "/ws" }); // no server: only the overall histogram
+  metrics.handshake("rejected", 400, 0.004, { route: "/ws" });
+  const labels = { route: "/ws", upstream: "u", server: "s" };
+  const h = find(metrics.snapshot().histograms, "wsgate_tunnel_handshake_duration_seconds", labels)!;
+  assert.deepEqual([h.count, h.counts[2]], [1, 1]);
+  assert.equal(metrics.snapshot().histograms.filter((x) => x.name === h.name).length, 1);
 });
 
 Deno.test("snapshot() is a copy that later events do not change", () => {
