@@ -17,6 +17,7 @@ const rejectLabel = (status) => status + (REASONS[status] ? " " + REASONS[status
 
 const perSecond = (n) => formatCount(n) + "/s";
 const bytesPerSecond = (n) => formatBytes(n) + "/s";
+const milliseconds = (n) => formatCount(n) + " ms";
 
 /** What each chart shows; series() lists the lines for the samples at hand. */
 const CHARTS = [
@@ -36,6 +37,10 @@ const CHARTS = [
   } },
   { id: "failures", format: perSecond, series: () => [
     { label: "failed attempts", color: PALETTE[4], value: (s) => s.upstreamFailures }] },
+  // null in an interval without new tunnels: the line breaks there.
+  { id: "latency", format: milliseconds, series: () => [
+    { label: "p50", color: PALETTE[5], value: (s) => s.p50Ms },
+    { label: "p99", color: PALETTE[3], value: (s) => s.p99Ms }] },
 ];
 
 /** A round top for the y axis: 1, 2 or 5 times a power of ten (of 1024 for bytes). */
@@ -85,7 +90,7 @@ function drawChart(chart, history) {
     Math.max(samples.length ? end - samples[0].t : 0, 12 * intervalMs));
   const start = end - span;
   let top = 0;
-  for (const line of series) for (const s of samples) top = Math.max(top, line.value(s));
+  for (const line of series) for (const s of samples) top = Math.max(top, line.value(s) || 0);
   top = niceMax(top, chart.binary);
   const x = (t) => MARGIN.left + (t - start) / (end - start) * innerW;
   const y = (v) => MARGIN.top + innerH - v / top * innerH;
@@ -108,23 +113,31 @@ function drawChart(chart, history) {
   }
   const gap = intervalMs * 1.5;
   for (const line of series) {
-    // A missing sample (a restart, a stalled process) breaks the line instead of bridging it.
-    let d = "";
-    let area = "";
-    samples.forEach((s, k) => {
-      const px = x(s.t).toFixed(1), py = y(line.value(s)).toFixed(1);
-      const breaks = k === 0 || s.t - samples[k - 1].t > gap;
-      d += (breaks ? "M" : "L") + px + " " + py;
-      if (series.length === 1) {
-        const floor = y(0).toFixed(1);
-        area += breaks ? (area ? "Z" : "") + "M" + px + " " + floor + "L" + px + " " + py : "L" + px + " " + py;
-        const next = samples[k + 1];
-        if (!next || next.t - s.t > gap) area += "L" + px + " " + floor;
-      }
-    });
-    if (area) nodes.push(svgNode(plot, "path", { class: "area", d: area + "Z", style: "fill:" + line.color }));
+    // Runs of points: a missing sample (a restart, a stalled process) or value breaks the line
+    // instead of bridging the gap.
+    const runs = [];
+    let previous;
+    for (const s of samples) {
+      const value = line.value(s);
+      if (value === null) continue;
+      if (previous === undefined || s.t - previous.t > gap) runs.push([]);
+      runs[runs.length - 1].push(x(s.t).toFixed(1) + " " + y(value).toFixed(1));
+      previous = s;
+    }
+    const d = runs.map((run) => "M" + run.join("L")).join("");
+    // One series: shaded down to zero under each run.
+    const floor = " " + y(0).toFixed(1);
+    const area = series.length > 1 ? "" : runs.map((run) =>
+      "M" + run[0].split(" ")[0] + floor + "L" + run.join("L") + "L" + run[run.length - 1].split(" ")[0] + floor + "Z"
+    ).join("");
+    if (area) nodes.push(svgNode(plot, "path", { class: "area", d: area, style: "fill:" + line.color }));
     nodes.push(svgNode(plot, "path", { class: "line", "data-series": line.label, d: d || "M0 0",
       style: "stroke:" + line.color }));
+    // A point alone (one interval with data between two without) would not show as a line.
+    for (const run of runs.filter((r) => r.length === 1)) {
+      const [cx, cy] = run[0].split(" ");
+      nodes.push(svgNode(plot, "circle", { class: "dot", cx, cy, r: 2.5, style: "fill:" + line.color }));
+    }
   }
   const cursor = svgNode(plot, "line", { class: "cursor", x1: 0, x2: 0, y1: MARGIN.top, y2: MARGIN.top + innerH,
     visibility: "hidden" });
@@ -135,7 +148,8 @@ function drawChart(chart, history) {
     $("legend-" + chart.id).replaceChildren(...series.map((line) => {
       const swatch = el("span", "swatch");
       swatch.style.background = line.color;
-      return el("span", "", swatch, line.label + " ", el("b", "", sample ? chart.format(line.value(sample)) : "-"));
+      const value = sample ? line.value(sample) : null;
+      return el("span", "", swatch, line.label + " ", el("b", "", value === null ? "-" : chart.format(value)));
     }));
     $("now-" + chart.id).textContent = when;
   };

@@ -89,7 +89,8 @@ button.th-sort { border: 0; background: none; padding: 0; color: inherit; font-s
 button.th-sort.on { border: 0; }
 button.danger:hover { border-color: var(--bad); color: var(--bad); }
 #tunnels td, #tunnels th { white-space: nowrap; }
-#tunnels { overflow-x: auto; }
+/* Wide tables scroll sideways on a narrow screen instead of widening the page. */
+#tunnels, #routes, #upstreams, #listeners { overflow-x: auto; }
 .unrouted { margin: 8px 0 0; color: var(--muted); font-size: 13px; }
 </style>
 </head>
@@ -117,15 +118,18 @@ button.danger:hover { border-color: var(--bad); color: var(--bad); }
   <h2>Last 15 minutes <span class="meta" id="charts-meta"></span></h2>
   <section class="charts">
     ${chartCard("tunnels", "Open tunnels")}
-    ${chartCard("handshakes", "Handshakes per second")}
-    ${chartCard("bytes", "Traffic per second")}
-    ${chartCard("rejects", "Rejects per second, by status")}
-    ${chartCard("failures", "Upstream failures per second")}
+    ${chartCard("handshakes", "Handshakes / s")}
+    ${chartCard("bytes", "Traffic / s")}
+    ${chartCard("rejects", "Rejects / s by status")}
+    ${chartCard("failures", "Upstream failures / s")}
+    ${chartCard("latency", "Tunnel handshake latency")}
   </section>
-  <h2>Open tunnels <span class="count" id="tunnel-count"></span></h2>
-  <div class="toolbar"><span class="meta">Sort</span><button type="button" class="seg on" id="sort-oldest"
-    >Oldest first</button><button type="button" class="seg" id="sort-busiest">Busiest first</button></div>
-  <div id="tunnels"></div>
+  <section id="tunnel-section">
+    <h2>Open tunnels <span class="count" id="tunnel-count"></span></h2>
+    <div class="toolbar"><span class="meta">Sort</span><button type="button" class="seg on" id="sort-oldest"
+      >Oldest first</button><button type="button" class="seg" id="sort-busiest">Busiest first</button></div>
+    <div id="tunnels"></div>
+  </section>
   <h2>Routes</h2><div id="routes"></div>
   <p class="unrouted" id="unrouted" hidden></p>
   <h2>Upstreams</h2><div id="upstreams"></div>

@@ -9,7 +9,8 @@
  */
 import { parseDuration } from "../config/duration.ts";
 import { Ring } from "./ring.ts";
-import type { MetricsSnapshot } from "./metrics.ts";
+import { latencySummary } from "./percentiles.ts";
+import { HANDSHAKE_BUCKETS, type MetricsSnapshot } from "./metrics.ts";
 
 export const HISTORY_WINDOW_MS = 15 * 60_000;
 export const DEFAULT_INTERVAL_MS = 5_000;
@@ -32,6 +33,9 @@ export interface HistorySample {
   upstreamFailures: number;
   /** wsgate's own error answers, by status code. */
   rejects: Record<string, number>;
+  /** Accept to 101 of the tunnels opened in the interval; null when none opened. */
+  p50Ms: number | null;
+  p99Ms: number | null;
 }
 
 export interface HistoryJson {
@@ -51,6 +55,8 @@ interface Reading {
   bytesDown: number;
   upstreamFailures: number;
   rejects: Map<string, number>;
+  /** Tunnel handshakes per HANDSHAKE_BUCKETS bucket (the +Inf ones in the count only). */
+  latency: { counts: number[]; count: number };
 }
 
 /** One reading of a metrics snapshot (with the live bytes of open tunnels already added in). */
@@ -64,7 +70,13 @@ export function readMetrics(snapshot: MetricsSnapshot, at: number): Reading {
     bytesDown: 0,
     upstreamFailures: 0,
     rejects: new Map(),
+    latency: { counts: HANDSHAKE_BUCKETS.map(() => 0), count: 0 },
   };
+  for (const h of snapshot.histograms) {
+    if (h.name !== "wsgate_handshake_duration_seconds" || h.labels.result !== "tunnel") continue;
+    h.counts.forEach((n, i) => reading.latency.counts[i]! += n);
+    reading.latency.count += h.count;
+  }
   for (const { name, labels, value } of snapshot.counters) {
     if (name === "wsgate_handshakes_total") {
       reading.handshakes += value;
@@ -96,6 +108,12 @@ export function sampleBetween(before: Reading, after: Reading, t: number): Histo
     const r = rate(before.rejects.get(status) ?? 0, n);
     if (r > 0) rejects[status] = r;
   }
+  // The handshakes of this interval alone: the difference of the cumulative buckets.
+  const latency = latencySummary({
+    buckets: HANDSHAKE_BUCKETS,
+    counts: after.latency.counts.map((n, i) => n - before.latency.counts[i]!),
+    count: after.latency.count - before.latency.count,
+  });
   return {
     t,
     tunnels: after.tunnels,
@@ -105,6 +123,8 @@ export function sampleBetween(before: Reading, after: Reading, t: number): Histo
     bytesDown: rate(before.bytesDown, after.bytesDown),
     upstreamFailures: rate(before.upstreamFailures, after.upstreamFailures),
     rejects,
+    p50Ms: latency.p50Ms,
+    p99Ms: latency.p99Ms,
   };
 }
 
@@ -150,7 +170,8 @@ export class History {
 /**
  * Several processes' histories as one: samples with the same time are added (rates and open
  * tunnels both sum over processes). A time only some processes have (one just restarted) holds
- * the sum of those that have it.
+ * the sum of those that have it. Latency percentiles cannot be added: the highest of the
+ * processes' is taken, a bound the merged percentile never exceeds.
  */
 export function mergeHistories(histories: readonly HistoryJson[]): HistoryJson {
   const [first] = histories;
@@ -169,6 +190,10 @@ export function mergeHistories(histories: readonly HistoryJson[]): HistoryJson {
       }
       for (const [status, n] of Object.entries(sample.rejects)) {
         into.rejects[status] = round((into.rejects[status] ?? 0) + n);
+      }
+      for (const key of ["p50Ms", "p99Ms"] as const) {
+        const theirs = sample[key];
+        if (theirs !== null) into[key] = Math.max(into[key] ?? 0, theirs);
       }
     }
   }

@@ -3,9 +3,13 @@
  * does: find the bucket holding the rank, interpolate linearly inside it. The buckets already
  * exist for /metrics, so the status page's p50/p90/p99 cost no memory per request.
  */
-import type { HistogramSample } from "./metrics.ts";
 
-type Histogram = Pick<HistogramSample, "buckets" | "counts" | "count">;
+/** What a quantile needs of a HistogramSample (upper bounds ascending, counts not cumulative). */
+interface Histogram {
+  buckets: readonly number[];
+  counts: readonly number[];
+  count: number;
+}
 
 /**
  * The q-quantile (0..1) in the histogram's unit, or undefined without observations. A rank in

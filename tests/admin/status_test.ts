@@ -231,6 +231,8 @@ function sampleHistory(first = 0): HistoryJson {
     bytesDown: 2048 * i,
     upstreamFailures: 0,
     rejects: i === 2 ? { "404": 0.2 } : {},
+    p50Ms: i === 3 ? null : 2 + i,
+    p99Ms: i === 3 ? null : 20 + i,
   }));
   return { intervalSeconds: 5, windowSeconds: 900, samples };
 }
@@ -308,10 +310,13 @@ Deno.test("the status page draws each chart's lines from history.json and redraw
   const lines = (chart: string) =>
     page.byId(`plot-${chart}`).all("path").filter((p) => p.attributes.get("class") === "line");
   const d = (chart: string) => lines(chart).map((p) => p.attributes.get("d"));
+  const point = String.raw`[\d.]+ [\d.]+`;
   for (const chart of ["tunnels", "handshakes", "bytes", "rejects", "failures"]) {
     assert.ok(lines(chart).length > 0, `${chart} has a line`);
-    for (const path of d(chart)) assert.match(path ?? "", /^M[\d.]+ [\d.]+(L[\d.]+ [\d.]+){4}$/, chart);
+    for (const path of d(chart)) assert.match(path ?? "", new RegExp(`^M${point}(L${point}){4}$`), chart);
   }
+  // No handshake latency in the fourth interval: the line breaks there instead of bridging it.
+  for (const path of d("latency")) assert.match(path ?? "", new RegExp(`^M${point}(L${point}){2}M${point}$`));
   assert.deepEqual(lines("rejects").map((p) => p.attributes.get("data-series")), ["404 no route"]);
   assert.match(page.byId("legend-bytes").text(), /up \(client to upstream\) +400 B\/s .*down +8\.0 KiB\/s/);
   assert.match(page.byId("legend-tunnels").text(), /open +4/, "the legend shows the newest sample");

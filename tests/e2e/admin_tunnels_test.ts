@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
-import { eventually, type Gateway, startGateway, toYaml } from "./_harness.ts";
+import { eventually, type Gateway, startGateway } from "./_harness.ts";
+import { statusConfig } from "./_status.ts";
 import { Opcode, parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 
 interface TunnelRow {
@@ -29,23 +30,6 @@ interface TunnelsJson {
   total: number;
   sort: string;
   tunnels: TunnelRow[];
-}
-
-/** Raw and tracked routes to one echo backend, and a route whose only server refuses connections. */
-function config(backend: string, top: Record<string, unknown> = {}, listen = "127.0.0.1:0"): string {
-  return toYaml({
-    servers: [{
-      listen: [listen],
-      routes: [
-        { path: "/raw/", upstream: "app" },
-        { path: "/tracked/", upstream: "app", websocket: { track_frames: true } },
-        { path: "/dead/", upstream: "dead" },
-      ],
-    }],
-    upstreams: { app: { servers: [backend] }, dead: { servers: ["127.0.0.1:1"], retries: 0 } },
-    admin: { listen: "127.0.0.1:0" },
-    ...top,
-  });
 }
 
 async function getJson<T>(gw: Gateway, path: string): Promise<T> {
@@ -75,7 +59,7 @@ const localAddr = (client: RawWs) => {
 
 Deno.test("tunnels: /tunnels.json lists the open tunnels; closing one ends exactly that one", async () => {
   await using backend = await wsEchoBackend();
-  await using gw = await startGateway({ config: config(backend.address) });
+  await using gw = await startGateway({ config: statusConfig(backend.address) });
   const raw = await Promise.all(["a", "b"].map((tag) => RawWs.open(gw.port, { path: `/raw/${tag}` })));
   const tracked = await openNodeWs(`ws://127.0.0.1:${gw.port}/tracked/c`);
   try {
@@ -151,7 +135,7 @@ Deno.test("tunnels: /tunnels.json lists the open tunnels; closing one ends exact
 
 Deno.test("tunnels: the guard refuses another site's POST /tunnels/{id}/close and nothing closes", async () => {
   await using backend = await wsEchoBackend();
-  await using gw = await startGateway({ config: config(backend.address) });
+  await using gw = await startGateway({ config: statusConfig(backend.address) });
   await using client = await RawWs.open(gw.port, { path: "/raw/x" });
   await echo(client, "x");
   const [row] = (await tunnels(gw)).tunnels;
@@ -278,7 +262,7 @@ function checkBreakdown(status: Status): void {
 Deno.test("tunnels: /history.json samples the traffic; /status.json has figures per route and server", async () => {
   await using backend = await wsEchoBackend();
   await using gw = await startGateway({
-    config: config(backend.address),
+    config: statusConfig(backend.address),
     env: { WSGATE_HISTORY_INTERVAL: "200ms" },
   });
   const clients = await someTraffic(gw);
@@ -301,7 +285,7 @@ function sharedPort(): number {
 Deno.test("tunnels: with workers, one list with worker-prefixed ids, and a close reaches the right worker", async () => {
   await using backend = await wsEchoBackend();
   await using gw = await startGateway({
-    config: config(backend.address, { workers: 2 }, `127.0.0.1:${sharedPort()}`),
+    config: statusConfig(backend.address, { top: { workers: 2 }, listen: `127.0.0.1:${sharedPort()}` }),
     env: { WSGATE_HISTORY_INTERVAL: "200ms" },
   });
   await gw.waitForEvent("ready", { worker: "0" });

@@ -1,15 +1,18 @@
 /**
  * The live status page in a real headless Chromium (Debian's, installed by .ci/run), driven by
- * npm playwright-core. Set WSGATE_STATUS_PNG=docs/status.png to keep the screenshot. The page's
- * own Drain/Undrain POSTs carry the browser's Origin and Sec-Fetch-Site, so these tests also show
- * that the admin's CSRF guard lets the page itself through.
+ * npm playwright-core. Set WSGATE_SCREENSHOTS=docs to keep the screenshots (docs/status.png, the
+ * whole page after some varied traffic; docs/status-tunnels.png, the tunnel table). The page's
+ * own Drain/Undrain/Close POSTs carry the browser's Origin and Sec-Fetch-Site, so these tests
+ * also show that the admin's CSRF guard lets the page itself through.
  */
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { wsEchoBackend } from "./_backends.ts";
-import { openNodeWs } from "./_clients.ts";
-import { type Gateway, oneRouteConfig, startGateway, tempDir } from "./_harness.ts";
-import { parseResponse, rawRequest, text } from "./_wire.ts";
+import { openNodeWs, RawWs, type WsClient } from "./_clients.ts";
+import { eventually, type Gateway, oneRouteConfig, startGateway, tempDir } from "./_harness.ts";
+import { type RoundTrip, viaRawWs, viaWsClient } from "./_ops.ts";
+import { statusConfig } from "./_status.ts";
+import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -108,8 +111,6 @@ Deno.test("status page: a headless browser shows live tunnels, listeners and ups
     await page.screenshot({ path: screenshot, fullPage: true });
     const png = await Deno.readFile(screenshot);
     assert.deepEqual([...png.subarray(0, 8)], PNG_SIGNATURE);
-    const keep = Deno.env.get("WSGATE_STATUS_PNG");
-    if (keep) await Deno.copyFile(screenshot, keep);
 
     assert.equal(await page.locator("#error").isVisible(), false, "no error banner");
     assert.equal(await page.locator("#draining").isVisible(), false, "no draining badge while serving");
@@ -159,4 +160,146 @@ Deno.test("status page: with admin.token_file the page asks for the token, then 
   await page.locator("#upstreams tbody tr").nth(1).waitFor({ timeout: 5_000 });
   assert.equal(await page.locator("#login").isVisible(), false);
   await drainAndUndrain(page, gw, token);
+});
+
+/**
+ * Traffic with a shape for the charts: echo rounds on every tunnel at a rate that rises and falls,
+ * extra tunnels that come and go, and phases of refusals: a client retrying a path no route serves
+ * (404), upgrades to the route whose server is down (502), a bad key now and then (400).
+ */
+class VariedTraffic {
+  failure: Error | undefined;
+  #running = true;
+  /** The tunnels that come and go, closed by stop(). */
+  readonly #extra: RawWs[] = [];
+  readonly #done: Promise<void>;
+
+  constructor(port: number, roundTrips: RoundTrip[]) {
+    this.#done = this.#run(port, roundTrips).catch((err) => {
+      this.failure = err;
+    });
+  }
+
+  async #run(port: number, roundTrips: RoundTrip[]): Promise<void> {
+    const answer = async (request: string, status: number) => {
+      assert.match(text(await rawRequest(port, request)), new RegExp(`^HTTP/1\\.1 ${status} `));
+    };
+    for (let tick = 0; this.#running; tick++) {
+      const rounds = 1 + Math.round(4 * (1 + Math.sin(tick / 8)));
+      for (let i = 0; i < rounds; i++) {
+        await Promise.all(roundTrips.map(async (roundTrip, n) => {
+          const message = `${tick}.${i}`.padEnd(10 + ((tick + 17 * n) % 100), ".");
+          assert.equal(await roundTrip(message), message);
+        }));
+      }
+      const extra = Math.round(3 + 3 * Math.sin(tick / 20));
+      if (this.#extra.length < extra) {
+        const client = await RawWs.open(port, { path: `/raw/extra-${tick}` });
+        assert.equal(await viaRawWs(client)("hi"), "hi");
+        this.#extra.push(client);
+      } else if (this.#extra.length > extra) await this.#extra.shift()![Symbol.asyncDispose]();
+      const phase = Math.floor(tick / 40) % 4;
+      if (phase === 1 && tick % 3 === 0) await answer(upgradeRequest({ path: "/nowhere" }), 404);
+      if (phase === 3 && tick % 4 === 0) await answer(upgradeRequest({ path: "/dead/x" }), 502);
+      if (tick % 29 === 7) {
+        await answer(upgradeRequest({ path: "/raw/", headers: [["Sec-WebSocket-Key", "bad"]] }), 400);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 80));
+    }
+  }
+
+  /** Ends the traffic and closes the extra tunnels; throws what went wrong on the way. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    await this.#done;
+    for (const client of this.#extra.splice(0)) await client[Symbol.asyncDispose]();
+    if (this.failure) throw this.failure;
+  }
+}
+
+/** The `d` of a chart's first line ("" before it is drawn). */
+const lineOf = async (page: Page, chart: string) =>
+  (await page.locator(`#plot-${chart} path.line`).first().getAttribute("d").catch(() => null)) ?? "";
+
+interface TunnelRow {
+  id: string;
+  client: string;
+  route: string;
+}
+
+async function openTunnels(gw: Gateway): Promise<TunnelRow[]> {
+  const answer = await gw.admin("GET", "/tunnels.json");
+  assert.equal(answer.status, 200);
+  return (JSON.parse(text(answer.body)) as { tunnels: TunnelRow[] }).tunnels;
+}
+
+Deno.test("status page: live charts, the table of open tunnels, and a row's Close button", async () => {
+  await using backend = await wsEchoBackend();
+  await using gw = await startGateway({
+    config: statusConfig(backend.address),
+    env: { WSGATE_HISTORY_INTERVAL: "250ms" },
+  });
+  const raw = await Promise.all(["/raw/feed", "/raw/sync"].map((path) => RawWs.open(gw.port, { path })));
+  const tracked: WsClient[] = await Promise.all(
+    ["/tracked/chat", "/tracked/game"].map((path) => openNodeWs(`ws://127.0.0.1:${gw.port}${path}`)),
+  );
+  const traffic = new VariedTraffic(gw.port, [...raw.map(viaRawWs), ...tracked.map(viaWsClient)]);
+  const screenshots = Deno.env.get("WSGATE_SCREENSHOTS");
+  await using chromium = await launchBrowser();
+  try {
+    const page = await chromium.browser.newPage();
+    assert.equal((await page.goto(`http://127.0.0.1:${gw.adminPort}/status`))?.status(), 200);
+
+    // The charts draw once there are two samples, and change with the next ones.
+    await eventually(async () => (await lineOf(page, "bytes")).includes("L"), 10_000, "a bytes line");
+    const drawn = await lineOf(page, "bytes");
+    await eventually(async () => await lineOf(page, "bytes") !== drawn, 10_000, "the bytes chart redrawn");
+    assert.equal(await page.locator("#plot-bytes path.line").count(), 2, "up and down");
+
+    if (screenshots) {
+      // Long enough for the charts to show the traffic's waves and a few refusals.
+      await new Promise((resolve) => setTimeout(resolve, 25_000));
+      await page.screenshot({ path: `${screenshots}/status.png`, fullPage: true });
+      // The tunnel section with the page's margin around it.
+      const box = (await page.locator("#tunnel-section").boundingBox())!;
+      const clip = { x: box.x - 20, y: box.y - 4, width: box.width + 40, height: box.height + 24 };
+      await page.screenshot({ path: `${screenshots}/status-tunnels.png`, clip, fullPage: true });
+    }
+    await traffic.stop();
+
+    // Once the extra tunnels are gone: the newest sample counts 4, the table shows /tunnels.json's.
+    const legend = () => page.locator("#legend-tunnels").textContent();
+    await eventually(async () => /open\s*4$/.test(await legend() ?? ""), 10_000, "4 open tunnels charted");
+    const rows = page.locator("#tunnels tbody tr");
+    await eventually(async () => await rows.count() === 4, 10_000, "four rows");
+    const listed = await openTunnels(gw);
+    const shown = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-id")));
+    assert.deepEqual(shown, listed.map((t) => t.id), "same tunnels, oldest first");
+
+    // Close on a raw tunnel's row: that connection closes, the row goes, the others stay.
+    const address = (client: RawWs) => `127.0.0.1:${(client.conn.localAddr as Deno.NetAddr).port}`;
+    const victim = listed.find((t) => t.client === address(raw[0]!))!;
+    await page.locator(`#tunnels tr[data-id="${victim.id}"]`).getByRole("button", { name: "Close" }).click();
+    assert.equal(await raw[0]!.next(), null, "TCP close");
+    await page.locator(`#tunnels tr[data-id="${victim.id}"]`).waitFor({ state: "detached", timeout: 10_000 });
+    assert.equal(await rows.count(), 3);
+    assert.deepEqual(
+      (await openTunnels(gw)).map((t) => t.id),
+      listed.filter((t) => t !== victim).map((t) => t.id),
+    );
+    const logged = await gw.waitForEvent("tunnel_closed_by_admin", { id: victim.id });
+    assert.match(logged.fields.admin ?? "", /^127\.0\.0\.1:\d+$/);
+
+    // And on a tracked tunnel's row: its client gets Close 1008.
+    const trackedRow = listed.find((t) => t.route === "/tracked/")!;
+    await page.locator(`#tunnels tr[data-id="${trackedRow.id}"]`).getByRole("button", { name: "Close" })
+      .click();
+    const closes = await Promise.race(tracked.map((client) => client.closed));
+    assert.equal(closes.code, 1008);
+    await eventually(async () => await rows.count() === 2, 10_000, "two rows left");
+    assert.equal(await page.locator("#error").isVisible(), false, "no error banner");
+  } finally {
+    await traffic.stop().catch(() => {});
+    for (const client of [...raw, ...tracked]) await client[Symbol.asyncDispose]();
+  }
 });

@@ -39,6 +39,9 @@ Deno.test("History turns metric readings into rates per second since the previou
     bytesDown: 10_000,
     upstreamFailures: 0.2,
     rejects: { "404": 0.2, "502": 0.2 },
+    // Ten tunnels at 10 ms, all in the (5 ms, 10 ms] bucket: interpolated inside it.
+    p50Ms: 7.5,
+    p99Ms: 9.95,
   };
   assert.deepEqual(history.toJson(), { intervalSeconds: 5, windowSeconds: 900, samples: [expected] });
 
@@ -53,6 +56,8 @@ Deno.test("History turns metric readings into rates per second since the previou
     bytesDown: 0,
     upstreamFailures: 0,
     rejects: {},
+    p50Ms: null,
+    p99Ms: null,
   });
 });
 
@@ -93,6 +98,8 @@ Deno.test("mergeHistories() adds the samples of several processes that share a t
     bytesDown: n,
     upstreamFailures: n,
     rejects,
+    p50Ms: n === 1 ? null : n,
+    p99Ms: 10 * n,
   });
   const of = (...samples: HistorySample[]): HistoryJson => ({
     intervalSeconds: 5,
@@ -103,8 +110,11 @@ Deno.test("mergeHistories() adds the samples of several processes that share a t
     of(sample(T0, 1, { "404": 0.2 }), sample(T0 + 5_000, 2)),
     // This worker restarted: it has only the newest time, and another status.
     of(sample(T0 + 5_000, 3, { "503": 0.4 })),
+    of(sample(T0 + 5_000, 1)), // no tunnel opened there: no percentiles
   ]);
-  assert.deepEqual(merged, of(sample(T0, 1, { "404": 0.2 }), sample(T0 + 5_000, 5, { "503": 0.4 })));
+  // Percentiles do not add up: the highest is a bound the merged one never exceeds.
+  const both = { ...sample(T0 + 5_000, 6, { "503": 0.4 }), p50Ms: 3, p99Ms: 30 };
+  assert.deepEqual(merged, of(sample(T0, 1, { "404": 0.2 }), both));
   assert.deepEqual(mergeHistories([]).samples, []);
 });
 
