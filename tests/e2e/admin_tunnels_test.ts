@@ -10,20 +10,10 @@ import { wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
 import { eventually, type Gateway, startGateway } from "./_harness.ts";
 import { statusConfig } from "./_status.ts";
+// Types only: the JSON the admin answers, as the gateway declares it.
+import type { TunnelRow } from "../../lib/admin/tunnels.ts";
+import type { HistoryJson } from "../../lib/observe/history.ts";
 import { Opcode, parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
-
-interface TunnelRow {
-  id: string;
-  client: string;
-  route: string;
-  upstream: string;
-  server: string;
-  started: string;
-  bytes_up: number;
-  bytes_down: number;
-  messages_up?: number;
-  messages_down?: number;
-}
 
 interface TunnelsJson {
   now: string;
@@ -161,23 +151,6 @@ Deno.test("tunnels: the guard refuses another site's POST /tunnels/{id}/close an
   assert.equal(gw.records("tunnel_closed_by_admin").length, 0);
 });
 
-interface Sample {
-  t: number;
-  tunnels: number;
-  handshakes: number;
-  opened: number;
-  bytesUp: number;
-  bytesDown: number;
-  upstreamFailures: number;
-  rejects: Record<string, number>;
-}
-
-interface History {
-  intervalSeconds: number;
-  windowSeconds: number;
-  samples: Sample[];
-}
-
 interface Latency {
   count: number;
   p50Ms: number | null;
@@ -216,13 +189,13 @@ async function someTraffic(gw: Gateway): Promise<RawWs[]> {
 }
 
 /** Waits for samples (WSGATE_HISTORY_INTERVAL=200ms) that saw the traffic and the tunnels open. */
-async function historyOf(gw: Gateway, tunnelsOpen: number): Promise<History> {
-  let history: History | undefined;
+async function historyOf(gw: Gateway, tunnelsOpen: number): Promise<HistoryJson> {
+  let history: HistoryJson | undefined;
   const sum = (key: "opened" | "upstreamFailures") => history!.samples.reduce((n, s) => n + s[key], 0);
   const rejected = (status: string) => history!.samples.some((s) => (s.rejects[status] ?? 0) > 0);
   await eventually(
     async () => {
-      history = await getJson<History>(gw, "/history.json");
+      history = await getJson<HistoryJson>(gw, "/history.json");
       return history.samples.at(-1)?.tunnels === tunnelsOpen && sum("upstreamFailures") > 0 &&
         sum("opened") > 0 && rejected("400") && rejected("502");
     },
@@ -232,7 +205,7 @@ async function historyOf(gw: Gateway, tunnelsOpen: number): Promise<History> {
   return history!;
 }
 
-function checkHistory(history: History): void {
+function checkHistory(history: HistoryJson): void {
   assert.equal(history.intervalSeconds, 0.2);
   assert.equal(history.windowSeconds, 900);
   const times = history.samples.map((s) => s.t);
@@ -330,7 +303,7 @@ Deno.test("tunnels: with workers, one list with worker-prefixed ids, and a close
 
     await eventually(
       async () => {
-        const history = await getJson<History>(gw, "/history.json");
+        const history = await getJson<HistoryJson>(gw, "/history.json");
         return history.intervalSeconds === 0.2 && history.samples.at(-1)?.tunnels === n - 2;
       },
       10_000,
