@@ -14,6 +14,7 @@ import { errorResponse } from "../http/responses.ts";
 import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
+import { ReadSize } from "./bun_read_size.ts";
 import { Inbox } from "./inbox.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
@@ -41,6 +42,8 @@ interface BunSocket {
   resume(): void;
   setNoDelay(on: boolean): boolean;
   setKeepAlive(on: boolean, initialDelayMs: number): boolean;
+  /** The socket's file descriptor (-1 once closed). */
+  readonly fd: number;
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly localAddress: string | undefined;
@@ -120,19 +123,22 @@ class BunConn implements Conn, SocketEvents {
   #drainWaiter: ((closed?: NetError) => void) | undefined;
   /** Accepted on a TLS listener, handshake not done: Bun would drop what is written (see write()). */
   #handshaking: boolean;
+  /** How much one read may bring, for a near peer (see bun_read_size.ts). */
+  #readSize: ReadSize | undefined;
 
   constructor(
     socket: BunSocket,
     addrs: { local: Addr; remote: Addr },
     releaseFd: () => void,
-    tlsServer: boolean,
+    options: { tlsServer: boolean; readSize: ReadSize | undefined },
   ) {
     this.#socket = socket;
+    this.#readSize = options.readSize;
     this.#inbox = new Inbox(socket);
     this.localAddr = addrs.local;
     this.remoteAddr = addrs.remote;
     this.#releaseFd = releaseFd;
-    this.#handshaking = tlsServer;
+    this.#handshaking = options.tlsServer;
   }
 
   read(): Promise<Uint8Array | null> {
@@ -216,7 +222,11 @@ class BunConn implements Conn, SocketEvents {
     }
     const done = written === bytes.length;
     splice.report.wrote(written, done);
-    if (done) return true;
+    if (done) {
+      this.#readSize?.forwarded(written, splice.target.#socket.fd);
+      return true;
+    }
+    this.#readSize?.backedUp();
     splice.backlog = bytes.subarray(written);
     splice.target.#drainWaiter = (closed) => this.#drained(closed);
     this.#inbox.pause();
@@ -325,11 +335,14 @@ function addrsOf(socket: BunSocket, unixPath: string | undefined): { local: Addr
 }
 
 function wrap(socket: BunSocket, unixPath: string | undefined, tlsServer = false): BunConn {
+  let readSize: ReadSize | undefined;
   if (unixPath === undefined) {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_MS);
+    // Else a reader that stalls holds up to one 512 KiB read per tunnel.
+    readSize = ReadSize.capIfNear(socket.fd);
   }
-  const conn = new BunConn(socket, addrsOf(socket, unixPath), fds.opened(), tlsServer);
+  const conn = new BunConn(socket, addrsOf(socket, unixPath), fds.opened(), { tlsServer, readSize });
   socket.data = conn;
   return conn;
 }

@@ -1,18 +1,18 @@
 /**
  * Turns a callback-style socket (Bun's `data`, node:tls's `data` event) into pull-style reads:
- * a chunk goes straight to a parked reader, or waits in a queue; past HIGH_WATER queued bytes
- * the socket is paused, and it resumes once the reader has drained below it. Chunks are the
- * runtime's own (fresh per callback), so they are handed over without copying.
+ * a chunk goes straight to a parked reader, or waits in a queue. A chunk that has to wait pauses
+ * the socket at once, before its next read: nobody is taking bytes (the reader is blocked on a
+ * write the other side does not take, or nobody reads yet), and one read can bring up to 512 KiB
+ * on Bun. It resumes once the reader has taken everything queued. So a stalled reader holds the
+ * chunk it is writing and at most one more. In a flowing tunnel the reader is parked whenever a
+ * chunk arrives, so this costs nothing there. Chunks are the runtime's own (fresh per callback),
+ * so they are handed over without copying.
  */
 import type { NetError } from "../errors.ts";
-
-/** Read-side backpressure: past this many queued bytes the socket is paused. */
-export const HIGH_WATER = 64 * 1024;
 
 export class Inbox {
   #flow: { pause(): void; resume(): void };
   #queue: Uint8Array[] = [];
-  #queued = 0;
   #paused = false;
   #ended = false;
   #error: NetError | undefined;
@@ -45,17 +45,13 @@ export class Inbox {
       return;
     }
     this.#queue.push(chunk);
-    this.#queued += chunk.length;
-    if (this.#queued >= HIGH_WATER) this.pause();
+    this.pause();
   }
 
-  /** The next queued chunk without waiting, if any. */
+  /** The next queued chunk without waiting, if any; reading resumes once none is left. */
   shift(): Uint8Array | undefined {
     const chunk = this.#queue.shift();
-    if (chunk) {
-      this.#queued -= chunk.length;
-      if (this.#queued < HIGH_WATER) this.resume();
-    }
+    if (chunk && this.#queue.length === 0) this.resume();
     return chunk;
   }
 

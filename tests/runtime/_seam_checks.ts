@@ -171,6 +171,28 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     b.close();
   }
 
+  // One read returns about one buffer (64 KiB), however much waits in the kernel: what a tunnel
+  // holds when its other side stops taking bytes is what it read last (Bun reads up to 512 KiB
+  // unless the adapter caps the receive buffer of a near peer's socket).
+  {
+    const { client, server, close } = await pair(runtime);
+    const writing = writeUntilStall(client);
+    await sleep(200);
+    let largest = 0;
+    let total = 0;
+    const reading = (async () => {
+      for (let chunk = await server.read(); chunk !== null; chunk = await server.read()) {
+        largest = Math.max(largest, chunk.length);
+        total += chunk.length;
+      }
+    })();
+    const chunks = await (await writing).rest;
+    await client.closeWrite();
+    await reading;
+    results.readsStaySmall = largest <= 128 * 1024 && total === chunks * CHUNK;
+    close();
+  }
+
   // peerGone(): resolves when the peer resets; a FIN or data that arrive first are kept for read().
   {
     const listener = await runtime.listen({ addr: { transport: "tcp", hostname: "127.0.0.1", port: 0 } });
@@ -361,6 +383,7 @@ export const EXPECTED = {
   forwardStallsWriter: true,
   forwardReportsBlockedWrite: true,
   forwardIntact: true,
+  readsStaySmall: true,
   peerGoneOnReset: true,
   peerGoneKeepsDataAndFin: { got: "early", gone: false },
   refused: "ECONNREFUSED: Connection refused (os error 111)",

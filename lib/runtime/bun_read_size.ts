@@ -1,0 +1,128 @@
+/**
+ * Keeps Bun's reads small until the other side of a tunnel proves it keeps up, so that a reader
+ * that is slow from the start holds about one 64 KiB read per tunnel, as on Deno. Bun reads up to
+ * 512 KiB per `data` event (one read buffer per event loop), whatever the socket's receive queue
+ * holds; when the other side stops taking bytes, the unwritten rest of that read stays in memory
+ * until it drains (measured: ~0.5 MiB per stalled tunnel, docs/runtime.md §3.1). Pausing sooner
+ * cannot help: the read has already happened. Only the kernel's receive queue bounds a read, so
+ * the receive buffer starts capped (SO_RCVBUF SMALL_RCVBUF: the kernel doubles it, and reads stay
+ * within 64 KiB).
+ *
+ * Small reads cost CPU on bulk transfers (measured: ~1.1 s/GB instead of ~0.7), so the cap is
+ * lifted (LARGE_RCVBUF) once the tunnel has forwarded LIFT_AFTER bytes that its target sent on at
+ * once (its unsent queue, SIOCOUTQNSD, within UNSENT_LIMIT). It is never put back: shrinking the
+ * receive buffer of a busy socket makes the kernel drop arriving segments, and the sender then
+ * waits for retransmission timeouts (measured: 1 GB/s fell to 0.2). So a reader that stalls in the
+ * middle of a full-speed bulk transfer can still hold one large read.
+ *
+ * Near peers only (handshake round trip within NEAR_RTT_US): a fixed receive buffer turns off the
+ * kernel's autotuning, and a 64 KiB window carries at most 64 KiB per round trip: 640 MB/s at
+ * 0.1 ms, 1.3 MB/s at 50 ms. Far peers keep autotuning, and a reader stalled behind one may hold
+ * up to one 512 KiB read. Needs bun:ffi (libc); without it nothing changes.
+ */
+
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+/** Bytes in a TCP socket's send queue not sent yet (linux/sockios.h). */
+const SIOCOUTQNSD = 0x894b;
+/** struct tcp_info: tcpi_rtt (u32, microseconds) follows 8 bytes of flags and 15 u32 fields. */
+const TCPI_RTT_OFFSET = 68;
+
+export const NEAR_RTT_US = 1_000;
+const SMALL_RCVBUF = 32 * 1024;
+/** The kernel caps it at net.core.rmem_max. */
+const LARGE_RCVBUF = 4 * 1024 * 1024;
+/** Chunks below this say nothing about the source's speed (messages): not probed. */
+const PROBE_BYTES = 16 * 1024;
+const UNSENT_LIMIT = 64 * 1024;
+const LIFT_AFTER = 1024 * 1024;
+
+interface Libc {
+  getsockopt(fd: number, level: number, name: number, value: Uint8Array, length: Uint32Array): number;
+  setsockopt(fd: number, level: number, name: number, value: Int32Array, length: number): number;
+  ioctl(fd: number, request: number, value: Int32Array): number;
+}
+
+interface BunFfi {
+  dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: Libc };
+}
+
+/** undefined: not loaded yet; null: unavailable (not Bun, no glibc). */
+let libc: Libc | null | undefined;
+
+function load(): Libc | null {
+  if (libc !== undefined) return libc;
+  try {
+    // Bun's synchronous require, as in bun.ts (bun:ffi is no module deno check can see).
+    const ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
+    libc = ffi.dlopen("libc.so.6", {
+      getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
+      setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
+      ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
+    }).symbols;
+  } catch {
+    libc = null;
+  }
+  return libc;
+}
+
+const info = new Uint8Array(256);
+const infoView = new DataView(info.buffer);
+const infoLength = new Uint32Array(1);
+const value = new Int32Array(1);
+
+/** Round trip of the TCP socket `fd` in microseconds (the kernel's estimate, from the handshake
+ * on), or undefined when it cannot be read. */
+function roundTripUs(calls: Libc, fd: number): number | undefined {
+  infoLength[0] = info.length;
+  if (calls.getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, infoLength) !== 0) return undefined;
+  if (infoLength[0]! < TCPI_RTT_OFFSET + 4) return undefined;
+  return infoView.getUint32(TCPI_RTT_OFFSET, true);
+}
+
+function setReceiveBuffer(calls: Libc, fd: number, bytes: number): boolean {
+  value[0] = bytes;
+  return calls.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, value, value.byteLength) === 0;
+}
+
+/** The read size of one socket to a near peer. */
+export class ReadSize {
+  readonly #calls: Libc;
+  readonly #fd: number;
+  #large = false;
+  /** Bytes forwarded since reads were capped that the target sent on at once. */
+  #keptUp = 0;
+
+  private constructor(calls: Libc, fd: number) {
+    this.#calls = calls;
+    this.#fd = fd;
+  }
+
+  /** Caps the reads of the TCP socket `fd` if its peer is near; undefined when left alone. */
+  static capIfNear(fd: number): ReadSize | undefined {
+    const calls = load();
+    if (!calls || fd < 0) return undefined;
+    const rtt = roundTripUs(calls, fd);
+    if (rtt === undefined || rtt > NEAR_RTT_US || !setReceiveBuffer(calls, fd, SMALL_RCVBUF)) {
+      return undefined;
+    }
+    return new ReadSize(calls, fd);
+  }
+
+  /** `length` bytes read here went whole into the socket `targetFd`. */
+  forwarded(length: number, targetFd: number): void {
+    if (this.#large || length < PROBE_BYTES) return;
+    value[0] = 0;
+    if (this.#calls.ioctl(targetFd, SIOCOUTQNSD, value) !== 0) return;
+    if (value[0]! > UNSENT_LIMIT) return this.backedUp();
+    this.#keptUp += length;
+    if (this.#keptUp >= LIFT_AFTER) this.#large = setReceiveBuffer(this.#calls, this.#fd, LARGE_RCVBUF);
+  }
+
+  /** The target did not take everything, or sends slower than it is fed: the run starts over. */
+  backedUp(): void {
+    this.#keptUp = 0;
+  }
+}
