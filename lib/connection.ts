@@ -20,6 +20,7 @@ import { relayResponse } from "./passthrough/relay.ts";
 import { BodyCutter, relayBody } from "./passthrough/body.ts";
 import { tunnel, type TunnelContext } from "./tunnel/tunnel.ts";
 import { concat } from "./net/bytes.ts";
+import { connView } from "./net/conn_view.ts";
 import { formatAddr } from "./net/address.ts";
 import { matchesAny } from "./net/cidr.ts";
 import type { Limits } from "./admit/limits.ts";
@@ -104,7 +105,10 @@ interface Opened {
   address: string;
   /** What the client sent after its head, held until the 101 was relayed; the tunnel sends it first. */
   early: Uint8Array;
-  /** Bytes the upstream sent after its 101, already relayed with it. */
+  /** Bytes the upstream sent after its 101, not relayed with it (a tracked tunnel's frames start
+   * there: its tracker must see them, or a frame cut there desynchronises it). */
+  late: Uint8Array;
+  /** Bytes the upstream sent after its 101 that went out with it (raw tunnels). */
   downBytes: number;
 }
 
@@ -139,14 +143,17 @@ async function upgrade(
     return undefined;
   }
   record.answering();
-  await client.write(concat(upstream.head, upstream.rest));
+  // A raw tunnel relays what followed the 101 in the same write; a tracked one through its tracker.
+  const tracked = route.websocket !== undefined;
+  await client.write(tracked ? upstream.head : concat(upstream.head, upstream.rest));
   record.fields.status = 101;
   return {
     upstream: upstream.conn,
     route,
     address: upstream.lease.server.config.address,
     early: request.rest,
-    downBytes: upstream.rest.length,
+    late: tracked ? upstream.rest : new Uint8Array(0),
+    downBytes: tracked ? 0 : upstream.rest.length,
   };
 }
 
@@ -261,12 +268,22 @@ function runTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionCont
     server: address,
   });
   ctx.metrics.tunnelOpened(route.path, route.upstream, address);
-  const sent = early.length > 0 ? opened.upstream.write(early) : Promise.resolve();
+  // Held bytes go first: written ahead of a raw tunnel, read first by a tracked one (its tracker
+  // must see every frame from the first byte on).
+  const tracked = route.websocket !== undefined;
+  const client = tracked && early.length > 0
+    ? connView(record.admitted.client, { unread: early })
+    : record.admitted.client;
+  const upstream = opened.late.length > 0
+    ? connView(opened.upstream, { unread: opened.late })
+    : opened.upstream;
+  const written = tracked ? 0 : early.length;
+  const sent = written > 0 ? opened.upstream.write(early) : Promise.resolve();
   // The record is the tunnel's owner in the admin's list (GET /tunnels.json).
-  const piped = () => tunnel(record.admitted.client, opened.upstream, route, ctx, record);
+  const piped = () => tunnel(client, upstream, route, ctx, record);
   return sent.then(piped).then((result) => {
     Object.assign(fields, {
-      up_bytes: early.length + result.upBytes,
+      up_bytes: written + result.upBytes,
       down_bytes: opened.downBytes + result.downBytes,
       closed_by: result.closedBy,
       reason: result.reason,

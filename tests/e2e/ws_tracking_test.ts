@@ -6,10 +6,20 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { wsEchoBackend } from "./_backends.ts";
+import { rawBackend, switching, wsEchoBackend } from "./_backends.ts";
 import { type NodeWs, openDenoWs, openNodeWs, RawWs, type WsClient } from "./_clients.ts";
 import { eventually, type Gateway, oneRouteConfig, parseLogLine, startGateway, tempDir } from "./_harness.ts";
-import { bytes, Opcode, text } from "./_wire.ts";
+import {
+  ByteReader,
+  bytes,
+  concat,
+  encodeFrame,
+  Opcode,
+  readFrame,
+  text,
+  upgradeRequest,
+  writeAll,
+} from "./_wire.ts";
 import { KEEPALIVE_LENGTH } from "../../lib/net/ws_frames.ts";
 
 /** The parts of npm `ws` beyond what _clients.ts declares: control frames and fragmented sends. */
@@ -329,4 +339,37 @@ Deno.test("ws tracking: headless Chromium answers wsgate's pings unseen and gets
   } finally {
     await browser.close();
   }
+});
+
+Deno.test("ws tracking: a frame that starts in the 101's own write is followed from its first byte, both ways", async () => {
+  const payload = crypto.getRandomValues(new Uint8Array(65_000));
+  const frame = encodeFrame(Opcode.binary, payload, { mask: false });
+  const cut = 1_000;
+  await using backend = rawBackend(async (peer) => {
+    // The 101 and the start of a frame in one write; the rest once the client spoke.
+    await peer.write(concat([bytes(switching(peer.head)), frame.subarray(0, cut)]));
+    const early = await readFrame(peer.reader, 5_000);
+    assert.equal(text(early!.payload), "early from the client");
+    await peer.write(frame.subarray(cut));
+    await peer.closing;
+  });
+  await using gw = await startGateway({
+    config: oneRouteConfig([backend.address], { route: { websocket: { track_frames: true } } }),
+  });
+  // The client's first frame comes in the same write as its head: held, then tracked too.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: gw.port });
+  const reader = new ByteReader(conn);
+  try {
+    const early = encodeFrame(Opcode.text, bytes("early from the client"));
+    await writeAll(conn, concat([bytes(upgradeRequest()), early]));
+    assert.match((await reader.readHead(5_000)) ?? "", /^HTTP\/1\.1 101 /);
+    const got = await readFrame(reader, 5_000);
+    const why = got?.opcode === Opcode.close ? text(got.payload.subarray(2)) : "";
+    assert.equal(got?.opcode, Opcode.binary, `a binary frame, not a Close (${why})`);
+    assert.deepEqual(got!.payload, payload);
+  } finally {
+    await reader.close();
+  }
+  assert.equal(gw.records("ws_close").length, 0, "no protocol error");
+  assert.deepEqual(backend.errors, []);
 });
