@@ -11,7 +11,7 @@
  * is logged once.
  */
 import { randomBytes } from "node:crypto";
-import { describeError } from "../errors.ts";
+import { describeError, isOwnFailure } from "../errors.ts";
 import { dialUpstream } from "./dial.ts";
 import { readHead } from "../http/read_head.ts";
 import { parseResponseHead, serializeRequestHead } from "../http/head.ts";
@@ -102,7 +102,8 @@ export class HealthChecks {
       const started = Date.now();
       const problem = await probe(this.#net, { group, server: server.config, signal });
       if (signal.aborted) return;
-      if (verdict.record(problem === undefined)) {
+      // Out of descriptors is the gateway's trouble, not the server's: no verdict either way.
+      if (problem !== NO_VERDICT && verdict.record(problem === undefined)) {
         server.healthy = verdict.healthy;
         this.#logger.log("info", "upstream_health", {
           upstream: group.name,
@@ -131,14 +132,18 @@ export class HealthChecks {
   }
 }
 
+/** A probe that says nothing about the server: the gateway itself was out of descriptors or memory. */
+export const NO_VERDICT = null;
+
 /**
- * One probe of one server: undefined when it passed, else why not. Never throws; gives up after
- * the check's timeout or when `signal` aborts.
+ * One probe of one server: undefined when it passed, else why not, or NO_VERDICT when the probe
+ * failed for the gateway's own reasons. Never throws; gives up after the check's timeout or when
+ * `signal` aborts.
  */
 export async function probe(
   net: Net,
   options: { group: UpstreamConfig; server: UpstreamServerConfig; signal?: AbortSignal },
-): Promise<string | undefined> {
+): Promise<string | undefined | typeof NO_VERDICT> {
   const { group, server } = options;
   const check = group.health_check!;
   let conn: Conn | undefined;
@@ -165,6 +170,7 @@ export async function probe(
     // A read ended by the deadline looks like a close; say what really happened.
     return problem !== undefined && timedOut ? tooSlow(check) : problem;
   } catch (err) {
+    if (isOwnFailure(err)) return NO_VERDICT;
     return timedOut ? tooSlow(check) : describeError(err);
   } finally {
     clearTimeout(timer);

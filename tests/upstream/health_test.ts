@@ -1,9 +1,11 @@
 /** Active health checks: the rise/fall verdict, and real probes (tcp, http, websocket) against local servers. */
 import assert from "node:assert/strict";
-import { HealthChecks, HealthVerdict, probe } from "../../lib/upstream/health.ts";
+import { HealthChecks, HealthVerdict, NO_VERDICT, probe } from "../../lib/upstream/health.ts";
 import { runtime } from "../../lib/runtime/deno.ts";
 import { UpstreamGroup } from "../../lib/upstream/group.ts";
 import { groupConfig, recordingLogger } from "./_upstreams.ts";
+import { NetError } from "../../lib/errors.ts";
+import type { Net } from "../../lib/runtime/types.ts";
 
 Deno.test("HealthVerdict: fall failures in a row mark unhealthy, rise passes in a row healthy again", () => {
   const cases: { name: string; results: string; verdicts: string; changes: number }[] = [
@@ -58,7 +60,10 @@ function deadAddress(): string {
   return `127.0.0.1:${listener.addr.port}`;
 }
 
-async function check(address: string, healthCheck: Record<string, unknown>): Promise<string | undefined> {
+async function check(
+  address: string,
+  healthCheck: Record<string, unknown>,
+): Promise<string | undefined | null> {
   const group = groupConfig([address], { health_check: { timeout: "500ms", ...healthCheck } });
   return await probe(runtime, { group, server: group.servers[0]! });
 }
@@ -134,4 +139,16 @@ Deno.test("HealthChecks: a reload hands over verdicts", async () => {
   await checks.stop();
   assert.equal(after.servers[0]!.healthy, false);
   assert.equal(after.servers[1]!.healthy, true);
+});
+
+Deno.test("probe(): out of descriptors or memory is the gateway's trouble: no verdict on the server", async () => {
+  const failing = (code: "EMFILE" | "ENFILE" | "ECONNREFUSED"): Net => ({
+    connect: () => Promise.reject(new NetError(code, `${code} from the dial`)),
+    listen: () => Promise.reject(new Error("probes never listen")),
+  });
+  const group = groupConfig(["127.0.0.1:9"], { health_check: { timeout: "500ms" } });
+  const server = group.servers[0]!;
+  assert.equal(await probe(failing("EMFILE"), { group, server }), NO_VERDICT);
+  assert.equal(await probe(failing("ENFILE"), { group, server }), NO_VERDICT);
+  assert.match(String(await probe(failing("ECONNREFUSED"), { group, server })), /ECONNREFUSED/);
 });
