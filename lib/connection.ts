@@ -97,6 +97,8 @@ async function readRequest(record: ConnectionRecord, ctx: ConnectionContext): Pr
   return { head, websocket, key, rest: read.rest };
 }
 
+const NOTHING = new Uint8Array(0);
+
 /** What the tunnel phase needs; everything else from the handshake is left to the GC, since an
  * idle tunnel can live for days and its memory is the headline figure. */
 interface Opened {
@@ -151,8 +153,9 @@ async function upgrade(
     upstream: upstream.conn,
     route,
     address: upstream.lease.server.config.address,
-    early: request.rest,
-    late: tracked ? upstream.rest : new Uint8Array(0),
+    // Nothing held: no buffer kept alive for the tunnel's days (idle memory is a headline figure).
+    early: request.rest.length > 0 ? request.rest : NOTHING,
+    late: tracked && upstream.rest.length > 0 ? upstream.rest : NOTHING,
     downBytes: tracked ? 0 : upstream.rest.length,
   };
 }
@@ -278,13 +281,15 @@ function runTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionCont
     ? connView(opened.upstream, { unread: opened.late })
     : opened.upstream;
   const written = tracked ? 0 : early.length;
+  // The tunnel's closure keeps numbers, not `opened` and its buffers.
+  const downBytes = opened.downBytes;
   const sent = written > 0 ? opened.upstream.write(early) : Promise.resolve();
   // The record is the tunnel's owner in the admin's list (GET /tunnels.json).
   const piped = () => tunnel(client, upstream, route, ctx, record);
   return sent.then(piped).then((result) => {
     Object.assign(fields, {
       up_bytes: written + result.upBytes,
-      down_bytes: opened.downBytes + result.downBytes,
+      down_bytes: downBytes + result.downBytes,
       closed_by: result.closedBy,
       reason: result.reason,
       up_messages: result.upMessages,
