@@ -265,11 +265,12 @@ function editDistance(a: string, b: string): number {
 
 async function main(): Promise<void> {
   const runtime: Runtime = await loadRuntime();
-  // `deno task start` (and npm scripts) run in the repository's folder and say where the user
-  // typed the command in INIT_CWD: relative paths (--config, ./wsgate.yaml, certificates) mean
-  // that folder to the user.
+  // `deno task start` runs in the repository's folder and says where the user typed the command
+  // in INIT_CWD: relative paths (--config, ./wsgate.yaml, certificates) mean that folder to the
+  // user. Only then: a gateway started elsewhere (a test, a service) merely inherits INIT_CWD.
   const typedIn = runtime.env("INIT_CWD");
-  if (typedIn) process.chdir(typedIn);
+  const ownFolder = import.meta.url.startsWith("file:") ? new URL(".", import.meta.url).pathname : undefined;
+  if (typedIn && ownFolder !== undefined && `${process.cwd()}/` === ownFolder) process.chdir(typedIn);
   let parsed;
   try {
     parsed = parseArgs({ args: runtime.args, options: OPTIONS, allowPositionals: true, strict: true });

@@ -4,7 +4,7 @@
  * relative paths under `deno task` mean the folder the command was typed in (INIT_CWD).
  */
 import assert from "node:assert/strict";
-import { runGateway, spawnGatewayIn, tempDir, toYaml } from "./_harness.ts";
+import { REPO, runGateway, spawnGatewayIn, tempDir, toYaml } from "./_harness.ts";
 
 Deno.test("cli: a misspelt flag is named with the closest known one; exit 2", async () => {
   const run = await runGateway(["--upstrem", "127.0.0.1:8080"]);
@@ -35,13 +35,29 @@ Deno.test("cli: --admin and --log-format without --config adjust ./wsgate.yaml w
   await gw.waitForEvent("admin_listening", {}, 5_000);
 });
 
-Deno.test("cli: with INIT_CWD (deno task, npm scripts) relative paths mean the folder typed in", async () => {
-  await using typedIn = await tempDir();
-  await using elsewhere = await tempDir();
-  await Deno.writeTextFile(`${typedIn.path}/mine.yaml`, LOCAL);
+Deno.test({
+  name: "cli: under deno task (cwd the repository, INIT_CWD set) relative paths mean the folder typed in",
+  // `deno task` runs the source; a binary started anywhere just inherits INIT_CWD (next test).
+  ignore: Deno.env.has("WSGATE_BIN"),
+  fn: async () => {
+    await using typedIn = await tempDir();
+    await Deno.writeTextFile(`${typedIn.path}/mine.yaml`, LOCAL);
+    const run = await runGateway(["check", "--config", "mine.yaml"], {
+      cwd: REPO,
+      env: { INIT_CWD: typedIn.path },
+    });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /\/from-file\//);
+  },
+});
+
+Deno.test("cli: a gateway started in its own folder keeps it, whatever INIT_CWD it inherited", async () => {
+  await using own = await tempDir();
+  await using other = await tempDir();
+  await Deno.writeTextFile(`${own.path}/mine.yaml`, LOCAL);
   const run = await runGateway(["check", "--config", "mine.yaml"], {
-    cwd: elsewhere.path,
-    env: { INIT_CWD: typedIn.path },
+    cwd: own.path,
+    env: { INIT_CWD: other.path },
   });
   assert.equal(run.code, 0, run.stdout + run.stderr);
   assert.match(run.stdout, /\/from-file\//);
