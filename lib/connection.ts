@@ -342,7 +342,9 @@ type AccessFields = Fields & { client: string; status: number; closed_by: string
  */
 class ConnectionRecord implements TunnelOwner {
   readonly fields: AccessFields;
-  #upstream: UpstreamAnswer | undefined;
+  /** Only the lease and the socket: the answer's parsed head and bytes are not kept for the
+   * tunnel's days (idle memory per tunnel is a headline figure). */
+  #upstream: Pick<UpstreamAnswer, "lease" | "conn"> | undefined;
   #route: RouteConfig | undefined;
   /** Bytes of an answer went to the client: an error can then only close the connection. */
   #answering = false;
@@ -385,7 +387,7 @@ class ConnectionRecord implements TunnelOwner {
   }
 
   hold(upstream: UpstreamAnswer): void {
-    this.#upstream = upstream;
+    this.#upstream = { lease: upstream.lease, conn: upstream.conn };
     this.fields.upstream = upstream.lease.server.config.address;
   }
 
