@@ -36,6 +36,10 @@ const adminDenied = (backend: string) =>
     upstreams: { app: { servers: [backend] } },
   });
 
+/** 101 to an upgrade, 200 to anything else. */
+const switchOrOk = (peer: RawPeer) =>
+  /^upgrade:/im.test(peer.head) ? peer.write(switching(peer.head)) : answerOk(peer);
+
 const answerOk = (peer: RawPeer) => peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
 
 const SMUGGLED = ["GET /admin/secret HTTP/1.1", "Host: h", "X-Forwarded-For: 10.0.0.1"].join(CRLF) + CRLF +
@@ -166,10 +170,7 @@ Deno.test("a Host with a trailing dot matches its server block (and its access r
 });
 
 Deno.test("header names with '_' are dropped before forwarding; a repeated Origin is refused", async (t) => {
-  await using backend = rawBackend(async (peer) => {
-    if (/^upgrade:/im.test(peer.head)) await peer.write(switching(peer.head));
-    else await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  });
+  await using backend = rawBackend(switchOrOk);
   await using gw = await startGateway({
     config: toYaml({
       servers: [{
@@ -249,10 +250,7 @@ Deno.test("paths a lenient backend reads as another route's take that route, or 
 });
 
 Deno.test("a Host with ',' or ';' is refused; Connection cannot remove the Origin allow_origins passed", async (t) => {
-  await using backend = rawBackend(async (peer) => {
-    if (/^upgrade:/im.test(peer.head)) await peer.write(switching(peer.head));
-    else await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  });
+  await using backend = rawBackend(switchOrOk);
   await using gw = await startGateway({
     config: toYaml({
       servers: [{
