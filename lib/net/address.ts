@@ -124,8 +124,14 @@ function isIpv6(host: string): boolean {
  * counts and hashes the same whether a dual-stack socket reports ::ffff:1.2.3.4 or 1.2.3.4.
  * Undefined for a unix-socket client, and for "" (a Bun socket reset before it was accepted).
  */
+const OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+/** A dotted quad as formatIp writes it (no leading zeros). */
+const CANONICAL_IPV4 = new RegExp(`^(?:${OCTET}\\.){3}${OCTET}$`);
+
 export function clientIpOf(addr: Addr): string | undefined {
   if (addr.transport !== "tcp") return undefined;
+  // What sockets report for IPv4 clients is already in its one form: no parse and format per connection.
+  if (CANONICAL_IPV4.test(addr.hostname)) return addr.hostname;
   const bytes = parseIp(addr.hostname);
   return bytes ? formatIp(bytes) : addr.hostname || undefined;
 }

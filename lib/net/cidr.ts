@@ -142,6 +142,8 @@ export function cidrContains(cidr: Cidr, ip: IpBytes): boolean {
 
 /** Whether `ip` (text or bytes) lies in any of the blocks; an unparsable address matches none. */
 export function matchesAny(cidrs: readonly Cidr[], ip: string | IpBytes | undefined): boolean {
+  // Most lists are empty (no trusted proxies, no access rules): no parse per connection then.
+  if (cidrs.length === 0) return false;
   const bytes = typeof ip === "string" ? parseIp(ip) : ip;
   return bytes !== undefined && cidrs.some((cidr) => cidrContains(cidr, bytes));
 }

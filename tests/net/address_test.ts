@@ -6,6 +6,7 @@ import {
   parseListenAddress,
   parseUpstreamAddress,
 } from "../../lib/net/address.ts";
+import { formatIp, parseIp } from "../../lib/net/cidr.ts";
 
 const tcp = (hostname: string, port: number): Addr => ({ transport: "tcp", hostname, port });
 const FORMS = "expected host:port, :port, [ipv6]:port or unix:/path";
@@ -130,4 +131,14 @@ Deno.test("clientIpOf() unwraps IPv4-mapped IPv6 and has no address for unix soc
     ["no address (a Bun socket reset before accept)", tcp("", 0), undefined],
   ];
   for (const [name, addr, expected] of cases) assert.equal(clientIpOf(addr), expected, name);
+});
+
+Deno.test("clientIpOf() gives dotted quads the same form with or without its fast path", () => {
+  const texts = ["0.0.0.0", "255.255.255.255", "127.0.0.1", "10.20.30.40", "199.200.249.250"];
+  const odd = ["1.2.3.04", "256.1.1.1", "1.2.3", "1.2.3.4.5", "1.2.3.4 ", "01.2.3.4", "1..2.3", "๑.2.3.4"];
+  for (const text of [...texts, ...odd]) {
+    const bytes = parseIp(text);
+    const slow = bytes ? formatIp(bytes) : text;
+    assert.equal(clientIpOf(tcp(text, 1)), slow, text);
+  }
 });
