@@ -40,7 +40,6 @@ export class Gateway {
   #plan: Map<string, PlannedListener>;
   #listeners = new Map<string, OpenListener>();
   #live = new Map<Conn, Promise<void>>();
-  #shutdown = new AbortController();
   /** Aborted when draining starts: frame-tracking tunnels send Close 1001 then, not at the timeout. */
   #drain = new AbortController();
   #watchdog = new Watchdog();
@@ -191,7 +190,6 @@ export class Gateway {
       tls: entry.planned.tls.length > 0,
       logger: this.#logger,
       watchdog: this.#watchdog,
-      signal: this.#shutdown.signal,
       drain: this.#drain.signal,
       closeSpread: generation.config.close_spread ?? 0,
       metrics: this.metrics,
@@ -233,7 +231,7 @@ export class Gateway {
     const forced = timedOut ? this.#live.size : 0;
     if (timedOut) {
       // Tunnels record "shutdown" as their reason; handshakes in progress are simply closed.
-      this.#shutdown.abort();
+      this.#watchdog.abortAll("shutdown");
       for (const conn of this.#live.keys()) conn.close();
       await Promise.all(this.#live.values());
     }

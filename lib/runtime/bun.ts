@@ -96,7 +96,7 @@ const Bun = (globalThis as unknown as { Bun: BunApi }).Bun;
 const ALPN_HTTP11 = new Uint8Array([8, ...new TextEncoder().encode("http/1.1")]);
 const KEEPALIVE_MS = 60_000;
 
-/** What the shared handlers (relayHandlers) pass on to the object a socket carries in `data`. */
+/** What the shared handlers (RELAY_HANDLERS) pass on to the object a socket carries in `data`. */
 interface SocketEvents {
   onData(chunk: Uint8Array): void;
   onDrain(): void;
@@ -115,7 +115,8 @@ class BunConn implements Conn, SocketEvents {
   #pending: { bytes: Uint8Array; resolve(): void; reject(err: unknown): void } | undefined;
   #closed = false;
   #wroteEof = false;
-  #releaseFd: () => void;
+  /** Counted in the fd budget until Bun reports the close (once, though `close` and `error` may both come). */
+  #holdsFd = true;
   /** Set while this socket's data is spliced into another (see spliceTo); `backlog`: what the
    * target could not take yet, while this socket is paused until it drains. */
   #splice: Splice | undefined;
@@ -129,7 +130,6 @@ class BunConn implements Conn, SocketEvents {
   constructor(
     socket: BunSocket,
     addrs: { local: Addr; remote: Addr },
-    releaseFd: () => void,
     options: { tlsServer: boolean; readSize: ReadSize | undefined },
   ) {
     this.#socket = socket;
@@ -137,7 +137,6 @@ class BunConn implements Conn, SocketEvents {
     this.#inbox = new Inbox(socket);
     this.localAddr = addrs.local;
     this.remoteAddr = addrs.remote;
-    this.#releaseFd = releaseFd;
     this.#handshaking = options.tlsServer;
   }
 
@@ -293,7 +292,10 @@ class BunConn implements Conn, SocketEvents {
   }
 
   onClose(error?: Error): void {
-    this.#releaseFd();
+    if (this.#holdsFd) {
+      this.#holdsFd = false;
+      fds.closed();
+    }
     if (error && !this.#error) this.#error = socketError(error, "ECONNRESET");
     this.#closed = true;
     this.#settle(this.#error ?? null);
@@ -342,7 +344,8 @@ function wrap(socket: BunSocket, unixPath: string | undefined, tlsServer = false
     // Else a reader that stalls holds up to one 512 KiB read per tunnel.
     readSize = ReadSize.capIfNear(socket.fd);
   }
-  const conn = new BunConn(socket, addrsOf(socket, unixPath), fds.opened(), { tlsServer, readSize });
+  const conn = new BunConn(socket, addrsOf(socket, unixPath), { tlsServer, readSize });
+  fds.opened();
   socket.data = conn;
   return conn;
 }
@@ -404,17 +407,16 @@ class ShedAnswer implements SocketEvents {
   }
 }
 
-/** Handlers shared by every socket: they only forward to the socket's BunConn. */
-function relayHandlers(): Omit<BunHandlers, "open"> {
-  return {
-    binaryType: "uint8array",
-    data: (socket, chunk) => socket.data?.onData(chunk),
-    drain: (socket) => socket.data?.onDrain(),
-    end: (socket) => socket.data?.onEnd(),
-    close: (socket, error) => socket.data?.onClose(error),
-    error: (socket, error) => socket.data?.onClose(error),
-  };
-}
+/** Handlers shared by every socket: they only forward to the socket's BunConn. One object for
+ * all dials, so a dialled socket does not keep five closures of its own. */
+const RELAY_HANDLERS: Omit<BunHandlers, "open"> = {
+  binaryType: "uint8array",
+  data: (socket, chunk) => socket.data?.onData(chunk),
+  drain: (socket) => socket.data?.onDrain(),
+  end: (socket) => socket.data?.onEnd(),
+  close: (socket, error) => socket.data?.onClose(error),
+  error: (socket, error) => socket.data?.onClose(error),
+};
 
 class BunListenerAdapter implements Listener {
   #addr: Addr;
@@ -508,7 +510,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
       allowHalfOpen: true,
       ...(tls ? { tls } : {}),
       socket: {
-        ...relayHandlers(),
+        ...RELAY_HANDLERS,
         // With a `handshake` handler, `open` comes at the TCP accept: the gateway gets the
         // connection at once, and handshake_timeout covers the TLS handshake too.
         open: (socket) =>
@@ -546,7 +548,7 @@ function connect(options: ConnectOptions): Promise<Conn> {
     ? { unix: addr.path }
     : { hostname: addr.hostname, port: addr.port };
   if (!tls) {
-    return Bun.connect({ ...target, allowHalfOpen: true, socket: relayHandlers() })
+    return Bun.connect({ ...target, allowHalfOpen: true, socket: RELAY_HANDLERS })
       .then((socket) => wrap(socket, unixPath), (err) => Promise.reject(socketError(err)));
   }
   // TLS: resolve only after the handshake, since earlier writes would be dropped.
@@ -561,7 +563,7 @@ function connect(options: ConnectOptions): Promise<Conn> {
         ...(tls.caCerts?.length ? { ca: tls.caCerts } : {}),
       },
       socket: {
-        ...relayHandlers(),
+        ...RELAY_HANDLERS,
         handshake(socket, success, authorizationError) {
           if (success || !tls.verify) resolve(wrap(socket, unixPath));
           else {

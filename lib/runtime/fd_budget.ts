@@ -30,10 +30,14 @@ export class FdBudget {
     this.#budget = Math.max(1, softLimit - FD_HEADROOM);
   }
 
-  /** A socket was wrapped; returns the release to call once, when it closes. */
-  opened(): () => void {
+  /** A socket was wrapped; closed() must follow exactly once, when it closes. (A count, not a
+   * release closure per socket: an idle tunnel's memory is a headline figure.) */
+  opened(): void {
     this.#open++;
-    return once(() => this.#open--);
+  }
+
+  closed(): void {
+    this.#open--;
   }
 
   /** No new connection may be accepted (it is shed). */

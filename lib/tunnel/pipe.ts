@@ -19,9 +19,8 @@ export interface PipeOptions {
   sendTimeout: number;
   /** No bytes in either direction for this long -> close (ms; 0 = never). */
   idleTimeout: number;
+  /** Watches for timeouts, and ends the tunnel on shutdown (abortAll). */
   watchdog: Watchdog;
-  /** Aborted on shutdown: the tunnel is closed by the proxy. */
-  signal?: AbortSignal;
   /** Whose tunnel it is, for the admin's list of open tunnels. */
   owner?: TunnelOwner;
 }
@@ -159,18 +158,15 @@ export class Tunnel implements WatchedTunnel {
     this.abort(culprit, code === "ECONNRESET" ? "reset" : code === "EPIPE" ? "broken_pipe" : "error");
   }
 
-  /** Runs both directions until they end, watched for timeouts and aborted by `signal`. */
+  /** Runs both directions until they end, watched for timeouts (and shutdown: Watchdog.abortAll). */
   run(): Promise<PipeResult> {
-    const options = this.#options;
-    const onAbort = () => this.abort("proxy", "shutdown");
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    const unwatch = options.watchdog.watch(this);
+    const { watchdog } = this.#options;
+    watchdog.watch(this);
     return Promise.all([
       this.copy(this.#client, this.#upstream, this.up, "client"),
       this.copy(this.#upstream, this.#client, this.down, "upstream"),
     ]).finally(() => {
-      unwatch();
-      options.signal?.removeEventListener("abort", onAbort);
+      watchdog.unwatch(this);
       this.#client.close();
       this.#upstream.close();
     }).then(() => ({

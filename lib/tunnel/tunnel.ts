@@ -11,9 +11,8 @@ import type { Conn } from "../runtime/types.ts";
 export type TunnelResult = PipeResult & Partial<WsTunnelResult>;
 
 export interface TunnelContext {
+  /** Watches every tunnel; ends them all on shutdown. */
   watchdog: Watchdog;
-  /** Aborted on shutdown. */
-  signal: AbortSignal;
   /** Aborted when draining starts: tracked tunnels then close with 1001, spread over closeSpread. */
   drain?: AbortSignal;
   closeSpread: number;
@@ -31,7 +30,6 @@ export function tunnel(
     sendTimeout: route.send_timeout,
     idleTimeout: route.idle_timeout,
     watchdog: ctx.watchdog,
-    signal: ctx.signal,
     owner,
   };
   if (!route.websocket) return pipe(client, upstream, options);

@@ -46,22 +46,35 @@ export class Watchdog {
   readonly clock: Clock;
   #tunnels = new Set<WatchedTunnel>();
   #timer: TimerHandle | undefined;
+  /** Set by abortAll(): the reason new tunnels are ended with. */
+  #stopped: string | undefined;
 
   constructor(clock: Clock = systemClock) {
     this.clock = clock;
   }
 
-  /** Starts watching; the returned function stops it (call it exactly when the tunnel ends). */
-  watch(tunnel: WatchedTunnel): () => void {
+  /** Starts watching `tunnel` until unwatch(); after abortAll() it is aborted at once instead. */
+  watch(tunnel: WatchedTunnel): void {
+    if (this.#stopped !== undefined) return tunnel.abort("proxy", this.#stopped);
     this.#tunnels.add(tunnel);
     if (this.#timer === undefined) this.#schedule();
-    return () => {
-      this.#tunnels.delete(tunnel);
-      if (this.#tunnels.size === 0 && this.#timer !== undefined) {
-        this.clock.clearTimeout(this.#timer);
-        this.#timer = undefined;
-      }
-    };
+  }
+
+  /** Stops watching (call it exactly when the tunnel ends). A method, not a closure per tunnel:
+   * an idle tunnel's memory is a headline figure. */
+  unwatch(tunnel: WatchedTunnel): void {
+    this.#tunnels.delete(tunnel);
+    if (this.#tunnels.size === 0 && this.#timer !== undefined) {
+      this.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** Ends every open tunnel, and any that starts later, as the proxy's doing (shutdown): one loop
+   * here instead of an abort listener per tunnel. */
+  abortAll(reason: string): void {
+    this.#stopped = reason;
+    for (const tunnel of [...this.#tunnels]) tunnel.abort("proxy", reason);
   }
 
   #schedule(): void {

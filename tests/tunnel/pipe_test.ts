@@ -92,10 +92,13 @@ Deno.test("pipe: a half-close passes on and the other direction keeps flowing", 
   assert.deepEqual([r.upBytes, r.downBytes, r.closedBy], [7, 20, "client"]);
 });
 
-Deno.test("pipe: aborting the signal (shutdown) ends it as the proxy's doing", async () => {
-  const shutdown = new AbortController();
-  const t = tunnel({ signal: shutdown.signal });
-  shutdown.abort();
-  const r = await t.result;
+Deno.test("pipe: the watchdog's abortAll (shutdown) ends open tunnels, and later ones at once, as the proxy's doing", async () => {
+  const watchdog = new Watchdog(new ManualClock());
+  const open = tunnel({ watchdog });
+  watchdog.abortAll("shutdown");
+  const r = await open.result;
   assert.deepEqual([r.closedBy, r.reason], ["proxy", "shutdown"]);
+  const late = await tunnel({ watchdog }).result;
+  assert.deepEqual([late.closedBy, late.reason], ["proxy", "shutdown"]);
+  assert.equal([...watchdog.open()].length, 0, "nothing left watched");
 });
