@@ -21,18 +21,27 @@ export function connView(conn: Conn, options: ViewOptions): Conn {
 }
 
 class ConnView implements Conn {
-  readonly remoteAddr: Addr;
-  readonly localAddr: Addr;
+  readonly #remoteAddr: Addr | undefined;
+  readonly #localAddr: Addr | undefined;
   readonly #conn: Conn;
   #unread: Uint8Array | undefined;
   readonly #onRead: ((chunk: Uint8Array) => void) | undefined;
 
   constructor(conn: Conn, options: ViewOptions) {
     this.#conn = conn;
-    this.remoteAddr = options.remoteAddr ?? conn.remoteAddr;
-    this.localAddr = options.localAddr ?? conn.localAddr;
+    this.#remoteAddr = options.remoteAddr;
+    this.#localAddr = options.localAddr;
     this.#unread = options.unread?.length ? options.unread : undefined;
     this.#onRead = options.onRead;
+  }
+
+  // Read through, not copied: a socket's addresses may cost a syscall each (Bun), and most are never asked for.
+  get remoteAddr(): Addr {
+    return this.#remoteAddr ?? this.#conn.remoteAddr;
+  }
+
+  get localAddr(): Addr {
+    return this.#localAddr ?? this.#conn.localAddr;
   }
 
   read(): Promise<Uint8Array | null> {

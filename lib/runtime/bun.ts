@@ -106,9 +106,11 @@ interface SocketEvents {
 }
 
 class BunConn implements Conn, SocketEvents {
-  readonly localAddr: Addr;
-  readonly remoteAddr: Addr;
   #socket: BunSocket;
+  /** Filled on first use: each address is a syscall on Bun, and an upstream's are rarely asked for. */
+  #localAddr: Addr | undefined;
+  #remoteAddr: Addr | undefined;
+  readonly #unixPath: string | undefined;
   #inbox: Inbox;
   /** A socket error, which fails writes too. */
   #error: NetError | undefined;
@@ -129,15 +131,27 @@ class BunConn implements Conn, SocketEvents {
 
   constructor(
     socket: BunSocket,
-    addrs: { local: Addr; remote: Addr },
+    unixPath: string | undefined,
     options: { tlsServer: boolean; readSize: ReadSize | undefined },
   ) {
     this.#socket = socket;
     this.#readSize = options.readSize;
     this.#inbox = new Inbox(socket);
-    this.localAddr = addrs.local;
-    this.remoteAddr = addrs.remote;
+    this.#unixPath = unixPath;
     this.#handshaking = options.tlsServer;
+  }
+
+  get localAddr(): Addr {
+    return this.#localAddr ??= this.#unixPath !== undefined
+      ? { transport: "unix", path: this.#unixPath }
+      // A socket reset while it waited to be accepted has no addresses left (undefined).
+      : { transport: "tcp", hostname: this.#socket.localAddress ?? "", port: this.#socket.localPort ?? 0 };
+  }
+
+  get remoteAddr(): Addr {
+    return this.#remoteAddr ??= this.#unixPath !== undefined
+      ? { transport: "unix", path: this.#unixPath }
+      : { transport: "tcp", hostname: this.#socket.remoteAddress ?? "", port: this.#socket.remotePort ?? 0 };
   }
 
   read(): Promise<Uint8Array | null> {
@@ -325,17 +339,6 @@ interface Splice {
   reject(err: unknown): void;
 }
 
-function addrsOf(socket: BunSocket, unixPath: string | undefined): { local: Addr; remote: Addr } {
-  if (unixPath !== undefined) {
-    return { local: { transport: "unix", path: unixPath }, remote: { transport: "unix", path: unixPath } };
-  }
-  // A socket reset while it waited to be accepted has no addresses left (undefined).
-  return {
-    local: { transport: "tcp", hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 },
-    remote: { transport: "tcp", hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
-  };
-}
-
 function wrap(socket: BunSocket, unixPath: string | undefined, tlsServer = false): BunConn {
   let readSize: ReadSize | undefined;
   if (unixPath === undefined) {
@@ -344,7 +347,7 @@ function wrap(socket: BunSocket, unixPath: string | undefined, tlsServer = false
     // Else a reader that stalls holds up to one 512 KiB read per tunnel.
     readSize = ReadSize.capIfNear(socket.fd);
   }
-  const conn = new BunConn(socket, addrsOf(socket, unixPath), { tlsServer, readSize });
+  const conn = new BunConn(socket, unixPath, { tlsServer, readSize });
   fds.opened();
   socket.data = conn;
   return conn;
