@@ -240,9 +240,11 @@ export function readHeaderRules(
   const set = readTemplates(r, raw, [...at, "set"], "set", side);
   const add = readTemplates(r, raw, [...at, "add"], "add", side);
   const removed = readRemoved(r, raw, [...at, "remove"], side);
-  for (const { name, lower } of set) {
+  for (const { lower } of set) {
     const both = removed.find((entry) => entry.lower === lower);
-    if (both) r.report(both.path, `"${name}" is also in set, which already removes what the client sent`);
+    if (both) {
+      r.report(both.path, `"${both.name}" is also in set, which already removes what the client sent`);
+    }
   }
   const drop = [...new Set([...removed.map((e) => e.lower), ...set.map((t) => t.lower)])];
   // A Host whose new value cannot be sent stays as it came (an upstream request needs one).
@@ -264,9 +266,9 @@ function readTemplates(r: Reader, rules: Raw, at: KeyPath, op: "set" | "add", si
   const templates: HeaderTemplate[] = [];
   for (const name of Object.keys(raw)) {
     const lower = name.toLowerCase();
-    const problem = headerNameProblem(name) ?? ruleNameProblem(name, lower, op, side);
+    const problem = headerNameProblem(name) ?? ruleNameProblem(name, lower, op, side) ??
+      (seen.has(lower) ? `"${name}" is listed twice (names ignore case)` : undefined);
     if (problem) r.report([...at, name], problem, true);
-    else if (seen.has(lower)) r.report([...at, name], `"${name}" is listed twice (names ignore case)`, true);
     const template = r.get(raw, name, at, asTemplate);
     seen.add(lower);
     if (problem || !template) continue;
@@ -276,7 +278,12 @@ function readTemplates(r: Reader, rules: Raw, at: KeyPath, op: "set" | "add", si
   return templates;
 }
 
-function readRemoved(r: Reader, rules: Raw, at: KeyPath, side: Side): { lower: string; path: KeyPath }[] {
+function readRemoved(
+  r: Reader,
+  rules: Raw,
+  at: KeyPath,
+  side: Side,
+): { name: string; lower: string; path: KeyPath }[] {
   const items = r.strings(rules, "remove", at.slice(0, -1), { required: false }) ?? [];
   const seen = new Set<string>();
   const removed = [];
@@ -285,7 +292,7 @@ function readRemoved(r: Reader, rules: Raw, at: KeyPath, side: Side): { lower: s
     const problem = headerNameProblem(item.value) ?? ruleNameProblem(item.value, lower, "remove", side);
     if (problem) r.report(item.path, problem);
     else if (seen.has(lower)) r.report(item.path, `"${item.value}" is listed twice (names ignore case)`);
-    else removed.push({ lower, path: item.path });
+    else removed.push({ name: item.value, lower, path: item.path });
     seen.add(lower);
   }
   return removed;
@@ -312,7 +319,7 @@ function ruleNameProblem(
     return `"${name}" is the request_id_header, written by the gateway`;
   }
   if (side.request && lower === "host" && op !== "set") {
-    return `"Host" can only be set (a request carries exactly one)`;
+    return `"${name}" can only be set (a request carries exactly one Host)`;
   }
   return undefined;
 }
