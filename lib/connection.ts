@@ -6,10 +6,13 @@
  * close the connection. Either way the connection gets one access record, when it finishes.
  */
 import { answerHeaders, describeError, HttpError, NetError, toStatus } from "./errors.ts";
-import { parseRequestHead, type RequestHead } from "./http/head.ts";
+import { parseRequestHead, type RequestHead, serializeResponseHead } from "./http/head.ts";
 import { checkUpgradeRequest, isWebSocketUpgrade } from "./http/upgrade.ts";
 import { offeredProtocols, rebuildRequest } from "./http/rebuild.ts";
 import { requestBodyFraming } from "./http/chunked.ts";
+import { rewriteTarget } from "./http/rewrite.ts";
+import { requestIdFor } from "./http/request_id.ts";
+import { headerEdit, requestFacts, routeAnswer } from "./edge/route_edge.ts";
 import { readHead } from "./http/read_head.ts";
 import { errorResponse } from "./http/responses.ts";
 import { routeRequest } from "./route.ts";
@@ -24,7 +27,8 @@ import { connView } from "./net/conn_view.ts";
 import { formatAddr } from "./net/address.ts";
 import { matchesAny } from "./net/cidr.ts";
 import type { Limits } from "./admit/limits.ts";
-import type { Config, RouteConfig, ServerConfig } from "./config/schema.ts";
+import type { Config, FixedAnswer, RouteConfig, ServerConfig } from "./config/schema.ts";
+import type { RequestFacts } from "./net/placeholders.ts";
 import type { Fields, Logger } from "./observe/log.ts";
 import type { Metrics } from "./observe/metrics.ts";
 import type { TunnelOwner } from "./tunnel/watchdog.ts";
@@ -60,7 +64,8 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
       const route = routeRequest(ctx.servers, request.head);
       record.routed(route);
       checkRouteAccess(route, admitted.clientIp, request.head);
-      if (request.websocket) opened = await upgrade(record, request, route, ctx);
+      if (route.answer) await answerItself(record, request, route, route.answer, ctx);
+      else if (request.websocket) opened = await upgrade(record, request, route, ctx);
       else await passThrough(record, request, route, ctx);
     }
   } catch (err) {
@@ -81,6 +86,10 @@ interface ClientRequest {
   /** Sec-WebSocket-Key of an upgrade ("" for plain HTTP). */
   key: string;
   rest: Uint8Array;
+  /** The client is in trusted_proxies. */
+  trusted: boolean;
+  /** "" when request IDs are off. */
+  requestId: string;
 }
 
 /** READ HEAD + VALIDATE. null: the client connected and left without a word (nothing to log). */
@@ -91,10 +100,13 @@ async function readRequest(record: ConnectionRecord, ctx: ConnectionContext): Pr
   if (refusal) throw refusal;
   const { max_headers: maxHeaders, max_request_line: maxRequestLine } = ctx.config.limits;
   const head = parseRequestHead(read.head, { maxHeaders, maxRequestLine });
-  Object.assign(record.fields, { method: head.method, path: head.path });
+  const trusted = matchesAny(ctx.config.trusted_proxies, record.admitted.clientIp);
+  const idHeader = ctx.config.request_id_header;
+  const requestId = idHeader === "" ? "" : requestIdFor(head.headers, idHeader, trusted);
+  Object.assign(record.fields, { method: head.method, path: head.path, request_id: requestId || undefined });
   const websocket = isWebSocketUpgrade(head);
   const key = websocket ? checkUpgradeRequest(head).key : "";
-  return { head, websocket, key, rest: read.rest };
+  return { head, websocket, key, rest: read.rest, trusted, requestId };
 }
 
 const NOTHING = new Uint8Array(0);
@@ -141,13 +153,20 @@ async function upgrade(
     signal: left.signal,
   });
   if (upstream.response.status !== 101) {
-    await relayAnswer(record, upstream, request.head, route, 0);
+    await relayAnswer(record, upstream, request, route, 0);
     return undefined;
   }
   record.answering();
+  const rules = route.response_headers;
+  const head = rules
+    ? serializeResponseHead({
+      ...upstream.response,
+      headers: headerEdit(rules, route, () => record.factsOf(request), ctx.logger)(upstream.response.headers),
+    })
+    : upstream.head;
   // A raw tunnel relays what followed the 101 in the same write; a tracked one through its tracker.
   const tracked = route.websocket !== undefined;
-  await client.write(tracked ? upstream.head : concat(upstream.head, upstream.rest));
+  await client.write(tracked ? head : concat(head, upstream.rest));
   record.fields.status = 101;
   return {
     upstream: upstream.conn,
@@ -191,7 +210,30 @@ async function passThrough(
       bodySent.catch(() => conn.close());
     },
   });
-  await relayAnswer(record, upstream, request.head, route, first.length, bodySent);
+  await relayAnswer(record, upstream, request, route, first.length, bodySent);
+}
+
+/** A `redirect` or `respond` route: the gateway answers (an upgrade too: no 101), no upstream is
+ * contacted. */
+async function answerItself(
+  record: ConnectionRecord,
+  request: ClientRequest,
+  route: RouteConfig,
+  fixed: FixedAnswer,
+  ctx: ConnectionContext,
+): Promise<void> {
+  const facts = () => record.factsOf(request);
+  const answer = routeAnswer(route, fixed, request.head.method, facts, ctx.logger);
+  record.answering();
+  const { client } = record.admitted;
+  await client.write(answer.bytes);
+  Object.assign(record.fields, {
+    status: answer.status,
+    down_bytes: answer.bodyBytes,
+    closed_by: "proxy",
+    answer: fixed.kind,
+  });
+  await client.closeWrite();
 }
 
 /** EXCHANGE: pick, connect, reissue, answer; the record holds the upstream from then on. */
@@ -204,11 +246,15 @@ async function exchange(
 ): Promise<UpstreamAnswer> {
   const { client, clientIp } = record.admitted;
   const group = ctx.upstreams.get(route.upstream)!;
+  const rules = route.request_headers;
   const head = rebuildRequest(request.head, {
     clientIp,
     websocket: request.websocket,
     tls: ctx.tls,
-    trustForwarded: matchesAny(ctx.config.trusted_proxies, clientIp),
+    trustForwarded: request.trusted,
+    ...(route.rewrite && { target: rewriteTarget(request.head.path, route.match, route.rewrite) }),
+    ...(request.requestId && { requestIdHeader: ctx.config.request_id_header, requestId: request.requestId }),
+    ...(rules && { edit: headerEdit(rules, route, () => record.factsOf(request), ctx.logger) }),
   });
   const upstream = await exchangeWithUpstream(ctx.net, group, { head, rest: options.rest }, {
     ...options,
@@ -238,16 +284,23 @@ async function exchange(
 async function relayAnswer(
   record: ConnectionRecord,
   upstream: UpstreamAnswer,
-  request: RequestHead,
+  request: ClientRequest,
   route: RouteConfig,
   upBytes: number,
   bodySent = Promise.resolve(0),
 ): Promise<void> {
   record.answering();
-  const downBytes = await relayResponse(upstream.conn, record.admitted.client, upstream, request.method, {
-    readTimeout: route.read_timeout,
-    sendTimeout: route.send_timeout,
-  });
+  const rules = route.response_headers;
+  const edit = rules && headerEdit(rules, route, () => record.factsOf(request), record.ctx.logger);
+  const timeouts = { readTimeout: route.read_timeout, sendTimeout: route.send_timeout };
+  const downBytes = await relayResponse(
+    upstream.conn,
+    record.admitted.client,
+    upstream,
+    request.head.method,
+    timeouts,
+    edit,
+  );
   Object.assign(record.fields, {
     status: upstream.response.status,
     down_bytes: downBytes,
@@ -261,6 +314,7 @@ function runTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionCont
   const { fields } = record;
   ctx.logger.log("info", "tunnel_open", {
     id: record.id,
+    request_id: fields.request_id,
     client: fields.client,
     route: route.path,
     upstream: address,
@@ -348,6 +402,8 @@ class ConnectionRecord implements TunnelOwner {
   #route: RouteConfig | undefined;
   /** Bytes of an answer went to the client: an error can then only close the connection. */
   #answering = false;
+  /** What the route's placeholders render from; made on first use, on routes that have any. */
+  #facts: RequestFacts | undefined;
 
   constructor(
     readonly admitted: Admitted,
@@ -360,6 +416,7 @@ class ConnectionRecord implements TunnelOwner {
       client: formatAddr(admitted.client.remoteAddr),
       method: undefined,
       path: undefined,
+      request_id: undefined,
       route: undefined,
       upstream: undefined,
       status: 0,
@@ -384,6 +441,15 @@ class ConnectionRecord implements TunnelOwner {
       upstream: route?.upstream ?? "",
       server: String(this.fields.upstream ?? ""),
     };
+  }
+
+  factsOf(request: ClientRequest): RequestFacts {
+    return this.#facts ??= requestFacts({
+      client: this.admitted.client,
+      head: request.head,
+      tls: this.ctx.tls,
+      requestId: request.requestId,
+    });
   }
 
   hold(upstream: UpstreamAnswer): void {
@@ -442,7 +508,7 @@ function countOutcome(metrics: Metrics, fields: AccessFields): void {
   if (typeof fields.up_messages === "number") metrics.messages("up", fields.up_messages);
   if (typeof fields.down_messages === "number") metrics.messages("down", fields.down_messages);
   if (fields.status === 0 || fields.status === 101) return;
-  const result = fields.closed_by === "upstream"
+  const result = fields.closed_by === "upstream" || fields.answer !== undefined
     ? "http"
     : fields.status >= 502 && fields.status <= 504
     ? "upstream_error"

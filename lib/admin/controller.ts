@@ -23,6 +23,7 @@ import type { Logger } from "../observe/log.ts";
 import type { Gateway } from "../server.ts";
 import type { MetricsSnapshot } from "../observe/metrics.ts";
 import type { Runtime } from "../runtime/types.ts";
+import { describeAnswer } from "../config/summary.ts";
 
 export class GatewayAdmin implements AdminController {
   #runtime: Runtime;
@@ -136,7 +137,7 @@ export class GatewayAdmin implements AdminController {
         server.routes.map((route) => ({
           hosts: server.hosts?.join(",") ?? "*",
           path: route.path,
-          upstream: route.upstream,
+          upstream: route.answer ? describeAnswer(route.answer) : route.upstream,
           websocketOnly: route.websocket_only,
         }))
       ),

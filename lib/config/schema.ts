@@ -5,6 +5,7 @@
  */
 import type { Addr } from "../net/address.ts";
 import type { Cidr } from "../net/cidr.ts";
+import type { Template } from "../net/placeholders.ts";
 import type { OriginPattern } from "../net/origin.ts";
 import type { ProxyVersion } from "../net/proxy_protocol.ts";
 
@@ -31,6 +32,7 @@ export interface RouteConfig {
   /** The path without the "= " marker. */
   match: string;
   exact: boolean;
+  /** The upstream group; "" on a route the gateway answers itself (`answer`). */
   upstream: string;
   /** Plain HTTP (no Upgrade) gets 426 instead of being passed through. */
   websocket_only: boolean;
@@ -48,7 +50,43 @@ export interface RouteConfig {
   deny?: Cidr[];
   /** Set exactly when the route has `websocket: { track_frames: true }` (see ws_tunnel.ts). */
   websocket?: WebSocketRouteConfig;
+  /** `strip_prefix` / `add_prefix`; omitted = the path goes upstream as received. */
+  rewrite?: PathRewrite;
+  /** Header rules for the request sent upstream. */
+  request_headers?: HeaderRules;
+  /** Header rules for what the client receives: the upstream's answer (101 included) or `answer`. */
+  response_headers?: HeaderRules;
+  /** `redirect` or `respond`: the gateway answers, no upstream is contacted. */
+  answer?: FixedAnswer;
 }
+
+export interface PathRewrite {
+  /** Remove the route's prefix (`match`) from the path. */
+  strip: boolean;
+  /** Prepended after stripping; "" = none. Starts with "/", never ends with one. */
+  add: string;
+}
+
+/** A header to write, its value rendered per request. */
+export interface HeaderTemplate {
+  /** As written in the config (case kept). */
+  name: string;
+  /** Lower case. */
+  lower: string;
+  value: Template;
+}
+
+/** `set` / `add` / `remove`, compiled: `drop` holds the lower-case names removed from what came
+ * (remove's and set's, except Host, which a set whose value cannot be sent leaves in place). */
+export interface HeaderRules {
+  drop: string[];
+  set: HeaderTemplate[];
+  add: HeaderTemplate[];
+}
+
+export type FixedAnswer =
+  | { kind: "redirect"; status: 301 | 302 | 303 | 307 | 308; to: Template }
+  | { kind: "respond"; status: number; body: string; content_type: string };
 
 /** A tunnel that follows WebSocket frames: keepalive pings, Close frames when wsgate ends it. */
 export interface WebSocketRouteConfig {
@@ -173,6 +211,8 @@ export interface Config {
   shutdown_timeout: number;
   /** Peers whose PROXY protocol headers and X-Forwarded-For are believed. */
   trusted_proxies: Cidr[];
+  /** The request ID's header (kept from trusted_proxies, else generated); "" = no request IDs. */
+  request_id_header: string;
   /** Processes sharing each listening port (SO_REUSEPORT); "auto" = one per CPU core. */
   workers: number | "auto";
   /** Off unless configured. */
@@ -227,6 +267,11 @@ export const DEFAULTS = {
   /** A server block's listeners expect PROXY protocol headers. */
   proxy_protocol: false,
   workers: 1 as number | "auto",
+  request_id_header: "X-Request-Id",
+  /** `respond` without content_type. */
+  respond_content_type: "text/plain; charset=utf-8",
+  /** `redirect` without status (like Caddy's redir and Traefik's RedirectRegex). */
+  redirect_status: 302 as 301 | 302 | 303 | 307 | 308,
   /** Built-in default (no file, no flags). */
   listen: "0.0.0.0:8020",
   upstreamAddress: "127.0.0.1:8080",

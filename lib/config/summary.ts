@@ -4,7 +4,7 @@
  */
 import { formatAddr } from "../net/address.ts";
 import { formatDuration } from "./duration.ts";
-import type { Config } from "./schema.ts";
+import type { Config, FixedAnswer } from "./schema.ts";
 import { formatHashKey } from "./hash_key.ts";
 
 export function describeConfig(config: Config): string[] {
@@ -15,10 +15,13 @@ export function describeConfig(config: Config): string[] {
     lines.push(`server ${listen}${server.tls ? " (tls)" : ""} hosts=${hosts}`);
     for (const route of server.routes) {
       const flags = [
+        route.rewrite?.strip ? "strip_prefix" : "",
+        route.rewrite?.add ? `add_prefix=${route.rewrite.add}` : "",
         route.websocket_only ? "websocket_only" : "",
         route.idle_timeout > 0 ? `idle_timeout=${formatDuration(route.idle_timeout)}` : "",
       ].filter(Boolean).join(" ");
-      lines.push(`  route ${route.path} -> ${route.upstream}${flags ? ` (${flags})` : ""}`);
+      const target = route.answer ? describeAnswer(route.answer) : route.upstream;
+      lines.push(`  route ${route.path} -> ${target}${flags ? ` (${flags})` : ""}`);
     }
   }
   for (const group of config.upstreams.values()) {
@@ -40,4 +43,11 @@ export function describeConfig(config: Config): string[] {
     lines.push(`upstream ${group.name} (${policy}): ${servers.join(", ")}`);
   }
   return lines;
+}
+
+/** `redirect 308 https://{host}{uri}` or `respond 200`. */
+export function describeAnswer(answer: FixedAnswer): string {
+  return answer.kind === "redirect"
+    ? `redirect ${answer.status} ${answer.to.source}`
+    : `respond ${answer.status}`;
 }

@@ -16,6 +16,14 @@ import {
 } from "./admission.ts";
 import { readCloseSpread, readWebSocket } from "./websocket.ts";
 import {
+  EDGE_ROUTE_KEYS,
+  type EdgeContext,
+  readAnswer,
+  readHeaderRules,
+  readRequestIdHeader,
+  readRewrite,
+} from "./edge.ts";
+import {
   asBoolean,
   asDuration,
   asOneOf,
@@ -53,6 +61,7 @@ const KEYS = {
     "admin",
     "workers",
     "trusted_proxies",
+    "request_id_header",
   ],
   server: ["listen", "tls", "hosts", "routes", "proxy_protocol"],
   cert: ["cert", "key", "hosts"],
@@ -65,6 +74,7 @@ const KEYS = {
     "idle_timeout",
     ...ROUTE_ACCESS_KEYS,
     "websocket",
+    ...EDGE_ROUTE_KEYS,
   ],
   log: ["format", "access"],
 } as const;
@@ -86,7 +96,8 @@ export function validateConfig(
   const root = r.mapping(raw, [], KEYS.root);
   if (root === undefined) return { issues: r.issues, files: [] };
   const names = isRecord(root.upstreams) ? Object.keys(root.upstreams) : undefined;
-  const servers = readServers(r, root, names);
+  const request_id_header = readRequestIdHeader(r, root);
+  const servers = readServers(r, root, names, { requestIdHeader: request_id_header });
   const upstreams = readUpstreams(r, root);
   const limits = readLimits(r, root);
   const trusted_proxies = readTrustedProxies(r, root);
@@ -111,6 +122,7 @@ export function validateConfig(
       log,
       shutdown_timeout,
       trusted_proxies,
+      request_id_header,
       workers,
       ...closeSpread,
       ...admin,
@@ -137,7 +149,12 @@ export function formatPath(path: KeyPath): string {
   return text;
 }
 
-function readServers(r: Reader, root: Raw, upstreamNames: string[] | undefined): ServerConfig[] {
+function readServers(
+  r: Reader,
+  root: Raw,
+  upstreamNames: string[] | undefined,
+  edge: EdgeContext,
+): ServerConfig[] {
   /** Listen address -> the first server using it, to catch TLS and plain HTTP (or PROXY and
    * none) on one socket. */
   const listeners = new Map<string, { server: number; tls: boolean; proxy: boolean }>();
@@ -169,7 +186,7 @@ function readServers(r: Reader, root: Raw, upstreamNames: string[] | undefined):
       }
     }
     const hosts = readHosts(r, obj, path);
-    const routes = readRoutes(r, obj, path, upstreamNames);
+    const routes = readRoutes(r, obj, path, upstreamNames, edge);
     servers.push({ listen, ...(tls && { tls }), ...(hosts && { hosts }), routes, proxy_protocol });
   }
   return servers;
@@ -228,6 +245,7 @@ function readRoutes(
   obj: Raw,
   serverPath: KeyPath,
   upstreamNames: string[] | undefined,
+  edge: EdgeContext,
 ): RouteConfig[] {
   const seen = new Map<string, number>();
   const routes: RouteConfig[] = [];
@@ -240,7 +258,8 @@ function readRoutes(
     if (first !== undefined) {
       r.report([...path, "path"], `duplicate route path "${written?.path}" (also routes[${first}])`);
     } else if (key !== undefined) seen.set(key, path.at(-1) as number);
-    const upstream = r.need(route, "upstream", path, asString);
+    const answer = readAnswer(r, route, path, edge);
+    const upstream = r.get(route, "upstream", path, asString);
     if (upstream !== undefined && upstreamNames && !upstreamNames.includes(upstream)) {
       const hint = closest(upstream, upstreamNames);
       const known = hint ? `did you mean "${hint}"?` : `defined: ${upstreamNames.join(", ") || "none"}`;
@@ -257,9 +276,23 @@ function readRoutes(
       idle_timeout: timeout("idle_timeout", false),
       ...readRouteAccess(r, route, path),
       ...readWebSocket(r, route, path),
+      ...readRewrite(r, route, path),
+      ...headerRules(r, route, path, edge),
+      ...(answer && { answer }),
     });
   }
   return routes;
+}
+
+function headerRules(
+  r: Reader,
+  route: Raw,
+  path: KeyPath,
+  edge: EdgeContext,
+): Pick<RouteConfig, "request_headers" | "response_headers"> {
+  const request = readHeaderRules(r, route, path, "request_headers", edge);
+  const response = readHeaderRules(r, route, path, "response_headers", edge);
+  return { ...(request && { request_headers: request }), ...(response && { response_headers: response }) };
 }
 
 const asRoutePath: Parse<Pick<RouteConfig, "path" | "match" | "exact">> = (value) => {

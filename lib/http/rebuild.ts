@@ -1,10 +1,17 @@
 /**
  * REISSUE (pure): the request head the upstream gets. Rebuilt, not copied: header names with "_"
- * and hop-by-hop headers removed, `Upgrade`/`Connection` set for an upgrade (`Connection: close`
- * for plain HTTP), X-Forwarded-* and Forwarded added.
+ * and hop-by-hop headers removed, the request ID and the route's header rules applied,
+ * `Upgrade`/`Connection` set for an upgrade (`Connection: close` for plain HTTP), X-Forwarded-*
+ * and Forwarded added.
  */
 import { type RequestHead, serializeRequestHead } from "./head.ts";
-import { getHeader, getHeaderValues, withoutUnderscoreNames } from "./headers.ts";
+import {
+  getHeader,
+  getHeaderValues,
+  type Header,
+  withoutHeaders,
+  withoutUnderscoreNames,
+} from "./headers.ts";
 import { closeDelimitedHeaders, upgradeRequestHeaders } from "./hop_headers.ts";
 import { addForwardedHeaders } from "./forwarded.ts";
 
@@ -16,13 +23,26 @@ export interface RebuildOptions {
   tls: boolean;
   /** The client is a trusted proxy: its X-Forwarded-For and Forwarded are appended to. */
   trustForwarded: boolean;
+  /** The request target to send (a route's rewrite); default: the path as received. */
+  target?: string;
+  /** The request ID's header: replaces every header of that name the client sent. */
+  requestIdHeader?: string;
+  requestId?: string;
+  /** The route's request_headers (applied after the hop-by-hop removal, before X-Forwarded-*). */
+  edit?: (headers: Header[]) => Header[];
 }
 
 export function rebuildRequest(request: RequestHead, options: RebuildOptions): Uint8Array {
   const host = getHeader(request.headers, "host");
   const incoming = withoutUnderscoreNames(request.headers);
+  // After the hop-by-hop removal: a client naming X-Request-Id (or a header a rule sets) in its
+  // Connection header must not make the gateway drop its own.
+  let sent = options.websocket ? upgradeRequestHeaders(incoming) : closeDelimitedHeaders(incoming);
+  const { requestIdHeader: name, requestId: value } = options;
+  if (name && value) sent = [...withoutHeaders(sent, [name.toLowerCase()]), { name, value }];
+  if (options.edit) sent = options.edit(sent);
   const headers = addForwardedHeaders(
-    options.websocket ? upgradeRequestHeaders(incoming) : closeDelimitedHeaders(incoming),
+    sent,
     {
       // nginx reports unix-socket clients as "unix:" too.
       clientIp: options.clientIp ?? "unix:",
@@ -34,7 +54,8 @@ export function rebuildRequest(request: RequestHead, options: RebuildOptions): U
   // A plain HTTP/1.0 request goes upstream as 1.0, so the answer cannot come back chunked, which a
   // 1.0 client could not read (nginx de-chunks instead; its default proxy_http_version is 1.0).
   const version = options.websocket ? "HTTP/1.1" : request.version;
-  return serializeRequestHead({ method: request.method, target: request.path, version, headers });
+  const target = options.target ?? request.path;
+  return serializeRequestHead({ method: request.method, target, version, headers });
 }
 
 /** The subprotocols a client offered, in order: a 101 may only choose one of them. */

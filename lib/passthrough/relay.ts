@@ -7,6 +7,7 @@ import { responseBodyFraming } from "../http/chunked.ts";
 import { closeDelimitedHeaders } from "../http/hop_headers.ts";
 import { BodyCutter, relayBody, type RelayTimeouts } from "./body.ts";
 import type { Answer } from "../upstream/answer.ts";
+import type { Header } from "../http/headers.ts";
 import type { Conn } from "../runtime/types.ts";
 
 /** Writes a final non-101 answer and its body to the client; returns the body bytes. */
@@ -16,14 +17,13 @@ export async function relayResponse(
   answer: Answer,
   requestMethod: string,
   timeouts: RelayTimeouts,
+  /** The route's response_headers. */
+  edit?: (headers: Header[]) => Header[],
 ): Promise<number> {
   const { response } = answer;
+  const headers = closeDelimitedHeaders(response.headers);
   await client.write(
-    serializeResponseHead({
-      ...response,
-      version: "HTTP/1.1",
-      headers: closeDelimitedHeaders(response.headers),
-    }),
+    serializeResponseHead({ ...response, version: "HTTP/1.1", headers: edit ? edit(headers) : headers }),
   );
   const cutter = new BodyCutter(responseBodyFraming(response, requestMethod));
   return await relayBody(upstream, client, cutter, answer.rest, timeouts);

@@ -11,6 +11,7 @@ import { GatewayAdmin } from "../admin/controller.ts";
 import { onStopSignals } from "./stop_signals.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
+import { describeAnswer } from "../config/summary.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Addr, Runtime } from "../runtime/types.ts";
 
@@ -27,9 +28,14 @@ export interface AppOptions {
 function logRoutes(logger: Logger, config: Config): void {
   for (const server of config.servers) {
     for (const route of server.routes) {
+      const hosts = server.hosts?.join(",") ?? "*";
+      if (route.answer) {
+        logger.log("info", "route", { hosts, path: route.path, answer: describeAnswer(route.answer) });
+        continue;
+      }
       const group = config.upstreams.get(route.upstream)!;
       logger.log("info", "route", {
-        hosts: server.hosts?.join(",") ?? "*",
+        hosts,
         path: route.path,
         upstream: group.name,
         servers: group.servers.map((s) => s.address).join(","),

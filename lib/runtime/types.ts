@@ -9,6 +9,7 @@
  */
 
 import type { Addr } from "../net/address.ts";
+import type { ClientCertificate } from "../net/placeholders.ts";
 
 export type { Addr };
 
@@ -42,6 +43,9 @@ export interface Conn {
    * never resolves. Only while nothing else reads.
    */
   peerGone?(): Promise<void>;
+  /** The certificate the client presented, on a TLS listener that asks for one (mutual TLS);
+   * undefined when it presented none. Absent on every other connection. */
+  clientCertificate?(): ClientCertificate | undefined;
 }
 
 /** What a native splice tells its tunnel direction as bytes move (its counters and timeouts). */

@@ -60,6 +60,7 @@ Deno.test("validateConfig fills every default", () => {
     log: { format: "text", access: true },
     shutdown_timeout: 30_000,
     trusted_proxies: [],
+    request_id_header: "X-Request-Id",
     workers: 1,
   };
   assert.deepEqual(config, expected);

@@ -1,0 +1,37 @@
+/**
+ * REQUEST IDS: one per request, sent upstream under `request_id_header` and written in the
+ * `tunnel_open` and `access` records. A trusted proxy's ID is kept (one request, one ID across
+ * the hops); anyone else's is replaced, so a client cannot plant an ID in the backend's logs.
+ */
+import { getHeaderValues, type Header } from "./headers.ts";
+
+/** What a kept ID may look like: visible ASCII, at most this long. */
+const MAX_KEPT_LENGTH = 200;
+const VISIBLE = /^[\x21-\x7e]+$/;
+
+/** The request's ID: the trusted peer's single well-formed value, else a new one. */
+export function requestIdFor(headers: readonly Header[], name: string, trusted: boolean): string {
+  if (trusted) {
+    const values = getHeaderValues(headers as Header[], name);
+    const value = values[0];
+    if (values.length === 1 && value!.length <= MAX_KEPT_LENGTH && VISIBLE.test(value!)) return value!;
+  }
+  return newRequestId();
+}
+
+/** Random bytes drawn in batches: one getRandomValues call per 256 IDs instead of one each. */
+const POOL = new Uint8Array(4096);
+let used = POOL.length;
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
+/** 128 random bits as 32 lower-case hex digits (like nginx's $request_id). */
+export function newRequestId(): string {
+  if (used === POOL.length) {
+    crypto.getRandomValues(POOL);
+    used = 0;
+  }
+  let id = "";
+  const end = used + 16;
+  for (; used < end; used++) id += HEX[POOL[used]!];
+  return id;
+}
