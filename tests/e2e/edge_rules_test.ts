@@ -182,7 +182,7 @@ Deno.test("edge rules: header rules and prefix rewrites at a real backend and a 
     assert.equal(upgradeHeaders["x-frame-options"], "DENY");
   });
 
-  await t.step("a header value that renders empty is logged once for the route", async () => {
+  await t.step("a header value that renders empty is logged once for the route", () => {
     const logged = gw.records("header_not_sent").filter((r) => r.fields.header === "X-Client-Subject");
     assert.equal(logged.length, 1);
     assert.deepEqual([logged[0]!.fields.route, logged[0]!.fields.reason], ["/api/", "empty"]);
