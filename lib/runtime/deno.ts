@@ -136,7 +136,7 @@ class DenoConn implements Conn {
   #failed(err: unknown): null {
     this.#reading = false;
     if (!this.#closed) {
-      // Plain HTTP on a TLS port: rustls has sent an alert and closed; the refusal is logged.
+      // Not TLS (plain HTTP?) on a TLS port: rustls has sent an alert and closed; the refusal is logged.
       throw this.#handshaking && isNotTlsHandshakeError(err) ? notTlsRefusal() : toNetError(err);
     }
     this.#freeBuffers();

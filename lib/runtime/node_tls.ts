@@ -58,6 +58,7 @@ class NodeSocketConn implements Conn {
   /** The TLS handshake failed (before the socket is destroyed): a plain HTTP client is answered
    * and refused (see bun_plain_answer.ts). */
   failed(err: Error): void {
+    // Bun's node:tls keeps its native socket, and so the descriptor, in `_handle`.
     const fd = (this.#socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
     const refusal = refusePlainHttp(err, fd, this.localAddr, this.remoteAddr);
     if (refusal) this.#inbox.end(refusal);
