@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
 import { CA_PEM, eventually, type Gateway, type LogRecord } from "./_harness.ts";
-import { exchange } from "./_security.ts";
+import { exchange, fdCount, fdsBackTo } from "./_security.ts";
 import { text } from "./_wire.ts";
 import { LISTENERS, tlsGateway } from "./_tls.ts";
 
@@ -68,6 +68,21 @@ for (const [kind, tls] of Object.entries(LISTENERS)) {
 
     await t.step("POST with a body in plain text", async () => {
       await plainRequest(gw, "POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    });
+
+    await t.step("100 plain HTTP clients at once: each answered and closed, descriptors back", async () => {
+      const baseline = fdCount(gw.pid);
+      const before = gw.records("reject").length;
+      const outs = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => exchange(gw.port, `GET /${i} HTTP/1.1\r\nHost: x\r\n\r\n`)),
+      );
+      for (const out of outs) {
+        assert.ok(out.closed);
+        if (ON_BUN) assert.equal(text(out.raw), ANSWER);
+        else assert.deepEqual([...out.raw], DECODE_ERROR_ALERT);
+      }
+      await eventually(() => gw.records("reject").length === before + 100, 5_000, "100 reject records");
+      await fdsBackTo(gw, baseline + 2);
     });
 
     await t.step("right after: a Deno TLS client gets its 101 and echo", async () => {
