@@ -20,16 +20,17 @@ export function tlsFiles(): Record<string, string> {
   );
 }
 
-/** A gateway with one TLS listener (`tls` as in LISTENERS) routing everything to `backend`. */
+/** A gateway with one TLS listener (`tls` as in LISTENERS) on `listen`, routing everything to `backend`. */
 export function tlsGateway(
   tls: unknown,
   backend: string,
   limits: Record<string, unknown> = {},
+  listen = "127.0.0.1:0",
 ): Promise<Gateway> {
   return startGateway({
     files: tlsFiles(),
     config: toYaml({
-      servers: [{ listen: ["127.0.0.1:0"], tls, routes: [{ path: "/", upstream: "app" }] }],
+      servers: [{ listen: [listen], tls, routes: [{ path: "/", upstream: "app" }] }],
       upstreams: { app: { servers: [backend] } },
       limits,
     }),

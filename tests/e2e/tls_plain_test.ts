@@ -32,9 +32,9 @@ async function nextReject(gw: Gateway, before: number): Promise<LogRecord> {
 }
 
 /** Sends `request` in plain text; checks the answer, the close and the reject record. */
-async function plainRequest(gw: Gateway, request: string): Promise<void> {
+async function plainRequest(gw: Gateway, request: string, hostname = "127.0.0.1"): Promise<void> {
   const before = gw.records("reject").length;
-  const out = await exchange(gw.port, request, { timeoutMs: 5_000 });
+  const out = await exchange(gw.port, request, { timeoutMs: 5_000, hostname });
   assert.ok(out.closed, "the gateway closed the connection");
   if (ON_BUN) assert.equal(text(out.raw), ANSWER);
   else assert.deepEqual([...out.raw], DECODE_ERROR_ALERT);
@@ -125,3 +125,11 @@ for (const [kind, tls] of Object.entries(LISTENERS)) {
     });
   });
 }
+
+Deno.test("tls plain: over IPv6 too (the descriptor check compares IPv6 addresses)", async () => {
+  await using backend = await wsEchoBackend();
+  for (const tls of Object.values(LISTENERS)) {
+    await using gw = await tlsGateway(tls, backend.address, {}, "[::1]:0");
+    await plainRequest(gw, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "::1");
+  }
+});
