@@ -40,8 +40,12 @@ export function reasonPhrase(status: number): string {
 
 const encoder = new TextEncoder();
 
-export function errorResponse(status: number, headers: readonly [string, string][] = []): Uint8Array {
-  const body = `${status} ${reasonPhrase(status)}\n`;
+/** A complete answer; the body (ASCII) is its status line's text unless given. */
+export function errorResponse(
+  status: number,
+  headers: readonly [string, string][] = [],
+  body = `${status} ${reasonPhrase(status)}\n`,
+): Uint8Array {
   let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
   for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
   head +=

@@ -15,7 +15,8 @@ import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
 import { ReadSize } from "./bun_read_size.ts";
-import { Inbox } from "./inbox.ts";
+import { Inbox, type ReadFailure } from "./inbox.ts";
+import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
 import type {
@@ -58,6 +59,7 @@ interface BunHandlers {
   end(socket: BunSocket): void;
   close(socket: BunSocket, error?: Error): void;
   error(socket: BunSocket, error: Error): void;
+  /** `authorizationError`: on a listener, why the handshake failed. */
   handshake?(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
 }
 
@@ -102,7 +104,7 @@ interface SocketEvents {
   onDrain(): void;
   onEnd(): void;
   onClose(error?: Error): void;
-  onHandshake(success: boolean): void;
+  onHandshake(success: boolean, error: Error | null): void;
 }
 
 class BunConn implements Conn, SocketEvents {
@@ -261,7 +263,7 @@ class BunConn implements Conn, SocketEvents {
     return this.#closed ? -1 : this.#socket.write(bytes);
   }
 
-  #endSplice(error: NetError | null): void {
+  #endSplice(error: ReadFailure | null): void {
     const splice = this.#splice;
     if (!splice) return;
     this.#splice = undefined;
@@ -271,9 +273,16 @@ class BunConn implements Conn, SocketEvents {
 
   // --- called from the socket handlers ---
 
-  /** A failed handshake needs nothing here: Bun closes the socket, and `close` follows. */
-  onHandshake(success: boolean): void {
-    if (success) this.#handshaking = false;
+  /** A failed handshake: Bun closes the socket once this returns, and `close` follows. A plain HTTP
+   * client is answered on the way and refused (see bun_plain_answer.ts). */
+  onHandshake(success: boolean, error: Error | null): void {
+    if (success) {
+      this.#handshaking = false;
+      return;
+    }
+    // Reads end with the refusal, before `close` ends them with nothing.
+    const refusal = refusePlainHttp(error, this.#socket.fd, this.localAddr, this.remoteAddr);
+    if (refusal) this.#inbox.end(refusal);
   }
 
   onData(chunk: Uint8Array): void {
@@ -521,7 +530,10 @@ async function listen(options: ListenOptions): Promise<Listener> {
             ? adapter.shed(socket, tls !== undefined)
             : adapter.push(wrap(socket, unixPath, tls !== undefined)),
         ...(tls
-          ? { handshake: (socket: BunSocket, success: boolean) => socket.data?.onHandshake(success) }
+          ? {
+            handshake: (socket: BunSocket, success: boolean, error: Error | null) =>
+              socket.data?.onHandshake(success, error),
+          }
           : {}),
       },
     });

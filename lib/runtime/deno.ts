@@ -11,6 +11,7 @@ import { TlsHandshakeReaper } from "./deno_tls_reaper.ts";
 import { setListenerOptions } from "./deno_socket_fds.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
 import { certificateFor } from "../tls/sni.ts";
+import { isNotTlsHandshakeError, notTlsRefusal } from "../tls/plain_http.ts";
 import type {
   Addr,
   ChildProcess,
@@ -134,7 +135,10 @@ class DenoConn implements Conn {
 
   #failed(err: unknown): null {
     this.#reading = false;
-    if (!this.#closed) throw toNetError(err);
+    if (!this.#closed) {
+      // Not TLS (plain HTTP?) on a TLS port: rustls has sent an alert and closed; the refusal is logged.
+      throw this.#handshaking && isNotTlsHandshakeError(err) ? notTlsRefusal() : toNetError(err);
+    }
     this.#freeBuffers();
     return null;
   }

@@ -7,11 +7,9 @@
  * cannot be reused by another socket before it is acted on. Needs --allow-ffi and --allow-read
  * (/proc/self/fd), like the open-files limit; without them nothing is found.
  */
-import { parseIp } from "../net/cidr.ts";
+import { keyOfFd, socketKey } from "./sockaddr.ts";
 import type { Addr } from "./types.ts";
 
-const AF_INET = 2;
-const AF_INET6 = 10;
 const SOL_SOCKET = 1;
 const SO_KEEPALIVE = 9;
 const IPPROTO_TCP = 6;
@@ -25,34 +23,6 @@ const SYMBOLS = {
 } as const;
 
 export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
-/** sockaddr_in / sockaddr_in6 as "ip-bytes port", the IP as 16 bytes (IPv4 mapped, like parseIp). */
-function sockaddrKey(sockaddr: Uint8Array): string | undefined {
-  const view = new DataView(sockaddr.buffer, sockaddr.byteOffset, sockaddr.byteLength);
-  const family = view.getUint16(0, true);
-  const port = view.getUint16(2, false);
-  if (family === AF_INET) return `::ffff:${sockaddr.subarray(4, 8).join(".")} ${port}`;
-  if (family === AF_INET6) return `${ipKey(sockaddr.subarray(8, 24))} ${port}`;
-  return undefined;
-}
-
-function ipKey(ip: Uint8Array): string {
-  const mapped = ip.subarray(0, 12).every((b, i) => b === (i < 10 ? 0 : 0xff));
-  return mapped ? `::ffff:${ip.subarray(12).join(".")}` : [...ip].join(",");
-}
-
-function addrKey(addr: Addr): string | undefined {
-  if (addr.transport !== "tcp") return undefined;
-  const ip = parseIp(addr.hostname);
-  return ip && `${ipKey(ip)} ${addr.port}`;
-}
-
-/** The key a socket is found by: its own address and its peer's (none for a listener). */
-export function socketKey(local: Addr, remote?: Addr): string | undefined {
-  const localKey = addrKey(local);
-  const remoteKey = remote === undefined ? "-" : addrKey(remote);
-  return localKey === undefined || remoteKey === undefined ? undefined : `${localKey}|${remoteKey}`;
-}
 
 let libc: Libc | null | undefined;
 
@@ -68,15 +38,6 @@ function load(): Libc | null {
   return libc;
 }
 
-const sockaddr = new Uint8Array(128);
-const length = new Uint32Array(1);
-
-function nameOf(call: Libc["getpeername"], fd: number): string | undefined {
-  length[0] = sockaddr.length;
-  if (call(fd, sockaddr, length) !== 0) return undefined;
-  return sockaddrKey(sockaddr);
-}
-
 /** Calls `act` with the descriptor of each socket whose key (socketKey) is in `wanted`, removing
  * it from `wanted`; one pass over the process's descriptors, which stops once all are found. */
 export function forEachSocket(wanted: Set<string>, act: (fd: number, libc: Libc) => void): void {
@@ -85,9 +46,8 @@ export function forEachSocket(wanted: Set<string>, act: (fd: number, libc: Libc)
   try {
     for (const entry of Deno.readDirSync("/proc/self/fd")) {
       const fd = Number(entry.name);
-      const local = nameOf(calls.getsockname, fd);
-      if (local === undefined) continue;
-      if (!wanted.delete(`${local}|${nameOf(calls.getpeername, fd) ?? "-"}`)) continue;
+      const key = keyOfFd(calls, fd);
+      if (key === undefined || !wanted.delete(key)) continue;
       act(fd, calls);
       if (wanted.size === 0) return;
     }

@@ -11,7 +11,8 @@
  * reaped connections, so a flood of them costs one pass over the descriptors per event-loop turn.
  * Without FFI permission the socket stays until the client leaves.
  */
-import { forEachSocket, socketKey } from "./deno_socket_fds.ts";
+import { forEachSocket } from "./deno_socket_fds.ts";
+import { socketKey } from "./sockaddr.ts";
 import type { Addr } from "./types.ts";
 
 const SHUT_RDWR = 2;

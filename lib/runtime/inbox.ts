@@ -8,14 +8,18 @@
  * chunk arrives, so this costs nothing there. Chunks are the runtime's own (fresh per callback),
  * so they are handed over without copying.
  */
-import type { NetError } from "../errors.ts";
+import type { HttpError, NetError } from "../errors.ts";
+
+/** Why reads end in failure: the socket failed, or the client was refused before TLS began
+ * (plain HTTP on a TLS port). */
+export type ReadFailure = NetError | HttpError;
 
 export class Inbox {
   #flow: { pause(): void; resume(): void };
   #queue: Uint8Array[] = [];
   #paused = false;
   #ended = false;
-  #error: NetError | undefined;
+  #error: ReadFailure | undefined;
   #reader: { resolve(chunk: Uint8Array | null): void; reject(err: unknown): void } | undefined;
   #onGone: (() => void) | undefined;
 
@@ -27,7 +31,7 @@ export class Inbox {
     return this.#ended;
   }
 
-  get error(): NetError | undefined {
+  get error(): ReadFailure | undefined {
     return this.#error;
   }
 
@@ -79,7 +83,7 @@ export class Inbox {
   }
 
   /** No more data will come (EOF, close, or `error`); a parked reader is woken once the queue is empty. */
-  end(error?: NetError): void {
+  end(error?: ReadFailure): void {
     if (error && !this.#ended) this.#error ??= error;
     this.#ended = true;
     if (this.#error) this.#onGone?.();

@@ -7,6 +7,7 @@ import tls from "node:tls";
 import { NetError } from "../errors.ts";
 import { socketError } from "./errno.ts";
 import { Inbox } from "./inbox.ts";
+import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { certificateFor } from "../tls/sni.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import type { Addr, Conn, Listener, TlsCertificate } from "./types.ts";
@@ -52,6 +53,15 @@ class NodeSocketConn implements Conn {
   /** The TLS handshake completed. */
   secured(): void {
     this.#handshaking = false;
+  }
+
+  /** The TLS handshake failed (before the socket is destroyed): a plain HTTP client is answered
+   * and refused (see bun_plain_answer.ts). */
+  failed(err: Error): void {
+    // Bun's node:tls keeps its native socket, and so the descriptor, in `_handle`.
+    const fd = (this.#socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    const refusal = refusePlainHttp(err, fd, this.localAddr, this.remoteAddr);
+    if (refusal) this.#inbox.end(refusal);
   }
 
   write(bytes: Uint8Array): Promise<void> {
@@ -113,7 +123,10 @@ class NodeTlsListener implements Listener {
     });
     // A failed TLS handshake concerns that client only. Bun leaves the socket open after some
     // failures (its own handshakeTimeout), so it is closed here.
-    server.on("tlsClientError", (_err: Error, socket: tls.TLSSocket) => socket.destroy());
+    server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => {
+      this.#handshaking.get(socket)?.failed(err);
+      socket.destroy();
+    });
   }
 
   get addr(): Addr {

@@ -16,7 +16,8 @@ export type { Addr };
 /** A byte stream (TCP, TLS or unix) on either side of the proxy. */
 export interface Conn {
   /**
-   * The next chunk, or null at EOF (the peer sent FIN). Rejects on reset.
+   * The next chunk, or null at EOF (the peer sent FIN). Rejects on reset; on a TLS listener, with
+   * a 400 HttpError when the client spoke plain HTTP (the adapter answered it if it could).
    * LEASE: the returned view is valid only until the next read(); copy it to keep it.
    */
   read(): Promise<Uint8Array | null>;

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { denoEchoBackend, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs, openNodeWs, RawWs } from "./_clients.ts";
 import { CA_PEM, CERTS, eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
+import { LISTENERS, tlsGateway } from "./_tls.ts";
 import { exchange, fdCount, fdsBackTo } from "./_security.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 
@@ -102,29 +103,6 @@ Deno.test("tls: a wss:// upstream is verified with upstreams.x.tls {ca, server_n
 });
 
 // ---- TLS listeners under attack, and one cipher policy on every runtime ----
-
-/** The two kinds of TLS listener: one certificate (Bun.listen), several chosen by SNI (node:tls on Bun). */
-const LISTENERS = {
-  "one certificate": { cert: "localhost.pem", key: "localhost-key.pem" },
-  "several, by SNI": [
-    { cert: "backend.pem", key: "backend-key.pem", hosts: ["backend.test"] },
-    { cert: "localhost.pem", key: "localhost-key.pem" },
-  ],
-};
-
-function tlsGateway(tls: unknown, backend: string, limits: Record<string, unknown> = {}) {
-  const files = Object.fromEntries(
-    ["localhost.pem", "localhost-key.pem", "backend.pem", "backend-key.pem"].map((f) => [f, read(f)]),
-  );
-  return startGateway({
-    files,
-    config: toYaml({
-      servers: [{ listen: ["127.0.0.1:0"], tls, routes: [{ path: "/", upstream: "app" }] }],
-      upstreams: { app: { servers: [backend] } },
-      limits,
-    }),
-  });
-}
 
 /** The first half of a real ClientHello (captured from a Deno TLS client): a handshake that stalls. */
 async function halfClientHello(): Promise<Uint8Array> {
