@@ -229,9 +229,13 @@ async function run(runtime: Runtime, config: Config, values: Values): Promise<nu
   );
   logStartup(logger, runtime, config);
   const count = config.workers === "auto" ? runtime.cpuCount() : config.workers;
+  const configFile = values.config ?? (config.source === LOCAL_CONFIG ? LOCAL_CONFIG : undefined);
   const code = count > 1
-    ? await runSupervisor(runtime, config, logger, { count, args: runtime.args, reloadConfig })
-    : await runApp(runtime, config, logger, { reloadConfig });
+    ? await runSupervisor(runtime, config, logger, { count, args: runtime.args, reloadConfig, configFile })
+    : await runApp(runtime, config, logger, {
+      reloadConfig,
+      ...(configFile !== undefined && { configFile }),
+    });
   logger.flush();
   return code;
 }

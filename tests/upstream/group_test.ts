@@ -14,9 +14,9 @@ function lease(result: Acquired): Lease {
   return result.lease;
 }
 
-/** The address acquire() picks, releasing the lease at once. */
+/** The address acquire() picks, releasing the lease at once; `tried` by position in the group. */
 function next(group: UpstreamGroup, tried: number[] = []): string | undefined {
-  const result = group.acquire(new Set(tried), ctx);
+  const result = group.acquire(new Set(tried.map((i) => group.servers[i]!.address)), ctx);
   result.lease?.release();
   return result.lease?.server.address ?? result.none;
 }
@@ -93,7 +93,7 @@ Deno.test("max_fails failures within fail_timeout take a server out for fail_tim
     groupConfig([{ address: A, max_fails: 2, fail_timeout: "10s" }, B]),
     { now: clock.now, logger },
   );
-  const fail = () => lease(group.acquire(new Set([1]), ctx)).release({ failed: true });
+  const fail = () => lease(group.acquire(new Set([B]), ctx)).release({ failed: true });
   fail();
   await clock.advance(10_001);
   fail(); // the first failure has left the window: still 1 of 2
@@ -121,7 +121,7 @@ Deno.test("passive health: defaults (max_fails 1, fail_timeout 10s) and max_fail
   const clock = new ManualClock();
   const group = new UpstreamGroup(groupConfig([A, { address: B, max_fails: 0 }]), { now: clock.now });
   for (const index of [0, 1]) {
-    const tried = new Set([1 - index]);
+    const tried = new Set([group.servers[1 - index]!.address]);
     lease(group.acquire(tried, ctx)).release({ failed: true });
   }
   assert.equal(next(group, [1]), "unavailable");
