@@ -23,8 +23,9 @@ export interface ConfigWatchOptions {
   pollMs?: number;
 }
 
-/** Watches `path` until stop(). */
-export function watchConfigFile(path: string, options: ConfigWatchOptions): { stop(): void } {
+/** Watches `path` until stop(); resolves once the text to compare with has been read, so a change
+ * made after the gateway said `ready` is never taken for the baseline. */
+export async function watchConfigFile(path: string, options: ConfigWatchOptions): Promise<{ stop(): void }> {
   const { logger } = options;
   const pollMs = options.pollMs ?? POLL_MS;
   let seen: string | undefined;
@@ -76,7 +77,8 @@ export function watchConfigFile(path: string, options: ConfigWatchOptions): { st
   };
   // The text at start is the baseline; a change after the config was loaded and before this
   // first read is seen at the next SIGHUP, not here.
-  poll().catch(() => {}).finally(schedule);
+  await poll().catch(() => {});
+  schedule();
   return {
     stop() {
       stopped = true;

@@ -99,7 +99,7 @@ export async function runApp(
   runtime.onSignal("SIGHUP", () => void admin.reload());
   // A worker's supervisor watches the file and reloads every worker.
   if (!options.adminListen && options.configFile !== undefined) {
-    watchConfigFile(options.configFile, {
+    await watchConfigFile(options.configFile, {
       readTextFile: (path) => runtime.readTextFile(path),
       logger,
       enabled: () => gateway.config.watch_config,

@@ -193,7 +193,7 @@ export async function runSupervisor(
   });
   runtime.onSignal("SIGHUP", () => void controller.reload());
   if (options.configFile !== undefined) {
-    watchConfigFile(options.configFile, {
+    await watchConfigFile(options.configFile, {
       readTextFile: (path) => runtime.readTextFile(path),
       logger,
       enabled: () => current.watch_config,

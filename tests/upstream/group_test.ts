@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { PickContext } from "../../lib/balance/balancer.ts";
-import { type Acquired, type Lease, UpstreamGroup } from "../../lib/upstream/group.ts";
+import { type Acquired, type Lease, ServerRecords, UpstreamGroup } from "../../lib/upstream/group.ts";
 import { groupConfig, recordingLogger } from "./_upstreams.ts";
 import { ManualClock } from "../_clock.ts";
 
@@ -140,4 +140,62 @@ Deno.test("acquire() asks the group's policy: hash keeps a key on its server", (
     assert.equal(again.server, home.server);
     again.release();
   }
+});
+
+Deno.test("setDiscovered(): DNS servers join the configured ones; state is kept per address across groups", () => {
+  const records = new ServerRecords();
+  const config = groupConfig([A, { address: "app.test:80", resolve: true }]);
+  const discovered = (...addresses: string[]) => groupConfig(addresses).servers;
+  const first = new UpstreamGroup(config, { records, discovered: discovered(B) });
+  assert.deepEqual(first.servers.map((s) => s.address), [A, B]);
+  assert.equal(first.retries, 1);
+  const held = lease(first.acquire(new Set([A]), ctx));
+  first.servers[1]!.drained = true;
+  // A re-resolution: B is still named, C is new; an address also configured is not doubled.
+  first.setDiscovered(discovered(A, B, C));
+  assert.deepEqual(first.servers.map((s) => [s.address, s.drained, s.active]), [
+    [A, false, 0],
+    [B, true, 1],
+    [C, false, 0],
+  ]);
+  assert.equal(first.retries, 2);
+  // A reload: new group, same records.
+  const second = new UpstreamGroup(config, { records, discovered: first.discovered });
+  assert.deepEqual(second.servers.map((s) => [s.address, s.drained, s.active]), [
+    [A, false, 0],
+    [B, true, 1],
+    [C, false, 0],
+  ]);
+  // B dropped by DNS: its lease still counts on it, and it comes back with its count and drain.
+  second.setDiscovered(discovered(C));
+  records.prune(new Set(second.servers.map((s) => s.record)));
+  second.setDiscovered(discovered(B, C));
+  assert.deepEqual(second.servers.map((s) => [s.address, s.drained, s.active]), [
+    [A, false, 0],
+    [B, true, 1],
+    [C, false, 0],
+  ]);
+  held.release();
+  assert.equal(second.servers[1]!.active, 0);
+});
+
+Deno.test("ServerRecords.prune(): idle, undrained records of servers no longer named are forgotten", () => {
+  const records = new ServerRecords();
+  const group = new UpstreamGroup(groupConfig([A, B, C]), { records });
+  const held = lease(group.acquire(new Set([B, C]), ctx));
+  group.servers[1]!.drained = true;
+  records.prune(new Set());
+  assert.equal(records.size, 2, "A has a tunnel, B a drain");
+  held.release();
+  records.prune(new Set());
+  assert.equal(records.size, 1);
+  assert.equal(records.get("app", B).drained, true);
+  assert.equal(records.get("app", A).active, 0);
+});
+
+Deno.test("a group with no servers yet (DNS has not answered) has none to give: 'tried', which is 502", () => {
+  const group = new UpstreamGroup(groupConfig([{ address: "app.test:80", resolve: true }]));
+  assert.deepEqual(group.servers, []);
+  assert.equal(group.retries, 0);
+  assert.equal(next(group), "tried");
 });
