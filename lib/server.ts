@@ -131,7 +131,8 @@ export class Gateway {
   #serversChanged = (): void => {
     const upstreams = this.#generation.upstreams;
     this.#health?.sync(upstreams);
-    this.#records.prune(new Set([...upstreams.values()].flatMap((g) => g.servers.map((s) => s.record))));
+    const named = [...upstreams.values()].flatMap((g) => g.servers.map((s) => s.record));
+    this.#records.prune(new Set(named), Date.now());
   };
 
   async #open(planned: PlannedListener): Promise<void> {

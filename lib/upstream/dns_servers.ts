@@ -8,7 +8,7 @@
  * Servers come out sorted by address, so the same answer in any order gives the same group.
  */
 import { formatAddr } from "../net/address.ts";
-import { formatIp, parseIp } from "../net/cidr.ts";
+import { formatIp, isIpv4, parseIp } from "../net/cidr.ts";
 import type { DiscoveredServersConfig, UpstreamServerConfig } from "../config/schema.ts";
 
 /** One SRV record with the addresses of its target. */
@@ -23,7 +23,7 @@ export function resolvedServers(
   source: DiscoveredServersConfig,
   ips: readonly string[],
 ): UpstreamServerConfig[] {
-  return dedupe(ips.map((ip) => server(source, ip, source.port, source.options)));
+  return dedupe(ips.filter(dialable).map((ip) => server(source, ip, source.port, source.options)));
 }
 
 export function srvServers(
@@ -34,15 +34,17 @@ export function srvServers(
   const primary = Math.min(...usable.map((t) => t.priority));
   // Primaries first, so an address listed at two priorities is a primary.
   const ordered = [...usable].sort((a, b) => a.priority - b.priority);
-  return dedupe(ordered.flatMap((target) =>
-    target.ips.map((ip) =>
-      server(source, ip, target.port, {
-        ...source.options,
-        weight: Math.max(1, target.weight),
-        backup: target.priority !== primary,
-      })
-    )
-  ));
+  return dedupe(
+    ordered.flatMap((target) =>
+      target.ips.filter(dialable).map((ip) =>
+        server(source, ip, target.port, {
+          ...source.options,
+          weight: Math.max(1, target.weight),
+          backup: target.priority !== primary,
+        })
+      )
+    ),
+  );
 }
 
 /** Addresses in `after` and not in `before`, and the other way round. */
@@ -72,6 +74,18 @@ function server(
     hostname: source.hostname || hostname,
     ...options,
   };
+}
+
+/**
+ * Not the unspecified address (0.0.0.0 or ::, which a connect takes for this host: a bad record
+ * would send tunnels to the gateway's own listeners) nor a multicast or broadcast one.
+ */
+function dialable(ip: string): boolean {
+  const bytes = parseIp(ip);
+  if (!bytes) return false;
+  const v4 = isIpv4(bytes);
+  if (v4) return bytes[12] !== 0 && bytes[12]! < 224;
+  return bytes[0] !== 0xff && !bytes.every((b) => b === 0);
 }
 
 /** The first server per address, sorted by address. */

@@ -59,7 +59,12 @@ export class ServerRecord {
   healthy = true;
   /** Set by the admin API: no new connections; established tunnels keep running. */
   drained = false;
+  /** When a configuration or DNS answer last named this address (ServerRecords.prune). */
+  namedAt = 0;
 }
+
+/** How long the state of a server no longer named is remembered (a few DNS intervals and then some). */
+export const RECORD_TTL_MS = 10 * 60_000;
 
 /** The records of one gateway, by group and address, for the life of the process. */
 export class ServerRecords {
@@ -72,11 +77,17 @@ export class ServerRecords {
     return record;
   }
 
-  /** Forgets the records of servers no longer named that hold nothing worth keeping: an address
-   * with open tunnels or an admin drain is remembered, for when DNS names it again. */
-  prune(named: ReadonlySet<ServerRecord>): void {
+  /**
+   * Forgets the records of servers not named for `RECORD_TTL_MS` that hold nothing worth keeping.
+   * An address with open tunnels or an admin drain is kept however long it is gone; and an answer
+   * that flaps (a DNS server giving a few random records of many) must not reset a dead server's
+   * failures and health verdict each time it comes back.
+   */
+  prune(named: ReadonlySet<ServerRecord>, now: number): void {
+    for (const record of named) record.namedAt = now;
     for (const [key, record] of this.#records) {
-      if (!named.has(record) && record.active === 0 && !record.drained) this.#records.delete(key);
+      const idle = record.active === 0 && !record.drained;
+      if (idle && now - record.namedAt > RECORD_TTL_MS) this.#records.delete(key);
     }
   }
 

@@ -2,8 +2,9 @@
  * A real DNS server on loopback for the discovery tests: Debian's dnsmasq on a free port,
  * authoritative for `.test` (a name it does not hold is NXDOMAIN), A/AAAA records from a hosts
  * file that setHosts() rewrites and dnsmasq rereads on SIGHUP, SRV records from its config file
- * (setSrv() restarts it on the same port). Installed by scripts/setup_test.sh.
+ * (setSrv() restarts it on the same port). Installed by scripts/setup_test.sh (Debian package dnsmasq-base).
  */
+import { existsSync } from "node:fs";
 import { withTimeout } from "./_wire.ts";
 
 export interface Srv {
@@ -13,6 +14,9 @@ export interface Srv {
   priority: number;
   weight: number;
 }
+
+/** Debian's place for it, which is not on a user's PATH. */
+const DNSMASQ = existsSync("/usr/sbin/dnsmasq") ? "/usr/sbin/dnsmasq" : "dnsmasq";
 
 export class Dnsmasq implements AsyncDisposable {
   readonly port: number;
@@ -81,7 +85,7 @@ export class Dnsmasq implements AsyncDisposable {
     const conf = this.#srv.map((s) => `srv-host=${s.name},${s.target},${s.port},${s.priority},${s.weight}`);
     await Deno.writeTextFile(`${this.#dir}/dnsmasq.conf`, conf.join("\n") + "\n", { mode: 0o644 });
     this.#log = "";
-    const child = new Deno.Command("dnsmasq", {
+    const child = new Deno.Command(DNSMASQ, {
       args: [
         "--keep-in-foreground",
         `--port=${this.port}`,

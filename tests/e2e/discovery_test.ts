@@ -253,3 +253,56 @@ Deno.test("discovery: hash picks depend only on the answered addresses: two inst
   assert.deepEqual(await picks(two, "two"), first);
   assert.ok(new Set(first).size > 1, `keys spread over the servers: ${first}`);
 });
+
+Deno.test("discovery under attack: 300 addresses in one answer (past UDP's 512 bytes) all become servers", async () => {
+  await using backends = await loopbackBackends(2);
+  const [a, b] = backends.list;
+  // 298 addresses nobody listens on, and two that answer.
+  const many = Array.from({ length: 298 }, (_, i) => `127.1.${i >> 7}.${(i & 0x7f) + 1}`);
+  await using dns = await Dnsmasq.start({ "app.test": [...many, hostOf(a), hostOf(b)] });
+  await using gw = await startGateway({
+    config: config(dns, [{ address: `app.test:${portOf(a)}`, resolve: true }], { balance: "least_conn" }),
+  });
+  assert.equal((await statusServers(gw)).length, 300);
+  assert.equal(gw.records("upstream_added").length, 300);
+  // Dead addresses are tried and taken out (max_fails 1); every tunnel still finds a live one.
+  const statuses = await handshakes(gw.port, { count: 10, parallel: 2, path: (i) => `/many/${i}` });
+  assert.deepEqual(statuses, new Array(10).fill(101));
+});
+
+Deno.test("discovery under attack: answers flapping every interval keep the tunnels and each server's state", async () => {
+  await using backends = await loopbackBackends(3);
+  const [a, b, c] = backends.list;
+  await using dns = await Dnsmasq.start({ "app.test": [hostOf(a), hostOf(b)] });
+  await using gw = await startGateway({
+    config: config(dns, [{ address: `app.test:${portOf(a)}`, resolve: true }]),
+  });
+  await using held = await openNodeWs(`ws://127.0.0.1:${gw.port}/held`);
+  const holder = backends.list.find((x) => x.requests.some((r) => r.url === "/held"))!;
+  const loop = new EchoLoop("held", viaWsClient(held));
+  const drain = await gw.admin("POST", `/upstreams/app/servers/${encodeURIComponent(c.address)}/drain`);
+  assert.equal(drain.status, 404, "c is not a server yet");
+  try {
+    for (let round = 0; round < 4; round++) {
+      // The holder leaves and comes back; c comes and goes.
+      const answer = round % 2 === 0 ? [hostOf(c)] : [hostOf(holder), hostOf(c)];
+      const removals = gw.records("upstream_removed").length;
+      const additions = gw.records("upstream_added").length;
+      await dns.setHosts({ "app.test": answer });
+      await eventually(
+        () =>
+          gw.records("upstream_removed").length > removals || gw.records("upstream_added").length > additions,
+        5_000,
+        `round ${round} applied`,
+      );
+      await progress([loop], 5);
+    }
+    // Back in the answer, the removed-then-re-added server still counts its open tunnel.
+    const status = await statusServers(gw);
+    assert.equal(status.find((s) => s.address === holder.address)?.active, 1, JSON.stringify(status));
+  } finally {
+    await loop.stop();
+  }
+  assert.equal(loop.failure, undefined);
+  assert.ok(loop.count > 0);
+});

@@ -25,6 +25,19 @@ Deno.test("resolvedServers(): each address with the entry's port and options, so
   const [tls] = resolvedServers(secure, ["10.0.0.9"]);
   assert.deepEqual([tls!.address, tls!.tls, tls!.hostname], ["wss://10.0.0.9:8443", true, "secure.test"]);
   assert.deepEqual(resolvedServers(plain, []), []);
+  // Records no connection should follow: "this host" (0.0.0.0, ::, 0.x), multicast, broadcast, junk.
+  const odd = [
+    "0.0.0.0",
+    "0.1.2.3",
+    "::",
+    "224.0.0.1",
+    "239.1.1.1",
+    "255.255.255.255",
+    "ff02::1",
+    "x",
+    "10.0.0.5",
+  ];
+  assert.deepEqual(resolvedServers(plain, odd).map((s) => s.address), ["10.0.0.5:8080"]);
 });
 
 Deno.test("srvServers(): ports and weights from the records, the lowest priority primaries, the rest backups", () => {

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { PickContext } from "../../lib/balance/balancer.ts";
-import { type Acquired, type Lease, ServerRecords, UpstreamGroup } from "../../lib/upstream/group.ts";
+import {
+  type Acquired,
+  type Lease,
+  RECORD_TTL_MS,
+  ServerRecords,
+  UpstreamGroup,
+} from "../../lib/upstream/group.ts";
 import { groupConfig, recordingLogger } from "./_upstreams.ts";
 import { ManualClock } from "../_clock.ts";
 
@@ -168,7 +174,7 @@ Deno.test("setDiscovered(): DNS servers join the configured ones; state is kept 
   ]);
   // B dropped by DNS: its lease still counts on it, and it comes back with its count and drain.
   second.setDiscovered(discovered(C));
-  records.prune(new Set(second.servers.map((s) => s.record)));
+  records.prune(new Set(second.servers.map((s) => s.record)), RECORD_TTL_MS + 1);
   second.setDiscovered(discovered(B, C));
   assert.deepEqual(second.servers.map((s) => [s.address, s.drained, s.active]), [
     [A, false, 0],
@@ -179,18 +185,24 @@ Deno.test("setDiscovered(): DNS servers join the configured ones; state is kept 
   assert.equal(second.servers[1]!.active, 0);
 });
 
-Deno.test("ServerRecords.prune(): idle, undrained records of servers no longer named are forgotten", () => {
+Deno.test("ServerRecords.prune(): state of a server gone for RECORD_TTL_MS is forgotten, unless it holds tunnels or a drain", () => {
   const records = new ServerRecords();
   const group = new UpstreamGroup(groupConfig([A, B, C]), { records });
+  records.prune(new Set(group.servers.map((s) => s.record)), 0);
   const held = lease(group.acquire(new Set([B, C]), ctx));
   group.servers[1]!.drained = true;
-  records.prune(new Set());
+  group.servers[2]!.healthy = false;
+  // Gone from the answers, then back within the TTL (a flapping answer): C is still unhealthy.
+  records.prune(new Set(), RECORD_TTL_MS);
+  assert.equal(records.size, 3);
+  assert.equal(records.get("app", C).healthy, false);
+  records.prune(new Set(), RECORD_TTL_MS + 1);
   assert.equal(records.size, 2, "A has a tunnel, B a drain");
   held.release();
-  records.prune(new Set());
+  records.prune(new Set(), RECORD_TTL_MS + 1);
   assert.equal(records.size, 1);
   assert.equal(records.get("app", B).drained, true);
-  assert.equal(records.get("app", A).active, 0);
+  assert.equal(records.get("app", C).healthy, true, "a fresh record");
 });
 
 Deno.test("a group with no servers yet (DNS has not answered) has none to give: 'tried', which is 502", () => {
