@@ -120,3 +120,17 @@ Deno.test("watch_config: a deleted file and a symlink loop are waited out; the f
   });
   await gw.waitForEvent("config_watch_recovered", { config: file });
 });
+
+Deno.test("watch_config with workers: the supervisor watches the file and reloads every worker", async () => {
+  await using a = await wsEchoBackend();
+  await using b = await wsEchoBackend();
+  const backends = [a, b];
+  await using gw = await startGateway({ config: yaml(a, { workers: 2 }) });
+  await gw.waitForEvent("ready", { worker: "1" });
+  await gw.waitForEvent("ready", { worker: "0" });
+  await Deno.writeTextFile(`${gw.dir}/wsgate.yaml`, yaml(b, { workers: 2 }));
+  await gw.waitForEvent("reloaded", { worker: "0" });
+  await gw.waitForEvent("reloaded", { worker: "1" });
+  assert.equal(gw.records("config_changed").length, 1, "one watcher: the supervisor's");
+  for (let i = 0; i < 6; i++) assert.equal(await lands(gw, backends, `workers-${i}`), 1);
+});
