@@ -1,5 +1,6 @@
 /** The DNS keys of `upstreams:` (resolve, srv, resolver) and `watch_config`: values read, defaults, errors at their positions. */
 import assert from "node:assert/strict";
+import { parse } from "yaml";
 import { loadConfigFile } from "../../lib/config/load.ts";
 import { formatPath, validateConfig } from "../../lib/config/validate.ts";
 import { describeConfig } from "../../lib/config/summary.ts";
@@ -123,4 +124,22 @@ Deno.test("discovery keys: errors carry file:line:col", async () => {
     "/etc/wsgate/wsgate.yaml:7:30: upstreams.app.servers[0].weight: SRV records give each server its weight",
     '/etc/wsgate/wsgate.yaml:8:30: upstreams.app.resolver.nameservers: invalid name server "dns.local" (expected an IP address, like 10.96.0.10:53 or [fd00::a]:53)',
   ]);
+});
+
+Deno.test("config.example.yaml's commented DNS lines are valid when uncommented", async () => {
+  const text = await Deno.readTextFile(new URL("../../config.example.yaml", import.meta.url));
+  const line = (prefix: string) => {
+    const found = text.split("\n").find((l) => l.trimStart().startsWith(prefix));
+    assert.ok(found, prefix);
+    return parse(found.trimStart().replace(/^# /, "")) as unknown;
+  };
+  const entries = [line('# - { address: "app.default'), line("# - { srv:")].flat();
+  const resolver = line("# resolver:") as Record<string, unknown>;
+  const { config, issues } = validate(
+    { servers: entries, ...resolver },
+    line("watch_config:") as Record<string, unknown>,
+  );
+  assert.deepEqual(issues, []);
+  assert.deepEqual(config!.upstreams.get("app")!.discovered.map((d) => d.type), ["resolve", "srv"]);
+  assert.equal(config!.watch_config, false);
 });
