@@ -188,23 +188,35 @@ Deno.test("discovery: a name that does not resolve at start is a warning and 502
   await using backends = await loopbackBackends(1);
   const [a] = backends.list;
   await using dns = await Dnsmasq.start({});
+  // First no name server at all, then one that has no such name, then the name.
+  await dns.stop();
   await using gw = await startGateway({
     config: config(dns, [{ address: `late.test:${portOf(a)}`, resolve: true }]),
   });
+  const failed = await gw.waitForEvent("resolve_failed", { upstream: "app", name: "late.test" });
+  assert.equal(failed.level, "warn");
+  assert.equal(failed.fields.note, "no servers from this name until it resolves");
+  const refused = async (tag: string) => {
+    assert.equal(await handshake(gw.port, { path: `/${tag}` }), 502, tag);
+    const plain = parseResponse(
+      await rawRequest(gw.port, `GET /${tag}-plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    );
+    assert.equal(plain.status, 502, tag);
+  };
+  await refused("no-dns");
+  await dns.restart();
+  await gw.waitForEvent("resolve_recovered", { name: "late.test" });
   assert.equal(
     (await gw.waitForEvent("resolve_empty", { upstream: "app", name: "late.test" })).level,
     "warn",
   );
-  assert.equal(await handshake(gw.port, { path: "/early" }), 502);
-  const plain = parseResponse(
-    await rawRequest(gw.port, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
-  );
-  assert.equal(plain.status, 502);
+  await refused("nxdomain");
   // IPv4 only: the AAAA question has no answer, which is not a failure.
   await dns.setHosts({ "late.test": [hostOf(a)] });
   await gw.waitForEvent("upstream_added", { upstream: "app", server: a.address });
   assert.equal(await handshake(gw.port, { path: "/late" }), 101);
-  assert.equal(gw.records("resolve_failed").length, 0);
+  assert.equal(gw.records("resolve_failed").length, 1);
+  assert.equal(a.requests.length, 1, "nothing reached the backend before its name resolved");
 });
 
 Deno.test("discovery: a drained server stays drained across a re-resolution and a reload", async () => {

@@ -183,6 +183,10 @@ Deno.test("setDiscovered(): DNS servers join the configured ones; state is kept 
   ]);
   held.release();
   assert.equal(second.servers[1]!.active, 0);
+  // Failures too: C failed out under one group is out under the next one.
+  lease(second.acquire(new Set([A, B]), ctx)).release({ failed: true });
+  const third = new UpstreamGroup(config, { records, discovered: second.discovered });
+  assert.equal(third.acquire(new Set([A, B]), ctx).none, "unavailable");
 });
 
 Deno.test("ServerRecords.prune(): state of a server gone for RECORD_TTL_MS is forgotten, unless it holds tunnels or a drain", () => {
