@@ -22,9 +22,8 @@ export interface SrvRecord {
 
 /** The records of one answer, by kind; `addresses` maps a lower-case name to its A/AAAA addresses. */
 export interface DnsAnswer {
-  id: number;
   rcode: number;
-  /** Header TC: the answer did not fit (never over TCP, which discovery uses). */
+  /** Header TC: the answer did not fit. Over TCP, which discovery uses, only a broken server sets it. */
   truncated: boolean;
   /** A and AAAA records of the answer section, in order, as text ("10.0.0.1", "fd00::1"). */
   ips: string[];
@@ -71,7 +70,6 @@ export function decodeAnswer(message: Uint8Array, id: number): DnsAnswer {
   if ((flags & 0x8000) === 0) throw new DnsFormatError("not a response");
   const counts = [u16(4), u16(6), u16(8), u16(10)] as const;
   const answer: DnsAnswer = {
-    id,
     rcode: flags & 0x000f,
     truncated: (flags & 0x0200) !== 0,
     ips: [],

@@ -48,7 +48,13 @@ export class DnsResolver {
     for (const server of this.#options.nameservers) {
       try {
         const answer = await this.#ask(server, name, type);
-        if (answer.rcode === Rcode.noError || answer.rcode === Rcode.nxDomain) return answer;
+        const answered = answer.rcode === Rcode.noError || answer.rcode === Rcode.nxDomain;
+        // A cut answer would pass for a smaller set of servers.
+        if (answered && !answer.truncated) return answer;
+        if (answered) {
+          problems.push(`${formatAddr(server)} sent a truncated answer`);
+          continue;
+        }
         problems.push(
           `${formatAddr(server)} answered ${RCODE_NAMES[answer.rcode] ?? `rcode ${answer.rcode}`}`,
         );

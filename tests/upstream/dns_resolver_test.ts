@@ -77,6 +77,13 @@ Deno.test("DnsResolver: a dead, silent or lying name server hands the question t
     conn.close();
   });
   using hangup = scripted(async (conn) => conn.close());
+  using truncated = scripted(async (conn, query) => {
+    // The query's own id, a response, TC set: over TCP only a broken server says so.
+    const answer = query.slice();
+    answer[2]! |= 0x82;
+    await conn.write(new Uint8Array([0, answer.length, ...answer]));
+    conn.close();
+  });
   const dead = "127.0.0.1:1";
   const resolver = new DnsResolver(runtime, {
     nameservers: [
@@ -86,6 +93,7 @@ Deno.test("DnsResolver: a dead, silent or lying name server hands the question t
       garbage.nameserver,
       stray.nameserver,
       hangup.nameserver,
+      truncated.nameserver,
     ]
       .map(ns),
     timeout: 300,
@@ -94,13 +102,14 @@ Deno.test("DnsResolver: a dead, silent or lying name server hands the question t
   const error = await resolver.query("app.test", "A").then(() => undefined, (err) => err as Error);
   assert.ok(error instanceof LookupFailed, String(error));
   const reasons = error.message.split("; ");
-  assert.equal(reasons.length, 6, error.message);
+  assert.equal(reasons.length, 7, error.message);
   assert.match(reasons[0]!, /127\.0\.0\.1:1: .*refused/i);
   assert.match(reasons[1]!, /no answer within 300 ms/);
   assert.match(reasons[2]!, /no answer within 300 ms/);
   assert.match(reasons[3]!, /DnsFormatError|not a response|id/);
   assert.match(reasons[4]!, /is not the query's/);
   assert.match(reasons[5]!, /closed the connection before answering/);
+  assert.match(reasons[6]!, /sent a truncated answer/);
   assert.ok(Date.now() - started < 5_000);
   // The same list with a good server at the end: its answer wins.
   const withGood = new DnsResolver(runtime, {
