@@ -318,3 +318,15 @@ Deno.test("discovery under attack: answers flapping every interval keep the tunn
   assert.equal(loop.failure, undefined);
   assert.ok(loop.count > 0);
 });
+
+Deno.test("discovery: an AAAA answer is a server too, dialled over IPv6", async () => {
+  await using v6 = await wsEchoBackend({ host: "::1" });
+  const port = Number(v6.address.slice(v6.address.lastIndexOf(":") + 1));
+  await using v4 = await wsEchoBackend({ host: "127.0.0.2", port });
+  await using dns = await Dnsmasq.start({ "dual.test": ["::1", "127.0.0.2"] });
+  await using gw = await startGateway({
+    config: config(dns, [{ address: `dual.test:${port}`, resolve: true }]),
+  });
+  assert.deepEqual((await statusServers(gw)).map((s) => s.address), [`127.0.0.2:${port}`, `[::1]:${port}`]);
+  assert.deepEqual(await landings(gw, [v4, v6], 4, "dual"), [2, 2]);
+});
