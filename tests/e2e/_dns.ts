@@ -24,19 +24,26 @@ export class Dnsmasq implements AsyncDisposable {
   #child: Deno.ChildProcess | undefined;
   #log = "";
   #srv: Srv[];
+  #cnames: Record<string, string>;
 
-  private constructor(dir: string, port: number, srv: Srv[]) {
+  private constructor(dir: string, port: number, srv: Srv[], cnames: Record<string, string>) {
     this.#dir = dir;
     this.port = port;
     this.#srv = srv;
+    this.#cnames = cnames;
   }
 
-  /** `hosts`: name -> addresses; `srv`: SRV records (their targets need A records in `hosts`). */
-  static async start(hosts: Record<string, string[]>, srv: Srv[] = []): Promise<Dnsmasq> {
+  /** `hosts`: name -> addresses; `srv`: SRV records (their targets need A records in `hosts`);
+   * `cnames`: alias -> a name of `hosts`. */
+  static async start(
+    hosts: Record<string, string[]>,
+    srv: Srv[] = [],
+    cnames: Record<string, string> = {},
+  ): Promise<Dnsmasq> {
     const dir = await Deno.makeTempDir({ prefix: "wsgate-dns-" });
     // dnsmasq started as root reads its files as "nobody".
     await Deno.chmod(dir, 0o755);
-    const dns = new Dnsmasq(dir, freeUdpAndTcpPort(), srv);
+    const dns = new Dnsmasq(dir, freeUdpAndTcpPort(), srv, cnames);
     await dns.#writeHosts(hosts);
     await dns.#run();
     return dns;
@@ -82,7 +89,10 @@ export class Dnsmasq implements AsyncDisposable {
   }
 
   async #run(): Promise<void> {
-    const conf = this.#srv.map((s) => `srv-host=${s.name},${s.target},${s.port},${s.priority},${s.weight}`);
+    const conf = [
+      ...this.#srv.map((s) => `srv-host=${s.name},${s.target},${s.port},${s.priority},${s.weight}`),
+      ...Object.entries(this.#cnames).map(([alias, target]) => `cname=${alias},${target}`),
+    ];
     await Deno.writeTextFile(`${this.#dir}/dnsmasq.conf`, conf.join("\n") + "\n", { mode: 0o644 });
     this.#log = "";
     const child = new Deno.Command(DNSMASQ, {

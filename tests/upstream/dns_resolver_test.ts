@@ -43,11 +43,17 @@ function scripted(script: (conn: Deno.Conn, query: Uint8Array) => Promise<void>)
 }
 
 Deno.test("DnsResolver: answers, NXDOMAIN and NODATA from dnsmasq; REFUSED is a failure", async () => {
-  await using dns = await Dnsmasq.start({ "app.test": ["127.0.0.2", "fd00::2"], "v4.test": ["127.0.0.3"] });
+  await using dns = await Dnsmasq.start(
+    { "app.test": ["127.0.0.2", "fd00::2"], "v4.test": ["127.0.0.3"] },
+    [],
+    // An ExternalName Service is a CNAME: the answer carries the chain and the target's addresses.
+    { "alias.test": "v4.test" },
+  );
   const resolver = new DnsResolver(runtime, { nameservers: [ns(dns.nameserver)], timeout: 2_000 });
   assert.deepEqual((await resolver.addresses("app.test")).sort(), ["127.0.0.2", "fd00::2"]);
   assert.deepEqual(await resolver.addresses("V4.test."), ["127.0.0.3"]);
   assert.deepEqual(await resolver.addresses("missing.test"), []);
+  assert.deepEqual(await resolver.addresses("alias.test"), ["127.0.0.3"]);
   // Outside the zone dnsmasq serves, with no upstream: REFUSED, not "no such name".
   await assert.rejects(resolver.addresses("app.example"), (err: Error) => {
     assert.ok(err instanceof LookupFailed);
