@@ -9,6 +9,9 @@ import { asDuration, Invalid, type KeyPath, type Parse, type Raw, type Reader } 
 import { DEFAULTS, type DiscoveredServersConfig, type ResolverConfig, type ServerOptions } from "./schema.ts";
 
 export const RESOLVER_KEYS = ["nameservers", "interval", "timeout"] as const;
+/** A name server is not to be hammered: lookups of one group never overlap, but a 1 ms interval
+ * would still be a query per round trip from every worker of every instance. */
+const MIN_INTERVAL_MS = 100;
 
 /** A DNS name: labels of letters, digits, "-" and "_" (SRV names start with "_service._proto"). */
 const DNS_NAME =
@@ -80,8 +83,15 @@ export function readResolver(
   }
   const nameservers = r.get(raw, "nameservers", resolverPath, asNameservers);
   const defaults = DEFAULTS.resolver;
+  const interval = r.get(raw, "interval", resolverPath, asDuration({ positive: true }));
+  if (interval !== undefined && interval < MIN_INTERVAL_MS) {
+    r.report(
+      [...resolverPath, "interval"],
+      `must be at least ${MIN_INTERVAL_MS}ms: every worker asks at this pace`,
+    );
+  }
   const resolver: ResolverConfig = {
-    interval: r.get(raw, "interval", resolverPath, asDuration({ positive: true })) ?? defaults.interval,
+    interval: interval ?? defaults.interval,
     timeout: r.get(raw, "timeout", resolverPath, asDuration({ positive: true })) ?? defaults.timeout,
     ...(nameservers && { nameservers }),
   };

@@ -100,6 +100,9 @@ Deno.test("discovery keys: each mistake named at its key", () => {
       'upstreams.app.resolver.timeout: must be a duration like 250ms, 30s, 5m, 2h, 1d (cannot read "soon")',
     ],
   );
+  assert.deepEqual(problems({ servers: [{ srv: "_a._tcp.b" }], resolver: { interval: "50ms" } }), [
+    "upstreams.app.resolver.interval: must be at least 100ms: every worker asks at this pace",
+  ]);
   assert.deepEqual(problems({ servers: ["a:1"], resolver: { interval: "5s" } }), [
     'upstreams.app.resolver: only used by servers with "resolve: true" or "srv:"',
   ]);
