@@ -10,7 +10,7 @@ import { runAdmin } from "../admin/server.ts";
 import { GatewayAdmin } from "../admin/controller.ts";
 import { onStopSignals } from "./stop_signals.ts";
 import { watchConfigFile } from "./config_watch.ts";
-import { parseResolvConf } from "../net/nameserver.ts";
+import { type NameserverAddr, parseResolvConf } from "../net/nameserver.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { describeAnswer } from "../config/summary.ts";
@@ -32,6 +32,18 @@ export interface AppOptions {
 /** Where DNS discovery finds its name servers when a group names none (like nginx's resolver, it
  * asks them directly: no search domains). */
 const RESOLV_CONF = "/etc/resolv.conf";
+
+async function systemNameservers(runtime: Runtime): Promise<NameserverAddr[]> {
+  let text: string;
+  try {
+    text = await runtime.readTextFile(RESOLV_CONF);
+  } catch (err) {
+    throw new Error(`cannot read ${RESOLV_CONF} (no resolver.nameservers configured): ${describeError(err)}`);
+  }
+  const servers = parseResolvConf(text);
+  if (servers.length === 0) throw new Error(`${RESOLV_CONF} names no name server (set resolver.nameservers)`);
+  return servers;
+}
 
 function logRoutes(logger: Logger, config: Config): void {
   for (const server of config.servers) {
@@ -67,7 +79,7 @@ export async function runApp(
   logger.log("error" in files ? "warn" : "info", "open_files_limit", files);
   const gateway = new Gateway(runtime, config, logger, {
     reusePort: options.reusePort ?? false,
-    systemNameservers: () => runtime.readTextFile(RESOLV_CONF).then(parseResolvConf),
+    systemNameservers: () => systemNameservers(runtime),
   });
   const admin = new GatewayAdmin(runtime, gateway, logger, options.reloadConfig);
 

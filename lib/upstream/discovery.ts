@@ -22,7 +22,8 @@ import { sleep } from "./sleep.ts";
 export interface DiscoveryOptions {
   logger: Logger;
   metrics: Metrics;
-  /** The `nameserver`s of /etc/resolv.conf, read at every round: it may change under a running process. */
+  /** The `nameserver`s of /etc/resolv.conf, read at every round (it may change under a running
+   * process); rejects, saying why, when it cannot be read or names none. */
   systemNameservers: () => Promise<NameserverAddr[]>;
 }
 
@@ -91,13 +92,14 @@ export class Discovery {
   /** Looks up every name of `group`, then applies what changed. Never throws. */
   async #round(group: UpstreamGroup, signal: AbortSignal, changed: () => void): Promise<void> {
     const config = group.config;
-    const resolver = new DnsResolver(this.#net, {
-      nameservers: config.resolver!.nameservers ?? await this.#options.systemNameservers().catch(() => []),
-      timeout: config.resolver!.timeout,
-    });
+    // Unreadable or empty resolv.conf: every lookup fails with that reason (and keeps its answer).
+    const nameservers = config.resolver!.nameservers ?? this.#options.systemNameservers();
+    const resolver = Promise.resolve(nameservers).then((servers) =>
+      new DnsResolver(this.#net, { nameservers: servers, timeout: config.resolver!.timeout })
+    );
     const results = await Promise.all(config.discovered.map(async (source) => {
       try {
-        return { source, answer: await lookup(resolver, source) };
+        return { source, answer: await lookup(await resolver, source) };
       } catch (err) {
         return { source, error: describeError(err) };
       }
