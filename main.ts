@@ -195,7 +195,7 @@ function logStartup(logger: Logger, runtime: Runtime, config: Config): void {
     if (group.hash_key && group.balance !== "hash") {
       logger.log("warn", "hash_key_unused", { upstream: group.name, balance: group.balance });
     }
-    if (!group.tls.verify && group.servers.some((s) => s.tls)) {
+    if (!group.tls.verify && [...group.servers, ...group.discovered].some((s) => s.tls)) {
       logger.log("warn", "tls_verify_off", {
         upstream: group.name,
         note: runtime.tlsSkipVerifyCaveat ?? "upstream certificates are not verified",
