@@ -5,11 +5,11 @@
  * per-server state across re-resolution and reload, and hash picks that agree across instances.
  */
 import assert from "node:assert/strict";
-import { type Backend, wsEchoBackend } from "./_backends.ts";
+import { type Backend, denoEchoBackend, wsEchoBackend } from "./_backends.ts";
 import { backendOf, handshake, handshakes } from "./_balance.ts";
 import { openNodeWs } from "./_clients.ts";
 import { Dnsmasq } from "./_dns.ts";
-import { eventually, type Gateway, startGateway, toYaml } from "./_harness.ts";
+import { CA_PEM, CERTS, eventually, type Gateway, startGateway, toYaml } from "./_harness.ts";
 import { EchoLoop, metric, progress, scrapeMetrics, viaWsClient } from "./_ops.ts";
 import { parseResponse, rawRequest, text } from "./_wire.ts";
 
@@ -329,4 +329,29 @@ Deno.test("discovery: an AAAA answer is a server too, dialled over IPv6", async 
   });
   assert.deepEqual((await statusServers(gw)).map((s) => s.address), [`127.0.0.2:${port}`, `[::1]:${port}`]);
   assert.deepEqual(await landings(gw, [v4, v6], 4, "dual"), [2, 2]);
+});
+
+Deno.test("discovery: wss:// with resolve: TLS to each address, verified for the name looked up", async () => {
+  const read = (name: string) => Deno.readTextFileSync(`${CERTS}${name}`);
+  await using backend = await denoEchoBackend({
+    tls: { cert: read("backend.pem"), key: read("backend-key.pem") },
+  });
+  await using dns = await Dnsmasq.start({ "backend.test": ["127.0.0.1"], "other.test": ["127.0.0.1"] });
+  const gateway = (name: string) =>
+    startGateway({
+      files: { "ca.pem": CA_PEM },
+      config: config(dns, [{ address: `wss://${name}:${portOf(backend)}`, resolve: true }], {
+        tls: { ca: "ca.pem" },
+      }),
+    });
+  {
+    await using gw = await gateway("backend.test");
+    assert.deepEqual((await statusServers(gw)).map((s) => s.address), [`wss://127.0.0.1:${portOf(backend)}`]);
+    assert.equal(await handshake(gw.port, { path: "/tls" }), 101);
+    assert.equal(backend.requests.at(-1)?.url, "/tls");
+  }
+  // The certificate names backend.test, not the name that was looked up: refused.
+  await using gw = await gateway("other.test");
+  assert.equal(await handshake(gw.port, { path: "/wrong-name" }), 502);
+  assert.ok(!backend.requests.some((r) => r.url === "/wrong-name"));
 });
