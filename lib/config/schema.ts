@@ -257,7 +257,7 @@ export interface Config {
   admin?: AdminConfig;
   /** On shutdown, frame-tracking tunnels get their Close spread over this window; omitted = 0 (at once). */
   close_spread?: number;
-  /** Reload when the config file changes (config_watch.ts); the file's path is `source`. */
+  /** Reload when the config file (--config, or ./wsgate.yaml) changes: process/config_watch.ts. */
   watch_config: boolean;
 }
 
