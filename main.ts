@@ -195,7 +195,7 @@ function logStartup(logger: Logger, runtime: Runtime, config: Config): void {
     if (group.hash_key && group.balance !== "hash") {
       logger.log("warn", "hash_key_unused", { upstream: group.name, balance: group.balance });
     }
-    if (!group.tls.verify && group.servers.some((s) => s.tls)) {
+    if (!group.tls.verify && [...group.servers, ...group.discovered].some((s) => s.tls)) {
       logger.log("warn", "tls_verify_off", {
         upstream: group.name,
         note: runtime.tlsSkipVerifyCaveat ?? "upstream certificates are not verified",
@@ -229,9 +229,13 @@ async function run(runtime: Runtime, config: Config, values: Values): Promise<nu
   );
   logStartup(logger, runtime, config);
   const count = config.workers === "auto" ? runtime.cpuCount() : config.workers;
+  const configFile = values.config ?? (config.source === LOCAL_CONFIG ? LOCAL_CONFIG : undefined);
   const code = count > 1
-    ? await runSupervisor(runtime, config, logger, { count, args: runtime.args, reloadConfig })
-    : await runApp(runtime, config, logger, { reloadConfig });
+    ? await runSupervisor(runtime, config, logger, { count, args: runtime.args, reloadConfig, configFile })
+    : await runApp(runtime, config, logger, {
+      reloadConfig,
+      ...(configFile !== undefined && { configFile }),
+    });
   logger.flush();
   return code;
 }

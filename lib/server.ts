@@ -6,8 +6,9 @@
 import { describeError } from "./errors.ts";
 import { formatAddr } from "./net/address.ts";
 import { type ConnectionContext, handleConnection } from "./connection.ts";
-import { createUpstreamGroups, type UpstreamGroup } from "./upstream/group.ts";
+import { createUpstreamGroups, ServerRecords, type UpstreamGroup } from "./upstream/group.ts";
 import { HealthChecks } from "./upstream/health.ts";
+import { Discovery } from "./upstream/discovery.ts";
 import { type LiveTraffic, Watchdog, type WatchedTunnel } from "./tunnel/watchdog.ts";
 import { Metrics } from "./observe/metrics.ts";
 import { Limits } from "./admit/limits.ts";
@@ -15,6 +16,7 @@ import { diffPlans, planListeners, type PlannedListener } from "./process/listen
 import type { Config } from "./config/schema.ts";
 import type { Logger } from "./observe/log.ts";
 import type { Addr, Conn, Listener, Net } from "./runtime/types.ts";
+import type { NameserverAddr } from "./net/nameserver.ts";
 
 /** After an accept error (EMFILE...), wait before trying again instead of spinning. */
 const ACCEPT_BACKOFF_MS = 100;
@@ -52,12 +54,26 @@ export class Gateway {
   readonly metrics = new Metrics();
   /** Connection counts and handshake rates per client IP; they carry over reloads. */
   #limits: Limits;
+  /** Per upstream server address: open leases, failures, health, drains; they carry over reloads
+   * and DNS changes. */
+  #records = new ServerRecords();
+  #discovery: Discovery;
 
-  constructor(net: Net, config: Config, logger: Logger, options: { reusePort: boolean }) {
+  constructor(
+    net: Net,
+    config: Config,
+    logger: Logger,
+    options: { reusePort: boolean; systemNameservers?: () => Promise<NameserverAddr[]> },
+  ) {
     this.#net = net;
     this.#logger = logger;
     this.#reusePort = options.reusePort;
-    this.#generation = { config, upstreams: createUpstreamGroups(config, { logger }) };
+    this.#discovery = new Discovery(net, {
+      logger,
+      metrics: this.metrics,
+      systemNameservers: options.systemNameservers ?? (() => Promise.resolve([])),
+    });
+    this.#generation = { config, upstreams: this.#createGroups(config) };
     this.#plan = planListeners(config);
     this.#limits = new Limits(config.limits);
   }
@@ -88,16 +104,36 @@ export class Gateway {
     return this.#draining;
   }
 
-  /** Opens every listener or none: a bind failure closes those already open and throws. */
+  /** Opens every listener or none: a bind failure closes those already open and throws. DNS
+   * names are looked up first, so the first connections have their servers. */
   async start(): Promise<void> {
+    await this.#discovery.follow(this.#generation.upstreams, this.#serversChanged);
     try {
       for (const planned of this.#plan.values()) await this.#open(planned);
     } catch (err) {
       this.#closeListeners();
+      this.#discovery.stop();
       throw err;
     }
-    this.#health = new HealthChecks(this.#net, this.#generation.upstreams, { logger: this.#logger });
+    this.#health = new HealthChecks(this.#net, { logger: this.#logger });
+    this.#health.sync(this.#generation.upstreams);
   }
+
+  #createGroups(config: Config): Map<string, UpstreamGroup> {
+    return createUpstreamGroups(config, {
+      logger: this.#logger,
+      records: this.#records,
+      discovered: (group) => this.#discovery.serversFor(group),
+    });
+  }
+
+  /** The servers of a group changed (DNS, a reload): check the new ones, forget the idle gone. */
+  #serversChanged = (): void => {
+    const upstreams = this.#generation.upstreams;
+    this.#health?.sync(upstreams);
+    const named = [...upstreams.values()].flatMap((g) => g.servers.map((s) => s.record));
+    this.#records.prune(new Set(named), Date.now());
+  };
 
   async #open(planned: PlannedListener): Promise<void> {
     const { addr, tls } = planned;
@@ -134,14 +170,13 @@ export class Gateway {
       for (const key of opened) this.#closeListener(key);
       throw err;
     }
-    const upstreams = createUpstreamGroups(config, { logger: this.#logger });
-    carryOverDrained(this.#generation.upstreams, upstreams);
+    const upstreams = this.#createGroups(config);
     this.#health?.stop();
-    this.#health = new HealthChecks(this.#net, upstreams, {
-      logger: this.#logger,
-      previous: this.#generation.upstreams,
-    });
+    this.#health = new HealthChecks(this.#net, { logger: this.#logger });
     this.#generation = { config, upstreams };
+    this.#serversChanged();
+    // Groups start from the last answers; their names are looked up again at once.
+    void this.#discovery.follow(upstreams, this.#serversChanged);
     this.#limits.update(config.limits);
     this.#plan = plan;
     for (const planned of diff.keep) this.#listeners.get(planned.key)!.planned = planned;
@@ -218,6 +253,7 @@ export class Gateway {
     this.#drain.abort();
     this.#closeListeners();
     this.#health?.stop();
+    this.#discovery.stop();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), timeoutMs);
@@ -256,20 +292,5 @@ export class Gateway {
   /** Connections being handled right now (handshakes and tunnels). */
   get liveConnections(): number {
     return this.#live.size;
-  }
-}
-
-/** A server drained by the operator stays drained across a reload. */
-function carryOverDrained(
-  before: ReadonlyMap<string, UpstreamGroup>,
-  after: ReadonlyMap<string, UpstreamGroup>,
-) {
-  for (const [name, group] of after) {
-    const previous = before.get(name);
-    if (!previous) continue;
-    for (const server of group.servers) {
-      const old = previous.servers.find((s) => s.config.address === server.config.address);
-      if (old?.drained) server.drained = true;
-    }
   }
 }

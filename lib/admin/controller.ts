@@ -63,11 +63,11 @@ export class GatewayAdmin implements AdminController {
 
   snapshot(): MetricsSnapshot {
     const metrics = this.#gateway.metrics;
-    for (const group of this.#gateway.upstreams.values()) {
-      for (const server of group.servers) {
-        metrics.setServerHealth(group.config.name, server.config.address, server.healthy);
-      }
-    }
+    metrics.setServersHealth(
+      [...this.#gateway.upstreams.values()].flatMap((group) =>
+        group.servers.map((s) => ({ upstream: group.config.name, server: s.address, healthy: s.healthy }))
+      ),
+    );
     metrics.setGauge("wsgate_draining", {}, this.#gateway.draining ? 1 : 0);
     // One process; a supervisor reports its own count over its workers' (merged as the max).
     metrics.setGauge("wsgate_workers", {}, 1);

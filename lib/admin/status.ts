@@ -147,6 +147,12 @@ export function mergeStatuses(
           server.healthy &&= same.healthy;
         }
       }
+      // Workers look DNS names up each on its own: for a moment one may know a server the first does not.
+      for (const server of twin?.servers ?? []) {
+        if (!group.servers.some((s) => s.address === server.address)) {
+          group.servers.push(structuredClone(server));
+        }
+      }
     }
   }
   if (metrics) applyBreakdown(merged, metrics);

@@ -6,9 +6,11 @@
 
 /** One server a policy may choose. */
 export interface Candidate {
-  /** Position in the group's `servers` list: stable for the life of a configuration. */
+  /** Position in the group's `servers` list: stable until that list changes (a reload, or DNS
+   * answering other servers), when the group makes a new policy. */
   readonly index: number;
-  /** As written in the config: the identity consistent hashing uses, so a fleet agrees. */
+  /** As written in the config, or as DNS answered it ("10.1.2.3:8080"): the identity consistent
+   * hashing uses, so a fleet agrees. */
   readonly address: string;
   readonly weight: number;
   /** Tunnels and handshakes on this server right now. */

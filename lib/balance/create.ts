@@ -7,11 +7,16 @@ import { LeastConn } from "./least_conn.ts";
 import { RandomTwo } from "./random.ts";
 import { SmoothRoundRobin } from "./round_robin.ts";
 
-/** `random` (default Math.random) breaks least_conn ties and draws for `random`; tests seed it. */
-export function createBalancer(config: UpstreamConfig, options: { random?: Random } = {}): Balancer {
+/** For `servers` servers (the group's, once DNS answered). `random` (default Math.random) breaks
+ * least_conn ties and draws for `random`; tests seed it. */
+export function createBalancer(
+  config: UpstreamConfig,
+  servers: number,
+  options: { random?: Random } = {},
+): Balancer {
   const random = options.random ?? Math.random;
   // Requests without a hash key are placed round robin, as nginx does.
-  const roundRobin = () => new SmoothRoundRobin(config.servers.length);
+  const roundRobin = () => new SmoothRoundRobin(servers);
   switch (config.balance) {
     case "round_robin":
       return roundRobin();

@@ -4,8 +4,9 @@
  * score wins. Two properties follow, and the tests measure both:
  * - removing one of N servers (from the config, or as unavailable) moves only the keys that
  *   lived on it, about 1/N of them; every other key keeps its server;
- * - the score depends only on the key and the server's address and weight as configured, not on
- *   list order or any live state, so every wsgate instance in a fleet maps a key the same way.
+ * - the score depends only on the key and the server's address and weight (as configured, or as DNS
+ *   answered them), not on list order or any live state, so every wsgate instance in a fleet with
+ *   the same answers maps a key the same way.
  * Weighted as in Schindelhauer & Schomaker's "weighted distributed hash tables":
  * score = -weight / ln(u) with u uniform in (0,1) gives each server a share proportional to its weight.
  * Rendezvous costs O(N) per pick, which for the handful of servers of an upstream group is

@@ -126,6 +126,38 @@ export interface UpstreamServerConfig {
   down: boolean;
 }
 
+/** The per-server options of a server entry (everything but where it is). */
+export type ServerOptions = Pick<
+  UpstreamServerConfig,
+  "weight" | "max_conns" | "backup" | "max_fails" | "fail_timeout" | "down"
+>;
+
+/** Servers found through DNS (upstream/discovery.ts): every A/AAAA address of `name` with `port`
+ * (`resolve: true`), or the target:port of each SRV record of `name` (`srv:`, whose records
+ * also give the weights, and whose priorities say which servers are backups). */
+export interface DiscoveredServersConfig {
+  type: "resolve" | "srv";
+  /** Lower case, without a trailing dot. */
+  name: string;
+  /** As written, for logs: "app.default.svc:8080", "_ws._tcp.app.default.svc". */
+  source: string;
+  /** resolve: the address's port; srv: 0 (each record has its own). */
+  port: number;
+  /** wss:// = TLS to each server, verified for `hostname`. */
+  tls: boolean;
+  hostname: string;
+  options: ServerOptions;
+}
+
+/** Where and how often a group's DNS names are looked up. */
+export interface ResolverConfig {
+  /** Asked in order; omitted = the `nameserver` lines of /etc/resolv.conf. */
+  nameservers?: Extract<Addr, { transport: "tcp" }>[];
+  interval: number;
+  /** For one question to one name server. */
+  timeout: number;
+}
+
 /** Active health checks of every server of a group. */
 export interface HealthCheckConfig {
   /** tcp: connect (and TLS); http: GET path answered with expect_status; websocket: a real handshake. */
@@ -153,14 +185,20 @@ export interface UpstreamTlsConfig {
 export interface UpstreamConfig {
   name: string;
   balance: Balance;
+  /** The servers written with an address; those found through DNS join them at run time. */
   servers: UpstreamServerConfig[];
+  /** `resolve: true` and `srv:` entries, in the order written. */
+  discovered: DiscoveredServersConfig[];
+  /** Set exactly when `discovered` is not empty. */
+  resolver?: ResolverConfig;
   tls: UpstreamTlsConfig;
   /** Dialling one server takes longer than this -> next server. */
   connect_timeout: number;
   /** Always set when balance is "hash"; with another balance it is unused. */
   hash_key?: HashKey;
-  /** Further servers tried after a failed attempt; defaults to every server once (servers - 1). */
-  retries: number;
+  /** Further servers tried after a failed attempt; omitted = every server once (servers - 1, counted
+   * when a connection is placed, since DNS changes the servers). */
+  retries?: number;
   health_check?: HealthCheckConfig;
   /** Send a PROXY protocol header of this version first on every upstream connection. */
   send_proxy_protocol?: ProxyVersion;
@@ -219,6 +257,8 @@ export interface Config {
   admin?: AdminConfig;
   /** On shutdown, frame-tracking tunnels get their Close spread over this window; omitted = 0 (at once). */
   close_spread?: number;
+  /** Reload when the config file (--config, or ./wsgate.yaml) changes: process/config_watch.ts. */
+  watch_config: boolean;
 }
 
 const DAY = 86_400_000;
@@ -264,6 +304,9 @@ export const DEFAULTS = {
   websocket: { ping_interval: 30_000, ping_timeout: 10_000 },
   /** Only loopback names and IP literals: a name must be listed to be answered. */
   admin: { hosts: [] as readonly string[] },
+  // nginx's `resolver ... valid=`-like refresh; a Kubernetes Service's answers change at this pace.
+  resolver: { interval: 10_000, timeout: 2_000 },
+  watch_config: false,
   /** A server block's listeners expect PROXY protocol headers. */
   proxy_protocol: false,
   workers: 1 as number | "auto",

@@ -34,6 +34,10 @@ export function describeConfig(config: Config): string[] {
         s.down ? "down" : "",
       ].filter(Boolean).join(" ")
     );
+    // Found through DNS when the gateway runs; `check` does not look them up.
+    for (const d of group.discovered) {
+      servers.push(`${d.type === "srv" ? "srv" : "resolve"}:${d.source}${d.options.backup ? " backup" : ""}`);
+    }
     const check = group.health_check;
     const policy = [
       group.balance,

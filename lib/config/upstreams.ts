@@ -20,15 +20,18 @@ import {
 import {
   type Balance,
   DEFAULTS,
+  type DiscoveredServersConfig,
   type HashKey,
   type HealthCheckConfig,
   type HealthCheckType,
+  type ServerOptions,
   type UpstreamConfig,
   type UpstreamServerConfig,
   type UpstreamTlsConfig,
 } from "./schema.ts";
 import { parseHashKey } from "./hash_key.ts";
 import { readSendProxyProtocol } from "./admission.ts";
+import { readResolvedServer, readResolver, readSrvServer } from "./discovery.ts";
 
 const KEYS = {
   upstream: [
@@ -40,8 +43,9 @@ const KEYS = {
     "tls",
     "connect_timeout",
     "send_proxy_protocol",
+    "resolver",
   ],
-  server: ["address", "weight", "max_conns", "backup", "max_fails", "fail_timeout", "down"],
+  server: ["address", "resolve", "srv", "weight", "max_conns", "backup", "max_fails", "fail_timeout", "down"],
   tls: ["server_name", "ca", "verify"],
   healthCheck: ["type", "interval", "timeout", "path", "rise", "fall", "expect_status"],
 } as const;
@@ -75,10 +79,14 @@ export function readUpstreams(r: Reader, root: Raw): Map<string, UpstreamConfig>
 
 function readGroup(r: Reader, name: string, obj: Raw, path: KeyPath): UpstreamConfig {
   const servers: UpstreamServerConfig[] = [];
+  const discovered: DiscoveredServersConfig[] = [];
   for (const item of r.list(obj, "servers", path, { required: true }) ?? []) {
     const server = readServer(r, item.value, item.path);
-    if (server) servers.push(server);
+    if (server && "type" in server) discovered.push(server);
+    else if (server) servers.push(server);
   }
+  const resolver = readResolver(r, obj, path, discovered.length > 0);
+  const retries = r.get(obj, "retries", path, asInteger(0, 100));
   const balance = r.get(obj, "balance", path, asBalance);
   const hashKey = readHashKey(r, obj, path, balance);
   const healthCheck = readHealthCheck(r, obj, path);
@@ -86,12 +94,17 @@ function readGroup(r: Reader, name: string, obj: Raw, path: KeyPath): UpstreamCo
     name,
     balance: balance ?? DEFAULTS.upstream.balance,
     servers,
+    discovered,
+    ...(resolver && { resolver }),
     tls: readTls(r, obj, path),
     connect_timeout: r.get(obj, "connect_timeout", path, asDuration({ positive: true })) ??
       DEFAULTS.upstream.connect_timeout,
     ...(hashKey && { hash_key: hashKey }),
-    // The default tries every server once, like nginx's proxy_next_upstream_tries 0.
-    retries: r.get(obj, "retries", path, asInteger(0, 100)) ?? Math.max(0, servers.length - 1),
+    // The default tries every server once, like nginx's proxy_next_upstream_tries 0; with servers
+    // from DNS, their number is known only when a connection is placed.
+    ...(retries !== undefined || discovered.length === 0
+      ? { retries: retries ?? Math.max(0, servers.length - 1) }
+      : {}),
     ...(healthCheck && { health_check: healthCheck }),
     ...readSendProxyProtocol(r, obj, path),
   };
@@ -144,14 +157,18 @@ function readHealthCheck(r: Reader, obj: Raw, groupPath: KeyPath): HealthCheckCo
   };
 }
 
-/** A string address (every option at its default), or { address, weight, max_conns, ... }. */
-function readServer(r: Reader, value: unknown, path: KeyPath): UpstreamServerConfig | undefined {
+/** A string address (every option at its default), or { address, weight, max_conns, ... }, or a
+ * DNS-discovered entry ({ address, resolve: true } or { srv }). */
+function readServer(
+  r: Reader,
+  value: unknown,
+  path: KeyPath,
+): UpstreamServerConfig | DiscoveredServersConfig | undefined {
   const defaults = DEFAULTS.server;
   if (typeof value === "string") return withAddress(r, value, path, defaults);
   const obj = r.mapping(value, path, KEYS.server);
   if (obj === undefined) return undefined;
-  const address = r.need(obj, "address", path, asString);
-  const options = {
+  const options: ServerOptions = {
     weight: r.get(obj, "weight", path, asInteger(1)) ?? defaults.weight,
     max_conns: r.get(obj, "max_conns", path, asInteger(0, 1_000_000)) ?? defaults.max_conns,
     backup: r.get(obj, "backup", path, asBoolean) ?? defaults.backup,
@@ -159,10 +176,12 @@ function readServer(r: Reader, value: unknown, path: KeyPath): UpstreamServerCon
     fail_timeout: r.get(obj, "fail_timeout", path, asDuration({ positive: true })) ?? defaults.fail_timeout,
     down: r.get(obj, "down", path, asBoolean) ?? defaults.down,
   };
-  return address === undefined ? undefined : withAddress(r, address, [...path, "address"], options);
+  if (obj.srv !== undefined) return readSrvServer(r, obj, path, options);
+  const address = r.need(obj, "address", path, asString);
+  if (address === undefined) return undefined;
+  if (r.get(obj, "resolve", path, asBoolean)) return readResolvedServer(r, address, path, options);
+  return withAddress(r, address, [...path, "address"], options);
 }
-
-type ServerOptions = Omit<UpstreamServerConfig, "address" | "addr" | "tls" | "hostname">;
 
 function withAddress(
   r: Reader,

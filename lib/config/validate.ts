@@ -62,6 +62,7 @@ const KEYS = {
     "workers",
     "trusted_proxies",
     "request_id_header",
+    "watch_config",
   ],
   server: ["listen", "tls", "hosts", "routes", "proxy_protocol"],
   cert: ["cert", "key", "hosts"],
@@ -112,6 +113,7 @@ export function validateConfig(
   const admin = readAdmin(r, root);
   const workers = r.get(root, "workers", [], asWorkers) ?? DEFAULTS.workers;
   const closeSpread = readCloseSpread(r, root, shutdown_timeout);
+  const watch_config = r.get(root, "watch_config", [], asBoolean) ?? DEFAULTS.watch_config;
   if (r.issues.length > 0) return { issues: r.issues, files: r.files };
   return {
     config: {
@@ -124,6 +126,7 @@ export function validateConfig(
       trusted_proxies,
       request_id_header,
       workers,
+      watch_config,
       ...closeSpread,
       ...admin,
     },

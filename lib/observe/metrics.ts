@@ -14,6 +14,7 @@
  * | wsgate_messages_total                   | counter   | direction         | sum                   |
  * | wsgate_tunnels_total                    | counter   | route             | sum                   |
  * | wsgate_reloads_total                    | counter   | result            | sum                   |
+ * | wsgate_resolve_failures_total           | counter   | upstream, name    | sum                   |
  * | wsgate_active_tunnels                   | gauge     | route             | sum                   |
  * | wsgate_upstream_active_tunnels          | gauge     | upstream, server  | sum                   |
  * | wsgate_upstream_server_healthy          | gauge     | upstream, server  | max (healthy in any)  |
@@ -96,6 +97,11 @@ const FAMILIES = {
   },
   wsgate_tunnels_total: { type: "counter", help: "WebSocket tunnels opened, by route." },
   wsgate_reloads_total: { type: "counter", help: "Configuration reloads, by result (ok, failed)." },
+  wsgate_resolve_failures_total: {
+    type: "counter",
+    help: "DNS lookups of upstream servers that failed (timeout, refused, SERVFAIL): the last good answer " +
+      "stays in use. By upstream and DNS name.",
+  },
   wsgate_active_tunnels: { type: "gauge", help: "WebSocket tunnels open now, by route." },
   wsgate_upstream_active_tunnels: { type: "gauge", help: "WebSocket tunnels open now, by upstream server." },
   wsgate_upstream_server_healthy: {
@@ -165,6 +171,10 @@ class Series<T> {
     return this.#map.values();
   }
 
+  clear(): void {
+    this.#map.clear();
+  }
+
   #add(key: string, values: string[]): T {
     const labels: Labels = {};
     this.#names.forEach((name, i) => labels[name] = values[i]!);
@@ -218,6 +228,7 @@ export class Metrics {
   readonly #messages = scalars("wsgate_messages_total", ["direction"]);
   readonly #tunnels = scalars("wsgate_tunnels_total", ["route"]);
   readonly #reloads = scalars("wsgate_reloads_total", ["result"]);
+  readonly #resolveFailures = scalars("wsgate_resolve_failures_total", ["upstream", "name"]);
   readonly #activeTunnels = scalars("wsgate_active_tunnels", ["route"]);
   readonly #upstreamActive = scalars("wsgate_upstream_active_tunnels", ["upstream", "server"]);
   readonly #healthy = scalars("wsgate_upstream_server_healthy", ["upstream", "server"]);
@@ -298,8 +309,16 @@ export class Metrics {
     this.#reloads.get(ok ? "ok" : "failed").value++;
   }
 
-  setServerHealth(upstream: string, server: string, healthy: boolean): void {
-    this.#healthy.get(upstream, server).value = healthy ? 1 : 0;
+  resolveFailure(upstream: string, name: string): void {
+    this.#resolveFailures.get(upstream, name).value++;
+  }
+
+  /** The health of the servers in use now: a server DNS no longer names leaves the series. */
+  setServersHealth(servers: Iterable<{ upstream: string; server: string; healthy: boolean }>): void {
+    this.#healthy.clear();
+    for (const { upstream, server, healthy } of servers) {
+      this.#healthy.get(upstream, server).value = healthy ? 1 : 0;
+    }
   }
 
   /** Gauges without a dedicated method (wsgate_draining 0/1, wsgate_workers, wsgate_info{version,runtime} 1). */
@@ -325,6 +344,7 @@ export class Metrics {
         this.#messages.values(),
         this.#tunnels.values(),
         this.#reloads.values(),
+        this.#resolveFailures.values(),
       ),
       gauges: samples(
         this.#activeTunnels.values(),

@@ -9,6 +9,8 @@ import { Gateway } from "../server.ts";
 import { runAdmin } from "../admin/server.ts";
 import { GatewayAdmin } from "../admin/controller.ts";
 import { onStopSignals } from "./stop_signals.ts";
+import { watchConfigFile } from "./config_watch.ts";
+import { type NameserverAddr, parseResolvConf } from "../net/nameserver.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { describeAnswer } from "../config/summary.ts";
@@ -23,6 +25,24 @@ export interface AppOptions {
   /** Serve admin requests here (a worker's private socket for its supervisor) instead of at
    * config.admin.listen. */
   adminListen?: Addr;
+  /** The config file (--config or ./wsgate.yaml), watched when the config says `watch_config`. */
+  configFile?: string;
+}
+
+/** Where DNS discovery finds its name servers when a group names none (like nginx's resolver, it
+ * asks them directly: no search domains). */
+const RESOLV_CONF = "/etc/resolv.conf";
+
+async function systemNameservers(runtime: Runtime): Promise<NameserverAddr[]> {
+  let text: string;
+  try {
+    text = await runtime.readTextFile(RESOLV_CONF);
+  } catch (err) {
+    throw new Error(`cannot read ${RESOLV_CONF} (no resolver.nameservers configured): ${describeError(err)}`);
+  }
+  const servers = parseResolvConf(text);
+  if (servers.length === 0) throw new Error(`${RESOLV_CONF} names no name server (set resolver.nameservers)`);
+  return servers;
 }
 
 function logRoutes(logger: Logger, config: Config): void {
@@ -38,7 +58,10 @@ function logRoutes(logger: Logger, config: Config): void {
         hosts,
         path: route.path,
         upstream: group.name,
-        servers: group.servers.map((s) => s.address).join(","),
+        servers: [
+          ...group.servers.map((s) => s.address),
+          ...group.discovered.map((d) => `${d.type === "srv" ? "srv" : "resolve"}:${d.source}`),
+        ].join(","),
       });
     }
   }
@@ -54,7 +77,10 @@ export async function runApp(
   // Every connection is a file descriptor (two once proxied): use all the kernel allows.
   const files = runtime.raiseOpenFilesLimit();
   logger.log("error" in files ? "warn" : "info", "open_files_limit", files);
-  const gateway = new Gateway(runtime, config, logger, { reusePort: options.reusePort ?? false });
+  const gateway = new Gateway(runtime, config, logger, {
+    reusePort: options.reusePort ?? false,
+    systemNameservers: () => systemNameservers(runtime),
+  });
   const admin = new GatewayAdmin(runtime, gateway, logger, options.reloadConfig);
 
   // Handlers go in before the listeners open: a signal right after "ready" must drain, not kill.
@@ -83,6 +109,15 @@ export async function runApp(
     },
   });
   runtime.onSignal("SIGHUP", () => void admin.reload());
+  // A worker's supervisor watches the file and reloads every worker.
+  if (!options.adminListen && options.configFile !== undefined) {
+    await watchConfigFile(options.configFile, {
+      readTextFile: (path) => runtime.readTextFile(path),
+      logger,
+      enabled: () => gateway.config.watch_config,
+      reload: () => admin.reload(),
+    });
+  }
   // For leak hunting (and the soak test): a full GC where the runtime allows it, then the RSS left.
   runtime.onSignal("SIGUSR2", () => {
     const heapUsed = runtime.collectGarbage();

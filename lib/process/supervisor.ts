@@ -12,6 +12,7 @@ import { mergeSnapshots, type MetricsSnapshot, renderPrometheus } from "../obser
 import { type AdminController, runAdmin } from "../admin/server.ts";
 import { adminRequest } from "../admin/client.ts";
 import { onStopSignals } from "./stop_signals.ts";
+import { watchConfigFile } from "./config_watch.ts";
 import { mergeStatuses, type StatusJson } from "../admin/status.ts";
 import {
   mergeTunnelLists,
@@ -47,6 +48,8 @@ export interface SupervisorOptions {
   /** The command-line arguments the workers get (the same as ours). */
   args: string[];
   reloadConfig: () => Promise<LoadResult>;
+  /** Watched when the config says `watch_config` (the workers do not watch it themselves). */
+  configFile?: string | undefined;
 }
 
 export async function runSupervisor(
@@ -189,6 +192,14 @@ export async function runSupervisor(
     },
   });
   runtime.onSignal("SIGHUP", () => void controller.reload());
+  if (options.configFile !== undefined) {
+    await watchConfigFile(options.configFile, {
+      readTextFile: (path) => runtime.readTextFile(path),
+      logger,
+      enabled: () => current.watch_config,
+      reload: () => controller.reload(),
+    });
+  }
 
   for (let index = 0; index < options.count; index++) workers.push(spawn(index, BACKOFF_MIN_MS));
   if (config.admin) {

@@ -83,17 +83,17 @@ async function firstAnswer(
   request: { head: Uint8Array; rest: Uint8Array },
   options: ExchangeOptions,
 ): Promise<UpstreamAnswer> {
-  const tried = new Set<number>();
+  const tried = new Set<string>();
   // The PROXY header goes first, in the same write as the request head.
   const version = group.config.send_proxy_protocol;
   const proxyHeader = version ? encodeProxyHeader(version, options.addrs) : new Uint8Array(0);
   const bytes = concat(proxyHeader, concat(request.head, request.rest));
   let lastError: UpstreamError | undefined;
-  for (let attempts = 0; attempts <= group.config.retries; attempts++) {
+  for (let attempts = 0; attempts <= group.retries; attempts++) {
     options.signal?.throwIfAborted();
     const { lease, none } = group.acquire(tried, options.pick);
     if (!lease) throw noServer(none, group.config.name, lastError);
-    tried.add(lease.server.index);
+    tried.add(lease.server.address);
     try {
       return await attempt(net, group, lease, bytes, options);
     } catch (err) {

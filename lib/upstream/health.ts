@@ -24,7 +24,8 @@ import { CloseCode, closePayload, encodeControl, hasCloseFrame, Opcode } from ".
 import type { HealthCheckConfig, UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Conn, Net } from "../runtime/types.ts";
-import type { ServerState, UpstreamGroup } from "./group.ts";
+import type { ServerRecord, ServerState, UpstreamGroup } from "./group.ts";
+import { sleep } from "./sleep.ts";
 
 /** Probe results -> verdict, with hysteresis so one lost probe does not flap a server. */
 export class HealthVerdict {
@@ -62,42 +63,58 @@ export class HealthChecks {
   #net: Net;
   #logger: Logger;
   #stopped = new AbortController();
-  #watching: Promise<void>[] = [];
+  /** One probe loop per server address being checked; verdicts live in the records, so a reload
+   * (new HealthChecks) neither forgets a dead server nor distrusts a live one. */
+  #watching = new Map<ServerRecord, { stop: AbortController; done: Promise<void> }>();
 
-  /**
-   * Starts at once. `previous` (the groups of the configuration being replaced by a reload) hands
-   * over verdicts, so a reload neither forgets a dead server nor distrusts a live one.
-   */
-  constructor(
-    net: Net,
-    groups: ReadonlyMap<string, UpstreamGroup>,
-    options: { logger: Logger; previous?: ReadonlyMap<string, UpstreamGroup> },
-  ) {
+  constructor(net: Net, options: { logger: Logger }) {
     this.#net = net;
     this.#logger = options.logger;
+  }
+
+  /** Checks the servers `groups` place connections on now: starts the new ones, ends those gone. */
+  sync(groups: ReadonlyMap<string, UpstreamGroup>): void {
+    if (this.#stopped.signal.aborted) return;
+    const listed = new Set<ServerRecord>();
     for (const group of groups.values()) {
       const check = group.config.health_check;
-      if (!check) continue;
-      const before = options.previous?.get(group.config.name);
       for (const server of group.servers) {
-        if (server.config.down) continue;
-        const old = before?.config.health_check && before.servers.find((s) => s.address === server.address);
-        server.healthy = old?.healthy ?? true;
+        // Without checks (now), a server is as healthy as its connections say.
+        if (!check) server.healthy = true;
+        if (!check || server.config.down) continue;
+        listed.add(server.record);
+        if (this.#watching.has(server.record)) continue;
+        const stop = new AbortController();
         const verdict = new HealthVerdict({ rise: check.rise, fall: check.fall, healthy: server.healthy });
-        this.#watching.push(this.#watch(group.config, server, verdict));
+        const done = this.#watch(
+          group.config,
+          server,
+          verdict,
+          AbortSignal.any([stop.signal, this.#stopped.signal]),
+        );
+        this.#watching.set(server.record, { stop, done });
       }
+    }
+    for (const [record, watch] of this.#watching) {
+      if (listed.has(record)) continue;
+      watch.stop.abort();
+      this.#watching.delete(record);
     }
   }
 
   /** Ends every check; a probe in flight is abandoned and its connection closed. Resolves once all have ended. */
   async stop(): Promise<void> {
     this.#stopped.abort();
-    await Promise.all(this.#watching);
+    await Promise.all([...this.#watching.values()].map((w) => w.done));
   }
 
-  async #watch(group: UpstreamConfig, server: ServerState, verdict: HealthVerdict): Promise<void> {
+  async #watch(
+    group: UpstreamConfig,
+    server: ServerState,
+    verdict: HealthVerdict,
+    signal: AbortSignal,
+  ): Promise<void> {
     const check = group.health_check!;
-    const signal = this.#stopped.signal;
     while (!signal.aborted) {
       const started = Date.now();
       const problem = await probe(this.#net, { group, server: server.config, signal });
@@ -113,22 +130,8 @@ export class HealthChecks {
         });
       }
       // Start to start, so a slow probe does not stretch the interval.
-      await this.#sleep(Math.max(0, check.interval - (Date.now() - started)));
+      await sleep(Math.max(0, check.interval - (Date.now() - started)), signal);
     }
-  }
-
-  /** Resolves after `ms`, or at once on stop(). */
-  #sleep(ms: number): Promise<void> {
-    const signal = this.#stopped.signal;
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      signal.addEventListener("abort", wake);
-    });
   }
 }
 

@@ -43,6 +43,7 @@ Deno.test("validateConfig fills every default", () => {
         fail_timeout: 10_000,
         down: false,
       }],
+      discovered: [],
       tls: { verify: true },
       connect_timeout: 5_000,
       retries: 0,
@@ -62,6 +63,7 @@ Deno.test("validateConfig fills every default", () => {
     trusted_proxies: [],
     request_id_header: "X-Request-Id",
     workers: 1,
+    watch_config: false,
   };
   assert.deepEqual(config, expected);
 });

@@ -60,6 +60,8 @@ export interface WsBackendOptions {
   reject?: { status: number; body: string };
   /** Listen on this port (default: any free one), e.g. to bring a stopped backend back at its address. */
   port?: number;
+  /** Listen on this loopback address (default 127.0.0.1): 127.0.0.x are distinct backends for DNS tests. */
+  host?: string;
 }
 
 interface NodeRequest {
@@ -77,7 +79,7 @@ export async function wsEchoBackend(
   const closes: CloseInfo[] = [];
   const sockets: NodeWs[] = [];
   const wss = new WebSocketServer({
-    host: "127.0.0.1",
+    host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
     maxPayload: 128 * 1024 * 1024,
     perMessageDeflate: options.perMessageDeflate ?? false,
@@ -100,7 +102,10 @@ export async function wsEchoBackend(
       else done(true);
     },
   });
-  await new Promise((resolve) => wss.once("listening", resolve));
+  await new Promise((resolve, reject) => {
+    wss.once("listening", resolve);
+    wss.once("error", reject);
+  });
   wss.on("connection", (ws: NodeWs) => {
     sockets.push(ws);
     ws.on("message", (data, isBinary) => {
@@ -116,7 +121,7 @@ export async function wsEchoBackend(
     await new Promise((resolve) => wss.close(resolve));
   };
   return {
-    address: `127.0.0.1:${port}`,
+    address: `${options.host ?? "127.0.0.1"}:${port}`,
     requests,
     closes,
     sockets,

@@ -161,7 +161,8 @@ Deno.test("Metrics records each event in its documented series", () => {
     },
     {
       name: "server health is the last value set",
-      act: (m) => [true, false].forEach((h) => m.setServerHealth("u", "s", h)),
+      act: (m) =>
+        [true, false].forEach((h) => m.setServersHealth([{ upstream: "u", server: "s", healthy: h }])),
       kind: "gauges",
       series: "wsgate_upstream_server_healthy",
       labels: { upstream: "u", server: "s" },
@@ -219,7 +220,7 @@ function workerSnapshot(tunnels: number, healthy: boolean): MetricsSnapshot {
   for (let i = 0; i < tunnels; i++) metrics.tunnelOpened("/ws", "u", "s");
   metrics.tunnelClosed("/ws", "u", "s", 30);
   metrics.bytes("up", 100);
-  metrics.setServerHealth("u", "s", healthy);
+  metrics.setServersHealth([{ upstream: "u", server: "s", healthy }]);
   metrics.setGauge("wsgate_workers", {}, 3);
   return metrics.snapshot();
 }
@@ -369,4 +370,28 @@ Deno.test("renderPrometheus() formats special values and falls back to a generic
     text,
     '# HELP wsgate_x wsgate gauge wsgate_x.\n# TYPE wsgate_x gauge\nwsgate_x +Inf\nwsgate_x{a="1"} NaN\n',
   );
+});
+
+Deno.test("setServersHealth(): a server no longer listed (DNS dropped it) leaves the series", () => {
+  const metrics = new Metrics();
+  metrics.setServersHealth([{ upstream: "u", server: "a", healthy: true }, {
+    upstream: "u",
+    server: "b",
+    healthy: false,
+  }]);
+  metrics.setServersHealth([{ upstream: "u", server: "b", healthy: true }]);
+  const healthy = metrics.snapshot().gauges.filter((g) => g.name === "wsgate_upstream_server_healthy");
+  assert.deepEqual(healthy.map((g) => [g.labels.server, g.value]), [["b", 1]]);
+});
+
+Deno.test("resolveFailure() counts per upstream and name", () => {
+  const metrics = new Metrics();
+  metrics.resolveFailure("app", "app.test");
+  metrics.resolveFailure("app", "app.test");
+  const sample = metrics.snapshot().counters.find((c) => c.name === "wsgate_resolve_failures_total");
+  assert.deepEqual(sample, {
+    name: "wsgate_resolve_failures_total",
+    labels: { upstream: "app", name: "app.test" },
+    value: 2,
+  });
 });

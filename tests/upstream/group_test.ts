@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { PickContext } from "../../lib/balance/balancer.ts";
-import { type Acquired, type Lease, UpstreamGroup } from "../../lib/upstream/group.ts";
+import {
+  type Acquired,
+  type Lease,
+  RECORD_TTL_MS,
+  ServerRecords,
+  UpstreamGroup,
+} from "../../lib/upstream/group.ts";
 import { groupConfig, recordingLogger } from "./_upstreams.ts";
 import { ManualClock } from "../_clock.ts";
 
@@ -14,9 +20,9 @@ function lease(result: Acquired): Lease {
   return result.lease;
 }
 
-/** The address acquire() picks, releasing the lease at once. */
+/** The address acquire() picks, releasing the lease at once; `tried` by position in the group. */
 function next(group: UpstreamGroup, tried: number[] = []): string | undefined {
-  const result = group.acquire(new Set(tried), ctx);
+  const result = group.acquire(new Set(tried.map((i) => group.servers[i]!.address)), ctx);
   result.lease?.release();
   return result.lease?.server.address ?? result.none;
 }
@@ -93,7 +99,7 @@ Deno.test("max_fails failures within fail_timeout take a server out for fail_tim
     groupConfig([{ address: A, max_fails: 2, fail_timeout: "10s" }, B]),
     { now: clock.now, logger },
   );
-  const fail = () => lease(group.acquire(new Set([1]), ctx)).release({ failed: true });
+  const fail = () => lease(group.acquire(new Set([B]), ctx)).release({ failed: true });
   fail();
   await clock.advance(10_001);
   fail(); // the first failure has left the window: still 1 of 2
@@ -121,7 +127,7 @@ Deno.test("passive health: defaults (max_fails 1, fail_timeout 10s) and max_fail
   const clock = new ManualClock();
   const group = new UpstreamGroup(groupConfig([A, { address: B, max_fails: 0 }]), { now: clock.now });
   for (const index of [0, 1]) {
-    const tried = new Set([1 - index]);
+    const tried = new Set([group.servers[1 - index]!.address]);
     lease(group.acquire(tried, ctx)).release({ failed: true });
   }
   assert.equal(next(group, [1]), "unavailable");
@@ -140,4 +146,72 @@ Deno.test("acquire() asks the group's policy: hash keeps a key on its server", (
     assert.equal(again.server, home.server);
     again.release();
   }
+});
+
+Deno.test("setDiscovered(): DNS servers join the configured ones; state is kept per address across groups", () => {
+  const records = new ServerRecords();
+  const config = groupConfig([A, { address: "app.test:80", resolve: true }]);
+  const discovered = (...addresses: string[]) => groupConfig(addresses).servers;
+  const first = new UpstreamGroup(config, { records, discovered: discovered(B) });
+  assert.deepEqual(first.servers.map((s) => s.address), [A, B]);
+  assert.equal(first.retries, 1);
+  const held = lease(first.acquire(new Set([A]), ctx));
+  first.servers[1]!.drained = true;
+  // A re-resolution: B is still named, C is new; an address also configured is not doubled.
+  first.setDiscovered(discovered(A, B, C));
+  assert.deepEqual(first.servers.map((s) => [s.address, s.drained, s.active]), [
+    [A, false, 0],
+    [B, true, 1],
+    [C, false, 0],
+  ]);
+  assert.equal(first.retries, 2);
+  // A reload: new group, same records.
+  const second = new UpstreamGroup(config, { records, discovered: first.discovered });
+  assert.deepEqual(second.servers.map((s) => [s.address, s.drained, s.active]), [
+    [A, false, 0],
+    [B, true, 1],
+    [C, false, 0],
+  ]);
+  // B dropped by DNS: its lease still counts on it, and it comes back with its count and drain.
+  second.setDiscovered(discovered(C));
+  records.prune(new Set(second.servers.map((s) => s.record)), RECORD_TTL_MS + 1);
+  second.setDiscovered(discovered(B, C));
+  assert.deepEqual(second.servers.map((s) => [s.address, s.drained, s.active]), [
+    [A, false, 0],
+    [B, true, 1],
+    [C, false, 0],
+  ]);
+  held.release();
+  assert.equal(second.servers[1]!.active, 0);
+  // Failures too: C failed out under one group is out under the next one.
+  lease(second.acquire(new Set([A, B]), ctx)).release({ failed: true });
+  const third = new UpstreamGroup(config, { records, discovered: second.discovered });
+  assert.equal(third.acquire(new Set([A, B]), ctx).none, "unavailable");
+});
+
+Deno.test("ServerRecords.prune(): state of a server gone for RECORD_TTL_MS is forgotten, unless it holds tunnels or a drain", () => {
+  const records = new ServerRecords();
+  const group = new UpstreamGroup(groupConfig([A, B, C]), { records });
+  records.prune(new Set(group.servers.map((s) => s.record)), 0);
+  const held = lease(group.acquire(new Set([B, C]), ctx));
+  group.servers[1]!.drained = true;
+  group.servers[2]!.healthy = false;
+  // Gone from the answers, then back within the TTL (a flapping answer): C is still unhealthy.
+  records.prune(new Set(), RECORD_TTL_MS);
+  assert.equal(records.size, 3);
+  assert.equal(records.get("app", C).healthy, false);
+  records.prune(new Set(), RECORD_TTL_MS + 1);
+  assert.equal(records.size, 2, "A has a tunnel, B a drain");
+  held.release();
+  records.prune(new Set(), RECORD_TTL_MS + 1);
+  assert.equal(records.size, 1);
+  assert.equal(records.get("app", B).drained, true);
+  assert.equal(records.get("app", C).healthy, true, "a fresh record");
+});
+
+Deno.test("a group with no servers yet (DNS has not answered) has none to give: 'tried', which is 502", () => {
+  const group = new UpstreamGroup(groupConfig([{ address: "app.test:80", resolve: true }]));
+  assert.deepEqual(group.servers, []);
+  assert.equal(group.retries, 0);
+  assert.equal(next(group), "tried");
 });

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { HealthChecks, HealthVerdict, NO_VERDICT, probe } from "../../lib/upstream/health.ts";
 import { runtime } from "../../lib/runtime/deno.ts";
-import { UpstreamGroup } from "../../lib/upstream/group.ts";
+import { ServerRecords, UpstreamGroup } from "../../lib/upstream/group.ts";
 import { groupConfig, recordingLogger } from "./_upstreams.ts";
 import { NetError } from "../../lib/errors.ts";
 import type { Net } from "../../lib/runtime/types.ts";
@@ -101,7 +101,8 @@ Deno.test("HealthChecks: a failing server turns unhealthy after `fall` probes, r
     health_check: { type: "http", interval: "20ms", timeout: "500ms", rise: 2, fall: 2 },
   }));
   const server = group.servers[0]!;
-  const checks = new HealthChecks(runtime, new Map([["app", group]]), { logger });
+  const checks = new HealthChecks(runtime, { logger });
+  checks.sync(new Map([["app", group]]));
   try {
     const until = async (healthy: boolean) => {
       const deadline = Date.now() + 3_000;
@@ -123,22 +124,57 @@ Deno.test("HealthChecks: a failing server turns unhealthy after `fall` probes, r
   ]);
 });
 
-Deno.test("HealthChecks: a reload hands over verdicts", async () => {
+Deno.test("HealthChecks: verdicts live per address, so a reload (new groups, new checks) keeps them", async () => {
   const dead = deadAddress();
-  const make = () =>
-    new UpstreamGroup(groupConfig([dead, { address: "127.0.0.1:1", down: true }], {
-      health_check: { interval: "1h" },
-    }));
-  const before = make();
+  const records = new ServerRecords();
+  const make = (keys: Record<string, unknown>) =>
+    new UpstreamGroup(groupConfig([dead, { address: "127.0.0.1:1", down: true }], keys), { records });
+  const before = make({ health_check: { interval: "1h" } });
   before.servers[0]!.healthy = false;
-  const after = make();
-  const checks = new HealthChecks(runtime, new Map([["app", after]]), {
-    logger: recordingLogger(),
-    previous: new Map([["app", before]]),
-  });
+  const after = make({ health_check: { interval: "1h" } });
+  const checks = new HealthChecks(runtime, { logger: recordingLogger() });
+  checks.sync(new Map([["app", after]]));
   await checks.stop();
   assert.equal(after.servers[0]!.healthy, false);
   assert.equal(after.servers[1]!.healthy, true);
+  // Checks turned off by a reload: nothing can bring the verdict back, so it is dropped.
+  const unchecked = make({});
+  const none = new HealthChecks(runtime, { logger: recordingLogger() });
+  none.sync(new Map([["app", unchecked]]));
+  await none.stop();
+  assert.equal(unchecked.servers[0]!.healthy, true);
+});
+
+Deno.test("HealthChecks.sync(): a server DNS drops is no longer probed; one it adds is", async () => {
+  let probes = 0;
+  await using backend = serve(() => {
+    probes++;
+    return new Response(null, { status: 200 });
+  });
+  const group = new UpstreamGroup(groupConfig(["127.0.0.1:1"], {
+    health_check: { type: "http", interval: "20ms", timeout: "500ms" },
+  }));
+  const checks = new HealthChecks(runtime, { logger: recordingLogger() });
+  const discovered = groupConfig([backend.address]).servers;
+  try {
+    checks.sync(new Map([["app", group]]));
+    group.setDiscovered(discovered);
+    checks.sync(new Map([["app", group]]));
+    const deadline = Date.now() + 3_000;
+    while (probes < 3) {
+      assert.ok(Date.now() < deadline, "the added server was not probed");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    group.setDiscovered([]);
+    checks.sync(new Map([["app", group]]));
+    // A probe in flight is abandoned, though its request may still land; after that, none.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const settled = probes;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(probes, settled);
+  } finally {
+    await checks.stop();
+  }
 });
 
 Deno.test("probe(): out of descriptors or memory is the gateway's trouble: no verdict on the server", async () => {
