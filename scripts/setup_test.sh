@@ -2,12 +2,15 @@
 # What the test suite needs beyond Node/npm and the Deno running it, checked before anything runs.
 # Bun comes through npx (the compile task and the Bun adapter checks use `npx -y bun@1.4.5` when no
 # bun is on PATH), so nothing here needs root but Debian's chromium (status page and browser
-# WebSocket tests) and openssl (certificate fixtures): as root they are installed; otherwise one
-# line says what to run.
+# WebSocket tests), openssl (certificate fixtures), pebble and dnsmasq (Let's Encrypt's test CA and
+# a DNS server on loopback, for the ACME tests): as root they are installed; otherwise one line
+# says what to run.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v pebble >/dev/null || missing+=(pebble)
+command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup: the tests need ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}' once, then the test command again" >&2

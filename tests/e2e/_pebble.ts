@@ -5,6 +5,7 @@
  * Both are killed by `[Symbol.asyncDispose]`.
  */
 import { CERTS, REPO } from "./_harness.ts";
+import { existsSync } from "node:fs";
 import { withTimeout } from "./_wire.ts";
 
 /** Resolved by dnsmasq (for pebble) to 127.0.0.1. */
@@ -95,7 +96,8 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   };
   await Deno.writeTextFile(`${dir}/pebble.json`, JSON.stringify(config));
   const quiet = { stdin: "null", stdout: "null", stderr: "piped" } as const;
-  const dns = new Deno.Command("dnsmasq", {
+  // Debian puts it in /usr/sbin, which a non-root PATH may lack.
+  const dns = new Deno.Command(existsSync("/usr/sbin/dnsmasq") ? "/usr/sbin/dnsmasq" : "dnsmasq", {
     args: [
       "--no-daemon",
       "--no-resolv",

@@ -44,7 +44,8 @@ export async function storageProblem(dir: string): Promise<string | undefined> {
   try {
     info = await lstat(dir);
   } catch (err) {
-    if ((err as { code?: string }).code !== "ENOENT") return `cannot read ${dir}: ${reason(err)}`;
+    const code = (err as { code?: string }).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") return `cannot read ${dir}: ${reason(err)}`;
     return await creatableProblem(dir);
   }
   if (info.isSymbolicLink()) return `${dir} is a symbolic link; name the real folder`;
