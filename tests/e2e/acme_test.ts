@@ -124,6 +124,9 @@ Deno.test("acme: obtains over HTTP-01, serves the chain, keeps it across a resta
           await metricsText(gw),
           new RegExp(`wsgate_certificate_expiry_seconds\\{domain="${TEST_DOMAIN}"\\} ${expiry}\\b`),
         );
+        const status = JSON.parse(text((await gw.admin("GET", "/status.json")).body));
+        assert.deepEqual(status.certificates.map((c: { domain: string }) => c.domain), [TEST_DOMAIN]);
+        assert.equal(status.certificates[0].expires, new Date(obtained.fields.expires!).toISOString());
         // Private keys: a 0700 folder, 0600 files.
         assert.equal((await Deno.stat(storage)).mode! & 0o777, 0o700);
         for await (const entry of Deno.readDir(storage)) {
@@ -226,4 +229,14 @@ Deno.test("acme: with workers, the supervisor obtains and every worker serves th
   assert.deepEqual([...serials], [obtained.fields.serial!.toLowerCase()]);
   await using client = await openVerified(port, ca);
   await echo(client, "through a worker");
+  // The supervisor's /metrics: the workers' gauges merged (the oldest certificate served).
+  const expiry = Date.parse(obtained.fields.expires!) / 1000;
+  await eventually(
+    async () =>
+      (await metricsText(gw)).includes(
+        `wsgate_certificate_expiry_seconds{domain="${TEST_DOMAIN}"} ${expiry}`,
+      ),
+    10_000,
+    "the expiry gauge on the supervisor's /metrics",
+  );
 });
