@@ -78,7 +78,7 @@ Deno.test("acme hostile: request paths aimed at the challenge handler are routed
   // A huge "token": longer than a request line may be.
   assert.equal((await get(`/.well-known/acme-challenge/${"A".repeat(10_000)}`)).status, 414);
   assert.equal((await get(`/.well-known/acme-challenge/${"A".repeat(4_000)}`)).status, 200);
-  assert.equal(gw.records("access").filter((r) => r.fields.route === "acme-challenge").length, 0);
+  assert.equal(gw.records("access").filter((r) => r.fields.answer === "acme-challenge").length, 0);
 });
 
 Deno.test("acme hostile: a storage folder others can read, or a symlink, is a start error and a check error", async () => {

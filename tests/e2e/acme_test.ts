@@ -112,7 +112,7 @@ Deno.test("acme: obtains over HTTP-01, serves the chain, keeps it across a resta
         // The CA fetched the token from the plain listener: answered before routing.
         const obtained = await gw.waitForEvent("acme_obtained", { domains: TEST_DOMAIN }, ISSUE_TIMEOUT_MS);
         assert.ok(
-          gw.records("access").some((r) => r.fields.route === "acme-challenge" && r.fields.status === "200"),
+          gw.records("access").some((r) => r.fields.answer === "acme-challenge" && r.fields.status === "200"),
         );
         const port = await tlsPort(gw);
         await using client = await openVerified(port, ca);
