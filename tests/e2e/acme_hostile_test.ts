@@ -144,3 +144,36 @@ Deno.test("acme hostile: a directory answering garbage, an error or megabytes is
   await using huge = fakeCa(() => new Response(new Uint8Array(8 << 20).fill(0x7b)));
   assert.match(await failureWith(huge.directory), /maxContentLength/);
 });
+
+Deno.test("acme hostile: a directory that never answers times out (30 s) while the gateway serves", async () => {
+  // Accepts, completes TLS, reads the request and says nothing.
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: read("localhost.pem"),
+    key: read("localhost-key.pem"),
+  });
+  const held: Deno.Conn[] = [];
+  (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  try {
+    await using backend = await denoEchoBackend();
+    const httpPort = freePort();
+    await using gw = await startGateway({
+      config: config({
+        httpPort,
+        directory: `https://127.0.0.1:${listener.addr.port}/dir`,
+        upstream: backend.address,
+      }),
+      files: { "ca.pem": read("ca.pem") },
+    });
+    const answer = await rawRequest(httpPort, `GET /meanwhile HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.equal(parseResponse(answer).status, 200);
+    const failed = await gw.waitForEvent("acme_failed", {}, 45_000);
+    assert.match(failed.fields.reason!, /timeout of 30000ms exceeded/);
+  } finally {
+    listener.close();
+    for (const conn of held) conn.close();
+  }
+});
