@@ -177,3 +177,18 @@ Deno.test("acme hostile: a directory that never answers times out (30 s) while t
     for (const conn of held) conn.close();
   }
 });
+
+Deno.test("acme hostile: no plain listener for HTTP-01 is said at start", async () => {
+  const tlsOnly = toYaml({
+    servers: [{
+      listen: ["127.0.0.1:0"],
+      tls: { acme: { domains: [TEST_DOMAIN], directory: "https://127.0.0.1:1/dir" } },
+      routes: [{ path: "/", upstream: "app" }],
+    }],
+    upstreams: { app: { servers: ["127.0.0.1:1"] } },
+  });
+  await using gw = await startGateway({ config: tlsOnly });
+  const warned = await gw.waitForEvent("acme_no_plain_listener", {});
+  assert.equal(warned.level, "warn");
+  await gw.waitForEvent("acme_failed", {}, 30_000);
+});

@@ -47,6 +47,12 @@ export class AcmeService {
     const blocks = config.servers.flatMap((server) => server.acme ? [server.acme] : []);
     setUpAcmeHttp([...new Set(blocks.flatMap((acme) => acme.ca ? [acme.ca] : []))]);
     const wanted = new Map(blocks.map((acme) => [keyOf(acme), acme]));
+    if (this.#options.role === "order" && blocks.length > 0 && config.servers.every((s) => s.tls || s.acme)) {
+      // Not an error: port 80 may be forwarded to another wsgate, or answered by something else.
+      this.#options.logger.log("warn", "acme_no_plain_listener", {
+        note: "HTTP-01 needs a plain (non-TLS) listener the CA reaches on port 80 of each domain",
+      });
+    }
     const started: CertificateKeeper[] = [];
     for (const [key, acme] of wanted) {
       if (this.#keepers.has(key)) continue;
