@@ -176,7 +176,11 @@ export class Gateway {
     this.#generation = { config, upstreams };
     this.#limits.update(config.limits);
     this.#plan = plan;
-    for (const planned of diff.keep) this.#listeners.get(planned.key)!.planned = planned;
+    for (const planned of diff.keep) {
+      const entry = this.#listeners.get(planned.key);
+      // Its certificates are what the socket serves until certificatesChanged() (below) swaps them.
+      if (entry) entry.planned = { ...planned, tls: entry.planned.tls };
+    }
     for (const key of diff.close) this.#closeListener(key);
     // Same address, other certificates: the old socket had to go before the new one can bind.
     for (const planned of diff.open.filter((p) => !fresh.includes(p))) await this.#open(planned);

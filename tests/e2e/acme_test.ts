@@ -194,6 +194,10 @@ Deno.test("acme: an unreachable directory leaves the gateway running, plain list
   );
   assert.equal(answer.status, 200);
   assert.equal(gw.transports.includes("tls"), false);
+  // A reload while the TLS listener still waits for its certificate.
+  Deno.kill(gw.pid, "SIGHUP");
+  await gw.waitForEvent("reloaded", {});
+  assert.equal(gw.transports.includes("tls"), false);
   // Not a token it handed out: routed like any request (here to the backend).
   const unknown = parseResponse(
     await rawRequest(httpPort, `GET /.well-known/acme-challenge/abc HTTP/1.1\r\nHost: x\r\n\r\n`),
