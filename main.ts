@@ -13,6 +13,7 @@ import { runApp } from "./lib/process/gateway.ts";
 import { runSupervisor, WORKER_ADMIN_ENV, WORKER_ENV } from "./lib/process/supervisor.ts";
 import { describeError, NetError } from "./lib/errors.ts";
 import { VERSION } from "./lib/process/version.ts";
+import { acmeStorageProblems } from "./lib/tls/acme/check.ts";
 import type { Config } from "./lib/config/schema.ts";
 import type { Runtime } from "./lib/runtime/types.ts";
 
@@ -178,6 +179,14 @@ async function check(runtime: Runtime, values: Values): Promise<number> {
     );
     return 1;
   }
+  const storage = await acmeStorageProblems(result.config);
+  if (storage.length > 0) {
+    for (const problem of storage) console.error(`${result.config.source}: ${problem}`);
+    console.error(
+      `${values.config ?? "configuration"}: ${storage.length} problem(s); configuration NOT valid`,
+    );
+    return 1;
+  }
   console.log(`${result.config.source}: configuration is valid`);
   for (const line of describeConfig(result.config)) console.log(line);
   return 0;
@@ -218,6 +227,7 @@ async function run(runtime: Runtime, config: Config, values: Values): Promise<nu
       reloadConfig,
       reusePort: true,
       adminListen: { transport: "unix", path: adminPath },
+      followAcme: true,
     });
     logger.flush();
     return code;

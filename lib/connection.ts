@@ -16,6 +16,7 @@ import { headerEdit, requestFacts, routeAnswer } from "./edge/route_edge.ts";
 import { readHead } from "./http/read_head.ts";
 import { errorResponse } from "./http/responses.ts";
 import { routeRequest } from "./route.ts";
+import { type ChallengeLookup, challengeResponse, challengeToken } from "./tls/acme/http01.ts";
 import { admitClient, type Admitted, checkRouteAccess } from "./admit/admission.ts";
 import { pickContext } from "./balance/hash_key.ts";
 import { type ExchangeOptions, exchangeWithUpstream, type UpstreamAnswer } from "./upstream/exchange.ts";
@@ -50,6 +51,9 @@ export interface ConnectionContext extends TunnelContext {
   limits: Limits;
   /** The listener expects a PROXY protocol header before the request. */
   proxyProtocol: boolean;
+  /** Plain listeners of a gateway with ACME certificates: pending HTTP-01 tokens, answered
+   * before routing. */
+  acmeChallenge?: ChallengeLookup;
 }
 
 export async function handleConnection(accepted: Conn, id: number, ctx: ConnectionContext): Promise<void> {
@@ -60,7 +64,7 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
   let opened: Opened | undefined;
   try {
     const request = await readRequest(record, ctx);
-    if (request !== null) {
+    if (request !== null && !await answeredChallenge(record, request, ctx)) {
       const route = routeRequest(ctx.servers, request.head);
       record.routed(route);
       checkRouteAccess(route, admitted.clientIp, request.head);
@@ -107,6 +111,22 @@ async function readRequest(record: ConnectionRecord, ctx: ConnectionContext): Pr
   const websocket = isWebSocketUpgrade(head);
   const key = websocket ? checkUpgradeRequest(head).key : "";
   return { head, websocket, key, rest: read.rest, trusted, requestId };
+}
+
+/** HTTP-01: the CA fetching a token this gateway handed out gets it, whatever the routes say. */
+async function answeredChallenge(
+  record: ConnectionRecord,
+  request: ClientRequest,
+  ctx: ConnectionContext,
+): Promise<boolean> {
+  const token = ctx.acmeChallenge && challengeToken(request.head.method, request.head.path);
+  const keyAuthorization = token && await ctx.acmeChallenge!(token);
+  if (!keyAuthorization) return false;
+  record.answering();
+  Object.assign(record.fields, { status: 200, closed_by: "proxy", answer: "acme-challenge" });
+  await record.admitted.client.write(challengeResponse(keyAuthorization));
+  await record.admitted.client.closeWrite();
+  return true;
 }
 
 const NOTHING = new Uint8Array(0);

@@ -12,7 +12,14 @@ import { Discovery } from "./upstream/discovery.ts";
 import { type LiveTraffic, Watchdog, type WatchedTunnel } from "./tunnel/watchdog.ts";
 import { Metrics } from "./observe/metrics.ts";
 import { Limits } from "./admit/limits.ts";
-import { diffPlans, planListeners, type PlannedListener } from "./process/listen_plan.ts";
+import {
+  type AcmeLookup,
+  certificatesDiffer,
+  diffPlans,
+  planListeners,
+  type PlannedListener,
+} from "./process/listen_plan.ts";
+import type { ChallengeLookup } from "./tls/acme/http01.ts";
 import type { Config } from "./config/schema.ts";
 import type { Logger } from "./observe/log.ts";
 import type { Addr, Conn, Listener, Net } from "./runtime/types.ts";
@@ -51,30 +58,42 @@ export class Gateway {
   /** Active health checks of the current generation's upstream groups, from start() on. */
   #health: HealthChecks | undefined;
   /** Counters and gauges of this process, read by the admin endpoints. */
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   /** Connection counts and handshake rates per client IP; they carry over reloads. */
   #limits: Limits;
   /** Per upstream server address: open leases, failures, health, drains; they carry over reloads
    * and DNS changes. */
   #records = new ServerRecords();
   #discovery: Discovery;
+  /** ACME certificates (lib/tls/acme/): what a server block has now, and HTTP-01 tokens. */
+  #acme: { certificate: AcmeLookup; challenge: ChallengeLookup } | undefined;
+  /** certificatesChanged() calls, one after the other. */
+  #swapping = Promise.resolve();
 
   constructor(
     net: Net,
     config: Config,
     logger: Logger,
-    options: { reusePort: boolean; systemNameservers?: () => Promise<NameserverAddr[]> },
+    options: {
+      reusePort: boolean;
+      systemNameservers?: () => Promise<NameserverAddr[]>;
+      acme?: { certificate: AcmeLookup; challenge: ChallengeLookup };
+      /** Shared with what records outside the data path (ACME's certificate expiry). */
+      metrics?: Metrics;
+    },
   ) {
+    this.metrics = options.metrics ?? new Metrics();
     this.#net = net;
     this.#logger = logger;
     this.#reusePort = options.reusePort;
+    this.#acme = options.acme;
     this.#discovery = new Discovery(net, {
       logger,
       metrics: this.metrics,
       systemNameservers: options.systemNameservers ?? (() => Promise.resolve([])),
     });
     this.#generation = { config, upstreams: this.#createGroups(config) };
-    this.#plan = planListeners(config);
+    this.#plan = planListeners(config, this.#acme?.certificate);
     this.#limits = new Limits(config.limits);
   }
 
@@ -137,10 +156,19 @@ export class Gateway {
 
   async #open(planned: PlannedListener): Promise<void> {
     const { addr, tls } = planned;
+    if (planned.tlsExpected && tls.length === 0) {
+      // Refused until the first certificate exists (docs/configuration.md, Automatic certificates).
+      this.#logger.log("info", "acme_waiting", {
+        addr: formatAddr(addr),
+        note: "opens once it has a certificate",
+      });
+      return;
+    }
     const listener = await this.#net.listen({
       addr,
       reusePort: this.#reusePort && addr.transport === "tcp",
       ...(tls.length ? { tls } : {}),
+      ...(planned.swappable ? { swappable: true } : {}),
     }).catch((err) => {
       throw new Error(`cannot listen on ${formatAddr(addr)}`, { cause: err });
     });
@@ -157,7 +185,7 @@ export class Gateway {
    * and if one cannot be opened nothing changes and this throws.
    */
   async reload(config: Config): Promise<void> {
-    const plan = planListeners(config);
+    const plan = planListeners(config, this.#acme?.certificate);
     const diff = diffPlans(this.#plan, plan);
     const fresh = diff.open.filter((p) => !this.#listeners.has(p.key));
     const opened: string[] = [];
@@ -179,10 +207,43 @@ export class Gateway {
     void this.#discovery.follow(upstreams, this.#serversChanged);
     this.#limits.update(config.limits);
     this.#plan = plan;
-    for (const planned of diff.keep) this.#listeners.get(planned.key)!.planned = planned;
+    for (const planned of diff.keep) {
+      const entry = this.#listeners.get(planned.key);
+      // Its certificates are what the socket serves until certificatesChanged() (below) swaps them.
+      if (entry) entry.planned = { ...planned, tls: entry.planned.tls };
+    }
     for (const key of diff.close) this.#closeListener(key);
     // Same address, other certificates: the old socket had to go before the new one can bind.
     for (const planned of diff.open.filter((p) => !fresh.includes(p))) await this.#open(planned);
+    await this.certificatesChanged();
+  }
+
+  /**
+   * An ACME certificate appeared or was renewed: listeners that waited for one open, running
+   * ones serve it to new handshakes. Open connections are not touched.
+   */
+  certificatesChanged(): Promise<void> {
+    const swap = async () => {
+      const plan = planListeners(this.#generation.config, this.#acme?.certificate);
+      for (const planned of plan.values()) {
+        const entry = this.#listeners.get(planned.key);
+        if (!entry) {
+          if (planned.tls.length > 0 && this.#plan.has(planned.key) && !this.#draining) {
+            await this.#open(planned);
+          }
+          continue;
+        }
+        if (!certificatesDiffer(entry.planned, planned)) continue;
+        await entry.listener.setCertificates?.(planned.tls);
+        entry.planned = planned;
+        this.#logger.log("info", "certificates_swapped", { addr: formatAddr(entry.listener.addr) });
+      }
+      this.#plan = plan;
+    };
+    this.#swapping = this.#swapping.then(swap).catch((err) => {
+      this.#logger.log("error", "certificates_swap_failed", { reason: describeError(err) });
+    });
+    return this.#swapping;
   }
 
   async #acceptLoop(entry: OpenListener): Promise<void> {
@@ -230,6 +291,7 @@ export class Gateway {
       metrics: this.metrics,
       limits: this.#limits,
       proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),
+      ...(this.#acme && !entry.planned.tlsExpected ? { acmeChallenge: this.#acme.challenge } : {}),
     };
     entry.context = { generation, ctx };
     return ctx;

@@ -64,6 +64,8 @@ export type StatusJson = Omit<StatusInput, "metrics" | "routes" | "upstreams"> &
   upstreams: (Omit<UpstreamInput, "servers"> & { servers: (ServerInput & { stats: ServerStats })[] })[];
   /** Refusals before a route matched, by status. */
   unrouted: { rejects: Record<string, number> };
+  /** ACME certificates served, soonest expiry first (from wsgate_certificate_expiry_seconds). */
+  certificates: { domain: string; expires: string; expiresInSeconds: number }[];
 };
 
 export function buildStatus(input: StatusInput): StatusJson {
@@ -78,6 +80,7 @@ export function buildStatus(input: StatusInput): StatusJson {
       servers: group.servers.map((server) => ({ ...server, stats: emptyServerStats() })),
     })),
     unrouted: { rejects: {} },
+    certificates: [],
   };
   applyBreakdown(status, metrics);
   return status;
@@ -93,6 +96,14 @@ function applyBreakdown(status: StatusJson, metrics: MetricsSnapshot): void {
     }
   }
   status.unrouted = { rejects: figures.unrouted };
+  status.certificates = metrics.gauges
+    .filter((g) => g.name === "wsgate_certificate_expiry_seconds")
+    .map((g) => ({
+      domain: g.labels.domain ?? "",
+      expires: new Date(g.value * 1000).toISOString(),
+      expiresInSeconds: Math.round(g.value - status.now / 1000),
+    }))
+    .sort((a, b) => a.expiresInSeconds - b.expiresInSeconds);
 }
 
 function totalsOf(metrics: MetricsSnapshot): StatusTotals {

@@ -134,6 +134,7 @@ button.danger:hover { border-color: var(--bad); color: var(--bad); }
   <p class="unrouted" id="unrouted" hidden></p>
   <h2>Upstreams</h2><div id="upstreams"></div>
   <h2>Listeners</h2><div id="listeners"></div>
+  <section id="certificates-section" hidden><h2>Certificates</h2><div id="certificates"></div></section>
 </main>
 <footer>Refreshes every 2 s. Last update: <span id="updated">never</span></footer>
 <script>
@@ -266,6 +267,10 @@ function render(s) {
   $("reloads").textContent = t.reloads + (t.reloadsFailed > 0 ? " (" + t.reloadsFailed + " failed)" : "");
   $("listeners").replaceChildren(table(["address", "transport"],
     s.listeners.map((l) => [el("code", "", l.addr), l.transport])));
+  $("certificates-section").hidden = s.certificates.length === 0;
+  $("certificates").replaceChildren(table(["domain", "expires", "in"],
+    s.certificates.map((c) => [el("code", "", c.domain), c.expires,
+      (c.expiresInSeconds / 86400).toFixed(1) + " days"])));
   $("routes").replaceChildren(table(["hosts", "path", "upstream", "websocket only", "open", "opened",
     "rejects", "upstream failures", "handshake p50 / p90 / p99"],
     s.routes.map((r) => [r.hosts, el("code", "", r.path), r.upstream, r.websocketOnly ? "yes" : "no",

@@ -94,9 +94,14 @@ export class Reader {
     this.issues.push(atKey ? { path, message, atKey } : { path, message });
   }
 
+  /** A path as written in the config, resolved against baseDir. */
+  resolve(written: string): string {
+    return isAbsolute(written) ? written : join(this.#baseDir, written);
+  }
+
   /** Notes a file for load.ts to read; returns its path resolved against baseDir. */
   file(path: KeyPath, written: string, read: ReadFile, fill: (value: string) => void): string {
-    const file = isAbsolute(written) ? written : join(this.#baseDir, written);
+    const file = this.resolve(written);
     this.files.push({ path, file, read, fill });
     return file;
   }

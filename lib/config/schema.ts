@@ -26,6 +26,23 @@ export interface TlsCertConfig {
   hosts?: string[];
 }
 
+/** `tls.acme`: a certificate obtained and renewed from an ACME CA (HTTP-01), see lib/tls/acme/. */
+export interface AcmeConfig {
+  /** Lower case; all on one certificate, the first is its name. */
+  domains: string[];
+  email?: string;
+  /** The CA's directory URL. */
+  directory: string;
+  /** Extra trust (PEM path, resolved) for the directory's own HTTPS, besides the system's. */
+  ca_file?: string;
+  /** Its PEM text, read by load.ts. */
+  ca?: string;
+  /** Folder (resolved) for the account key and certificates: 0700, its files 0600. */
+  storage: string;
+  /** Renew when the remaining validity is at most this (ms); no clamping. */
+  renew_before: number;
+}
+
 export interface RouteConfig {
   /** As written, e.g. "/chat/" or "= /exact". */
   path: string;
@@ -99,6 +116,8 @@ export interface WebSocketRouteConfig {
 export interface ServerConfig {
   listen: Addr[];
   tls?: TlsCertConfig[];
+  /** Set instead of `tls` certificates when the server's certificate comes from ACME. */
+  acme?: AcmeConfig;
   /** Host names this server answers (like server_name); omitted = any. `*.example.com` allowed. */
   hosts?: string[];
   routes: RouteConfig[];
@@ -315,6 +334,13 @@ export const DEFAULTS = {
   respond_content_type: "text/plain; charset=utf-8",
   /** `redirect` without status (like Caddy's redir and Traefik's RedirectRegex). */
   redirect_status: 302 as 301 | 302 | 303 | 307 | 308,
+  acme: {
+    directory: "https://acme-v02.api.letsencrypt.org/directory",
+    /** Beside the config file. */
+    storage: "acme",
+    // Let's Encrypt's own advice for its 90-day certificates: renew with 30 days left.
+    renew_before: 30 * DAY,
+  },
   /** Built-in default (no file, no flags). */
   listen: "0.0.0.0:8020",
   upstreamAddress: "127.0.0.1:8080",

@@ -12,7 +12,8 @@ export function describeConfig(config: Config): string[] {
   for (const server of config.servers) {
     const hosts = server.hosts?.join(",") ?? "*";
     const listen = server.listen.map(formatAddr).join(", ");
-    lines.push(`server ${listen}${server.tls ? " (tls)" : ""} hosts=${hosts}`);
+    const tls = server.acme ? ` (tls: acme ${server.acme.domains.join(",")})` : server.tls ? " (tls)" : "";
+    lines.push(`server ${listen}${tls} hosts=${hosts}`);
     for (const route of server.routes) {
       const flags = [
         route.rewrite?.strip ? "strip_prefix" : "",

@@ -5,6 +5,7 @@
  */
 import { formatAddr, parseListenAddress } from "../net/address.ts";
 import { readAdmin } from "./admin.ts";
+import { isAcmeTls, readAcme } from "./acme.ts";
 import { readUpstreams } from "./upstreams.ts";
 import {
   checkProxyProtocolTrust,
@@ -165,7 +166,8 @@ function readServers(
   for (const [server, { value, path }] of (r.list(root, "servers", [], { required: true }) ?? []).entries()) {
     const obj = r.mapping(value, path, KEYS.server);
     if (obj === undefined) continue;
-    const tls = obj.tls === undefined ? undefined : readCerts(r, obj, path);
+    const acme = isAcmeTls(obj.tls) ? readAcme(r, obj.tls as Raw, path) : undefined;
+    const tls = obj.tls === undefined || isAcmeTls(obj.tls) ? undefined : readCerts(r, obj, path);
     const proxy_protocol = readProxyProtocol(r, obj, path);
     const listen = [];
     for (const item of r.strings(obj, "listen", path, { required: true }) ?? []) {
@@ -190,7 +192,14 @@ function readServers(
     }
     const hosts = readHosts(r, obj, path);
     const routes = readRoutes(r, obj, path, upstreamNames, edge);
-    servers.push({ listen, ...(tls && { tls }), ...(hosts && { hosts }), routes, proxy_protocol });
+    servers.push({
+      listen,
+      ...(tls && { tls }),
+      ...(acme && { acme }),
+      ...(hosts && { hosts }),
+      routes,
+      proxy_protocol,
+    });
   }
   return servers;
 }

@@ -21,6 +21,7 @@
  * | wsgate_draining                         | gauge     |                   | max                   |
  * | wsgate_workers                          | gauge     |                   | max (one view of it)  |
  * | wsgate_info                             | gauge     | version, runtime  | max (always 1)        |
+ * | wsgate_certificate_expiry_seconds       | gauge     | domain            | min (the oldest served) |
  * | wsgate_handshake_duration_seconds       | histogram | result            | sum per bucket        |
  * | wsgate_tunnel_handshake_duration_seconds | histogram | route, upstream, server | sum per bucket  |
  * | wsgate_tunnel_duration_seconds          | histogram | route             | sum per bucket        |
@@ -58,7 +59,7 @@ interface Family {
   type: FamilyType;
   help: string;
   /** How mergeSnapshots() combines a gauge's series from several processes (default: sum). */
-  merge?: "max";
+  merge?: "max" | "min";
 }
 
 /** Every family wsgate exports; the table in the header comment mirrors it. */
@@ -116,6 +117,11 @@ const FAMILIES = {
   },
   wsgate_workers: { type: "gauge", help: "Worker processes serving the listeners.", merge: "max" },
   wsgate_info: { type: "gauge", help: "Always 1; the labels tell the version and runtime.", merge: "max" },
+  wsgate_certificate_expiry_seconds: {
+    type: "gauge",
+    help: "When the ACME certificate served for the domain expires (Unix time, seconds).",
+    merge: "min",
+  },
   wsgate_handshake_duration_seconds: {
     type: "histogram",
     help: "Time to answer a client's request head (with 101 or another status), by result.",
@@ -132,7 +138,11 @@ const FAMILIES = {
 } as const satisfies Record<string, Family>;
 
 /** Gauges without a dedicated method, set with Metrics.setGauge(). */
-export type GaugeName = "wsgate_draining" | "wsgate_workers" | "wsgate_info";
+export type GaugeName =
+  | "wsgate_draining"
+  | "wsgate_workers"
+  | "wsgate_info"
+  | "wsgate_certificate_expiry_seconds";
 
 /** Handshake latency, 1 ms .. 10 s. */
 // deno-fmt-ignore
@@ -373,7 +383,9 @@ function seriesKey(name: string, labels: Labels): string {
 /**
  * Combines the snapshots of several processes: series with the same name and labels are
  * summed, except the gauges marked `max` in the table above (health, draining, workers, info),
- * which every process reports from the same shared view. Histograms must have the same buckets.
+ * which every process reports from the same shared view, and certificate expiry (`min`: a worker
+ * still serving the older certificate is what a client may get). Histograms must have the same
+ * buckets.
  */
 export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSnapshot {
   const counters = new Map<string, Sample>();
@@ -382,7 +394,8 @@ export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSn
   for (const snapshot of snapshots) {
     for (const c of snapshot.counters) mergeInto(counters, c, (a, b) => a + b);
     for (const g of snapshot.gauges) {
-      mergeInto(gauges, g, familyOf(g.name)?.merge === "max" ? Math.max : (a, b) => a + b);
+      const merge = familyOf(g.name)?.merge;
+      mergeInto(gauges, g, merge === "max" ? Math.max : merge === "min" ? Math.min : (a, b) => a + b);
     }
     for (const h of snapshot.histograms) {
       const key = seriesKey(h.name, h.labels);

@@ -6,11 +6,13 @@
 import { describeError } from "../errors.ts";
 import { formatAddr } from "../net/address.ts";
 import { Gateway } from "../server.ts";
+import { Metrics } from "../observe/metrics.ts";
 import { runAdmin } from "../admin/server.ts";
 import { GatewayAdmin } from "../admin/controller.ts";
 import { onStopSignals } from "./stop_signals.ts";
 import { watchConfigFile } from "./config_watch.ts";
 import { type NameserverAddr, parseResolvConf } from "../net/nameserver.ts";
+import { ProcessAcme } from "./acme.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { describeAnswer } from "../config/summary.ts";
@@ -27,6 +29,8 @@ export interface AppOptions {
   adminListen?: Addr;
   /** The config file (--config or ./wsgate.yaml), watched when the config says `watch_config`. */
   configFile?: string;
+  /** A worker: serve the ACME certificates the supervisor obtains, do not order any. */
+  followAcme?: boolean;
 }
 
 /** Where DNS discovery finds its name servers when a group names none (like nginx's resolver, it
@@ -77,11 +81,32 @@ export async function runApp(
   // Every connection is a file descriptor (two once proxied): use all the kernel allows.
   const files = runtime.raiseOpenFilesLimit();
   logger.log("error" in files ? "warn" : "info", "open_files_limit", files);
+  const metrics = new Metrics();
+  let certificatesChanged = () => {};
+  const listening = Promise.withResolvers<void>();
+  const acme = new ProcessAcme({
+    logger,
+    metrics,
+    role: options.followAcme ? "follow" : "order",
+    shareChallenges: false,
+    onChange: () => certificatesChanged(),
+    listening: listening.promise,
+  });
+  try {
+    // Stored certificates are loaded before the listeners open: a valid one is served at once.
+    await acme.update(config);
+  } catch (err) {
+    logger.log("error", "acme_storage_failed", { reason: describeError(err) });
+    return 1;
+  }
   const gateway = new Gateway(runtime, config, logger, {
     reusePort: options.reusePort ?? false,
     systemNameservers: () => systemNameservers(runtime),
+    acme,
+    metrics,
   });
-  const admin = new GatewayAdmin(runtime, gateway, logger, options.reloadConfig);
+  certificatesChanged = () => void gateway.certificatesChanged();
+  const admin = new GatewayAdmin(runtime, gateway, logger, acme.reloading(options.reloadConfig));
 
   // Handlers go in before the listeners open: a signal right after "ready" must drain, not kill.
   onStopSignals(runtime, {
@@ -130,6 +155,7 @@ export async function runApp(
 
   try {
     await gateway.start();
+    listening.resolve();
   } catch (err) {
     logger.log("error", "listen_failed", { reason: describeError(err) });
     return 1;

@@ -5,7 +5,7 @@
  * refused while the configuration changes.
  */
 import { formatAddr } from "../net/address.ts";
-import type { Config, ServerConfig } from "../config/schema.ts";
+import type { AcmeConfig, Config, ServerConfig } from "../config/schema.ts";
 import type { Addr, TlsCertificate } from "../runtime/types.ts";
 
 export interface PlannedListener {
@@ -13,35 +13,59 @@ export interface PlannedListener {
   key: string;
   addr: Addr;
   servers: ServerConfig[];
+  /** The certificates there are now: an ACME one only once it was obtained. */
   tls: TlsCertificate[];
+  /** Some server block on it has TLS: it must not open without a certificate. */
+  tlsExpected: boolean;
+  /** Some server block on it gets its certificate from ACME: it will change while it runs. */
+  swappable: boolean;
   /** Equal signatures = the same socket can be kept. */
   signature: string;
 }
 
-function certificates(servers: readonly ServerConfig[]): TlsCertificate[] {
-  return servers.flatMap((server) =>
-    (server.tls ?? []).map((c) => {
+/** A `tls.acme` block's certificate, once there is one. */
+export type AcmeLookup = (acme: AcmeConfig) => { cert: string; key: string } | undefined;
+
+function certificates(servers: readonly ServerConfig[], acme: AcmeLookup): TlsCertificate[] {
+  return servers.flatMap((server) => {
+    const obtained = server.acme && acme(server.acme);
+    if (obtained) return [{ ...obtained, serverNames: server.acme!.domains }];
+    return (server.tls ?? []).map((c) => {
       const names = c.hosts ?? server.hosts;
       return { cert: c.cert, key: c.key, ...(names ? { serverNames: names } : {}) };
-    })
-  );
+    });
+  });
 }
 
-export function planListeners(config: Config): Map<string, PlannedListener> {
+export function planListeners(
+  config: Config,
+  acme: AcmeLookup = () => undefined,
+): Map<string, PlannedListener> {
   const plan = new Map<string, PlannedListener>();
   for (const server of config.servers) {
     for (const addr of server.listen) {
       const key = formatAddr(addr);
-      const entry = plan.get(key) ?? { key, addr, servers: [], tls: [], signature: "" };
+      const entry = plan.get(key) ??
+        { key, addr, servers: [], tls: [], tlsExpected: false, swappable: false, signature: "" };
       entry.servers.push(server);
       plan.set(key, entry);
     }
   }
   for (const entry of plan.values()) {
-    entry.tls = certificates(entry.servers);
-    entry.signature = JSON.stringify([entry.key, entry.tls]);
+    entry.tls = certificates(entry.servers, acme);
+    entry.swappable = entry.servers.some((server) => server.acme);
+    entry.tlsExpected = entry.swappable || entry.servers.some((server) => server.tls);
+    // ACME certificates change under a running listener (setCertificates): not a reason to
+    // open another socket at reload, so they are not part of the signature.
+    const fixed = entry.swappable ? entry.servers.map((s) => s.acme?.domains ?? s.tls) : entry.tls;
+    entry.signature = JSON.stringify([entry.key, fixed]);
   }
   return plan;
+}
+
+/** Whether a listener's certificates differ between two plans of it. */
+export function certificatesDiffer(a: PlannedListener, b: PlannedListener): boolean {
+  return JSON.stringify(a.tls) !== JSON.stringify(b.tls);
 }
 
 export interface PlanDiff {

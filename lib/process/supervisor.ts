@@ -13,6 +13,7 @@ import { type AdminController, runAdmin } from "../admin/server.ts";
 import { adminRequest } from "../admin/client.ts";
 import { onStopSignals } from "./stop_signals.ts";
 import { watchConfigFile } from "./config_watch.ts";
+import { ProcessAcme } from "./acme.ts";
 import { mergeStatuses, type StatusJson } from "../admin/status.ts";
 import {
   mergeTunnelLists,
@@ -52,12 +53,41 @@ export interface SupervisorOptions {
   configFile?: string | undefined;
 }
 
+/** Resolves once each worker's admin socket answered (it listens by then), or after a minute. */
+async function everyWorkerAnswers(
+  workers: () => Worker[],
+  ask: (worker: Worker) => Promise<unknown>,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const answers = await Promise.all(workers().map(ask));
+    if (answers.every((answer) => answer !== undefined)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export async function runSupervisor(
   runtime: Runtime,
   config: Config,
   logger: Logger,
   options: SupervisorOptions,
 ): Promise<number> {
+  // The one process that obtains and renews ACME certificates; the workers serve what it stores
+  // and answer the challenges it writes there (any of them may get the CA's request).
+  const workersUp = Promise.withResolvers<void>();
+  const acme = new ProcessAcme({
+    logger,
+    role: "order",
+    shareChallenges: true,
+    listening: workersUp.promise,
+  });
+  try {
+    await acme.update(config);
+  } catch (err) {
+    logger.log("error", "acme_storage_failed", { reason: describeError(err) });
+    return 1;
+  }
+  const reloadConfig = acme.reloading(options.reloadConfig);
   const tag = crypto.randomUUID().slice(0, 8);
   const tmp = runtime.env("TMPDIR") ?? "/tmp";
   const workers: Worker[] = [];
@@ -152,7 +182,7 @@ export async function runSupervisor(
     },
     reload: async () => {
       // Validate once here, so a bad file is reported once and no worker is disturbed.
-      const result = await options.reloadConfig();
+      const result = await reloadConfig();
       if (!result.config) {
         logger.log("error", "reload_failed", {
           errors: result.errors.length,
@@ -215,5 +245,9 @@ export async function runSupervisor(
     }
   }
   logger.log("info", "supervisor_ready", { workers: options.count });
+  // The CA's HTTP-01 request may reach any worker: order once every one listens.
+  const quietly = (w: Worker) =>
+    adminRequest(runtime, w.admin, { method: "GET", path: "/healthz" }).catch(() => {});
+  void everyWorkerAnswers(() => workers, quietly).then(workersUp.resolve);
   return await new Promise<number>(() => {});
 }

@@ -505,8 +505,9 @@ class BunListenerAdapter implements Listener {
 async function listen(options: ListenOptions): Promise<Listener> {
   const { addr } = options;
   const certs = options.tls ?? [];
-  // Bun.listen serves one certificate; several, chosen by SNI, go through node:tls.
-  if (certs.length > 1 && addr.transport === "tcp") {
+  // Bun.listen serves one certificate, and keeps it (its reload() takes handlers only); several,
+  // chosen by SNI, or ones that change (ACME), go through node:tls.
+  if ((certs.length > 1 || options.swappable) && addr.transport === "tcp") {
     return await listenSniTls(addr, certs, { reusePort: options.reusePort ?? false });
   }
   const tls: BunTls | undefined = certs[0] &&

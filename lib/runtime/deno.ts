@@ -22,6 +22,7 @@ import type {
   Runtime,
   SignalName,
   SpliceReport,
+  TlsCertificate,
 } from "./types.ts";
 
 const ERROR_CODES: [new (...args: never[]) => Error, NetErrorCode][] = [
@@ -229,19 +230,50 @@ class DenoListener implements Listener {
   #listener: Deno.Listener;
   #tls: boolean;
   #closed = false;
+  /** Opens the same address again with other certificates (see setCertificates). */
+  #relisten: ((certs: TlsCertificate[]) => Deno.Listener) | undefined;
 
-  constructor(listener: Deno.Listener, options: { tls?: boolean } = {}) {
+  constructor(
+    listener: Deno.Listener,
+    options: { tls?: boolean; relisten?: (certs: TlsCertificate[]) => Deno.Listener } = {},
+  ) {
     this.#listener = listener;
     this.#tls = options.tls ?? false;
+    this.#relisten = options.relisten;
     this.addr = toAddr(listener.addr);
+  }
+
+  /**
+   * Deno keeps a listener's certificates (its SNI resolver caches each name's answer for the
+   * listener's life), so a new one is opened beside it on the same port (SO_REUSEPORT) and the
+   * old one closed. Accepted connections are not the listener's: they stay open. A client whose
+   * SYN sat in the old socket's queue at that instant is reset (the accept loop keeps it empty).
+   */
+  setCertificates(certs: TlsCertificate[]): Promise<void> {
+    if (!this.#relisten || this.#closed) return Promise.resolve();
+    const old = this.#listener;
+    try {
+      this.#listener = this.#relisten(certs);
+    } catch (err) {
+      return Promise.reject(toNetError(err));
+    }
+    try {
+      old.close();
+    } catch {
+      // already closed
+    }
+    return Promise.resolve();
   }
 
   async accept(): Promise<Conn | null> {
     while (!this.#closed) {
       let conn: Deno.Conn;
+      const listener = this.#listener;
       try {
-        conn = await this.#listener.accept();
+        conn = await listener.accept();
       } catch (err) {
+        // Its certificates were replaced: accept from the new socket.
+        if (!this.#closed && listener !== this.#listener) continue;
         if (this.#closed || err instanceof Deno.errors.BadResource) return null;
         // A client that reset its connection while it waited in the queue (Deno reports ENOTCONN
         // or ECONNABORTED): that one is gone, the next is fine. Backing off here would let
@@ -278,6 +310,8 @@ function listenTls(options: ListenOptions, addr: Extract<Addr, { transport: "tcp
     cert: fallback.cert,
     key: fallback.key,
     alpnProtocols: ["http/1.1"],
+    // A swappable listener is replaced by a twin on its port (DenoListener.setCertificates).
+    ...(options.reusePort || options.swappable ? { reusePort: true } : {}),
   };
   if (certs.length > 1) {
     // Deno serves one certificate per listener unless its (unstable) SNI resolver is used.
@@ -303,7 +337,16 @@ async function listen(options: ListenOptions): Promise<Listener> {
   const { addr } = options;
   try {
     if (addr.transport === "unix") return new DenoListener(await listenUnix(addr.path));
-    if (options.tls?.length) return new DenoListener(listenTls(options, addr), { tls: true });
+    if (options.tls?.length) {
+      const listener = listenTls(options, addr);
+      // The twin binds the port the first one got (port 0 = any).
+      const bound = { ...addr, port: (listener.addr as Deno.NetAddr).port };
+      return new DenoListener(listener, {
+        tls: true,
+        ...(options.swappable &&
+          { relisten: (tls: TlsCertificate[]) => listenTls({ ...options, tls }, bound) }),
+      });
+    }
     return new DenoListener(
       Deno.listen({ hostname: addr.hostname, port: addr.port, reusePort: options.reusePort ?? false }),
     );

@@ -106,10 +106,12 @@ class NodeTlsListener implements Listener {
   #waiter: ((conn: Conn | null) => void) | undefined;
   #closed = false;
   #handshaking = new WeakMap<tls.TLSSocket, NodeSocketConn>();
+  #swap: (certs: TlsCertificate[]) => void;
 
-  constructor(server: tls.Server, addr: Addr) {
+  constructor(server: tls.Server, addr: Addr, swap: (certs: TlsCertificate[]) => void) {
     this.#server = server;
     this.#addr = addr;
+    this.#swap = swap;
     // Bun emits `connection` with the TLSSocket itself, before the handshake: the gateway gets
     // the connection at once, and handshake_timeout covers the TLS handshake too.
     server.on("connection", (socket: tls.TLSSocket) => {
@@ -154,6 +156,17 @@ class NodeTlsListener implements Listener {
     });
   }
 
+  setCertificates(certs: TlsCertificate[]): Promise<void> {
+    try {
+      this.#swap(certs);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(
+        new NetError("TLS", `cannot use the new certificates: ${(err as Error).message}`),
+      );
+    }
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -163,17 +176,24 @@ class NodeTlsListener implements Listener {
   }
 }
 
+function sniContexts(certs: TlsCertificate[]) {
+  return certs.map((c) => ({
+    serverNames: c.serverNames ?? [],
+    // The policy again: a context chosen by SNI replaces the server's options.
+    context: tls.createSecureContext({ cert: c.cert, key: c.key, ...TLS_POLICY }),
+  }));
+}
+
+const defaultCertificate = (certs: TlsCertificate[]) =>
+  certs.find((c) => !c.serverNames?.length) ?? certs[0]!;
+
 export function listenSniTls(
   addr: Extract<Addr, { transport: "tcp" }>,
   certs: TlsCertificate[],
   options: { reusePort: boolean },
 ): Promise<Listener> {
-  const fallback = certs.find((c) => !c.serverNames?.length) ?? certs[0]!;
-  const contexts = certs.map((c) => ({
-    serverNames: c.serverNames ?? [],
-    // The policy again: a context chosen by SNI replaces the server's options.
-    context: tls.createSecureContext({ cert: c.cert, key: c.key, ...TLS_POLICY }),
-  }));
+  const fallback = defaultCertificate(certs);
+  let contexts = sniContexts(certs);
   const server = tls.createServer({
     cert: fallback.cert,
     key: fallback.key,
@@ -184,7 +204,14 @@ export function listenSniTls(
       callback(null, certificateFor(contexts, name)?.context);
     },
   });
-  const listener = new NodeTlsListener(server, addr);
+  // Both are read per handshake: the next one gets the new certificates, open connections keep
+  // theirs (node:tls setSecureContext, which Bun implements).
+  const swap = (next: TlsCertificate[]) => {
+    const fresh = defaultCertificate(next);
+    server.setSecureContext({ cert: fresh.cert, key: fresh.key, ...TLS_POLICY });
+    contexts = sniContexts(next);
+  };
+  const listener = new NodeTlsListener(server, addr, swap);
   return new Promise((resolve, reject) => {
     server.once("error", (err: Error) => reject(socketError(err)));
     server.listen({ host: addr.hostname, port: addr.port, reusePort: options.reusePort }, () => {

@@ -69,6 +69,8 @@ export interface ListenOptions {
   /** PEM certificates; the first one without serverNames (or the first one) is the default. */
   tls?: TlsCertificate[];
   reusePort?: boolean;
+  /** TLS: its certificates will be replaced while it runs (ACME), see Listener.setCertificates. */
+  swappable?: boolean;
 }
 
 export interface TlsClientOptions {
@@ -96,6 +98,9 @@ export interface Listener {
    * the caller's timeouts cover a client that never completes it; close() then frees it too. */
   accept(): Promise<Conn | null>;
   close(): void;
+  /** A TLS listener opened `swappable`: new handshakes get these certificates from now on;
+   * connections already accepted keep theirs and are not touched. */
+  setCertificates?(certs: TlsCertificate[]): Promise<void>;
 }
 
 export type SignalName = "SIGHUP" | "SIGTERM" | "SIGINT" | "SIGUSR2";

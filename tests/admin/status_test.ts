@@ -61,10 +61,11 @@ Deno.test("buildStatus() derives the totals from the metrics", () => {
 
 Deno.test("buildStatus() passes the input through, without the raw metrics", () => {
   const { metrics: _metrics, ...input } = statusInput(new Metrics(), { startedAt: 0, now: 0 });
-  const { totals: _totals, uptimeSeconds: _uptime, unrouted: _unrouted, ...passed } = buildStatus({
-    ...input,
-    metrics: _metrics,
-  });
+  const { totals: _totals, uptimeSeconds: _uptime, unrouted: _unrouted, certificates: _certs, ...passed } =
+    buildStatus({
+      ...input,
+      metrics: _metrics,
+    });
   // Without the figures added per route and per server, what is left is the input.
   const routes = passed.routes.map(({ stats: _stats, ...route }) => route);
   const upstreams = passed.upstreams.map((group) => ({
@@ -72,6 +73,22 @@ Deno.test("buildStatus() passes the input through, without the raw metrics", () 
     servers: group.servers.map(({ stats: _stats, ...server }) => server),
   }));
   assert.deepEqual({ ...passed, routes, upstreams }, input);
+});
+
+Deno.test("buildStatus() lists ACME certificates from the expiry gauge, soonest first", () => {
+  const metrics = new Metrics();
+  const now = Date.UTC(2026, 11, 7);
+  metrics.setGauge(
+    "wsgate_certificate_expiry_seconds",
+    { domain: "b.example.com" },
+    now / 1000 + 90 * 86_400,
+  );
+  metrics.setGauge("wsgate_certificate_expiry_seconds", { domain: "a.example.com" }, now / 1000 + 86_400);
+  const status = buildStatus(statusInput(metrics, { startedAt: now, now }));
+  assert.deepEqual(status.certificates, [
+    { domain: "a.example.com", expires: "2026-12-08T00:00:00.000Z", expiresInSeconds: 86_400 },
+    { domain: "b.example.com", expires: "2027-03-07T00:00:00.000Z", expiresInSeconds: 90 * 86_400 },
+  ]);
 });
 
 Deno.test("buildStatus() adds rejects, upstream failures and handshake percentiles per route and server", () => {

@@ -247,6 +247,19 @@ Deno.test("mergeSnapshots() sums across workers, max for the shared-view gauges"
   assert.deepEqual(h.counts, [0, 0, 3, 0, 0, 0, 0, 0, 0]);
 });
 
+Deno.test("mergeSnapshots() takes the earliest certificate expiry: a worker still serving the old one", () => {
+  const worker = (expiry: number) => {
+    const metrics = new Metrics();
+    metrics.setGauge("wsgate_certificate_expiry_seconds", { domain: "a.example.com" }, expiry);
+    return metrics.snapshot();
+  };
+  const merged = mergeSnapshots([worker(2_000), worker(1_000), worker(3_000)]);
+  assert.equal(
+    find(merged.gauges, "wsgate_certificate_expiry_seconds", { domain: "a.example.com" })?.value,
+    1_000,
+  );
+});
+
 Deno.test("mergeSnapshots() keeps series only one worker has, and ignores label order", () => {
   const a: MetricsSnapshot = {
     counters: [{ name: "x", labels: { p: "1", q: "2" }, value: 1 }],

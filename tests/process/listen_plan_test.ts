@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { diffPlans, planListeners } from "../../lib/process/listen_plan.ts";
+import { certificatesDiffer, diffPlans, planListeners } from "../../lib/process/listen_plan.ts";
 import { validateConfig } from "../../lib/config/validate.ts";
 import type { Config } from "../../lib/config/schema.ts";
 
@@ -44,4 +44,26 @@ Deno.test("diffPlans() reopens a listener whose certificates changed", () => {
   assert.deepEqual(diff.open.map((p) => p.key), ["127.0.0.1:8443"]);
   assert.deepEqual(diff.close, ["127.0.0.1:8443"]);
   assert.deepEqual(diffPlans(withCert("A"), withCert("A")).keep.map((p) => p.key), ["127.0.0.1:8443"]);
+});
+
+Deno.test("planListeners() with ACME: no certificate until there is one, and a new one keeps the socket", () => {
+  const c = config([
+    { listen: ["127.0.0.1:8080"], routes: route },
+    { listen: ["127.0.0.1:8443"], tls: { acme: { domains: ["chat.example.com"] } }, routes: route },
+  ]);
+  const waiting = planListeners(c).get("127.0.0.1:8443")!;
+  assert.deepEqual(waiting.tls, []);
+  assert.equal(waiting.tlsExpected, true);
+  assert.equal(waiting.swappable, true);
+  const plain = planListeners(c).get("127.0.0.1:8080")!;
+  assert.equal(plain.tlsExpected, false);
+  assert.equal(plain.swappable, false);
+
+  const issued = (cert: string) => planListeners(c, () => ({ cert, key: "key" })).get("127.0.0.1:8443")!;
+  assert.deepEqual(issued("first").tls, [{ cert: "first", key: "key", serverNames: ["chat.example.com"] }]);
+  // A renewal changes the certificates, not the socket: setCertificates, not a reopen.
+  assert.equal(issued("first").signature, issued("second").signature);
+  assert.equal(waiting.signature, issued("first").signature);
+  assert.equal(certificatesDiffer(issued("first"), issued("second")), true);
+  assert.equal(certificatesDiffer(issued("first"), issued("first")), false);
 });

@@ -1,0 +1,101 @@
+/**
+ * One certificate order from an ACME CA (RFC 8555) with npm `acme-client`: account (found again
+ * by its key), order, HTTP-01 challenges, finalize with a CSR, download the chain. ECDSA P-256
+ * keys for the account and the certificate. acme-client talks through its own axios instance;
+ * setUpAcmeHttp() bounds what a CA can make the gateway wait for or hold in memory.
+ */
+import acme from "acme-client";
+import axios, { type AxiosAdapter, type InternalAxiosRequestConfig } from "axios";
+import https from "node:https";
+import tls from "node:tls";
+
+/** One request to the CA: connect, send, answer. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** A whole order: the CA validates, issues; polling included. */
+export const ORDER_TIMEOUT_MS = 300_000;
+/** Directory, orders, chains: a few KiB. A CA answering more is not one. */
+const MAX_ANSWER_BYTES = 1 << 20;
+
+export interface OrderOptions {
+  directory: string;
+  email?: string;
+  domains: readonly string[];
+  accountKey: string;
+  /** A challenge is about to be validated: answer `token` with `keyAuthorization`. */
+  present(token: string, keyAuthorization: string): Promise<void>;
+  /** It was (or will no longer be): stop answering it. */
+  remove(token: string): Promise<void>;
+}
+
+export function createAccountKey(): Promise<string> {
+  return acme.crypto.createPrivateEcdsaKey().then(String);
+}
+
+/** The certificate chain (leaf first, intermediates after) and its new private key. */
+export async function orderCertificate(options: OrderOptions): Promise<{ cert: string; key: string }> {
+  const client = new acme.Client({ directoryUrl: options.directory, accountKey: options.accountKey });
+  const [key, csr] = await acme.crypto.createCsr(
+    { commonName: options.domains[0]!, altNames: [...options.domains] },
+    await acme.crypto.createPrivateEcdsaKey(),
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no certificate within ${ORDER_TIMEOUT_MS / 1000} s`)),
+      ORDER_TIMEOUT_MS,
+    );
+  });
+  try {
+    const cert = await Promise.race([
+      client.auto({
+        csr,
+        ...(options.email ? { email: options.email } : {}),
+        termsOfServiceAgreed: true,
+        challengePriority: ["http-01"],
+        // acme-client would first fetch the token itself, through public DNS and port 80 of
+        // the domain: the CA's own validation is the one that counts.
+        skipChallengeVerification: true,
+        challengeCreateFn: (_authz, challenge, keyAuthorization) =>
+          options.present(challenge.token, keyAuthorization),
+        challengeRemoveFn: (_authz, challenge) => options.remove(challenge.token),
+      }),
+      expired,
+    ]);
+    return { cert, key: key.toString() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Process-wide settings of acme-client's HTTP: the extra CAs trusted for the directories' HTTPS
+ * (added to the system's roots, not replacing them), time and size limits, and network errors
+ * reported as themselves (acme-client's retry handler turns an answerless failure into a
+ * TypeError; retries are the caller's backoff, so its own are off).
+ */
+export function setUpAcmeHttp(extraCas: readonly string[]): void {
+  const defaults = acme.axios.defaults;
+  defaults.timeout = REQUEST_TIMEOUT_MS;
+  defaults.maxContentLength = MAX_ANSWER_BYTES;
+  defaults.maxBodyLength = MAX_ANSWER_BYTES;
+  defaults.maxRedirects = 3;
+  defaults.httpsAgent = new https.Agent(
+    extraCas.length > 0 ? { ca: [...tls.rootCertificates, ...extraCas] } : {},
+  );
+  (defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
+  defaults.adapter = reportNetworkErrors(axios.getAdapter("http"));
+}
+
+/** An error without an answer leaves as a plain Error (no `config`), which acme-client's
+ * interceptor passes through untouched: "connect ECONNREFUSED 127.0.0.1:1", not a TypeError. */
+function reportNetworkErrors(http: AxiosAdapter): AxiosAdapter {
+  return async (config: InternalAxiosRequestConfig) => {
+    try {
+      return await http(config);
+    } catch (err) {
+      if ((err as { response?: unknown }).response !== undefined) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new Error(`${config.url}: ${message}`);
+    }
+  };
+}
