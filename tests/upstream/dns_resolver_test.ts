@@ -82,7 +82,7 @@ Deno.test("DnsResolver: a dead, silent or lying name server hands the question t
     await conn.write(new Uint8Array([0, answer.length, ...answer]));
     conn.close();
   });
-  using hangup = scripted(async (conn) => conn.close());
+  using hangup = scripted((conn) => Promise.resolve(conn.close()));
   using truncated = scripted(async (conn, query) => {
     // The query's own id, a response, TC set: over TCP only a broken server says so.
     const answer = query.slice();
