@@ -253,7 +253,8 @@ async function exchange(
     tls: ctx.tls,
     trustForwarded: request.trusted,
     ...(route.rewrite && { target: rewriteTarget(request.head.path, route.match, route.rewrite) }),
-    ...(request.requestId && { requestIdHeader: ctx.config.request_id_header, requestId: request.requestId }),
+    requestIdHeader: ctx.config.request_id_header,
+    requestId: request.requestId,
     ...(rules && { edit: headerEdit(rules, route, () => record.factsOf(request), ctx.logger) }),
   });
   const upstream = await exchangeWithUpstream(ctx.net, group, { head, rest: options.rest }, {
