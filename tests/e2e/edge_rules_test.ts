@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { WebSocket } from "ws";
 import { rawBackend, type RawPeer, switching, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
-import { startGateway, toYaml } from "./_harness.ts";
+import { CA_PEM, CERTS, startGateway, toYaml } from "./_harness.ts";
 import { acceptFor, CRLF, parseResponse, rawRequest, serveEach, text, upgradeRequest } from "./_wire.ts";
 import { requestFrom } from "./_security.ts";
 
@@ -54,6 +54,7 @@ function rulesConfig(backend: string, echo: string): string {
               "X-Env": "prod",
               Host: "backend.internal",
               "X-Client": "{client_ip} {scheme} {host} {uri} {request_id}",
+              "X-Client-Port": "{client_port}",
               "X-Client-Subject": "{tls.client.subject}",
             },
             add: { "X-Tag": "edge" },
@@ -133,6 +134,7 @@ Deno.test("edge rules: header rules and prefix rewrites at a real backend and a 
       assert.deepEqual([...values(response.head, "server"), ...values(response.head, "x-powered-by")], []);
       const access = await gw.waitForEvent("access", { request_id: id });
       assert.equal(access.fields.path, "/api/a%2Fb/c?x=1&y=%0A");
+      assert.equal(`127.0.0.1:${values(head, "x-client-port")[0]}`, access.fields.client);
     },
   );
 
@@ -430,4 +432,39 @@ Deno.test("edge rules: a client-controlled value rendered too long is not sent, 
     "X-Echo",
     "too long",
   ]]);
+});
+
+Deno.test("edge rules: on a TLS listener {scheme} is https; without a client certificate {tls.client.*} send nothing", async () => {
+  await using backend = rawBackend(answer);
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        tls: { cert: `${CERTS}localhost.pem`, key: `${CERTS}localhost-key.pem` },
+        routes: [{
+          path: "/",
+          upstream: "app",
+          request_headers: {
+            set: {
+              "X-Scheme": "{scheme}",
+              "X-Cert-Subject": "{tls.client.subject}",
+              "X-Cert-Fingerprint": "{tls.client.fingerprint}",
+              "X-Cert-Verified": "{tls.client.verified}",
+            },
+          },
+          response_headers: { set: { Location: "{scheme}://{host}/" } },
+        }],
+      }],
+      upstreams: { app: { servers: [backend.address] } },
+    }),
+  });
+  const request = `GET /t HTTP/1.1${CRLF}Host: localhost${CRLF}X-Cert-Verified: true${CRLF}${CRLF}`;
+  const response = parseResponse(await rawRequest({ port: gw.port, tls: { caCerts: [CA_PEM] } }, request));
+  assert.equal(response.headers.get("location"), "https://localhost/");
+  const head = backend.heads.at(-1)!;
+  assert.deepEqual(values(head, "x-scheme"), ["https"]);
+  for (const name of ["x-cert-subject", "x-cert-fingerprint", "x-cert-verified"]) {
+    assert.deepEqual(values(head, name), [], name);
+  }
+  assert.deepEqual(backend.errors, []);
 });
