@@ -90,6 +90,17 @@ interface ClientRequest {
   trusted: boolean;
   /** "" when request IDs are off. */
   requestId: string;
+  /** What the route's placeholders render from; made on first use (factsOf), on routes that have any. */
+  facts?: RequestFacts;
+}
+
+function factsOf(record: ConnectionRecord, request: ClientRequest): RequestFacts {
+  return request.facts ??= requestFacts({
+    client: record.admitted.client,
+    head: request.head,
+    tls: record.ctx.tls,
+    requestId: request.requestId,
+  });
 }
 
 /** READ HEAD + VALIDATE. null: the client connected and left without a word (nothing to log). */
@@ -161,7 +172,9 @@ async function upgrade(
   const head = rules
     ? serializeResponseHead({
       ...upstream.response,
-      headers: headerEdit(rules, route, () => record.factsOf(request), ctx.logger)(upstream.response.headers),
+      headers: headerEdit(rules, route, () => factsOf(record, request), ctx.logger)(
+        upstream.response.headers,
+      ),
     })
     : upstream.head;
   // A raw tunnel relays what followed the 101 in the same write; a tracked one through its tracker.
@@ -222,7 +235,7 @@ async function answerItself(
   fixed: FixedAnswer,
   ctx: ConnectionContext,
 ): Promise<void> {
-  const facts = () => record.factsOf(request);
+  const facts = () => factsOf(record, request);
   const answer = routeAnswer(route, fixed, request.head.method, facts, ctx.logger);
   record.answering();
   const { client } = record.admitted;
@@ -255,7 +268,7 @@ async function exchange(
     ...(route.rewrite && { target: rewriteTarget(request.head.path, route.match, route.rewrite) }),
     requestIdHeader: ctx.config.request_id_header,
     requestId: request.requestId,
-    ...(rules && { edit: headerEdit(rules, route, () => record.factsOf(request), ctx.logger) }),
+    ...(rules && { edit: headerEdit(rules, route, () => factsOf(record, request), ctx.logger) }),
   });
   const upstream = await exchangeWithUpstream(ctx.net, group, { head, rest: options.rest }, {
     ...options,
@@ -292,7 +305,7 @@ async function relayAnswer(
 ): Promise<void> {
   record.answering();
   const rules = route.response_headers;
-  const edit = rules && headerEdit(rules, route, () => record.factsOf(request), record.ctx.logger);
+  const edit = rules && headerEdit(rules, route, () => factsOf(record, request), record.ctx.logger);
   const timeouts = { readTimeout: route.read_timeout, sendTimeout: route.send_timeout };
   const downBytes = await relayResponse(
     upstream.conn,
@@ -403,8 +416,6 @@ class ConnectionRecord implements TunnelOwner {
   #route: RouteConfig | undefined;
   /** Bytes of an answer went to the client: an error can then only close the connection. */
   #answering = false;
-  /** What the route's placeholders render from; made on first use, on routes that have any. */
-  #facts: RequestFacts | undefined;
 
   constructor(
     readonly admitted: Admitted,
@@ -442,15 +453,6 @@ class ConnectionRecord implements TunnelOwner {
       upstream: route?.upstream ?? "",
       server: String(this.fields.upstream ?? ""),
     };
-  }
-
-  factsOf(request: ClientRequest): RequestFacts {
-    return this.#facts ??= requestFacts({
-      client: this.admitted.client,
-      head: request.head,
-      tls: this.ctx.tls,
-      requestId: request.requestId,
-    });
   }
 
   hold(upstream: UpstreamAnswer): void {
