@@ -5,13 +5,7 @@
  * and Forwarded added.
  */
 import { type RequestHead, serializeRequestHead } from "./head.ts";
-import {
-  getHeader,
-  getHeaderValues,
-  type Header,
-  withoutHeaders,
-  withoutUnderscoreNames,
-} from "./headers.ts";
+import { getHeader, getHeaderValues, type Header, withoutUnderscoreNames } from "./headers.ts";
 import { closeDelimitedHeaders, upgradeRequestHeaders } from "./hop_headers.ts";
 import { addForwardedHeaders } from "./forwarded.ts";
 
