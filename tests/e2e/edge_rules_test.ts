@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { WebSocket } from "ws";
-import { rawBackend, type RawPeer, switching, wsEchoBackend } from "./_backends.ts";
+import { rawBackend, type RawPeer, switching, type WsBackendOptions, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
 import { CA_PEM, CERTS, startGateway, toYaml } from "./_harness.ts";
 import { acceptFor, CRLF, parseResponse, rawRequest, serveEach, text, upgradeRequest } from "./_wire.ts";
@@ -110,7 +110,8 @@ function assertRulesApplied(head: string, uri: string): string {
 
 Deno.test("edge rules: header rules and prefix rewrites at a real backend and a real client", async (t) => {
   await using backend = rawBackend(answer);
-  await using echo = await wsEchoBackend();
+  const echoOptions: WsBackendOptions = {};
+  await using echo = await wsEchoBackend(echoOptions);
   await using gw = await startGateway({ config: rulesConfig(backend.address, echo.address) });
 
   await t.step(
@@ -168,6 +169,17 @@ Deno.test("edge rules: header rules and prefix rewrites at a real backend and a 
     assert.equal(await client.next(), "ping");
     assert.equal(echo.requests.at(-1)!.url, "/room/1?token=a%20b");
     assert.match(echo.requests.at(-1)!.headers.get("x-request-id") ?? "", HEX32);
+  });
+
+  await t.step("an upgrade the backend refuses: its answer gets the response rules too", async () => {
+    echoOptions.reject = { status: 403, body: "no" };
+    try {
+      const response = parseResponse(await rawRequest(gw.port, upgradeRequest({ path: "/echo/x" })));
+      assert.deepEqual([response.status, text(response.body)], [403, "no"]);
+      assert.equal(response.headers.get("x-frame-options"), "DENY");
+    } finally {
+      delete echoOptions.reject;
+    }
   });
 
   await t.step("a real ws client sees the response rule on the 101", async () => {
