@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { WebSocket } from "ws";
 import { rawBackend, type RawPeer, switching, type WsBackendOptions, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
-import { CA_PEM, CERTS, startGateway, toYaml } from "./_harness.ts";
+import { CA_PEM, CERTS, runGateway, startGateway, tempDir, toYaml } from "./_harness.ts";
 import { acceptFor, CRLF, parseResponse, rawRequest, serveEach, text, upgradeRequest } from "./_wire.ts";
 import { requestFrom } from "./_security.ts";
 
@@ -479,4 +479,40 @@ Deno.test("edge rules: on a TLS listener {scheme} is https; without a client cer
     assert.deepEqual(values(head, name), [], name);
   }
   assert.deepEqual(backend.errors, []);
+});
+
+Deno.test("edge rules: check reports every bad edge key at its line and column, and summarises fixed answers", async () => {
+  await using tmp = await tempDir();
+  const bad = [
+    "servers:",
+    '  - listen: ["127.0.0.1:0"]',
+    "    routes:",
+    "      - path: /api/",
+    "        upstream: app",
+    '        request_headers: { set: { X-Client: "{clinet_ip}", X-Forwarded-For: x } }',
+    "      - path: /",
+    '        redirect: { to: "https://{host}{uri}", status: 200 }',
+    '      - { path: "= /ping", upstream: app, respond: { body: "ok" } }',
+    "upstreams:",
+    "  app: { servers: [127.0.0.1:8080] }",
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(`${tmp.path}/bad.yaml`, bad);
+  const failed = await runGateway(["check", "--config", `${tmp.path}/bad.yaml`]);
+  assert.equal(failed.code, 1);
+  const file = `${tmp.path}/bad.yaml`;
+  assert.deepEqual(failed.stderr.trim().split("\n"), [
+    `${file}:6:45: servers[0].routes[0].request_headers.set.X-Client: unknown placeholder "{clinet_ip}"; did you mean "{client_ip}"?`,
+    `${file}:6:60: servers[0].routes[0].request_headers.set.X-Forwarded-For: "X-Forwarded-For" is written by the gateway and cannot be changed by header rules`,
+    `${file}:8:56: servers[0].routes[1].redirect.status: must be one of: 301, 302, 303, 307, 308`,
+    `${file}:9:43: servers[0].routes[2].respond: cannot be combined with "upstream": a route has exactly one of upstream, redirect or respond`,
+    `${file}: 4 problem(s); configuration NOT valid`,
+  ]);
+  const good = bad.replace("{clinet_ip}", "{client_ip}").replace(", X-Forwarded-For: x", "")
+    .replace("status: 200", "status: 308").replace("upstream: app, respond", "respond");
+  await Deno.writeTextFile(`${tmp.path}/good.yaml`, good);
+  const passed = await runGateway(["check", "--config", `${tmp.path}/good.yaml`]);
+  assert.equal(passed.code, 0, passed.stderr);
+  assert.match(passed.stdout, /route \/ -> redirect 308 https:\/\/\{host\}\{uri\}/);
+  assert.match(passed.stdout, /route = \/ping -> respond 200/);
 });
