@@ -27,7 +27,8 @@ import { connView } from "./net/conn_view.ts";
 import { formatAddr } from "./net/address.ts";
 import { matchesAny } from "./net/cidr.ts";
 import type { Limits } from "./admit/limits.ts";
-import type { Config, FixedAnswer, RouteConfig, ServerConfig } from "./config/schema.ts";
+import type { Config, FixedAnswer, HeaderRules, RouteConfig, ServerConfig } from "./config/schema.ts";
+import type { Header } from "./http/headers.ts";
 import type { RequestFacts } from "./net/placeholders.ts";
 import type { Fields, Logger } from "./observe/log.ts";
 import type { Metrics } from "./observe/metrics.ts";
@@ -103,6 +104,16 @@ function factsOf(record: ConnectionRecord, request: ClientRequest): RequestFacts
   });
 }
 
+/** A route's header rules as an edit of a header list; undefined (nothing built) without rules. */
+function rulesEdit(
+  record: ConnectionRecord,
+  request: ClientRequest,
+  route: RouteConfig,
+  rules: HeaderRules | undefined,
+): ((headers: Header[]) => Header[]) | undefined {
+  return rules && headerEdit(rules, route, () => factsOf(record, request), record.ctx.logger);
+}
+
 /** READ HEAD + VALIDATE. null: the client connected and left without a word (nothing to log). */
 async function readRequest(record: ConnectionRecord, ctx: ConnectionContext): Promise<ClientRequest | null> {
   const { client, refusal } = record.admitted;
@@ -168,14 +179,10 @@ async function upgrade(
     return undefined;
   }
   record.answering();
-  const rules = route.response_headers;
-  const head = rules
-    ? serializeResponseHead({
-      ...upstream.response,
-      headers: headerEdit(rules, route, () => factsOf(record, request), ctx.logger)(
-        upstream.response.headers,
-      ),
-    })
+  // The 101 as received, or rebuilt with the route's response_headers.
+  const edit = rulesEdit(record, request, route, route.response_headers);
+  const head = edit
+    ? serializeResponseHead({ ...upstream.response, headers: edit(upstream.response.headers) })
     : upstream.head;
   // A raw tunnel relays what followed the 101 in the same write; a tracked one through its tracker.
   const tracked = route.websocket !== undefined;
@@ -259,7 +266,7 @@ async function exchange(
 ): Promise<UpstreamAnswer> {
   const { client, clientIp } = record.admitted;
   const group = ctx.upstreams.get(route.upstream)!;
-  const rules = route.request_headers;
+  const edit = rulesEdit(record, request, route, route.request_headers);
   const head = rebuildRequest(request.head, {
     clientIp,
     websocket: request.websocket,
@@ -268,7 +275,7 @@ async function exchange(
     ...(route.rewrite && { target: rewriteTarget(request.head.path, route.match, route.rewrite) }),
     requestIdHeader: ctx.config.request_id_header,
     requestId: request.requestId,
-    ...(rules && { edit: headerEdit(rules, route, () => factsOf(record, request), ctx.logger) }),
+    ...(edit && { edit }),
   });
   const upstream = await exchangeWithUpstream(ctx.net, group, { head, rest: options.rest }, {
     ...options,
@@ -304,8 +311,7 @@ async function relayAnswer(
   bodySent = Promise.resolve(0),
 ): Promise<void> {
   record.answering();
-  const rules = route.response_headers;
-  const edit = rules && headerEdit(rules, route, () => factsOf(record, request), record.ctx.logger);
+  const edit = rulesEdit(record, request, route, route.response_headers);
   const timeouts = { readTimeout: route.read_timeout, sendTimeout: route.send_timeout };
   const downBytes = await relayResponse(
     upstream.conn,
