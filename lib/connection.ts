@@ -485,7 +485,8 @@ class ConnectionRecord implements TunnelOwner {
       Object.assign(fields, { status, closed_by: "client", reason });
       return;
     }
-    if (status === 500) {
+    // A deliberate 500 (HttpError: a redirect whose target rendered empty) is no crash: no stack.
+    if (status === 500 && !(err instanceof HttpError)) {
       ctx.logger.log("error", "internal_error", { id: this.id, reason, stack: (err as Error).stack });
     }
     Object.assign(fields, { status, closed_by: "proxy", reason });

@@ -236,6 +236,7 @@ Deno.test("edge rules: redirect and respond answer plain requests and upgrades w
             response_headers: { set: { "Strict-Transport-Security": "max-age=60" } },
           },
           { path: "/rel/", redirect: { to: "{uri}" } },
+          { path: "= /query", redirect: { to: "{query}" } },
           { path: "= /ping", respond: { status: 200, body: "ok\n", content_type: "text/plain" } },
           { path: "= /gone", respond: { status: 410 } },
           { path: "/app/", upstream: "app" },
@@ -294,6 +295,26 @@ Deno.test("edge rules: redirect and respond answer plain requests and upgrades w
       await rawRequest(gw.port, `GET /rel/x HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
     );
     assert.equal(direct.headers.get("location"), "/rel/x");
+  });
+
+  await t.step("a redirect target that renders empty is a 500, logged once for the route", async () => {
+    for (let i = 0; i < 2; i++) {
+      const response = parseResponse(
+        await rawRequest(gw.port, `GET /query HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
+      );
+      assert.equal(response.status, 500);
+    }
+    const withQuery = parseResponse(
+      await rawRequest(gw.port, `GET /query?next=1 HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
+    );
+    assert.deepEqual([withQuery.status, withQuery.headers.get("location")], [302, "next=1"]);
+    const logged = gw.records("header_not_sent");
+    assert.deepEqual(logged.map((r) => [r.fields.route, r.fields.header, r.fields.reason]), [
+      ["= /query", "Location", "empty"],
+    ]);
+    assert.deepEqual(gw.records("internal_error"), [], "a configured answer, not a crash");
+    const reject = await gw.waitForEvent("reject", { status: "500" });
+    assert.equal(reject.fields.reason, "redirect target of route = /query rendered empty");
   });
 
   await t.step("no backend connection was opened", () => {
