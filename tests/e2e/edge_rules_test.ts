@@ -28,9 +28,10 @@ function values(head: string, name: string): string[] {
 }
 
 /** Answers plain requests with 200 "ok" and upgrades with a 101 then "hello"; both carry
- * `Server` and `X-Powered-By` for response rules to remove. */
+ * `Server` and `X-Powered-By` for response rules to remove, and a Strict-Transport-Security for
+ * a `set` to replace. */
 async function answer(peer: RawPeer): Promise<void> {
-  const extra = `Server: backend/1${CRLF}X-Powered-By: php${CRLF}`;
+  const extra = `Server: backend/1${CRLF}X-Powered-By: php${CRLF}Strict-Transport-Security: max-age=0${CRLF}`;
   if (/^upgrade:\s*websocket\s*$/im.test(peer.head)) {
     await peer.write(switching(peer.head).replace(CRLF + CRLF, CRLF + extra + CRLF) + "hello");
     await peer.reader.readToEnd(5_000);
