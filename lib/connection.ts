@@ -28,7 +28,8 @@ import { connView } from "./net/conn_view.ts";
 import { formatAddr } from "./net/address.ts";
 import { matchesAny } from "./net/cidr.ts";
 import type { Limits } from "./admit/limits.ts";
-import type { Config, FixedAnswer, RouteConfig, ServerConfig } from "./config/schema.ts";
+import type { Config, FixedAnswer, HeaderRules, RouteConfig, ServerConfig } from "./config/schema.ts";
+import type { Header } from "./http/headers.ts";
 import type { RequestFacts } from "./net/placeholders.ts";
 import type { Fields, Logger } from "./observe/log.ts";
 import type { Metrics } from "./observe/metrics.ts";
@@ -94,6 +95,27 @@ interface ClientRequest {
   trusted: boolean;
   /** "" when request IDs are off. */
   requestId: string;
+  /** What the route's placeholders render from; made on first use (factsOf), on routes that have any. */
+  facts?: RequestFacts;
+}
+
+function factsOf(record: ConnectionRecord, request: ClientRequest): RequestFacts {
+  return request.facts ??= requestFacts({
+    client: record.admitted.client,
+    head: request.head,
+    tls: record.ctx.tls,
+    requestId: request.requestId,
+  });
+}
+
+/** A route's header rules as an edit of a header list; undefined (nothing built) without rules. */
+function rulesEdit(
+  record: ConnectionRecord,
+  request: ClientRequest,
+  route: RouteConfig,
+  rules: HeaderRules | undefined,
+): ((headers: Header[]) => Header[]) | undefined {
+  return rules && headerEdit(rules, route, () => factsOf(record, request), record.ctx.logger);
 }
 
 /** READ HEAD + VALIDATE. null: the client connected and left without a word (nothing to log). */
@@ -177,12 +199,10 @@ async function upgrade(
     return undefined;
   }
   record.answering();
-  const rules = route.response_headers;
-  const head = rules
-    ? serializeResponseHead({
-      ...upstream.response,
-      headers: headerEdit(rules, route, () => record.factsOf(request), ctx.logger)(upstream.response.headers),
-    })
+  // The 101 as received, or rebuilt with the route's response_headers.
+  const edit = rulesEdit(record, request, route, route.response_headers);
+  const head = edit
+    ? serializeResponseHead({ ...upstream.response, headers: edit(upstream.response.headers) })
     : upstream.head;
   // A raw tunnel relays what followed the 101 in the same write; a tracked one through its tracker.
   const tracked = route.websocket !== undefined;
@@ -242,7 +262,7 @@ async function answerItself(
   fixed: FixedAnswer,
   ctx: ConnectionContext,
 ): Promise<void> {
-  const facts = () => record.factsOf(request);
+  const facts = () => factsOf(record, request);
   const answer = routeAnswer(route, fixed, request.head.method, facts, ctx.logger);
   record.answering();
   const { client } = record.admitted;
@@ -266,15 +286,16 @@ async function exchange(
 ): Promise<UpstreamAnswer> {
   const { client, clientIp } = record.admitted;
   const group = ctx.upstreams.get(route.upstream)!;
-  const rules = route.request_headers;
+  const edit = rulesEdit(record, request, route, route.request_headers);
   const head = rebuildRequest(request.head, {
     clientIp,
     websocket: request.websocket,
     tls: ctx.tls,
     trustForwarded: request.trusted,
     ...(route.rewrite && { target: rewriteTarget(request.head.path, route.match, route.rewrite) }),
-    ...(request.requestId && { requestIdHeader: ctx.config.request_id_header, requestId: request.requestId }),
-    ...(rules && { edit: headerEdit(rules, route, () => record.factsOf(request), ctx.logger) }),
+    requestIdHeader: ctx.config.request_id_header,
+    requestId: request.requestId,
+    ...(edit && { edit }),
   });
   const upstream = await exchangeWithUpstream(ctx.net, group, { head, rest: options.rest }, {
     ...options,
@@ -310,8 +331,7 @@ async function relayAnswer(
   bodySent = Promise.resolve(0),
 ): Promise<void> {
   record.answering();
-  const rules = route.response_headers;
-  const edit = rules && headerEdit(rules, route, () => record.factsOf(request), record.ctx.logger);
+  const edit = rulesEdit(record, request, route, route.response_headers);
   const timeouts = { readTimeout: route.read_timeout, sendTimeout: route.send_timeout };
   const downBytes = await relayResponse(
     upstream.conn,
@@ -422,8 +442,6 @@ class ConnectionRecord implements TunnelOwner {
   #route: RouteConfig | undefined;
   /** Bytes of an answer went to the client: an error can then only close the connection. */
   #answering = false;
-  /** What the route's placeholders render from; made on first use, on routes that have any. */
-  #facts: RequestFacts | undefined;
 
   constructor(
     readonly admitted: Admitted,
@@ -463,15 +481,6 @@ class ConnectionRecord implements TunnelOwner {
     };
   }
 
-  factsOf(request: ClientRequest): RequestFacts {
-    return this.#facts ??= requestFacts({
-      client: this.admitted.client,
-      head: request.head,
-      tls: this.ctx.tls,
-      requestId: request.requestId,
-    });
-  }
-
   hold(upstream: UpstreamAnswer): void {
     this.#upstream = { lease: upstream.lease, conn: upstream.conn };
     this.fields.upstream = upstream.lease.server.config.address;
@@ -496,7 +505,8 @@ class ConnectionRecord implements TunnelOwner {
       Object.assign(fields, { status, closed_by: "client", reason });
       return;
     }
-    if (status === 500) {
+    // A deliberate 500 (HttpError: a redirect whose target rendered empty) is no crash: no stack.
+    if (status === 500 && !(err instanceof HttpError)) {
       ctx.logger.log("error", "internal_error", { id: this.id, reason, stack: (err as Error).stack });
     }
     Object.assign(fields, { status, closed_by: "proxy", reason });

@@ -5,13 +5,7 @@
  * and Forwarded added.
  */
 import { type RequestHead, serializeRequestHead } from "./head.ts";
-import {
-  getHeader,
-  getHeaderValues,
-  type Header,
-  withoutHeaders,
-  withoutUnderscoreNames,
-} from "./headers.ts";
+import { getHeader, getHeaderValues, type Header, withoutUnderscoreNames } from "./headers.ts";
 import { closeDelimitedHeaders, upgradeRequestHeaders } from "./hop_headers.ts";
 import { addForwardedHeaders } from "./forwarded.ts";
 
@@ -25,8 +19,9 @@ export interface RebuildOptions {
   trustForwarded: boolean;
   /** The request target to send (a route's rewrite); default: the path as received. */
   target?: string;
-  /** The request ID's header: replaces every header of that name the client sent. */
+  /** The request ID's header ("" = none): replaces every header of that name the client sent. */
   requestIdHeader?: string;
+  /** "" = none. */
   requestId?: string;
   /** The route's request_headers (applied after the hop-by-hop removal, before X-Forwarded-*). */
   edit?: (headers: Header[]) => Header[];
@@ -37,12 +32,12 @@ export function rebuildRequest(request: RequestHead, options: RebuildOptions): U
   const incoming = withoutUnderscoreNames(request.headers);
   // After the hop-by-hop removal: a client naming X-Request-Id (or a header a rule sets) in its
   // Connection header must not make the gateway drop its own.
-  let sent = options.websocket ? upgradeRequestHeaders(incoming) : closeDelimitedHeaders(incoming);
-  const { requestIdHeader: name, requestId: value } = options;
-  if (name && value) sent = [...withoutHeaders(sent, [name.toLowerCase()]), { name, value }];
-  if (options.edit) sent = options.edit(sent);
+  const sent = options.websocket ? upgradeRequestHeaders(incoming) : closeDelimitedHeaders(incoming);
+  if (options.requestIdHeader && options.requestId) {
+    replaceHeader(sent, options.requestIdHeader, options.requestId);
+  }
   const headers = addForwardedHeaders(
-    sent,
+    options.edit ? options.edit(sent) : sent,
     {
       // nginx reports unix-socket clients as "unix:" too.
       clientIp: options.clientIp ?? "unix:",
@@ -56,6 +51,17 @@ export function rebuildRequest(request: RequestHead, options: RebuildOptions): U
   const version = options.websocket ? "HTTP/1.1" : request.version;
   const target = options.target ?? request.path;
   return serializeRequestHead({ method: request.method, target, version, headers });
+}
+
+/** In place (the list is this request's own copy): every field of that name removed, one appended. */
+function replaceHeader(headers: Header[], name: string, value: string): void {
+  const lower = name.toLowerCase();
+  let kept = 0;
+  for (const header of headers) {
+    if (header.name.length !== lower.length || header.name.toLowerCase() !== lower) headers[kept++] = header;
+  }
+  headers.length = kept;
+  headers.push({ name, value });
 }
 
 /** The subprotocols a client offered, in order: a 101 may only choose one of them. */

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { loadConfigFile } from "../../lib/config/load.ts";
 import { formatPath, validateConfig } from "../../lib/config/validate.ts";
 import { renderTemplate } from "../../lib/net/placeholders.ts";
+import { describeConfig } from "../../lib/config/summary.ts";
 import type { RouteConfig } from "../../lib/config/schema.ts";
 
 const OPTIONS = { source: "test.yaml", baseDir: "/etc/wsgate" };
@@ -69,6 +70,24 @@ Deno.test("edge config: rewrites, rules and fixed answers are read and compiled"
     body: "ok\n",
     content_type: "text/plain; charset=utf-8",
   });
+  const summary = describeConfig(
+    validateConfig({
+      servers: [{
+        listen: "127.0.0.1:8020",
+        routes: [
+          { path: "/", redirect: { to: "https://{host}{uri}", status: 308 } },
+          { path: "= /ping", respond: {} },
+          { path: "/api/", upstream: "app", strip_prefix: true, add_prefix: "/v2" },
+        ],
+      }],
+      upstreams: { app: { servers: ["127.0.0.1:8080"] } },
+    }, OPTIONS).config!,
+  );
+  assert.deepEqual(summary.slice(1, 4), [
+    "  route / -> redirect 308 https://{host}{uri}",
+    "  route = /ping -> respond 200",
+    "  route /api/ -> app (strip_prefix add_prefix=/v2)",
+  ]);
   const plain = routeOf({ path: "/", upstream: "app" });
   assert.deepEqual(Object.keys(plain).filter((k) => /rewrite|headers|answer/.test(k)), []);
 });

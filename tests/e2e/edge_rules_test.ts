@@ -6,9 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { WebSocket } from "ws";
-import { rawBackend, type RawPeer, switching, wsEchoBackend } from "./_backends.ts";
+import { rawBackend, type RawPeer, switching, type WsBackendOptions, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
-import { startGateway, toYaml } from "./_harness.ts";
+import { CA_PEM, CERTS, runGateway, startGateway, tempDir, toYaml } from "./_harness.ts";
 import { acceptFor, CRLF, parseResponse, rawRequest, serveEach, text, upgradeRequest } from "./_wire.ts";
 import { requestFrom } from "./_security.ts";
 
@@ -28,9 +28,10 @@ function values(head: string, name: string): string[] {
 }
 
 /** Answers plain requests with 200 "ok" and upgrades with a 101 then "hello"; both carry
- * `Server` and `X-Powered-By` for response rules to remove. */
+ * `Server` and `X-Powered-By` for response rules to remove, and a Strict-Transport-Security for
+ * a `set` to replace. */
 async function answer(peer: RawPeer): Promise<void> {
-  const extra = `Server: backend/1${CRLF}X-Powered-By: php${CRLF}`;
+  const extra = `Server: backend/1${CRLF}X-Powered-By: php${CRLF}Strict-Transport-Security: max-age=0${CRLF}`;
   if (/^upgrade:\s*websocket\s*$/im.test(peer.head)) {
     await peer.write(switching(peer.head).replace(CRLF + CRLF, CRLF + extra + CRLF) + "hello");
     await peer.reader.readToEnd(5_000);
@@ -54,6 +55,7 @@ function rulesConfig(backend: string, echo: string): string {
               "X-Env": "prod",
               Host: "backend.internal",
               "X-Client": "{client_ip} {scheme} {host} {uri} {request_id}",
+              "X-Client-Port": "{client_port}",
               "X-Client-Subject": "{tls.client.subject}",
             },
             add: { "X-Tag": "edge" },
@@ -109,7 +111,8 @@ function assertRulesApplied(head: string, uri: string): string {
 
 Deno.test("edge rules: header rules and prefix rewrites at a real backend and a real client", async (t) => {
   await using backend = rawBackend(answer);
-  await using echo = await wsEchoBackend();
+  const echoOptions: WsBackendOptions = {};
+  await using echo = await wsEchoBackend(echoOptions);
   await using gw = await startGateway({ config: rulesConfig(backend.address, echo.address) });
 
   await t.step(
@@ -133,6 +136,7 @@ Deno.test("edge rules: header rules and prefix rewrites at a real backend and a 
       assert.deepEqual([...values(response.head, "server"), ...values(response.head, "x-powered-by")], []);
       const access = await gw.waitForEvent("access", { request_id: id });
       assert.equal(access.fields.path, "/api/a%2Fb/c?x=1&y=%0A");
+      assert.equal(`127.0.0.1:${values(head, "x-client-port")[0]}`, access.fields.client);
     },
   );
 
@@ -166,6 +170,17 @@ Deno.test("edge rules: header rules and prefix rewrites at a real backend and a 
     assert.equal(await client.next(), "ping");
     assert.equal(echo.requests.at(-1)!.url, "/room/1?token=a%20b");
     assert.match(echo.requests.at(-1)!.headers.get("x-request-id") ?? "", HEX32);
+  });
+
+  await t.step("an upgrade the backend refuses: its answer gets the response rules too", async () => {
+    echoOptions.reject = { status: 403, body: "no" };
+    try {
+      const response = parseResponse(await rawRequest(gw.port, upgradeRequest({ path: "/echo/x" })));
+      assert.deepEqual([response.status, text(response.body)], [403, "no"]);
+      assert.equal(response.headers.get("x-frame-options"), "DENY");
+    } finally {
+      delete echoOptions.reject;
+    }
   });
 
   await t.step("a real ws client sees the response rule on the 101", async () => {
@@ -222,6 +237,7 @@ Deno.test("edge rules: redirect and respond answer plain requests and upgrades w
             response_headers: { set: { "Strict-Transport-Security": "max-age=60" } },
           },
           { path: "/rel/", redirect: { to: "{uri}" } },
+          { path: "= /query", redirect: { to: "{query}" } },
           { path: "= /ping", respond: { status: 200, body: "ok\n", content_type: "text/plain" } },
           { path: "= /gone", respond: { status: 410 } },
           { path: "/app/", upstream: "app" },
@@ -280,6 +296,26 @@ Deno.test("edge rules: redirect and respond answer plain requests and upgrades w
       await rawRequest(gw.port, `GET /rel/x HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
     );
     assert.equal(direct.headers.get("location"), "/rel/x");
+  });
+
+  await t.step("a redirect target that renders empty is a 500, logged once for the route", async () => {
+    for (let i = 0; i < 2; i++) {
+      const response = parseResponse(
+        await rawRequest(gw.port, `GET /query HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
+      );
+      assert.equal(response.status, 500);
+    }
+    const withQuery = parseResponse(
+      await rawRequest(gw.port, `GET /query?next=1 HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
+    );
+    assert.deepEqual([withQuery.status, withQuery.headers.get("location")], [302, "next=1"]);
+    const logged = gw.records("header_not_sent");
+    assert.deepEqual(logged.map((r) => [r.fields.route, r.fields.header, r.fields.reason]), [
+      ["= /query", "Location", "empty"],
+    ]);
+    assert.deepEqual(gw.records("internal_error"), [], "a configured answer, not a crash");
+    const reject = await gw.waitForEvent("reject", { status: "500" });
+    assert.equal(reject.fields.reason, "redirect target of route = /query rendered empty");
   });
 
   await t.step("no backend connection was opened", () => {
@@ -430,4 +466,75 @@ Deno.test("edge rules: a client-controlled value rendered too long is not sent, 
     "X-Echo",
     "too long",
   ]]);
+});
+
+Deno.test("edge rules: on a TLS listener {scheme} is https; without a client certificate {tls.client.*} send nothing", async () => {
+  await using backend = rawBackend(answer);
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        tls: { cert: `${CERTS}localhost.pem`, key: `${CERTS}localhost-key.pem` },
+        routes: [{
+          path: "/",
+          upstream: "app",
+          request_headers: {
+            set: {
+              "X-Scheme": "{scheme}",
+              "X-Cert-Subject": "{tls.client.subject}",
+              "X-Cert-Fingerprint": "{tls.client.fingerprint}",
+              "X-Cert-Verified": "{tls.client.verified}",
+            },
+          },
+          response_headers: { set: { Location: "{scheme}://{host}/" } },
+        }],
+      }],
+      upstreams: { app: { servers: [backend.address] } },
+    }),
+  });
+  const request = `GET /t HTTP/1.1${CRLF}Host: localhost${CRLF}X-Cert-Verified: true${CRLF}${CRLF}`;
+  const response = parseResponse(await rawRequest({ port: gw.port, tls: { caCerts: [CA_PEM] } }, request));
+  assert.equal(response.headers.get("location"), "https://localhost/");
+  const head = backend.heads.at(-1)!;
+  assert.deepEqual(values(head, "x-scheme"), ["https"]);
+  for (const name of ["x-cert-subject", "x-cert-fingerprint", "x-cert-verified"]) {
+    assert.deepEqual(values(head, name), [], name);
+  }
+  assert.deepEqual(backend.errors, []);
+});
+
+Deno.test("edge rules: check reports every bad edge key at its line and column, and summarises fixed answers", async () => {
+  await using tmp = await tempDir();
+  const bad = [
+    "servers:",
+    '  - listen: ["127.0.0.1:0"]',
+    "    routes:",
+    "      - path: /api/",
+    "        upstream: app",
+    '        request_headers: { set: { X-Client: "{clinet_ip}", X-Forwarded-For: x } }',
+    "      - path: /",
+    '        redirect: { to: "https://{host}{uri}", status: 200 }',
+    '      - { path: "= /ping", upstream: app, respond: { body: "ok" } }',
+    "upstreams:",
+    "  app: { servers: [127.0.0.1:8080] }",
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(`${tmp.path}/bad.yaml`, bad);
+  const failed = await runGateway(["check", "--config", `${tmp.path}/bad.yaml`]);
+  assert.equal(failed.code, 1);
+  const file = `${tmp.path}/bad.yaml`;
+  assert.deepEqual(failed.stderr.trim().split("\n"), [
+    `${file}:6:45: servers[0].routes[0].request_headers.set.X-Client: unknown placeholder "{clinet_ip}"; did you mean "{client_ip}"?`,
+    `${file}:6:60: servers[0].routes[0].request_headers.set.X-Forwarded-For: "X-Forwarded-For" is written by the gateway and cannot be changed by header rules`,
+    `${file}:8:56: servers[0].routes[1].redirect.status: must be one of: 301, 302, 303, 307, 308`,
+    `${file}:9:43: servers[0].routes[2].respond: cannot be combined with "upstream": a route has exactly one of upstream, redirect or respond`,
+    `${file}: 4 problem(s); configuration NOT valid`,
+  ]);
+  const good = bad.replace("{clinet_ip}", "{client_ip}").replace(", X-Forwarded-For: x", "")
+    .replace("status: 200", "status: 308").replace("upstream: app, respond", "respond");
+  await Deno.writeTextFile(`${tmp.path}/good.yaml`, good);
+  const passed = await runGateway(["check", "--config", `${tmp.path}/good.yaml`]);
+  assert.equal(passed.code, 0, passed.stderr);
+  assert.match(passed.stdout, /route \/ -> redirect 308 https:\/\/\{host\}\{uri\}/);
+  assert.match(passed.stdout, /route = \/ping -> respond 200/);
 });

@@ -77,6 +77,7 @@ Deno.test("tunnel: the access record counts bytes each way and names who closed"
   assert.equal(await client.next(), null);
   const access = await gw.waitForEvent("access", { path: "/counted?x=1" });
   const clientPort = (client.conn.localAddr as Deno.NetAddr).port;
+  const requestId = /^x-request-id: ([0-9a-f]{32})$/im.exec(backend.heads[0]!)?.[1];
   assert.deepEqual(
     { ...access.fields, id: undefined, duration_ms: undefined },
     {
@@ -84,6 +85,7 @@ Deno.test("tunnel: the access record counts bytes each way and names who closed"
       client: `127.0.0.1:${clientPort}`,
       method: "GET",
       path: "/counted?x=1",
+      request_id: requestId,
       route: "/",
       upstream: backend.address,
       status: "101",
