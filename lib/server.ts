@@ -12,6 +12,7 @@ import { Discovery } from "./upstream/discovery.ts";
 import { type LiveTraffic, Watchdog, type WatchedTunnel } from "./tunnel/watchdog.ts";
 import { Metrics } from "./observe/metrics.ts";
 import { Limits } from "./admit/limits.ts";
+import { IdleClients } from "./passthrough/idle_clients.ts";
 import { diffPlans, planListeners, type PlannedListener } from "./process/listen_plan.ts";
 import type { Config } from "./config/schema.ts";
 import type { Logger } from "./observe/log.ts";
@@ -26,6 +27,8 @@ const ACCEPT_BACKOFF_MS = 100;
 interface Generation {
   config: Config;
   upstreams: Map<string, UpstreamGroup>;
+  /** Aborted when a reload replaces it or shutdown starts: kept-alive connections stop taking requests. */
+  retired: AbortController;
 }
 
 interface OpenListener {
@@ -45,6 +48,8 @@ export class Gateway {
   /** Aborted when draining starts: frame-tracking tunnels send Close 1001 then, not at the timeout. */
   #drain = new AbortController();
   #watchdog = new Watchdog();
+  /** Kept-alive client connections waiting for a request, across generations. */
+  #idleClients = new IdleClients();
   #nextId = 1;
   #draining = false;
   #reusePort: boolean;
@@ -73,7 +78,7 @@ export class Gateway {
       metrics: this.metrics,
       systemNameservers: options.systemNameservers ?? (() => Promise.resolve([])),
     });
-    this.#generation = { config, upstreams: this.#createGroups(config) };
+    this.#generation = { config, upstreams: this.#createGroups(config), retired: new AbortController() };
     this.#plan = planListeners(config);
     this.#limits = new Limits(config.limits);
   }
@@ -136,11 +141,12 @@ export class Gateway {
   };
 
   async #open(planned: PlannedListener): Promise<void> {
-    const { addr, tls } = planned;
+    const { addr, tls, clientAuth } = planned;
     const listener = await this.#net.listen({
       addr,
       reusePort: this.#reusePort && addr.transport === "tcp",
       ...(tls.length ? { tls } : {}),
+      ...(clientAuth ? { clientAuth } : {}),
     }).catch((err) => {
       throw new Error(`cannot listen on ${formatAddr(addr)}`, { cause: err });
     });
@@ -173,7 +179,8 @@ export class Gateway {
     const upstreams = this.#createGroups(config);
     this.#health?.stop();
     this.#health = new HealthChecks(this.#net, { logger: this.#logger });
-    this.#generation = { config, upstreams };
+    retire(this.#generation);
+    this.#generation = { config, upstreams, retired: new AbortController() };
     this.#serversChanged();
     // Groups start from the last answers; their names are looked up again at once.
     void this.#discovery.follow(upstreams, this.#serversChanged);
@@ -230,6 +237,8 @@ export class Gateway {
       metrics: this.metrics,
       limits: this.#limits,
       proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),
+      retired: generation.retired.signal,
+      idleClients: this.#idleClients,
     };
     entry.context = { generation, ctx };
     return ctx;
@@ -251,6 +260,8 @@ export class Gateway {
   async shutdown(timeoutMs: number): Promise<{ forced: number }> {
     this.#draining = true;
     this.#drain.abort();
+    // Idle kept-alive connections close now, busy ones after their answer.
+    retire(this.#generation);
     this.#closeListeners();
     this.#health?.stop();
     this.#discovery.stop();
@@ -293,4 +304,10 @@ export class Gateway {
   get liveConnections(): number {
     return this.#live.size;
   }
+}
+
+/** A generation takes no more requests on kept-alive connections and keeps no idle upstream ones. */
+function retire(generation: Generation): void {
+  generation.retired.abort();
+  for (const group of generation.upstreams.values()) group.retire();
 }

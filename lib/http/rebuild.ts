@@ -1,8 +1,8 @@
 /**
  * REISSUE (pure): the request head the upstream gets. Rebuilt, not copied: header names with "_"
  * and hop-by-hop headers removed, the request ID and the route's header rules applied,
- * `Upgrade`/`Connection` set for an upgrade (`Connection: close` for plain HTTP), X-Forwarded-*
- * and Forwarded added.
+ * `Upgrade`/`Connection` set for an upgrade (`Connection: close` for plain HTTP, unless the
+ * connection may be reused), X-Forwarded-* and Forwarded added.
  */
 import { type RequestHead, serializeRequestHead } from "./head.ts";
 import {
@@ -12,7 +12,7 @@ import {
   withoutHeaders,
   withoutUnderscoreNames,
 } from "./headers.ts";
-import { closeDelimitedHeaders, upgradeRequestHeaders } from "./hop_headers.ts";
+import { closeDelimitedHeaders, persistentHeaders, upgradeRequestHeaders } from "./hop_headers.ts";
 import { addForwardedHeaders } from "./forwarded.ts";
 
 export interface RebuildOptions {
@@ -30,6 +30,8 @@ export interface RebuildOptions {
   requestId?: string;
   /** The route's request_headers (applied after the hop-by-hop removal, before X-Forwarded-*). */
   edit?: (headers: Header[]) => Header[];
+  /** Plain HTTP on a connection the gateway may reuse (upstream `keepalive`): no `Connection: close`. */
+  keepAlive?: boolean;
 }
 
 export function rebuildRequest(request: RequestHead, options: RebuildOptions): Uint8Array {
@@ -37,7 +39,11 @@ export function rebuildRequest(request: RequestHead, options: RebuildOptions): U
   const incoming = withoutUnderscoreNames(request.headers);
   // After the hop-by-hop removal: a client naming X-Request-Id (or a header a rule sets) in its
   // Connection header must not make the gateway drop its own.
-  let sent = options.websocket ? upgradeRequestHeaders(incoming) : closeDelimitedHeaders(incoming);
+  let sent = options.websocket
+    ? upgradeRequestHeaders(incoming)
+    : options.keepAlive
+    ? persistentHeaders(incoming)
+    : closeDelimitedHeaders(incoming);
   const { requestIdHeader: name, requestId: value } = options;
   if (name && value) sent = [...withoutHeaders(sent, [name.toLowerCase()]), { name, value }];
   if (options.edit) sent = options.edit(sent);

@@ -6,7 +6,7 @@
  */
 import { formatAddr } from "../net/address.ts";
 import type { Config, ServerConfig } from "../config/schema.ts";
-import type { Addr, TlsCertificate } from "../runtime/types.ts";
+import type { Addr, ClientAuth, TlsCertificate } from "../runtime/types.ts";
 
 export interface PlannedListener {
   /** The address as configured (port 0 stays 0 here), which identifies it across reloads. */
@@ -14,6 +14,8 @@ export interface PlannedListener {
   addr: Addr;
   servers: ServerConfig[];
   tls: TlsCertificate[];
+  /** Client certificates asked for (servers sharing a listener set them alike: validate.ts). */
+  clientAuth?: ClientAuth;
   /** Equal signatures = the same socket can be kept. */
   signature: string;
 }
@@ -39,7 +41,9 @@ export function planListeners(config: Config): Map<string, PlannedListener> {
   }
   for (const entry of plan.values()) {
     entry.tls = certificates(entry.servers);
-    entry.signature = JSON.stringify([entry.key, entry.tls]);
+    const auth = entry.servers.find((s) => s.client_auth)?.client_auth;
+    if (auth) entry.clientAuth = { ca: auth.ca, mode: auth.mode };
+    entry.signature = JSON.stringify([entry.key, entry.tls, entry.clientAuth ?? null]);
   }
   return plan;
 }
