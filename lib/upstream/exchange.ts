@@ -6,6 +6,9 @@
  * next untried server, up to the group's `retries`; once the upstream has sent a byte, never.
  * Every failed attempt counts toward that server's max_fails, except the gateway's own failures
  * (out of descriptors or memory: isOwnFailure), which end the exchange with a 503.
+ * Plain HTTP on a group with `keepalive` first tries a kept connection to the chosen server (pool.ts);
+ * if that one ends before any byte of an answer, the request goes once more on a new connection to
+ * the same server when it is idempotent, and is not counted against the server; otherwise it fails.
  */
 import { describeError, HeadParseError, NetError, UpstreamError } from "../errors.ts";
 import { parseResponseHead, type ResponseHead } from "../http/head.ts";

@@ -4,6 +4,7 @@
  * its connections and counts them, with a hook to misbehave on a chosen request.
  */
 import { ByteReader, bytes, CRLF, dial, parseResponseHead, serveEach, text, writeAll } from "./_wire.ts";
+import { CA_PEM } from "./_harness.ts";
 
 export interface Answer {
   status: number;
@@ -26,6 +27,12 @@ export class KeptConn implements AsyncDisposable {
 
   static async open(port: number): Promise<KeptConn> {
     return new KeptConn(await dial(port));
+  }
+
+  /** Over TLS, to a listener serving the fixtures' `localhost` certificate. */
+  static async openTls(port: number): Promise<KeptConn> {
+    const conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [CA_PEM] });
+    return new KeptConn(conn as unknown as Deno.Conn);
   }
 
   send(data: string | Uint8Array): Promise<void> {

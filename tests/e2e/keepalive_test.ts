@@ -6,7 +6,7 @@
  * between requests, idle connections against max_connections, drain and reload).
  */
 import assert from "node:assert/strict";
-import { eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
+import { CERTS, eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
 import { denoEchoBackend, rawBackend } from "./_backends.ts";
 import { type BackendRequest, type Handled, keepAliveBackend, KeptConn, request } from "./_keepalive.ts";
 import { CRLF, encodeFrame, Opcode, readFrame, text, upgradeRequest } from "./_wire.ts";
@@ -61,6 +61,20 @@ Deno.test("keep-alive: one client connection carries plain requests, then a WebS
   ]);
   assert.equal(gw.records("tunnel_open").length, 1);
   assert.deepEqual(backend.requests.map((r) => r.url), ["/a", "/b", "/c", "/ws"]);
+});
+
+Deno.test("keep-alive over TLS: several requests on one TLS connection (one handshake)", async () => {
+  await using backend = keepAliveBackend();
+  const tls = { cert: `${CERTS}localhost.pem`, key: `${CERTS}localhost-key.pem` };
+  await using gw = await startGateway({ config: config(backend.address, { server: { tls } }) });
+  await using client = await KeptConn.openTls(gw.port);
+  for (const path of ["/1", "/2", "/3"]) {
+    await client.send(request(path));
+    assert.match((await client.answer())?.body ?? "", new RegExp(`^GET ${path} `));
+  }
+  await eventually(() => gw.records("access").length === 3, 5_000, "three access records");
+  assert.deepEqual(new Set(gw.records("access").map((r) => r.fields.id)).size, 1, "one connection");
+  assert.ok(backend.requests.every((r) => /^x-forwarded-proto: https\r$/im.test(r.head)));
 });
 
 Deno.test("keep-alive: pipelined requests are answered in order, byte for byte, nothing after the last", async () => {
