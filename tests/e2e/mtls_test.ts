@@ -203,12 +203,14 @@ Deno.test({
   async fn() {
     await using setup = await mtlsGateway("optional");
     const { backend, gw, pki } = setup;
+    assert.equal(backend.requests.length, 0);
     for (const [i, cert] of [pki.alice, undefined, pki.mallory].entries()) {
       assert.equal(await tlsGet(gw.port, cert), 200);
       await eventually(() => gw.records("access").length === i + 1, 5_000, "access record");
     }
     const records = gw.records("access").map((r) => [r.fields.client_cert, r.fields.client_verified]);
     assert.deepEqual(records, [["CN=alice,O=Example", "true"], ["", "false"], ["CN=mallory", "false"]]);
+    assert.equal(backend.requests.length, 3, "all three reached the backend");
     assert.equal(gw.records("tls_failed").length, 0);
   },
 });
