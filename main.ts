@@ -112,7 +112,9 @@ async function loadConfig(runtime: Runtime, values: Values): Promise<LoadResult>
         ],
       };
     }
-    const result = await loadConfigFile(file, read);
+    // A key this runtime cannot honour is refused like any invalid key (never silently ignored).
+    const unsupported = runtime.noClientAuth ? { client_ca: runtime.noClientAuth } : {};
+    const result = await loadConfigFile(file, read, { unsupported });
     return result.config && flags ? await adjustByFlags(result.config, flags, read) : result;
   }
   if (flags) return await loadFlagConfig(flags, read);

@@ -3,14 +3,15 @@
  * line on stdout. It reads the proxy's CPU/RSS itself (--pids) so the counters bracket exactly
  * the measured window.
  *
- *   bun bench/load.ts --scenario echo|bulk|handshake|idle --port P [--conns N] [--size BYTES]
- *     [--warmup-ms MS] [--duration-ms MS] [--tunnels N] [--pids 1,2]
+ *   bun bench/load.ts --scenario echo|bulk|handshake|idle|http --port P [--conns N] [--size BYTES]
+ *     [--warmup-ms MS] [--duration-ms MS] [--tunnels N] [--close] [--pids 1,2]
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { runPingPong } from "./load/pingpong.ts";
 import { runHandshakes } from "./load/handshake.ts";
 import { runIdle } from "./load/idle.ts";
+import { runHttp } from "./load/http.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     "duration-ms": { type: "string", default: "5000" },
     tunnels: { type: "string", default: "5000" },
     pids: { type: "string", default: "" },
+    close: { type: "boolean", default: false },
   },
 });
 
@@ -51,6 +53,8 @@ async function run(): Promise<unknown> {
       return await runPingPong({ port, conns, payloadBytes: int("size"), warmupMs, durationMs, pids });
     case "handshake":
       return await runHandshakes({ port, concurrency: conns, warmupMs, durationMs, pids });
+    case "http":
+      return await runHttp({ port, conns, close: values.close ?? false, warmupMs, durationMs, pids });
     case "idle":
       return await runIdle({ port, tunnels: int("tunnels"), concurrency: conns, settleMs: 2_000, pids });
     default:

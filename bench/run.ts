@@ -220,7 +220,10 @@ async function main(): Promise<number> {
     console.error("bench: nothing to run");
     return 2;
   }
-  await ensureInstalled(["nginx", "haproxy"].filter((n) => targets.some((t) => t.name === n)));
+  await ensureInstalled([
+    ...["nginx", "haproxy"].filter((n) => targets.some((t) => t.name === n)),
+    ...(cases.some((c) => c.scenario === "http") ? ["wrk"] : []),
+  ]);
 
   const clkTck = await clockTicks();
   const meta: Meta = {

@@ -3,25 +3,31 @@
  * admit -> read head -> validate -> route -> (upgrade: exchange, check 101, relay it, tunnel)
  * or (plain HTTP: exchange, relay the answer) -> close -> log.
  * Errors before anything was sent to the client become an HTTP answer (toStatus); later ones only
- * close the connection. Either way the connection gets one access record, when it finishes.
+ * close the connection. A plain HTTP answer with exact framing may leave the connection open for
+ * the next request (keep-alive, passthrough/keepalive.ts); each request gets its own access record.
  */
 import { answerHeaders, describeError, HttpError, NetError, toStatus } from "./errors.ts";
 import { parseRequestHead, type RequestHead, serializeResponseHead } from "./http/head.ts";
 import { checkUpgradeRequest, isWebSocketUpgrade } from "./http/upgrade.ts";
 import { offeredProtocols, rebuildRequest } from "./http/rebuild.ts";
-import { requestBodyFraming } from "./http/chunked.ts";
+import { type BodyFraming, requestBodyFraming } from "./http/chunked.ts";
 import { rewriteTarget } from "./http/rewrite.ts";
 import { requestIdFor } from "./http/request_id.ts";
 import { headerEdit, requestFacts, routeAnswer } from "./edge/route_edge.ts";
 import { readHead } from "./http/read_head.ts";
 import { errorResponse } from "./http/responses.ts";
-import { routeRequest } from "./route.ts";
+import { matchServer, routeRequest } from "./route.ts";
 import { type ChallengeLookup, challengeResponse, challengeToken } from "./tls/acme/http01.ts";
 import { admitClient, type Admitted, checkRouteAccess } from "./admit/admission.ts";
 import { pickContext } from "./balance/hash_key.ts";
 import { type ExchangeOptions, exchangeWithUpstream, type UpstreamAnswer } from "./upstream/exchange.ts";
-import { relayResponse } from "./passthrough/relay.ts";
-import { BodyCutter, relayBody } from "./passthrough/body.ts";
+import { type Relayed, relayResponse } from "./passthrough/relay.ts";
+import { isIdempotent, keepClientAlive, reusableUpstream } from "./passthrough/keepalive.ts";
+import { awaitNextRequest } from "./passthrough/next_request.ts";
+import type { IdleClients } from "./passthrough/idle_clients.ts";
+import { PoolableConn } from "./upstream/pool.ts";
+import { getHeader } from "./http/headers.ts";
+import { BodyCutter, relayBody, settledWithin } from "./passthrough/body.ts";
 import { tunnel, type TunnelContext } from "./tunnel/tunnel.ts";
 import { concat } from "./net/bytes.ts";
 import { connView } from "./net/conn_view.ts";
@@ -34,7 +40,7 @@ import type { RequestFacts } from "./net/placeholders.ts";
 import type { Fields, Logger } from "./observe/log.ts";
 import type { Metrics } from "./observe/metrics.ts";
 import type { TunnelOwner } from "./tunnel/watchdog.ts";
-import type { Conn, Net } from "./runtime/types.ts";
+import type { ClientCertificate, Conn, Net } from "./runtime/types.ts";
 import type { UpstreamGroup } from "./upstream/group.ts";
 
 /** What one listener's connections share: the configuration generation they started under. */
@@ -55,33 +61,62 @@ export interface ConnectionContext extends TunnelContext {
   /** Plain listeners of a gateway with ACME certificates: pending HTTP-01 tokens, answered
    * before routing. */
   acmeChallenge?: ChallengeLookup;
+  /** Aborted once this configuration generation takes no more requests (reload, drain): kept-alive
+   * connections end after their current answer, idle ones at once. */
+  retired: AbortSignal;
+  /** Kept-alive connections waiting for a request, process-wide (closed first at max_connections). */
+  idleClients: IdleClients;
 }
 
 export async function handleConnection(accepted: Conn, id: number, ctx: ConnectionContext): Promise<void> {
   const started = Date.now();
+  // An idle kept-alive connection gives its slot to a new client rather than have it refused.
+  if (ctx.limits.full) ctx.idleClients.evictOldest();
   const admitted = await admitClient(accepted, id, ctx);
   if (admitted === null) return;
-  const record = new ConnectionRecord(admitted, id, started, ctx);
-  let opened: Opened | undefined;
-  try {
-    const request = await readRequest(record, ctx);
-    if (request !== null && !await answeredChallenge(record, request, ctx)) {
-      const route = routeRequest(ctx.servers, request.head);
-      record.routed(route);
-      checkRouteAccess(route, admitted.clientIp, request.head);
-      if (route.answer) await answerItself(record, request, route, route.answer, ctx);
-      else if (request.websocket) opened = await upgrade(record, request, route, ctx);
-      else await passThrough(record, request, route, ctx);
+  let record = new ConnectionRecord(admitted, id, started, ctx, 0);
+  let first: Uint8Array | undefined;
+  while (true) {
+    let opened: Opened | undefined;
+    let next: KeptAlive | undefined;
+    try {
+      const request = await readRequest(record, ctx, first);
+      if (request !== null && !await answeredChallenge(record, request, ctx)) {
+        const route = routeRequest(ctx.servers, request.head);
+        record.routed(route);
+        checkRouteAccess(route, admitted.clientIp, request.head);
+        if (route.answer) await answerItself(record, request, route, route.answer, ctx);
+        else if (request.websocket) opened = await upgrade(record, request, route, ctx);
+        else next = await passThrough(record, request, route, ctx);
+      }
+    } catch (err) {
+      await record.reject(err);
     }
-  } catch (err) {
-    await record.reject(err);
+    if (opened) {
+      // The tunnel phase as a promise chain: an idle tunnel (days, thousands of them) then parks
+      // no suspended frame of this function.
+      return runTunnel(record, opened, ctx)
+        .catch((err) => record.reject(err))
+        .finally(() => record.finish());
+    }
+    if (!next) return record.finish();
+    record.finishRequest();
+    first = next.rest.length > 0 ? next.rest : await awaitNextRequest(admitted.client, {
+      timeoutMs: next.timeoutMs,
+      retired: ctx.retired,
+      idle: ctx.idleClients,
+      release: admitted.release,
+    }) ?? undefined;
+    if (first === undefined) return record.closeClient();
+    record = new ConnectionRecord(admitted, id, Date.now(), ctx, record.served + 1);
   }
-  if (!opened) return record.finish();
-  // The tunnel phase as a promise chain: an idle tunnel (days, thousands of them) then parks no
-  // suspended frame of this function.
-  return runTunnel(record, opened, ctx)
-    .catch((err) => record.reject(err))
-    .finally(() => record.finish());
+}
+
+/** The connection goes on after an answer: what the client sent past its request, and how long
+ * to wait for more. */
+interface KeptAlive {
+  rest: Uint8Array;
+  timeoutMs: number;
 }
 
 /** A validated request, with the bytes that came after its head. */
@@ -118,18 +153,45 @@ function rulesEdit(
   return rules && headerEdit(rules, route, () => factsOf(record, request), record.ctx.logger);
 }
 
-/** READ HEAD + VALIDATE. null: the client connected and left without a word (nothing to log). */
-async function readRequest(record: ConnectionRecord, ctx: ConnectionContext): Promise<ClientRequest | null> {
-  const { client, refusal } = record.admitted;
-  const read = await readClientHead(client, ctx.config, { started: record.started, refusal });
+/**
+ * READ HEAD + VALIDATE. null: the client connected and left without a word (nothing to log), or
+ * its TLS handshake failed (logged). `first`: bytes of a further request already read.
+ */
+async function readRequest(
+  record: ConnectionRecord,
+  ctx: ConnectionContext,
+  first: Uint8Array | undefined,
+): Promise<ClientRequest | null> {
+  const { client: conn, clientIp } = record.admitted;
+  // Only a first request can be refused by the connection limits; later ones by the rate.
+  const refusal = record.served === 0 ? record.admitted.refusal : undefined;
+  const client = first ? connView(conn, { unread: first }) : conn;
+  const read = await readClientHead(client, ctx.config, { started: record.started, refusal }).catch((err) => {
+    if (!(err instanceof NetError && err.code === "TLS")) throw err;
+    ctx.logger.log("warn", "tls_failed", {
+      id: record.id,
+      client: record.fields.client,
+      reason: err.message,
+    });
+    return null;
+  });
   if (read === null) return null;
   if (refusal) throw refusal;
+  const wait = record.served > 0 ? ctx.limits.requestRate(clientIp, Date.now()) : 0;
+  if (wait > 0) {
+    throw new HttpError(429, `over the handshake rate (${ctx.config.limits.rate}/s) for ${clientIp}`, {
+      headers: [["Retry-After", String(Math.ceil(wait))]],
+    });
+  }
   const { max_headers: maxHeaders, max_request_line: maxRequestLine } = ctx.config.limits;
   const head = parseRequestHead(read.head, { maxHeaders, maxRequestLine });
   const trusted = matchesAny(ctx.config.trusted_proxies, record.admitted.clientIp);
   const idHeader = ctx.config.request_id_header;
   const requestId = idHeader === "" ? "" : requestIdFor(head.headers, idHeader, trusted);
   Object.assign(record.fields, { method: head.method, path: head.path, request_id: requestId || undefined });
+  // Like nginx's $ssl_client_s_dn and $ssl_client_verify, on a listener with client_ca.
+  const cert = record.clientCertificate;
+  if (cert) Object.assign(record.fields, { client_cert: cert.subject, client_verified: cert.verified });
   const websocket = isWebSocketUpgrade(head);
   const key = websocket ? checkUpgradeRequest(head).key : "";
   return { head, websocket, key, rest: read.rest, trusted, requestId };
@@ -219,13 +281,16 @@ async function upgrade(
   };
 }
 
-/** The plain HTTP path: reissue the request with its body, relay the answer with its body. */
+/**
+ * The plain HTTP path: reissue the request with its body, relay the answer with its body. Returns
+ * how the client connection goes on, or undefined when it ends with this answer.
+ */
 async function passThrough(
   record: ConnectionRecord,
   request: ClientRequest,
   route: RouteConfig,
   ctx: ConnectionContext,
-): Promise<void> {
+): Promise<KeptAlive | undefined> {
   if (route.websocket_only) {
     // RFC 9110 §15.5.22: a 426 names the protocol to switch to.
     throw new HttpError(426, "plain HTTP request on a websocket_only route", {
@@ -235,11 +300,18 @@ async function passThrough(
   const { client } = record.admitted;
   const body = new BodyCutter(requestBodyFraming(request.head));
   const first = body.cut(request.rest);
+  // The whole body came with the head (always, without one): nothing streams after it.
+  const replayable = body.done;
   let bodySent = Promise.resolve(0);
+  const group = ctx.upstreams.get(route.upstream)!;
+  // Upstream reuse needs an HTTP/1.1 exchange: a 1.0 request goes up as 1.0, answered until close.
+  const reuse = group.pool !== undefined && request.head.version === "HTTP/1.1";
   const upstream = await exchange(record, request, route, ctx, {
     rest: first,
     expect: {},
-    replayable: body.done,
+    replayable,
+    reuse,
+    idempotent: replayable && isIdempotent(request.head.method),
     afterSend(conn) {
       // The rest of the body streams while the answer comes back (many servers read it all first).
       if (body.done) return;
@@ -250,7 +322,24 @@ async function passThrough(
       bodySent.catch(() => conn.close());
     },
   });
-  await relayAnswer(record, upstream, request, route, first.length, bodySent);
+  const server = matchServer(ctx.servers, getHeader(request.head.headers, "host")) ?? ctx.servers[0]!;
+  const state = {
+    timeoutMs: server.keepalive_timeout,
+    maxRequests: server.max_requests_per_connection,
+    served: record.served,
+    retired: ctx.retired.aborted,
+  };
+  const persist = (framing: BodyFraming) => keepClientAlive(request.head, framing, state);
+  const relayed = await relayAnswer(record, upstream, request, route, first.length, persist);
+  // A request body still coming once its answer went out (a backend that answered early, or a
+  // client trickling it) gets handshake_timeout to end, so that the client can read the answer;
+  // then the connection ends: its rest would otherwise be read as the next request.
+  const streamed = replayable ? 0 : await settledWithin(bodySent, ctx.config.limits.handshake_timeout);
+  const bodyRead = streamed !== undefined && body.done;
+  if (bodyRead) record.fields.up_bytes = first.length + streamed;
+  if (reuse && relayed.exact && bodyRead && reusableUpstream(upstream.response)) record.parkUpstream(group);
+  if (!relayed.persisted || !bodyRead) return undefined;
+  return { rest: body.leftover, timeoutMs: server.keepalive_timeout };
 }
 
 /** A `redirect` or `respond` route: the gateway answers (an upgrade too: no 101), no upstream is
@@ -282,7 +371,9 @@ async function exchange(
   request: ClientRequest,
   route: RouteConfig,
   ctx: ConnectionContext,
-  options: Pick<ExchangeOptions, "expect" | "replayable" | "afterSend" | "signal"> & { rest: Uint8Array },
+  options:
+    & Pick<ExchangeOptions, "expect" | "replayable" | "afterSend" | "signal" | "reuse" | "idempotent">
+    & { rest: Uint8Array },
 ): Promise<UpstreamAnswer> {
   const { client, clientIp } = record.admitted;
   const group = ctx.upstreams.get(route.upstream)!;
@@ -292,6 +383,7 @@ async function exchange(
     websocket: request.websocket,
     tls: ctx.tls,
     trustForwarded: request.trusted,
+    keepAlive: options.reuse ?? false,
     ...(route.rewrite && { target: rewriteTarget(request.head.path, route.match, route.rewrite) }),
     requestIdHeader: ctx.config.request_id_header,
     requestId: request.requestId,
@@ -321,32 +413,38 @@ async function exchange(
   return upstream;
 }
 
-/** RELAY: a final answer other than 101, with exactly its body; the connection then closes. */
+/** RELAY: a final answer other than 101, with exactly its body; the connection then closes,
+ * unless `persist` (plain HTTP) keeps it for another request. */
 async function relayAnswer(
   record: ConnectionRecord,
   upstream: UpstreamAnswer,
   request: ClientRequest,
   route: RouteConfig,
   upBytes: number,
-  bodySent = Promise.resolve(0),
-): Promise<void> {
+  persist?: (framing: BodyFraming) => boolean,
+): Promise<Relayed> {
   record.answering();
   const edit = rulesEdit(record, request, route, route.response_headers);
   const timeouts = { readTimeout: route.read_timeout, sendTimeout: route.send_timeout };
-  const downBytes = await relayResponse(
+  const relayed = await relayResponse(
     upstream.conn,
     record.admitted.client,
     upstream,
     request.head.method,
     timeouts,
-    edit,
+    {
+      ...(edit && { edit }),
+      ...(persist && { persist }),
+    },
   );
   Object.assign(record.fields, {
     status: upstream.response.status,
-    down_bytes: downBytes,
-    up_bytes: upBytes + await bodySent.catch(() => 0),
+    down_bytes: relayed.bytes,
+    up_bytes: upBytes,
+    // The upstream's answer ended the exchange (whether or not the connection stays).
     closed_by: "upstream",
   });
+  return relayed;
 }
 
 function runTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionContext): Promise<void> {
@@ -438,7 +536,7 @@ class ConnectionRecord implements TunnelOwner {
   readonly fields: AccessFields;
   /** Only the lease and the socket: the answer's parsed head and bytes are not kept for the
    * tunnel's days (idle memory per tunnel is a headline figure). */
-  #upstream: Pick<UpstreamAnswer, "lease" | "conn"> | undefined;
+  #upstream: { lease: UpstreamAnswer["lease"]; conn: Conn | undefined } | undefined;
   #route: RouteConfig | undefined;
   /** Bytes of an answer went to the client: an error can then only close the connection. */
   #answering = false;
@@ -448,9 +546,12 @@ class ConnectionRecord implements TunnelOwner {
     readonly id: number,
     readonly started: number,
     readonly ctx: ConnectionContext,
+    /** Requests answered on this connection before this one (keep-alive). */
+    readonly served: number,
   ) {
     this.fields = {
       id,
+      ...(served > 0 ? { request: served + 1 } : {}),
       client: formatAddr(admitted.client.remoteAddr),
       method: undefined,
       path: undefined,
@@ -486,6 +587,20 @@ class ConnectionRecord implements TunnelOwner {
     this.fields.upstream = upstream.lease.server.config.address;
   }
 
+  /** The client's TLS certificate on a listener with `client_ca` (see Conn.clientCertificate). */
+  get clientCertificate(): ClientCertificate | undefined {
+    return this.admitted.client.clientCertificate?.();
+  }
+
+  /** The upstream connection carried one exactly delimited answer: it goes back to the group's
+   * pool for the next request instead of being closed. */
+  parkUpstream(group: UpstreamGroup): void {
+    const held = this.#upstream;
+    if (!held || !group.pool || !(held.conn instanceof PoolableConn)) return;
+    this.#upstream = { lease: held.lease, conn: undefined };
+    group.pool.park(held.lease.server.config.address, held.conn);
+  }
+
   answering(): void {
     this.#answering = true;
   }
@@ -519,15 +634,28 @@ class ConnectionRecord implements TunnelOwner {
     }
   }
 
+  /** The end of the connection: the request's end, then the client's. */
   finish(): void {
+    this.finishRequest();
+    this.closeClient();
+  }
+
+  /** The end of this request: its upstream given back, its access record written; the client
+   * connection stays (keep-alive). */
+  finishRequest(): void {
     const { fields, ctx } = this;
-    this.admitted.release();
     this.#upstream?.lease.release();
-    this.#upstream?.conn.close();
-    this.admitted.client.close();
+    this.#upstream?.conn?.close();
+    this.#upstream = undefined;
     fields.duration_ms = Date.now() - this.started;
     if (ctx.config.log.access && fields.status !== 0) ctx.logger.log("info", "access", fields);
     countOutcome(ctx.metrics, fields);
+  }
+
+  /** Closes the client connection and gives its slot back. */
+  closeClient(): void {
+    this.admitted.release();
+    this.admitted.client.close();
   }
 }
 

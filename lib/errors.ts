@@ -84,11 +84,20 @@ export class UpstreamError extends Error {
   /** Caused by the gateway's own failure (isOwnFailure): never counted against the server, never
    * retried on another (it would fail the same way), answered 503 + Retry-After. */
   readonly own: boolean;
+  /** The connection ended before any byte of an answer came back (the request may not have
+   * reached the server). */
+  readonly unanswered: boolean;
   constructor(
     phase: UpstreamPhase,
     upstream: string,
     message: string,
-    options: { timedOut?: boolean; retryable?: boolean; full?: boolean; cause?: unknown } = {},
+    options: {
+      timedOut?: boolean;
+      retryable?: boolean;
+      full?: boolean;
+      unanswered?: boolean;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = "UpstreamError";
@@ -98,6 +107,7 @@ export class UpstreamError extends Error {
     this.timedOut = options.timedOut ?? false;
     this.retryable = !this.own && (options.retryable ?? false);
     this.full = options.full ?? false;
+    this.unanswered = options.unanswered ?? false;
   }
 }
 

@@ -20,6 +20,7 @@ import {
   type PlannedListener,
 } from "./process/listen_plan.ts";
 import type { ChallengeLookup } from "./tls/acme/http01.ts";
+import { IdleClients } from "./passthrough/idle_clients.ts";
 import type { Config } from "./config/schema.ts";
 import type { Logger } from "./observe/log.ts";
 import type { Addr, Conn, Listener, Net } from "./runtime/types.ts";
@@ -33,6 +34,8 @@ const ACCEPT_BACKOFF_MS = 100;
 interface Generation {
   config: Config;
   upstreams: Map<string, UpstreamGroup>;
+  /** Aborted when a reload replaces it or shutdown starts: kept-alive connections stop taking requests. */
+  retired: AbortController;
 }
 
 interface OpenListener {
@@ -52,6 +55,8 @@ export class Gateway {
   /** Aborted when draining starts: frame-tracking tunnels send Close 1001 then, not at the timeout. */
   #drain = new AbortController();
   #watchdog = new Watchdog();
+  /** Kept-alive client connections waiting for a request, across generations. */
+  #idleClients = new IdleClients();
   #nextId = 1;
   #draining = false;
   #reusePort: boolean;
@@ -92,7 +97,7 @@ export class Gateway {
       metrics: this.metrics,
       systemNameservers: options.systemNameservers ?? (() => Promise.resolve([])),
     });
-    this.#generation = { config, upstreams: this.#createGroups(config) };
+    this.#generation = { config, upstreams: this.#createGroups(config), retired: new AbortController() };
     this.#plan = planListeners(config, this.#acme?.certificate);
     this.#limits = new Limits(config.limits);
   }
@@ -155,7 +160,7 @@ export class Gateway {
   };
 
   async #open(planned: PlannedListener): Promise<void> {
-    const { addr, tls } = planned;
+    const { addr, tls, clientAuth } = planned;
     if (planned.tlsExpected && tls.length === 0) {
       // Refused until the first certificate exists (docs/configuration.md, Automatic certificates).
       this.#logger.log("info", "acme_waiting", {
@@ -169,6 +174,7 @@ export class Gateway {
       reusePort: this.#reusePort && addr.transport === "tcp",
       ...(tls.length ? { tls } : {}),
       ...(planned.swappable ? { swappable: true } : {}),
+      ...(clientAuth ? { clientAuth } : {}),
     }).catch((err) => {
       throw new Error(`cannot listen on ${formatAddr(addr)}`, { cause: err });
     });
@@ -201,7 +207,8 @@ export class Gateway {
     const upstreams = this.#createGroups(config);
     this.#health?.stop();
     this.#health = new HealthChecks(this.#net, { logger: this.#logger });
-    this.#generation = { config, upstreams };
+    retire(this.#generation);
+    this.#generation = { config, upstreams, retired: new AbortController() };
     this.#serversChanged();
     // Groups start from the last answers; their names are looked up again at once.
     void this.#discovery.follow(upstreams, this.#serversChanged);
@@ -292,6 +299,8 @@ export class Gateway {
       limits: this.#limits,
       proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),
       ...(this.#acme && !entry.planned.tlsExpected ? { acmeChallenge: this.#acme.challenge } : {}),
+      retired: generation.retired.signal,
+      idleClients: this.#idleClients,
     };
     entry.context = { generation, ctx };
     return ctx;
@@ -313,6 +322,8 @@ export class Gateway {
   async shutdown(timeoutMs: number): Promise<{ forced: number }> {
     this.#draining = true;
     this.#drain.abort();
+    // Idle kept-alive connections close now, busy ones after their answer.
+    retire(this.#generation);
     this.#closeListeners();
     this.#health?.stop();
     this.#discovery.stop();
@@ -355,4 +366,10 @@ export class Gateway {
   get liveConnections(): number {
     return this.#live.size;
   }
+}
+
+/** A generation takes no more requests on kept-alive connections and keeps no idle upstream ones. */
+function retire(generation: Generation): void {
+  generation.retired.abort();
+  for (const group of generation.upstreams.values()) group.retire();
 }

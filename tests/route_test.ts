@@ -18,7 +18,14 @@ function route(path: string): RouteConfig {
 }
 
 function server(hosts: string[] | undefined, name: string): ServerConfig {
-  return { listen: [], routes: [route(`/${name}`)], proxy_protocol: false, ...(hosts ? { hosts } : {}) };
+  return {
+    listen: [],
+    routes: [route(`/${name}`)],
+    proxy_protocol: false,
+    keepalive_timeout: 0,
+    max_requests_per_connection: 1,
+    ...(hosts ? { hosts } : {}),
+  };
 }
 
 Deno.test("hostName() drops the port, one trailing dot, and lowercases", () => {

@@ -1,7 +1,7 @@
 /** Command-line options of `deno task bench` (pure: parses the given argv only). */
 import { parseArgs } from "node:util";
 
-export const SCENARIOS = ["echo", "bulk", "handshake", "idle"] as const;
+export const SCENARIOS = ["echo", "bulk", "handshake", "idle", "http"] as const;
 export type Scenario = typeof SCENARIOS[number];
 export const TARGETS = [
   "direct",

@@ -29,6 +29,7 @@ const MIB = 1024 * 1024;
 const ECHO_CONNS = 100;
 const ECHO_BYTES = 64;
 const HANDSHAKE_CONCURRENCY = 50;
+const HTTP_CONNS = 50;
 /** The idle figures that need the RSS read after the tunnels closed (absent with --release-wait 0). */
 export const RELEASE_FIGURES = ["idle.kept", "idle.keptPct"] as const;
 /** Opening handshakes in flight while the idle tunnels are built. */
@@ -70,6 +71,34 @@ function bulkCase(conns: number): Case {
         [`${k}.cpu`]: num(raw, "cpuTicks") / clkTck / ((2 * bytes) / 1e9),
       };
     },
+  };
+}
+
+/** Plain HTTP GETs with wrk over HTTP_CONNS connections, kept alive or one request each. */
+function httpCase(keepAlive: boolean): Case {
+  const k = keepAlive ? "http" : "httpClose";
+  const how = keepAlive ? "kept alive" : "Connection: close";
+  return {
+    name: keepAlive ? "http-keepalive" : "http-close",
+    scenario: "http",
+    figures: [
+      fig(`${k}.rate`, `plain GETs/s, ${HTTP_CONNS} conns, ${how}`, "higher", "baseline"),
+      fig(`${k}.failed`, `plain GET failures, ${how}`, "lower", "plain"),
+      fig(`${k}.cpu`, `plain GET proxy CPU µs/request, ${how}`, "lower", "proxy"),
+    ],
+    loadArgs: (o) => [
+      "--scenario",
+      "http",
+      "--conns",
+      String(HTTP_CONNS),
+      ...(keepAlive ? [] : ["--close"]),
+      ...timing(o),
+    ],
+    derive: (raw, clkTck) => ({
+      [`${k}.rate`]: num(raw, "requests") / num(raw, "seconds"),
+      [`${k}.failed`]: num(raw, "failures"),
+      [`${k}.cpu`]: (num(raw, "cpuTicks") / clkTck) * 1e6 / num(raw, "requests"),
+    }),
   };
 }
 
@@ -117,6 +146,8 @@ export const CASES: Case[] = [
       "hs.cpu": (num(raw, "cpuTicks") / clkTck) * 1e6 / num(raw, "handshakes"),
     }),
   },
+  httpCase(true),
+  httpCase(false),
   {
     name: "idle",
     scenario: "idle",

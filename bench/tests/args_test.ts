@@ -7,7 +7,12 @@ Deno.test("parseOptions", async (t) => {
     {
       name: "defaults",
       argv: [],
-      want: { runs: 3, durationS: 5, releaseWaitS: 60, scenarios: ["echo", "bulk", "handshake", "idle"] },
+      want: {
+        runs: 3,
+        durationS: 5,
+        releaseWaitS: 60,
+        scenarios: ["echo", "bulk", "handshake", "idle", "http"],
+      },
     },
     { name: "release wait off", argv: ["--release-wait", "0"], want: { releaseWaitS: 0 } },
     {

@@ -76,6 +76,17 @@ export class Limits {
     };
   }
 
+  /** A further request on a kept-alive connection: the handshake rate applies to it too. 0 = go
+   * on, else the seconds to wait (429). */
+  requestRate(ip: string | undefined, now: number): number {
+    return ip === undefined ? 0 : this.#buckets?.take(ip, now) ?? 0;
+  }
+
+  /** The next connection would be over max_connections. */
+  get full(): boolean {
+    return this.#total >= this.#options.max_connections;
+  }
+
   /** Connections admitted and not yet released. */
   get active(): number {
     return this.#total;

@@ -19,7 +19,14 @@ type ReadTextFile = (path: string) => Promise<string>;
 /** YAML beyond this many alias expansions is an attack ("billion laughs"), not a config. */
 const MAX_ALIAS_COUNT = 100;
 
-export async function loadConfigFile(path: string, readTextFile: ReadTextFile): Promise<LoadResult> {
+/** Keys the running runtime cannot honour (key name -> why), refused where they are written. */
+export type Unsupported = Readonly<Record<string, string>>;
+
+export async function loadConfigFile(
+  path: string,
+  readTextFile: ReadTextFile,
+  options: { unsupported?: Unsupported } = {},
+): Promise<LoadResult> {
   let text: string;
   try {
     text = await readTextFile(path);
@@ -53,7 +60,7 @@ export async function loadConfigFile(path: string, readTextFile: ReadTextFile): 
   } catch (error) {
     return { errors: [`${at(0)}: YAML error: ${reason(error)}`] };
   }
-  const result = await check(raw, { source: path, baseDir: dirname(path), readTextFile });
+  const result = await check(raw, { source: path, baseDir: dirname(path), readTextFile, ...options });
   const located = result.issues.map((issue) => ({ issue, offset: locate(doc, issue) }));
   located.sort((a, b) => a.offset - b.offset);
   const errors = located.map(({ issue, offset }) => `${at(offset)}: ${describe(issue)}`);
@@ -63,7 +70,7 @@ export async function loadConfigFile(path: string, readTextFile: ReadTextFile): 
 /** For flag/default configs: validates `raw` and reads the PEM files; errors "key.path: message". */
 export async function loadConfigObject(
   raw: unknown,
-  options: { source: string; baseDir: string; readTextFile: ReadTextFile },
+  options: { source: string; baseDir: string; readTextFile: ReadTextFile; unsupported?: Unsupported },
 ): Promise<LoadResult> {
   const result = await check(raw, options);
   const errors = result.issues.map(describe);
@@ -73,7 +80,7 @@ export async function loadConfigObject(
 /** Validation, then the files it names (PEM, token): unreadable files are reported with the rest. */
 async function check(
   raw: unknown,
-  options: { source: string; baseDir: string; readTextFile: ReadTextFile },
+  options: { source: string; baseDir: string; readTextFile: ReadTextFile; unsupported?: Unsupported },
 ): Promise<{ config?: Config; issues: ConfigIssue[] }> {
   const { config, issues, files } = validateConfig(raw, options);
   const fileIssues = await Promise.all(

@@ -85,9 +85,12 @@ export class Reader {
   readonly issues: ConfigIssue[] = [];
   readonly files: ConfigFile[] = [];
   readonly #baseDir: string;
+  /** Keys the runtime cannot honour (key name -> why): reported where they are written. */
+  readonly unsupported: Readonly<Record<string, string>>;
 
-  constructor(baseDir: string) {
+  constructor(baseDir: string, unsupported: Readonly<Record<string, string>> = {}) {
     this.#baseDir = baseDir;
+    this.unsupported = unsupported;
   }
 
   report(path: KeyPath, message: string, atKey = false): void {

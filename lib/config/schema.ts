@@ -123,6 +123,22 @@ export interface ServerConfig {
   routes: RouteConfig[];
   /** Connections start with a PROXY protocol v1/v2 header (accepted only from trusted_proxies). */
   proxy_protocol: boolean;
+  /** Plain HTTP: how long a client connection waits for its next request; 0 = one request each. */
+  keepalive_timeout: number;
+  /** Plain HTTP: requests one client connection may carry; the last answer says Connection: close. */
+  max_requests_per_connection: number;
+  /** Mutual TLS (`tls.client_ca`, `tls.client_auth`); only with `tls`. */
+  client_auth?: ClientAuthConfig;
+}
+
+/** Client certificates on a TLS server (nginx ssl_client_certificate + ssl_verify_client). */
+export interface ClientAuthConfig {
+  /** Resolved against the config file's directory. */
+  ca_file: string;
+  /** Its PEM text, read by load.ts. */
+  ca: string;
+  /** require: no verified certificate, no handshake; optional: the handshake goes on either way. */
+  mode: "require" | "optional";
 }
 
 export interface UpstreamServerConfig {
@@ -199,6 +215,9 @@ export interface UpstreamTlsConfig {
   /** Its PEM text, read by load.ts. */
   ca?: string;
   verify: boolean;
+  /** A client certificate presented to wss:// servers (nginx proxy_ssl_certificate); PEM read by
+   * load.ts, paths resolved against the config file's directory. */
+  client_cert?: { cert_file: string; key_file: string; cert: string; key: string };
 }
 
 export interface UpstreamConfig {
@@ -221,6 +240,10 @@ export interface UpstreamConfig {
   health_check?: HealthCheckConfig;
   /** Send a PROXY protocol header of this version first on every upstream connection. */
   send_proxy_protocol?: ProxyVersion;
+  /** Plain HTTP: idle connections kept per server for reuse (nginx `keepalive`); 0 = none. */
+  keepalive: number;
+  /** An idle kept connection is closed after this long. */
+  keepalive_timeout: number;
 }
 
 export interface LimitsConfig {
@@ -295,6 +318,10 @@ export const DEFAULTS = {
     balance: "round_robin" as Balance,
     connect_timeout: 5_000,
     tls: { verify: true },
+    // Opt-in, like nginx: a backend that closes idle connections early would otherwise see
+    // its first reused request fail (retried once, but only when idempotent).
+    keepalive: 0,
+    keepalive_timeout: 60_000,
     health_check: {
       type: "tcp" as HealthCheckType,
       interval: 5_000,
@@ -328,6 +355,9 @@ export const DEFAULTS = {
   watch_config: false,
   /** A server block's listeners expect PROXY protocol headers. */
   proxy_protocol: false,
+  /** Plain HTTP client keep-alive (nginx: keepalive_timeout 75s, keepalive_requests 1000). */
+  keepalive: { timeout: 75_000, max_requests: 1_000 },
+  client_auth: "require" as "require" | "optional",
   workers: 1 as number | "auto",
   request_id_header: "X-Request-Id",
   /** `respond` without content_type. */

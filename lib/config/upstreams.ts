@@ -32,6 +32,12 @@ import {
 import { parseHashKey } from "./hash_key.ts";
 import { readSendProxyProtocol } from "./admission.ts";
 import { readResolvedServer, readResolver, readSrvServer } from "./discovery.ts";
+import {
+  readUpstreamClientCert,
+  readUpstreamKeepAlive,
+  UPSTREAM_KEYS,
+  UPSTREAM_TLS_KEYS,
+} from "./connections.ts";
 
 const KEYS = {
   upstream: [
@@ -44,9 +50,10 @@ const KEYS = {
     "connect_timeout",
     "send_proxy_protocol",
     "resolver",
+    ...UPSTREAM_KEYS,
   ],
   server: ["address", "resolve", "srv", "weight", "max_conns", "backup", "max_fails", "fail_timeout", "down"],
-  tls: ["server_name", "ca", "verify"],
+  tls: ["server_name", "ca", "verify", ...UPSTREAM_TLS_KEYS],
   healthCheck: ["type", "interval", "timeout", "path", "rise", "fall", "expect_status"],
 } as const;
 
@@ -107,6 +114,7 @@ function readGroup(r: Reader, name: string, obj: Raw, path: KeyPath): UpstreamCo
       : {}),
     ...(healthCheck && { health_check: healthCheck }),
     ...readSendProxyProtocol(r, obj, path),
+    ...readUpstreamKeepAlive(r, obj, path),
   };
 }
 
@@ -126,6 +134,7 @@ function readTls(r: Reader, obj: Raw, path: KeyPath): UpstreamTlsConfig {
   const tls: UpstreamTlsConfig = {
     ...(serverName !== undefined && { server_name: serverName }),
     verify: r.get(raw, "verify", tlsPath, asBoolean) ?? DEFAULTS.upstream.tls.verify,
+    ...readUpstreamClientCert(r, raw, tlsPath),
   };
   if (ca !== undefined) tls.ca_file = r.pemFile([...tlsPath, "ca"], ca, (pem) => tls.ca = pem);
   return tls;

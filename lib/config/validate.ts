@@ -16,6 +16,7 @@ import {
   ROUTE_ACCESS_KEYS,
 } from "./admission.ts";
 import { readCloseSpread, readWebSocket } from "./websocket.ts";
+import { readClientAuth, readServerKeepAlive, SERVER_KEYS, SERVER_TLS_KEYS } from "./connections.ts";
 import {
   EDGE_ROUTE_KEYS,
   type EdgeContext,
@@ -40,6 +41,7 @@ import {
   Reader,
 } from "./reader.ts";
 import {
+  type ClientAuthConfig,
   type Config,
   DEFAULTS,
   type LogConfig,
@@ -65,8 +67,8 @@ const KEYS = {
     "request_id_header",
     "watch_config",
   ],
-  server: ["listen", "tls", "hosts", "routes", "proxy_protocol"],
-  cert: ["cert", "key", "hosts"],
+  server: ["listen", "tls", "hosts", "routes", "proxy_protocol", ...SERVER_KEYS],
+  cert: ["cert", "key", "hosts", ...SERVER_TLS_KEYS],
   route: [
     "path",
     "upstream",
@@ -92,9 +94,9 @@ const ROUTE_PATH = /^(=\s*)?(\/\S*)$/;
  */
 export function validateConfig(
   raw: unknown,
-  options: { source: string; baseDir: string },
+  options: { source: string; baseDir: string; unsupported?: Readonly<Record<string, string>> },
 ): { config?: Config; issues: ConfigIssue[]; files: ConfigFile[] } {
-  const r = new Reader(options.baseDir);
+  const r = new Reader(options.baseDir, options.unsupported);
   const root = r.mapping(raw, [], KEYS.root);
   if (root === undefined) return { issues: r.issues, files: [] };
   const names = isRecord(root.upstreams) ? Object.keys(root.upstreams) : undefined;
@@ -161,13 +163,14 @@ function readServers(
 ): ServerConfig[] {
   /** Listen address -> the first server using it, to catch TLS and plain HTTP (or PROXY and
    * none) on one socket. */
-  const listeners = new Map<string, { server: number; tls: boolean; proxy: boolean }>();
+  const listeners = new Map<string, { server: number; tls: boolean; proxy: boolean; clientAuth: string }>();
   const servers: ServerConfig[] = [];
   for (const [server, { value, path }] of (r.list(root, "servers", [], { required: true }) ?? []).entries()) {
     const obj = r.mapping(value, path, KEYS.server);
     if (obj === undefined) continue;
-    const acme = isAcmeTls(obj.tls) ? readAcme(r, obj.tls as Raw, path) : undefined;
-    const tls = obj.tls === undefined || isAcmeTls(obj.tls) ? undefined : readCerts(r, obj, path);
+    const acmeTls = isAcmeTls(obj.tls);
+    const acme = acmeTls ? readAcme(r, obj.tls as Raw, path) : undefined;
+    const { certs: tls, client_auth } = obj.tls === undefined || acmeTls ? {} : readCerts(r, obj, path);
     const proxy_protocol = readProxyProtocol(r, obj, path);
     const listen = [];
     for (const item of r.strings(obj, "listen", path, { required: true }) ?? []) {
@@ -183,11 +186,17 @@ function readServers(
       else if (first && first.tls !== (obj.tls !== undefined)) {
         const other = `servers[${first.server}] ${first.tls ? "with" : "without"} TLS`;
         r.report(item.path, `listen address "${key}" is also used by ${other}; both must use TLS or neither`);
+      } else if (first && first.clientAuth !== clientAuthKey(client_auth)) {
+        r.report(
+          item.path,
+          `listen address "${key}" is also used by servers[${first.server}] with other client_ca/client_auth; both must set them alike`,
+        );
       } else if (first && first.proxy !== proxy_protocol) {
         const other = `servers[${first.server}] ${first.proxy ? "with" : "without"} proxy_protocol`;
         r.report(item.path, `listen address "${key}" is also used by ${other}; both must set it alike`);
       } else if (!first && !(addr.transport === "tcp" && addr.port === 0)) {
-        listeners.set(key, { server, tls: obj.tls !== undefined, proxy: proxy_protocol });
+        const clientAuth = clientAuthKey(client_auth);
+        listeners.set(key, { server, tls: obj.tls !== undefined, proxy: proxy_protocol, clientAuth });
       }
     }
     const hosts = readHosts(r, obj, path);
@@ -199,21 +208,34 @@ function readServers(
       ...(hosts && { hosts }),
       routes,
       proxy_protocol,
+      ...readServerKeepAlive(r, obj, path),
+      ...(client_auth && { client_auth }),
     });
   }
   return servers;
 }
 
+/** What must match between servers sharing a listener: one TLS socket asks one way. */
+function clientAuthKey(auth: ClientAuthConfig | undefined): string {
+  return auth ? `${auth.mode} ${auth.ca_file}` : "";
+}
+
 /** `tls:` is one { cert, key } or a list of { cert, key, hosts } for SNI. */
-function readCerts(r: Reader, server: Raw, serverPath: KeyPath): TlsCertConfig[] {
+function readCerts(
+  r: Reader,
+  server: Raw,
+  serverPath: KeyPath,
+): { certs: TlsCertConfig[]; client_auth?: ClientAuthConfig } {
   const entries = Array.isArray(server.tls)
     ? r.list(server, "tls", serverPath, { required: false }) ?? []
     : [{ value: server.tls, path: [...serverPath, "tls"] }];
   const certs: TlsCertConfig[] = [];
   let defaultAt: KeyPath | undefined;
+  const read: { value: Raw; path: KeyPath }[] = [];
   for (const entry of entries) {
     const obj = r.mapping(entry.value, entry.path, KEYS.cert);
     if (obj === undefined) continue;
+    read.push({ value: obj, path: entry.path });
     const cert = r.need(obj, "cert", entry.path, asString);
     const key = r.need(obj, "key", entry.path, asString);
     const hosts = readHosts(r, obj, entry.path);
@@ -234,7 +256,8 @@ function readCerts(r: Reader, server: Raw, serverPath: KeyPath): TlsCertConfig[]
     }
     certs.push(config);
   }
-  return certs;
+  const client_auth = readClientAuth(r, read);
+  return { certs, ...(client_auth && { client_auth }) };
 }
 
 function readHosts(r: Reader, obj: Raw, path: KeyPath): string[] | undefined {

@@ -46,10 +46,13 @@ export function upgradeRequestHeaders(headers: Header[]): Header[] {
   ];
 }
 
-/** Headers for a plain HTTP message on a one-shot connection: the body is relayed verbatim, so its Transfer-Encoding stays. */
+/** Headers for a plain HTTP message on a persistent connection: the body is relayed verbatim, so
+ * its Transfer-Encoding stays; HTTP/1.1 persists without saying so. */
+export function persistentHeaders(headers: Header[]): Header[] {
+  return removeHopByHop(headers, { keep: ["transfer-encoding"] });
+}
+
+/** Headers for a plain HTTP message on a one-shot connection: as persistentHeaders, plus `Connection: close`. */
 export function closeDelimitedHeaders(headers: Header[]): Header[] {
-  return [...removeHopByHop(headers, { keep: ["transfer-encoding"] }), {
-    name: "Connection",
-    value: "close",
-  }];
+  return [...persistentHeaders(headers), { name: "Connection", value: "close" }];
 }

@@ -1,12 +1,12 @@
 /**
  * REISSUE (pure): the request head the upstream gets. Rebuilt, not copied: header names with "_"
  * and hop-by-hop headers removed, the request ID and the route's header rules applied,
- * `Upgrade`/`Connection` set for an upgrade (`Connection: close` for plain HTTP), X-Forwarded-*
- * and Forwarded added.
+ * `Upgrade`/`Connection` set for an upgrade (`Connection: close` for plain HTTP, unless the
+ * connection may be reused), X-Forwarded-* and Forwarded added.
  */
 import { type RequestHead, serializeRequestHead } from "./head.ts";
 import { getHeader, getHeaderValues, type Header, withoutUnderscoreNames } from "./headers.ts";
-import { closeDelimitedHeaders, upgradeRequestHeaders } from "./hop_headers.ts";
+import { closeDelimitedHeaders, persistentHeaders, upgradeRequestHeaders } from "./hop_headers.ts";
 import { addForwardedHeaders } from "./forwarded.ts";
 
 export interface RebuildOptions {
@@ -25,6 +25,8 @@ export interface RebuildOptions {
   requestId?: string;
   /** The route's request_headers (applied after the hop-by-hop removal, before X-Forwarded-*). */
   edit?: (headers: Header[]) => Header[];
+  /** Plain HTTP on a connection the gateway may reuse (upstream `keepalive`): no `Connection: close`. */
+  keepAlive?: boolean;
 }
 
 export function rebuildRequest(request: RequestHead, options: RebuildOptions): Uint8Array {
@@ -32,7 +34,11 @@ export function rebuildRequest(request: RequestHead, options: RebuildOptions): U
   const incoming = withoutUnderscoreNames(request.headers);
   // After the hop-by-hop removal: a client naming X-Request-Id (or a header a rule sets) in its
   // Connection header must not make the gateway drop its own.
-  const sent = options.websocket ? upgradeRequestHeaders(incoming) : closeDelimitedHeaders(incoming);
+  const sent = options.websocket
+    ? upgradeRequestHeaders(incoming)
+    : options.keepAlive
+    ? persistentHeaders(incoming)
+    : closeDelimitedHeaders(incoming);
   if (options.requestIdHeader && options.requestId) {
     replaceHeader(sent, options.requestIdHeader, options.requestId);
   }

@@ -5,7 +5,7 @@
  * straight to it. Wrappers that dropped those paths silently turned the Bun splice and the early
  * 499 off behind `proxy_protocol: true`.
  */
-import type { Addr, Conn, SpliceReport } from "../runtime/types.ts";
+import type { Addr, ClientCertificate, Conn, SpliceReport } from "../runtime/types.ts";
 
 export interface ViewOptions {
   remoteAddr?: Addr;
@@ -75,6 +75,10 @@ class ConnView implements Conn {
     if (this.#unread !== undefined || this.#onRead || !this.#conn.spliceTo) return undefined;
     // Writing into a view is writing into its connection: the adapter sees its own kind.
     return this.#conn.spliceTo(target instanceof ConnView ? target.#conn : target, report);
+  }
+
+  clientCertificate(): ClientCertificate | undefined {
+    return this.#conn.clientCertificate?.();
   }
 
   /** Bytes waiting to be read mean the peer did not leave first: then it never resolves. */

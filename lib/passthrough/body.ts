@@ -9,6 +9,8 @@ import { HeadParseError, NetError } from "../errors.ts";
 import { concat } from "../net/bytes.ts";
 import type { Conn } from "../runtime/types.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /** Turns incoming bytes into the body bytes to forward: a prefix of each chunk, except where a
  * chunked body's trailer section is held back and comes out filtered. Pure. */
 export class BodyCutter {
@@ -16,6 +18,7 @@ export class BodyCutter {
   #remaining: number;
   #scanner: ChunkedScanner | undefined;
   #done: boolean;
+  #leftover: Uint8Array = EMPTY;
 
   constructor(framing: BodyFraming) {
     this.framing = framing;
@@ -28,12 +31,22 @@ export class BodyCutter {
     return this.#done;
   }
 
+  /** Bytes of the chunk that completed the body found after its end (a copy): the start of the
+   * next message on a kept-alive connection, or bytes a backend must not have sent. */
+  get leftover(): Uint8Array {
+    return this.#leftover;
+  }
+
   cut(chunk: Uint8Array): Uint8Array {
-    if (this.#done) return chunk.subarray(0, 0);
+    if (this.#done) {
+      if (chunk.length > 0) this.#leftover = chunk.slice();
+      return chunk.subarray(0, 0);
+    }
     if (this.framing.kind === "length") {
       const take = Math.min(this.#remaining, chunk.length);
       this.#remaining -= take;
       this.#done = this.#remaining === 0;
+      if (this.#done && take < chunk.length) this.#leftover = chunk.slice(take);
       return chunk.subarray(0, take);
     }
     const scanner = this.#scanner;
@@ -43,6 +56,7 @@ export class BodyCutter {
       const from = scanner.heldFrom;
       if (end === -1) return from === chunk.length ? chunk : chunk.subarray(0, from);
       this.#done = true;
+      if (end < chunk.length) this.#leftover = chunk.slice(end);
       const trailers = scanner.trailers;
       return trailers ? concat(chunk.subarray(0, from), trailers) : chunk.subarray(0, end);
     }
@@ -91,4 +105,11 @@ function within<T>(step: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new NetError("ETIMEDOUT", `${what} for ${ms} ms`)), ms);
   });
   return Promise.race([step, late]).finally(() => clearTimeout(timer));
+}
+
+/** What `promise` resolved to, if it did within `ms`; undefined if it failed or took longer. */
+export function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), ms));
+  return Promise.race([promise.catch(() => undefined), late]).finally(() => clearTimeout(timer));
 }

@@ -6,7 +6,7 @@
  */
 import { formatAddr } from "../net/address.ts";
 import type { AcmeConfig, Config, ServerConfig } from "../config/schema.ts";
-import type { Addr, TlsCertificate } from "../runtime/types.ts";
+import type { Addr, ClientAuth, TlsCertificate } from "../runtime/types.ts";
 
 export interface PlannedListener {
   /** The address as configured (port 0 stays 0 here), which identifies it across reloads. */
@@ -19,6 +19,8 @@ export interface PlannedListener {
   tlsExpected: boolean;
   /** Some server block on it gets its certificate from ACME: it will change while it runs. */
   swappable: boolean;
+  /** Client certificates asked for (servers sharing a listener set them alike: validate.ts). */
+  clientAuth?: ClientAuth;
   /** Equal signatures = the same socket can be kept. */
   signature: string;
 }
@@ -55,10 +57,12 @@ export function planListeners(
     entry.tls = certificates(entry.servers, acme);
     entry.swappable = entry.servers.some((server) => server.acme);
     entry.tlsExpected = entry.swappable || entry.servers.some((server) => server.tls);
+    const auth = entry.servers.find((s) => s.client_auth)?.client_auth;
+    if (auth) entry.clientAuth = { ca: auth.ca, mode: auth.mode };
     // ACME certificates change under a running listener (setCertificates): not a reason to
     // open another socket at reload, so they are not part of the signature.
     const fixed = entry.swappable ? entry.servers.map((s) => s.acme?.domains ?? s.tls) : entry.tls;
-    entry.signature = JSON.stringify([entry.key, fixed]);
+    entry.signature = JSON.stringify([entry.key, fixed, entry.clientAuth ?? null]);
   }
   return plan;
 }

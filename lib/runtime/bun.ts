@@ -19,9 +19,12 @@ import { Inbox, type ReadFailure } from "./inbox.ts";
 import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
+import { clientCertificate, type PeerCertificate } from "../tls/client_cert.ts";
 import type {
   Addr,
   ChildProcess,
+  ClientAuth,
+  ClientCertificate,
   Conn,
   ConnectOptions,
   Listener,
@@ -43,6 +46,8 @@ interface BunSocket {
   resume(): void;
   setNoDelay(on: boolean): boolean;
   setKeepAlive(on: boolean, initialDelayMs: number): boolean;
+  /** TLS: what the peer presented (node:tls' shape; {} when nothing). */
+  getPeerCertificate?(): PeerCertificate | undefined;
   /** The socket's file descriptor (-1 once closed). */
   readonly fd: number;
   readonly remoteAddress: string | undefined;
@@ -63,6 +68,9 @@ interface BunHandlers {
   handshake?(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
 }
 
+/** Bun's verification error carries an OpenSSL code (UNABLE_TO_VERIFY_LEAF_SIGNATURE...). */
+type AuthorizationError = (Error & { code?: string }) | null;
+
 interface BunListener {
   readonly port: number;
   readonly hostname: string;
@@ -73,6 +81,7 @@ interface BunTls {
   cert?: string;
   key?: string;
   ca?: string[];
+  requestCert?: boolean;
   serverName?: string;
   rejectUnauthorized?: boolean;
   ALPNProtocols?: Uint8Array;
@@ -104,7 +113,7 @@ interface SocketEvents {
   onDrain(): void;
   onEnd(): void;
   onClose(error?: Error): void;
-  onHandshake(success: boolean, error: Error | null): void;
+  onHandshake(success: boolean, error: AuthorizationError): void;
 }
 
 class BunConn implements Conn, SocketEvents {
@@ -130,12 +139,16 @@ class BunConn implements Conn, SocketEvents {
   #handshaking: boolean;
   /** How much one read may bring, for a near peer (see bun_read_size.ts). */
   #readSize: ReadSize | undefined;
+  /** The listener asks for client certificates: how, and (after the handshake) what came. */
+  #clientAuth: ClientAuth | undefined;
+  #clientCertificate: ClientCertificate | undefined;
 
   constructor(
     socket: BunSocket,
     unixPath: string | undefined,
-    options: { tlsServer: boolean; readSize: ReadSize | undefined },
+    options: { tlsServer: boolean; readSize: ReadSize | undefined; clientAuth?: ClientAuth | undefined },
   ) {
+    this.#clientAuth = options.clientAuth;
     this.#socket = socket;
     this.#readSize = options.readSize;
     this.#inbox = new Inbox(socket);
@@ -273,16 +286,36 @@ class BunConn implements Conn, SocketEvents {
 
   // --- called from the socket handlers ---
 
+  clientCertificate(): ClientCertificate | undefined {
+    return this.#clientCertificate;
+  }
+
   /** A failed handshake: Bun closes the socket once this returns, and `close` follows. A plain HTTP
-   * client is answered on the way and refused (see bun_plain_answer.ts). */
-  onHandshake(success: boolean, error: Error | null): void {
-    if (success) {
-      this.#handshaking = false;
+   * client is answered on the way and refused (see bun_plain_answer.ts); any other failure is the
+   * reason the first read fails (logged as tls_failed). With client certificates, Bun reports a
+   * certificate that does not chain to client_ca as a success with an error: `require` fails it here. */
+  onHandshake(success: boolean, error: AuthorizationError): void {
+    const why = error?.code ?? error?.message;
+    if (!success) {
+      // Reads end with the refusal, before `close` ends them with nothing.
+      const refusal = refusePlainHttp(error, this.#socket.fd, this.localAddr, this.remoteAddr);
+      if (refusal) this.#inbox.end(refusal);
+      else this.#error ??= new NetError("TLS", `TLS handshake failed${why ? `: ${why}` : ""}`);
       return;
     }
-    // Reads end with the refusal, before `close` ends them with nothing.
-    const refusal = refusePlainHttp(error, this.#socket.fd, this.localAddr, this.remoteAddr);
-    if (refusal) this.#inbox.end(refusal);
+    const auth = this.#clientAuth;
+    if (auth) {
+      const peer = this.#socket.getPeerCertificate?.();
+      this.#clientCertificate = clientCertificate(peer, error === null);
+      if (auth.mode === "require" && !this.#clientCertificate.verified) {
+        const failure = new NetError("TLS", `client certificate not verified: ${why ?? "none presented"}`);
+        this.#error ??= failure;
+        this.#settle(failure);
+        this.#socket.terminate();
+        return;
+      }
+    }
+    this.#handshaking = false;
   }
 
   onData(chunk: Uint8Array): void {
@@ -348,7 +381,12 @@ interface Splice {
   reject(err: unknown): void;
 }
 
-function wrap(socket: BunSocket, unixPath: string | undefined, tlsServer = false): BunConn {
+function wrap(
+  socket: BunSocket,
+  unixPath: string | undefined,
+  tlsServer = false,
+  clientAuth?: ClientAuth,
+): BunConn {
   let readSize: ReadSize | undefined;
   if (unixPath === undefined) {
     socket.setNoDelay(true);
@@ -356,7 +394,7 @@ function wrap(socket: BunSocket, unixPath: string | undefined, tlsServer = false
     // Else a reader that stalls holds up to one 512 KiB read per tunnel.
     readSize = ReadSize.capIfNear(socket.fd);
   }
-  const conn = new BunConn(socket, unixPath, { tlsServer, readSize });
+  const conn = new BunConn(socket, unixPath, { tlsServer, readSize, clientAuth });
   fds.opened();
   socket.data = conn;
   return conn;
@@ -401,8 +439,8 @@ class ShedAnswer implements SocketEvents {
     this.onClose();
   }
 
-  onHandshake(success: boolean): void {
-    if (success) this.#answer();
+  onHandshake(success: boolean, authorizationError: AuthorizationError): void {
+    if (success && authorizationError === null) this.#answer();
   }
 
   onData(): void {}
@@ -503,15 +541,25 @@ class BunListenerAdapter implements Listener {
 }
 
 async function listen(options: ListenOptions): Promise<Listener> {
-  const { addr } = options;
+  const { addr, clientAuth } = options;
   const certs = options.tls ?? [];
   // Bun.listen serves one certificate, and keeps it (its reload() takes handlers only); several,
   // chosen by SNI, or ones that change (ACME), go through node:tls.
   if ((certs.length > 1 || options.swappable) && addr.transport === "tcp") {
-    return await listenSniTls(addr, certs, { reusePort: options.reusePort ?? false });
+    return await listenSniTls(addr, certs, { reusePort: options.reusePort ?? false, clientAuth });
   }
-  const tls: BunTls | undefined = certs[0] &&
-    { cert: certs[0].cert, key: certs[0].key, ALPNProtocols: ALPN_HTTP11, ciphers: TLS_POLICY.ciphers };
+  const tls: BunTls | undefined = certs[0] && {
+    cert: certs[0].cert,
+    key: certs[0].key,
+    ALPNProtocols: ALPN_HTTP11,
+    ciphers: TLS_POLICY.ciphers,
+    ...(clientAuth && {
+      ca: [clientAuth.ca],
+      requestCert: true,
+      // require: no certificate at all fails the handshake in BoringSSL already.
+      rejectUnauthorized: clientAuth.mode === "require",
+    }),
+  };
   const unixPath = addr.transport === "unix" ? addr.path : undefined;
   // Sockets arrive through `open` only on a later turn of the event loop, after bind().
   const adapter = new BunListenerAdapter(addr);
@@ -529,10 +577,10 @@ async function listen(options: ListenOptions): Promise<Listener> {
         open: (socket) =>
           fds.full
             ? adapter.shed(socket, tls !== undefined)
-            : adapter.push(wrap(socket, unixPath, tls !== undefined)),
+            : adapter.push(wrap(socket, unixPath, tls !== undefined, clientAuth)),
         ...(tls
           ? {
-            handshake: (socket: BunSocket, success: boolean, error: Error | null) =>
+            handshake: (socket: BunSocket, success: boolean, error: AuthorizationError) =>
               socket.data?.onHandshake(success, error),
           }
           : {}),
@@ -577,6 +625,7 @@ function connect(options: ConnectOptions): Promise<Conn> {
         rejectUnauthorized: tls.verify,
         ALPNProtocols: ALPN_HTTP11,
         ...(tls.caCerts?.length ? { ca: tls.caCerts } : {}),
+        ...(tls.cert ? { cert: tls.cert.cert, key: tls.cert.key } : {}),
       },
       socket: {
         ...RELAY_HANDLERS,

@@ -12,6 +12,7 @@ import { setListenerOptions } from "./deno_socket_fds.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
 import { certificateFor } from "../tls/sni.ts";
 import { isNotTlsHandshakeError, notTlsRefusal } from "../tls/plain_http.ts";
+import { connectNodeTls } from "./node_tls.ts";
 import type {
   Addr,
   ChildProcess,
@@ -333,8 +334,14 @@ async function listenUnix(path: string): Promise<Deno.Listener> {
   return Deno.listen({ transport: "unix", path });
 }
 
+/** Why a TLS listener here cannot ask for client certificates (config key client_ca). */
+const NO_CLIENT_AUTH = "client certificates cannot be verified on Deno 2.9: Deno.listenTls cannot ask for " +
+  "them, and its node:tls server rejects valid ones (require) or reports them unverified (optional); " +
+  "run the compiled binary (Bun), which verifies them";
+
 async function listen(options: ListenOptions): Promise<Listener> {
   const { addr } = options;
+  if (options.clientAuth) throw new NetError("TLS", NO_CLIENT_AUTH);
   try {
     if (addr.transport === "unix") return new DenoListener(await listenUnix(addr.path));
     if (options.tls?.length) {
@@ -357,6 +364,9 @@ async function listen(options: ListenOptions): Promise<Listener> {
 
 async function connect(options: ConnectOptions): Promise<Conn> {
   const { addr, tls, signal } = options;
+  // Deno.startTls cannot present a client certificate (Deno.connectTls can, but takes no server
+  // name apart from the address): node:tls does both.
+  if (tls?.cert && addr.transport === "tcp") return await connectNodeTls(addr, tls, signal);
   let conn: Deno.Conn;
   try {
     conn = addr.transport === "unix"
@@ -446,6 +456,7 @@ export const runtime: Runtime = {
   description: `deno ${Deno.version.deno}`,
   tlsSkipVerifyCaveat: "on Deno, verify: false only skips the host name check; the certificate chain is " +
     "still verified (add the issuing CA with tls.ca, or run deno with --unsafely-ignore-certificate-errors)",
+  noClientAuth: NO_CLIENT_AUTH,
   args: Deno.args,
   listen,
   connect,

@@ -2,6 +2,8 @@
  * A TLS listener with several certificates chosen by SNI, on `node:tls`. Bun.listen serves one
  * certificate per listener, but Bun's node:tls supports SNICallback on the same socket layer
  * (docs/runtime.md §3.2), so bun.ts uses this for multi-certificate listeners only.
+ * Also a TLS client that presents a certificate, for Deno, whose Deno.startTls cannot
+ * (connectNodeTls).
  */
 import tls from "node:tls";
 import { NetError } from "../errors.ts";
@@ -10,7 +12,16 @@ import { Inbox } from "./inbox.ts";
 import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { certificateFor } from "../tls/sni.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
-import type { Addr, Conn, Listener, TlsCertificate } from "./types.ts";
+import { clientCertificate } from "../tls/client_cert.ts";
+import type {
+  Addr,
+  ClientAuth,
+  ClientCertificate,
+  Conn,
+  Listener,
+  TlsCertificate,
+  TlsClientOptions,
+} from "./types.ts";
 
 const CLOSE_GRACE_MS = 1000;
 
@@ -22,6 +33,7 @@ class NodeSocketConn implements Conn {
   #inbox: Inbox;
   /** Until `secureConnection`: nothing can be sent (see tls_server.ts). */
   #handshaking = true;
+  #clientCertificate: ClientCertificate | undefined;
 
   constructor(socket: tls.TLSSocket) {
     this.#socket = socket;
@@ -50,18 +62,35 @@ class NodeSocketConn implements Conn {
     return this.#inbox.peerGone();
   }
 
-  /** The TLS handshake completed. */
-  secured(): void {
+  /** The TLS handshake completed; `auth`: the listener asked for a client certificate. A
+   * certificate that does not chain to client_ca fails a `require` listener here (node:tls lets
+   * such a handshake complete when rejectUnauthorized is off). */
+  secured(auth?: ClientAuth): void {
+    const socket = this.#socket;
+    if (auth) {
+      this.#clientCertificate = clientCertificate(socket.getPeerCertificate(), socket.authorized);
+      if (auth.mode === "require" && !this.#clientCertificate.verified) {
+        const why = socket.authorizationError ?? "none presented";
+        this.#inbox.end(new NetError("TLS", `client certificate not verified: ${why}`));
+        socket.destroy();
+        return;
+      }
+    }
     this.#handshaking = false;
   }
 
   /** The TLS handshake failed (before the socket is destroyed): a plain HTTP client is answered
-   * and refused (see bun_plain_answer.ts). */
+   * and refused (see bun_plain_answer.ts); any other failure is what the first read reports
+   * (logged as tls_failed). */
   failed(err: Error): void {
     // Bun's node:tls keeps its native socket, and so the descriptor, in `_handle`.
     const fd = (this.#socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
     const refusal = refusePlainHttp(err, fd, this.localAddr, this.remoteAddr);
-    if (refusal) this.#inbox.end(refusal);
+    this.#inbox.end(refusal ?? new NetError("TLS", `TLS handshake failed: ${err.message}`));
+  }
+
+  clientCertificate(): ClientCertificate | undefined {
+    return this.#clientCertificate;
   }
 
   write(bytes: Uint8Array): Promise<void> {
@@ -108,7 +137,12 @@ class NodeTlsListener implements Listener {
   #handshaking = new WeakMap<tls.TLSSocket, NodeSocketConn>();
   #swap: (certs: TlsCertificate[]) => void;
 
-  constructor(server: tls.Server, addr: Addr, swap: (certs: TlsCertificate[]) => void) {
+  constructor(
+    server: tls.Server,
+    addr: Addr,
+    swap: (certs: TlsCertificate[]) => void,
+    clientAuth: ClientAuth | undefined,
+  ) {
     this.#server = server;
     this.#addr = addr;
     this.#swap = swap;
@@ -120,7 +154,7 @@ class NodeTlsListener implements Listener {
       this.#push(conn);
     });
     server.on("secureConnection", (socket: tls.TLSSocket) => {
-      this.#handshaking.get(socket)?.secured();
+      this.#handshaking.get(socket)?.secured(clientAuth);
       this.#handshaking.delete(socket);
     });
     // A failed TLS handshake concerns that client only. Bun leaves the socket open after some
@@ -190,8 +224,9 @@ const defaultCertificate = (certs: TlsCertificate[]) =>
 export function listenSniTls(
   addr: Extract<Addr, { transport: "tcp" }>,
   certs: TlsCertificate[],
-  options: { reusePort: boolean },
+  options: { reusePort: boolean; clientAuth?: ClientAuth | undefined },
 ): Promise<Listener> {
+  const { clientAuth } = options;
   const fallback = defaultCertificate(certs);
   let contexts = sniContexts(certs);
   const server = tls.createServer({
@@ -200,6 +235,11 @@ export function listenSniTls(
     ALPNProtocols: ["http/1.1"],
     allowHalfOpen: true,
     ...TLS_POLICY,
+    ...(clientAuth && {
+      ca: clientAuth.ca,
+      requestCert: true,
+      rejectUnauthorized: clientAuth.mode === "require",
+    }),
     SNICallback(name, callback) {
       callback(null, certificateFor(contexts, name)?.context);
     },
@@ -211,13 +251,47 @@ export function listenSniTls(
     server.setSecureContext({ cert: fresh.cert, key: fresh.key, ...TLS_POLICY });
     contexts = sniContexts(next);
   };
-  const listener = new NodeTlsListener(server, addr, swap);
+  const listener = new NodeTlsListener(server, addr, swap, clientAuth);
   return new Promise((resolve, reject) => {
     server.once("error", (err: Error) => reject(socketError(err)));
     server.listen({ host: addr.hostname, port: addr.port, reusePort: options.reusePort }, () => {
       const bound = server.address();
       if (bound && typeof bound === "object") listener.bound(bound.port);
       resolve(listener);
+    });
+  });
+}
+
+/** A TLS connection to `hostname:port` presenting `tls.cert`, resolved once the handshake is done
+ * (a server that refuses the certificate fails it: NetError "TLS"). */
+export function connectNodeTls(
+  addr: { hostname: string; port: number },
+  options: TlsClientOptions,
+  signal?: AbortSignal,
+): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    // allowHalfOpen (a tunnel's half-close) is a net.Socket option node:tls passes on, untyped.
+    const socket = tls.connect({
+      host: addr.hostname,
+      port: addr.port,
+      servername: options.serverName,
+      rejectUnauthorized: options.verify,
+      ALPNProtocols: ["http/1.1"],
+      allowHalfOpen: true,
+      ...(options.caCerts?.length ? { ca: options.caCerts } : {}),
+      ...(options.cert ? { cert: options.cert.cert, key: options.cert.key } : {}),
+    } as tls.ConnectionOptions);
+    const conn = new NodeSocketConn(socket);
+    const fail = (err: Error) => {
+      socket.destroy();
+      reject(new NetError("TLS", err.message, { cause: err }));
+    };
+    socket.once("error", fail);
+    signal?.addEventListener("abort", () => fail(new Error("connect aborted")), { once: true });
+    socket.once("secureConnect", () => {
+      socket.off("error", fail);
+      conn.secured();
+      resolve(conn);
     });
   });
 }

@@ -11,7 +11,7 @@
 import type { Addr } from "../net/address.ts";
 import type { ClientCertificate } from "../net/placeholders.ts";
 
-export type { Addr };
+export type { Addr, ClientCertificate };
 
 /** A byte stream (TCP, TLS or unix) on either side of the proxy. */
 export interface Conn {
@@ -44,9 +44,20 @@ export interface Conn {
    * never resolves. Only while nothing else reads.
    */
   peerGone?(): Promise<void>;
-  /** The certificate the client presented, on a TLS listener that asks for one (mutual TLS);
-   * undefined when it presented none. Absent on every other connection. */
+  /**
+   * On a listener with client certificates (ListenOptions.clientAuth), once the TLS handshake is
+   * done: what the client presented ({ subject: "", fingerprint: "", verified: false } when it
+   * presented none, in `optional` mode). Undefined on every other connection.
+   */
   clientCertificate?(): ClientCertificate | undefined;
+}
+
+/** Client certificates on a TLS listener (server `tls.client_ca`, `tls.client_auth`). */
+export interface ClientAuth {
+  /** PEM bundle of the CAs client certificates must chain to. */
+  ca: string;
+  /** require: the handshake fails without a verified certificate; optional: it goes on. */
+  mode: "require" | "optional";
 }
 
 /** What a native splice tells its tunnel direction as bytes move (its counters and timeouts). */
@@ -68,6 +79,8 @@ export interface ListenOptions {
   addr: Addr;
   /** PEM certificates; the first one without serverNames (or the first one) is the default. */
   tls?: TlsCertificate[];
+  /** Ask TLS clients for a certificate (only with `tls`). */
+  clientAuth?: ClientAuth;
   reusePort?: boolean;
   /** TLS: its certificates will be replaced while it runs (ACME), see Listener.setCertificates. */
   swappable?: boolean;
@@ -80,6 +93,8 @@ export interface TlsClientOptions {
   caCerts?: string[];
   /** false = do not verify (see the runtime adapter for what it can honour). */
   verify: boolean;
+  /** A client certificate (PEM) to present (upstream `tls: { cert, key }`). */
+  cert?: { cert: string; key: string };
 }
 
 export interface ConnectOptions {
@@ -122,6 +137,9 @@ export interface Net {
   connect(options: ConnectOptions): Promise<Conn>;
   /** Set when `verify: false` cannot be fully honoured here: printed as a startup warning. */
   readonly tlsSkipVerifyCaveat?: string;
+  /** Set when this runtime cannot request and verify client certificates on a TLS listener: why.
+   * A configuration with `client_ca` is then refused at start (never silently unverified). */
+  readonly noClientAuth?: string;
 }
 
 /** The process's view of the runtime: signals, environment, files, child processes, limits. */

@@ -13,6 +13,7 @@ function tlsOptions(server: UpstreamServerConfig, group: UpstreamConfig): TlsCli
     serverName: group.tls.server_name ?? server.hostname,
     verify: group.tls.verify,
     ...(group.tls.ca ? { caCerts: [group.tls.ca] } : {}),
+    ...(group.tls.client_cert ? { cert: group.tls.client_cert } : {}),
   };
 }
 

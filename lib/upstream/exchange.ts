@@ -6,10 +6,14 @@
  * next untried server, up to the group's `retries`; once the upstream has sent a byte, never.
  * Every failed attempt counts toward that server's max_fails, except the gateway's own failures
  * (out of descriptors or memory: isOwnFailure), which end the exchange with a 503.
+ * Plain HTTP on a group with `keepalive` first tries a kept connection to the chosen server (pool.ts);
+ * if that one ends before any byte of an answer, the request goes once more on a new connection to
+ * the same server when it is idempotent, and is not counted against the server; otherwise it fails.
  */
 import { describeError, HeadParseError, NetError, UpstreamError } from "../errors.ts";
 import { parseResponseHead, type ResponseHead } from "../http/head.ts";
 import { dialUpstream } from "./dial.ts";
+import { PoolableConn } from "./pool.ts";
 import { concat } from "../net/bytes.ts";
 import { connView } from "../net/conn_view.ts";
 import { readHead } from "../http/read_head.ts";
@@ -45,6 +49,12 @@ export interface ExchangeOptions {
   afterSend?(conn: Conn): void;
   /** Each failed attempt, for the error log. */
   onAttemptFailed(err: UpstreamError): void;
+  /** Plain HTTP on a group with `keepalive`: a parked connection may carry it, and a fresh one
+   * is made parkable (never for upgrades). */
+  reuse?: boolean;
+  /** The request may be sent twice (an idempotent method, whole in the first write): a reused
+   * connection that fails before any byte of the answer is then retried once on a new one. */
+  idempotent?: boolean;
   /** Aborted when the client gave up: the attempt in progress is closed and nothing is retried
    * (nor counted against the server); the promise rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -143,7 +153,39 @@ async function attempt(
   options: ExchangeOptions,
 ): Promise<UpstreamAnswer> {
   const address = lease.server.config.address;
-  const conn = await dialUpstream(net, lease.server.config, group.config);
+  const pool = options.reuse ? group.pool : undefined;
+  const reused = pool?.take(address);
+  if (reused) {
+    try {
+      return await exchangeOn(reused, address, lease, bytes, options);
+    } catch (err) {
+      // A kept connection the server closed meanwhile: the request never reached it, if no byte
+      // of an answer came back; once more on a new connection, when sending it twice is safe.
+      if (!(err instanceof UpstreamError && err.unanswered)) throw err;
+      if (!options.idempotent) {
+        // It may have been processed: never sent again, here or to another server.
+        throw new UpstreamError(
+          err.phase,
+          address,
+          `${err.message} (a kept connection; not retried: ${
+            options.replayable ? "method not idempotent" : "body streamed"
+          })`,
+          { cause: err },
+        );
+      }
+    }
+  }
+  const fresh = await dialUpstream(net, lease.server.config, group.config);
+  return await exchangeOn(pool ? new PoolableConn(fresh) : fresh, address, lease, bytes, options);
+}
+
+async function exchangeOn(
+  conn: Conn,
+  address: string,
+  lease: Lease,
+  bytes: Uint8Array,
+  options: ExchangeOptions,
+): Promise<UpstreamAnswer> {
   const abandon = () => conn.close();
   options.signal?.addEventListener("abort", abandon, { once: true });
   try {
@@ -151,6 +193,7 @@ async function attempt(
     await conn.write(bytes).catch((err) => {
       throw new UpstreamError("send", address, `send failed: ${describeError(err)}`, {
         retryable: options.replayable,
+        unanswered: true,
         cause: err,
       });
     });
@@ -170,12 +213,14 @@ async function attempt(
       const closedEarly = err instanceof NetError && (err.code === "ECONNRESET" || err.code === "EPIPE");
       throw new UpstreamError("response", address, `bad response: ${describeError(err)}`, {
         retryable: closedEarly && !received && options.replayable,
+        unanswered: closedEarly && !received,
         cause: err,
       });
     });
     if (answer === null) {
       throw new UpstreamError("response", address, "closed the connection without answering", {
         retryable: options.replayable,
+        unanswered: true,
       });
     }
     let response: ResponseHead;

@@ -10,6 +10,7 @@ import { formatDuration } from "../config/duration.ts";
 import type { Balancer, Candidate, PickContext, Random } from "../balance/balancer.ts";
 import { createBalancer } from "../balance/create.ts";
 import type { Logger } from "../observe/log.ts";
+import { UpstreamPool } from "./pool.ts";
 
 export interface UpstreamOptions {
   /** Milliseconds clock for fail_timeout (default Date.now); tests move it by hand. */
@@ -180,6 +181,8 @@ export class ServerState implements Candidate {
 export class UpstreamGroup {
   readonly config: UpstreamConfig;
   #servers: readonly ServerState[] = [];
+  /** Idle connections kept for plain HTTP (`keepalive`); undefined when the group keeps none. */
+  readonly pool: UpstreamPool | undefined;
   /** Backups are considered only when no primary can be picked. */
   #tiers: readonly (readonly ServerState[])[] = [];
   #balancer!: Balancer;
@@ -204,6 +207,14 @@ export class UpstreamGroup {
     this.#records = options.records ?? new ServerRecords();
     this.#random = options.random;
     this.setDiscovered(options.discovered ?? []);
+    this.pool = config.keepalive > 0
+      ? new UpstreamPool({ max: config.keepalive, timeoutMs: config.keepalive_timeout })
+      : undefined;
+  }
+
+  /** This generation of the group is done (reload, shutdown): its idle connections go. */
+  retire(): void {
+    this.pool?.close();
   }
 
   /** The servers connections are placed on now: the configured ones, then those DNS answered. */

@@ -163,6 +163,25 @@ Deno.test("Limits: update() keeps open connections counted and applies the new l
   assert.equal(limits.admit("10.0.0.3", 0).ok, false, "the rate limit now applies");
 });
 
+Deno.test("Limits: further requests on a kept-alive connection take from the same rate bucket", () => {
+  const limits = new Limits({ ...OPEN, rate: 1, burst: 2 });
+  assert.equal(limits.admit("10.0.0.1", 0).ok, true, "the connection takes one token");
+  assert.equal(limits.requestRate("10.0.0.1", 0), 0, "its second request the other");
+  assert.ok(limits.requestRate("10.0.0.1", 0) > 0, "the third waits for a refill");
+  assert.equal(limits.requestRate("10.0.0.1", 1_000), 0, "one second later, one more");
+  assert.equal(limits.requestRate(undefined, 0), 0, "unix-socket clients have no rate");
+  assert.equal(new Limits(OPEN).requestRate("10.0.0.1", 0), 0, "rate 0 = off");
+});
+
+Deno.test("Limits: full says when the next connection would be over max_connections", () => {
+  const limits = new Limits({ ...OPEN, max_connections: 1 });
+  assert.equal(limits.full, false);
+  const one = limits.admit("10.0.0.1", 0);
+  assert.equal(limits.full, true);
+  if (one.ok) one.release();
+  assert.equal(limits.full, false);
+});
+
 Deno.test("Limits: per-IP counters are dropped at zero", () => {
   const limits = new Limits(OPEN);
   const all = Array.from({ length: 100 }, (_, i) => limits.admit(`10.0.0.${i}`, 0));

@@ -51,7 +51,8 @@ Deno.test("validateConfig reports each problem with its key path", () => {
       'servers[0]: missing required key "listen"',
     ]],
     ["unknown key far from any", configWith([["servers", 0, "color"], "red"]), [
-      'servers[0].color: unknown key "color"; expected one of: listen, tls, hosts, routes, proxy_protocol',
+      'servers[0].color: unknown key "color"; expected one of: listen, tls, hosts, routes, proxy_protocol, ' +
+      "keepalive_timeout, max_requests_per_connection",
     ]],
     ["listen wrong type", configWith([["servers", 0, "listen"], 8020]), [
       "servers[0].listen: must be a string or a list of strings",

@@ -27,6 +27,8 @@ Deno.test("validateConfig fills every default", () => {
         idle_timeout: 0,
       }],
       proxy_protocol: false,
+      keepalive_timeout: 75_000,
+      max_requests_per_connection: 1_000,
     }],
     upstreams: new Map([["app", {
       name: "app",
@@ -47,6 +49,8 @@ Deno.test("validateConfig fills every default", () => {
       tls: { verify: true },
       connect_timeout: 5_000,
       retries: 0,
+      keepalive: 0,
+      keepalive_timeout: 60_000,
     }]]),
     limits: {
       handshake_timeout: 10_000,

@@ -329,11 +329,16 @@ export function oneRouteConfig(
   options: {
     route?: Record<string, unknown>;
     upstream?: Record<string, unknown>;
+    server?: Record<string, unknown>;
     top?: Record<string, unknown>;
   } = {},
 ): string {
   return toYaml({
-    servers: [{ listen: ["127.0.0.1:0"], routes: [{ path: "/", upstream: "app", ...options.route }] }],
+    servers: [{
+      listen: ["127.0.0.1:0"],
+      routes: [{ path: "/", upstream: "app", ...options.route }],
+      ...options.server,
+    }],
     upstreams: { app: { servers, ...options.upstream } },
     ...options.top,
   });

@@ -16,7 +16,7 @@ Deno.test("contract §4: upstream side against one gateway", async (t) => {
   const { gw, raw, afterHead } = wire;
 
   await t.step(
-    "plain HTTP passed through: Connection: close upstream, body both ways, one request only",
+    "plain HTTP passed through: Connection: close upstream, body both ways, a pipelined request on its own",
     async () => {
       const body = "hello";
       const first = head(
@@ -25,18 +25,22 @@ Deno.test("contract §4: upstream side against one gateway", async (t) => {
         "Connection: keep-alive",
         `Content-Length: ${body.length}`,
       ) + body;
-      const second = head("GET /ws/second HTTP/1.1", "Host: gw.test");
+      const second = head("GET /ws/plain?n=3 HTTP/1.1", "Host: gw.test", "Connection: close");
       const answer = text(await rawRequest(gw.port, first + second));
       const res = parseResponse(bytes(answer));
       assert.equal(res.status, 200);
       assert.equal(text(res.body), "plain");
-      assert.equal(answer.split("HTTP/1.1 ").length - 1, 1, "exactly one response");
+      // Keep-alive (§3a): the second request is answered after the first, then the connection closes.
+      assert.equal(answer.split("HTTP/1.1 200 ").length - 1, 2, "two answers, in order");
       const seen = raw.heads.find((h) => pathOf(h) === "/ws/plain?n=1")!;
       assert.deepEqual(all(seen, "connection").map((v) => v.toLowerCase()), ["close"]);
       assert.deepEqual(all(seen, "upgrade"), []);
       assert.equal(all(seen, "x-forwarded-for")[0], "127.0.0.1");
       assert.equal(text(afterHead.get("/ws/plain?n=1")!), body);
-      assert.ok(!raw.heads.some((h) => pathOf(h) === "/ws/second"), "the pipelined request is not forwarded");
+      const next = raw.heads.find((h) => pathOf(h) === "/ws/plain?n=3");
+      assert.ok(next, "the pipelined request is forwarded as a request of its own");
+      assert.equal(all(next, "x-forwarded-for")[0], "127.0.0.1", "rebuilt like any request");
+      assert.equal(afterHead.get("/ws/plain?n=3")?.length, 0, "not inside the first one's body");
     },
   );
 
@@ -47,9 +51,12 @@ Deno.test("contract §4: upstream side against one gateway", async (t) => {
   });
 
   await t.step(
-    "plain HTTP: a keep-alive answer is relayed once, with Connection: close, then closed",
+    "plain HTTP: a client's Connection: close is honoured; the backend's Keep-Alive is not relayed",
     async () => {
-      const res = await ask(gw.port, head("GET /ws/keepalive HTTP/1.1", "Host: gw.test"));
+      const res = await ask(
+        gw.port,
+        head("GET /ws/keepalive HTTP/1.1", "Host: gw.test", "Connection: close"),
+      );
       assert.equal(res.status, 200);
       assert.equal(text(res.body), "ok");
       assert.equal(res.headers.get("connection")?.toLowerCase(), "close");
@@ -65,7 +72,7 @@ Deno.test("contract §4: upstream side against one gateway", async (t) => {
         head(
           "GET /ws/plain?n=2 HTTP/1.1",
           "Host: gw.test",
-          "Connection: keep-alive, X-Hop",
+          "Connection: close, X-Hop",
           "X-Hop: 1",
           "Keep-Alive: timeout=5",
           "TE: trailers",

@@ -120,9 +120,10 @@ Deno.test("edge rules: header rules and prefix rewrites at a real backend and a 
     async () => {
       const forged = FORGED.filter(([name]) => name !== "Connection");
       const request = `GET /api/a%2Fb/c?x=1&y=%0A HTTP/1.1${CRLF}` +
-        [...forged, ["Connection", "X-Env, X-Request-Id, X-Tag"]].map(([n, v]) => `${n}: ${v}${CRLF}`).join(
-          "",
-        ) +
+        [...forged, ["Connection", "close, X-Env, X-Request-Id, X-Tag"]].map(([n, v]) => `${n}: ${v}${CRLF}`)
+          .join(
+            "",
+          ) +
         CRLF;
       const response = parseResponse(await rawRequest(gw.port, request));
       const head = backend.heads.at(-1)!;
@@ -269,31 +270,41 @@ Deno.test("edge rules: redirect and respond answer plain requests and upgrades w
   });
 
   await t.step("respond: GET gets the body, HEAD the head alone, an upgrade the answer", async () => {
-    const get = parseResponse(await rawRequest(gw.port, `GET /ping HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`));
+    const get = parseResponse(
+      await rawRequest(gw.port, `GET /ping HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${CRLF}`),
+    );
     assert.deepEqual([get.status, text(get.body), get.headers.get("content-type")], [
       200,
       "ok\n",
       "text/plain",
     ]);
-    const head = await rawRequest(gw.port, `HEAD /ping HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`);
+    const head = await rawRequest(
+      gw.port,
+      `HEAD /ping HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${CRLF}`,
+    );
     assert.equal(
       text(head),
       `HTTP/1.1 200 OK${CRLF}Content-Type: text/plain${CRLF}Content-Length: 3${CRLF}Connection: close${CRLF}${CRLF}`,
     );
     const upgrade = parseResponse(await rawRequest(gw.port, upgradeRequest({ path: "/ping" })));
     assert.equal(upgrade.status, 200);
-    const gone = parseResponse(await rawRequest(gw.port, `GET /gone HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`));
+    const gone = parseResponse(
+      await rawRequest(gw.port, `GET /gone HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${CRLF}`),
+    );
     assert.deepEqual([gone.status, gone.reason, text(gone.body)], [410, "Gone", ""]);
   });
 
   await t.step("a relative redirect of //host/ stays on this site (no open redirect)", async () => {
     const response = parseResponse(
-      await rawRequest(gw.port, `GET //rel//evil.example/x HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
+      await rawRequest(
+        gw.port,
+        `GET //rel//evil.example/x HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${CRLF}`,
+      ),
     );
     assert.equal(response.status, 302);
     assert.equal(response.headers.get("location"), "/rel//evil.example/x");
     const direct = parseResponse(
-      await rawRequest(gw.port, `GET /rel/x HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
+      await rawRequest(gw.port, `GET /rel/x HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${CRLF}`),
     );
     assert.equal(direct.headers.get("location"), "/rel/x");
   });
@@ -322,7 +333,7 @@ Deno.test("edge rules: redirect and respond answer plain requests and upgrades w
     assert.equal(counter.accepted(), 0);
   });
   await t.step("the upstream route next to them does reach the backend (the counter counts)", async () => {
-    await rawRequest(gw.port, `GET /app/ HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`);
+    await rawRequest(gw.port, `GET /app/ HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${CRLF}`);
     assert.equal(counter.accepted(), 1);
   });
 });
@@ -337,7 +348,9 @@ Deno.test("edge rules: request IDs generated, kept from a trusted proxy, replace
     }),
   });
   const get = (id?: string) =>
-    `GET /r HTTP/1.1${CRLF}Host: a${CRLF}${id === undefined ? "" : `X-Request-Id: ${id}${CRLF}`}${CRLF}`;
+    `GET /r HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${
+      id === undefined ? "" : `X-Request-Id: ${id}${CRLF}`
+    }${CRLF}`;
 
   await t.step("none sent: a new one upstream and in the access record", async () => {
     await rawRequest(gw.port, get());
@@ -379,7 +392,10 @@ Deno.test('edge rules: request_id_header "" sends none and logs none', async () 
       request_id_header: "",
     }),
   });
-  await rawRequest(gw.port, `GET /r HTTP/1.1${CRLF}Host: a${CRLF}X-Request-Id: client${CRLF}${CRLF}`);
+  await rawRequest(
+    gw.port,
+    `GET /r HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}X-Request-Id: client${CRLF}${CRLF}`,
+  );
   assert.deepEqual(values(backend.heads.at(-1)!, "x-request-id"), ["client"], "passed on like any header");
   const access = await gw.waitForEvent("access", { path: "/r" });
   assert.equal(access.fields.request_id, undefined);
@@ -402,7 +418,7 @@ Deno.test("edge rules: path tricks on a strip_prefix route", async (t) => {
   const sentAs = async (target: string) => {
     const before = backend.heads.length;
     const response = parseResponse(
-      await rawRequest(gw.port, `GET ${target} HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
+      await rawRequest(gw.port, `GET ${target} HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${CRLF}`),
     );
     const head = backend.heads.length > before ? backend.heads.at(-1)! : undefined;
     return { status: response.status, line: head?.split(CRLF)[0] };
@@ -453,13 +469,15 @@ Deno.test("edge rules: a client-controlled value rendered too long is not sent, 
   const long = `/${"a".repeat(3_000)}`;
   for (let i = 0; i < 2; i++) {
     const response = parseResponse(
-      await rawRequest(gw.port, `GET ${long} HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`),
+      await rawRequest(gw.port, `GET ${long} HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${CRLF}`),
     );
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("x-echo"), null);
     assert.deepEqual(values(backend.heads.at(-1)!, "x-uri"), []);
   }
-  const short = parseResponse(await rawRequest(gw.port, `GET /s HTTP/1.1${CRLF}Host: a${CRLF}${CRLF}`));
+  const short = parseResponse(
+    await rawRequest(gw.port, `GET /s HTTP/1.1${CRLF}Host: a${CRLF}Connection: close${CRLF}${CRLF}`),
+  );
   assert.equal(short.headers.get("x-echo"), "/s/s/s");
   const logged = gw.records("header_not_sent");
   assert.deepEqual(logged.map((r) => [r.fields.header, r.fields.reason]), [["X-Uri", "too long"], [

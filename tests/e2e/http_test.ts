@@ -38,7 +38,7 @@ Deno.test("http: GET and POST bodies (1 MiB with Content-Length) pass through to
   const cases = [
     {
       name: "GET",
-      request: bytes(`GET /page?x=1 HTTP/1.1${CRLF}Host: gw.test${CRLF}Connection: keep-alive${CRLF}${CRLF}`),
+      request: bytes(`GET /page?x=1 HTTP/1.1${CRLF}Host: gw.test${CRLF}Connection: close${CRLF}${CRLF}`),
       url: "/page?x=1",
       body: new Uint8Array(0),
     },
@@ -46,7 +46,7 @@ Deno.test("http: GET and POST bodies (1 MiB with Content-Length) pass through to
       name: "POST with Content-Length",
       request: concat([
         bytes(
-          `POST /upload?x=1 HTTP/1.1${CRLF}Host: gw.test${CRLF}Content-Length: ${binary.length}${CRLF}${CRLF}`,
+          `POST /upload?x=1 HTTP/1.1${CRLF}Host: gw.test${CRLF}Connection: close${CRLF}Content-Length: ${binary.length}${CRLF}${CRLF}`,
         ),
         binary,
       ]),
@@ -56,7 +56,9 @@ Deno.test("http: GET and POST bodies (1 MiB with Content-Length) pass through to
     {
       name: "POST chunked",
       request: concat([
-        bytes(`POST /chunks HTTP/1.1${CRLF}Host: gw.test${CRLF}Transfer-Encoding: chunked${CRLF}${CRLF}`),
+        bytes(
+          `POST /chunks HTTP/1.1${CRLF}Host: gw.test${CRLF}Connection: close${CRLF}Transfer-Encoding: chunked${CRLF}${CRLF}`,
+        ),
         chunkedBody(chunked, ";ext=1"),
       ]),
       url: "/chunks",
@@ -65,7 +67,7 @@ Deno.test("http: GET and POST bodies (1 MiB with Content-Length) pass through to
   ];
   for (const { name, request, url, body } of cases) {
     await t.step(name, async () => {
-      // rawRequest reads until the gateway closes: one request per client connection, even with keep-alive.
+      // rawRequest reads until the gateway closes: each request says Connection: close (keep-alive: keepalive_test.ts).
       const response = parseResponse(await rawRequest(gw.port, request));
       assert.equal(response.status, 200);
       const method = name.split(" ")[0]!;
@@ -156,9 +158,13 @@ for (const { name, answer, status, body, closeDelimited } of FRAMINGS) {
     });
     await using gw = await startGateway(adHoc(backend.address));
     const response = parseResponse(
-      await rawRequest(gw.port, `GET /framed HTTP/1.1${CRLF}Host: gw.test${CRLF}${CRLF}`, {
-        timeoutMs: 3_000,
-      }),
+      await rawRequest(
+        gw.port,
+        `GET /framed HTTP/1.1${CRLF}Host: gw.test${CRLF}Connection: close${CRLF}${CRLF}`,
+        {
+          timeoutMs: 3_000,
+        },
+      ),
     );
     assert.equal(response.status, status);
     assert.equal(response.body.length, body.length);
@@ -176,9 +182,13 @@ Deno.test("http: a HEAD response's Content-Length is not waited for", async () =
     await peer.closing;
   });
   await using gw = await startGateway(adHoc(backend.address));
-  const raw = await rawRequest(gw.port, `HEAD /meta HTTP/1.1${CRLF}Host: gw.test${CRLF}${CRLF}`, {
-    timeoutMs: 3_000,
-  });
+  const raw = await rawRequest(
+    gw.port,
+    `HEAD /meta HTTP/1.1${CRLF}Host: gw.test${CRLF}Connection: close${CRLF}${CRLF}`,
+    {
+      timeoutMs: 3_000,
+    },
+  );
   const response = parseResponse(raw);
   assert.equal(response.status, 200);
   assert.equal(response.headers.get("content-length"), "5000");
@@ -191,7 +201,10 @@ Deno.test("http: a websocket_only route answers 426 + Upgrade: websocket to plai
     config: oneRouteConfig([backend.address], { route: { websocket_only: true } }),
   });
   const response = parseResponse(
-    await rawRequest(gw.port, `GET /plain HTTP/1.1${CRLF}Host: gw.test${CRLF}${CRLF}`),
+    await rawRequest(
+      gw.port,
+      `GET /plain HTTP/1.1${CRLF}Host: gw.test${CRLF}Connection: close${CRLF}${CRLF}`,
+    ),
   );
   assert.equal(response.status, 426);
   // RFC 9110 §15.5.22: the server MUST send Upgrade with a 426.
@@ -214,9 +227,15 @@ Deno.test("http: an HTTP/1.0 client gets a streamed answer unchunked (the reques
   });
   await using gw = await startGateway(adHoc(`127.0.0.1:${server.addr.port}`));
   for (const version of ["1.0", "1.1"]) {
-    const raw = await rawRequest(gw.port, `GET /stream HTTP/${version}${CRLF}Host: gw.test${CRLF}${CRLF}`, {
-      timeoutMs: 3_000,
-    });
+    // 1.0: the connection ends after the answer by itself; 1.1 says so.
+    const close = version === "1.1" ? `Connection: close${CRLF}` : "";
+    const raw = await rawRequest(
+      gw.port,
+      `GET /stream HTTP/${version}${CRLF}Host: gw.test${CRLF}${close}${CRLF}`,
+      {
+        timeoutMs: 3_000,
+      },
+    );
     const response = parseResponse(raw);
     assert.equal(response.status, 200, version);
     assert.equal(text(response.body), "first second third", version);
@@ -253,7 +272,7 @@ Deno.test("http: a backend sending 1xx answers without end gets the client a 502
     }),
   });
   const requests = {
-    "plain GET": `GET /endless HTTP/1.1\r\nHost: h\r\n\r\n`,
+    "plain GET": `GET /endless HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`,
     "WebSocket upgrade": upgradeRequest({ path: "/endless/ws" }),
   };
   for (const [name, request] of Object.entries(requests)) {
@@ -270,7 +289,9 @@ Deno.test("http: a backend sending 1xx answers without end gets the client a 502
   await eventually(() => rejects().length === 2, 5_000, "a reject line per request");
   for (const r of rejects()) assert.match(r.fields.reason ?? "", /too many interim responses/);
   await t.step("the gateway serves on", async () => {
-    const response = parseResponse(await rawRequest(gw.port, `GET /after HTTP/1.1\r\nHost: h\r\n\r\n`));
+    const response = parseResponse(
+      await rawRequest(gw.port, `GET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`),
+    );
     assert.equal(response.status, 200);
   });
 });

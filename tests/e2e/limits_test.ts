@@ -11,7 +11,7 @@ import { eventually, oneRouteConfig, startGateway } from "./_harness.ts";
 import { CRLF, parseResponse } from "./_wire.ts";
 import { exchange, expectRefusal, requestFrom } from "./_security.ts";
 
-const GET = `GET / HTTP/1.1${CRLF}Host: h${CRLF}${CRLF}`;
+const GET = `GET / HTTP/1.1${CRLF}Host: h${CRLF}Connection: close${CRLF}${CRLF}`;
 
 /** Connections that sent nothing yet: each holds a slot until it is closed. */
 async function idle(n: number, port: number): Promise<Deno.Conn[]> {

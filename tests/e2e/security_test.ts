@@ -57,7 +57,7 @@ Deno.test("security: allow_origins lets listed origins through and refuses the r
 });
 
 const GET = (path: string, extra: string[] = []) =>
-  [`GET ${path} HTTP/1.1`, "Host: h", ...extra].join(CRLF) + CRLF + CRLF;
+  [`GET ${path} HTTP/1.1`, "Host: h", "Connection: close", ...extra].join(CRLF) + CRLF + CRLF;
 
 Deno.test("security: allow and deny client CIDR lists (IPv4)", async (t) => {
   await using backend = await denoEchoBackend();

@@ -1,0 +1,295 @@
+/**
+ * Client certificates (DESIGN §3a), with a CA and client certificates made by openssl at test
+ * time: `client_auth: require` and `optional` on the compiled binary (Bun); Deno, which cannot
+ * verify them, refuses the key at start. And the other side: an upstream group presenting a client
+ * certificate to an `openssl s_server` that requires one, on both runtimes.
+ */
+import assert from "node:assert/strict";
+import { CA_PEM, CERTS, eventually, runGateway, startGateway, tempDir, toYaml } from "./_harness.ts";
+import { keepAliveBackend, KeptConn, request } from "./_keepalive.ts";
+import { ByteReader, bytes, writeAll } from "./_wire.ts";
+
+const ON_BUN = Deno.env.get("WSGATE_BIN") !== undefined;
+
+async function openssl(dir: string, ...args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** clients-ca, a client "alice" it signed, and "mallory" signed by a foreign CA: PEM texts. */
+async function makeClientPki(dir: string) {
+  await Deno.writeTextFile(
+    `${dir}/client.ext`,
+    "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+  );
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  for (const ca of ["clients-ca", "foreign-ca"]) {
+    await openssl(
+      dir,
+      "req",
+      "-x509",
+      ...ec,
+      "-keyout",
+      `${ca}.key`,
+      "-out",
+      `${ca}.pem`,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${ca}`,
+    );
+  }
+  for (
+    const [name, subject, ca] of [["alice", "/CN=alice/O=Example", "clients-ca"], [
+      "mallory",
+      "/CN=mallory",
+      "foreign-ca",
+    ]]
+  ) {
+    await openssl(dir, "req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject!);
+    await openssl(
+      dir,
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${ca}.pem`,
+      "-CAkey",
+      `${ca}.key`,
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      // A v3 certificate for client authentication (rustls refuses v1 ones).
+      "-extfile",
+      "client.ext",
+    );
+  }
+  const read = (name: string) => Deno.readTextFileSync(`${dir}/${name}`);
+  return {
+    ca: read("clients-ca.pem"),
+    alice: { cert: read("alice.pem"), key: read("alice.key") },
+    mallory: { cert: read("mallory.pem"), key: read("mallory.key") },
+  };
+}
+
+/** `sni`: a list of two certificates (chosen by SNI: node:tls on Bun) instead of one (Bun.listen). */
+function mtlsConfig(backend: string, mode: "require" | "optional", sni = false): string {
+  const main = {
+    cert: `${CERTS}localhost.pem`,
+    key: `${CERTS}localhost-key.pem`,
+    client_ca: "clients-ca.pem",
+    client_auth: mode,
+  };
+  const other = { cert: `${CERTS}backend.pem`, key: `${CERTS}backend-key.pem`, hosts: ["backend.test"] };
+  return toYaml({
+    servers: [{
+      listen: ["127.0.0.1:0"],
+      tls: sni ? [other, main] : main,
+      routes: [{ path: "/", upstream: "app" }],
+    }],
+    upstreams: { app: { servers: [backend] } },
+  });
+}
+
+/** A gateway asking for client certificates in front of a backend, with a fresh PKI. */
+async function mtlsGateway(mode: "require" | "optional", sni = false) {
+  const backend = keepAliveBackend();
+  const tmp = await tempDir();
+  const pki = await makeClientPki(tmp.path);
+  const gw = await startGateway({
+    config: mtlsConfig(backend.address, mode, sni),
+    files: { "clients-ca.pem": pki.ca },
+  });
+  return {
+    backend,
+    gw,
+    pki,
+    async [Symbol.asyncDispose]() {
+      await gw[Symbol.asyncDispose]();
+      await backend[Symbol.asyncDispose]();
+      await tmp[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** One GET over TLS, presenting `cert` when given: the answer's status, or the error that ended it. */
+async function tlsGet(port: number, cert?: { cert: string; key: string }): Promise<number | string> {
+  let conn: Deno.TlsConn;
+  try {
+    conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [CA_PEM], ...cert });
+  } catch (err) {
+    return (err as Error).message;
+  }
+  const reader = new ByteReader(conn as unknown as Deno.Conn);
+  try {
+    await writeAll(conn as unknown as Deno.Conn, bytes(request("/who", ["Connection: close"])));
+    const head = await reader.readHead(5_000);
+    return head === null ? "closed" : Number(head.split(" ")[1]);
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await reader.close();
+  }
+}
+
+Deno.test({
+  name: "mtls: Deno cannot verify client certificates, so it refuses client_ca where it is written",
+  ignore: ON_BUN,
+  async fn() {
+    await using tmp = await tempDir();
+    const pki = await makeClientPki(tmp.path);
+    await Deno.writeTextFile(`${tmp.path}/clients-ca.pem`, pki.ca);
+    await Deno.writeTextFile(`${tmp.path}/wsgate.yaml`, mtlsConfig("127.0.0.1:9", "require"));
+    for (const args of [["check", "--config"], ["--config"]]) {
+      const result = await runGateway([...args, `${tmp.path}/wsgate.yaml`]);
+      assert.equal(result.code, 1, args[0]);
+      assert.match(
+        result.stderr,
+        /wsgate\.yaml:\d+:\d+: servers\[0\]\.tls\.client_ca: client certificates cannot be verified on Deno/,
+      );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "mtls require: a certificate from client_ca gets in; none, or a foreign one, fails the handshake (tls_failed)",
+  ignore: !ON_BUN,
+  async fn() {
+    await using setup = await mtlsGateway("require");
+    const { backend, gw, pki } = setup;
+    assert.equal(await tlsGet(gw.port, pki.alice), 200);
+    const access = await gw.waitForEvent("access");
+    assert.equal(access.fields.client_cert, "CN=alice,O=Example");
+    assert.equal(access.fields.client_verified, "true");
+    for (const [name, cert] of [["none", undefined], ["foreign", pki.mallory]] as const) {
+      const outcome = await tlsGet(gw.port, cert);
+      assert.notEqual(outcome, 200, name);
+      assert.equal(typeof outcome, "string", `${name}: no HTTP answer (${outcome})`);
+    }
+    await gw.waitForLine(/tls_failed .*reason=.*(certificate|handshake)/);
+    await gw.waitForLine(/tls_failed .*client certificate not verified/);
+    assert.equal(backend.requests.length, 1, "only alice's request reached the backend");
+  },
+});
+
+Deno.test({
+  name: "mtls require on a listener with several certificates (SNI): the same verdicts",
+  ignore: !ON_BUN,
+  async fn() {
+    await using setup = await mtlsGateway("require", true);
+    const { gw, pki } = setup;
+    assert.equal(await tlsGet(gw.port, pki.alice), 200);
+    assert.equal((await gw.waitForEvent("access")).fields.client_verified, "true");
+    assert.equal(typeof await tlsGet(gw.port, pki.mallory), "string");
+    assert.equal(typeof await tlsGet(gw.port), "string");
+    await eventually(() => gw.records("tls_failed").length === 2, 5_000, "two tls_failed records");
+    const reasons = gw.records("tls_failed").map((r) => r.fields.reason).join("\n");
+    assert.match(reasons, /verify|not verified/i, "the foreign certificate");
+    assert.match(
+      reasons,
+      /did_not_return_a_certificate|certificate required|none presented/i,
+      "no certificate",
+    );
+  },
+});
+
+Deno.test({
+  name: "mtls optional: every client gets in; verified says whether a certificate chained to client_ca",
+  ignore: !ON_BUN,
+  async fn() {
+    await using setup = await mtlsGateway("optional");
+    const { backend, gw, pki } = setup;
+    assert.equal(backend.requests.length, 0);
+    for (const [i, cert] of [pki.alice, undefined, pki.mallory].entries()) {
+      assert.equal(await tlsGet(gw.port, cert), 200);
+      await eventually(() => gw.records("access").length === i + 1, 5_000, "access record");
+    }
+    const records = gw.records("access").map((r) => [r.fields.client_cert, r.fields.client_verified]);
+    assert.deepEqual(records, [["CN=alice,O=Example", "true"], ["", "false"], ["CN=mallory", "false"]]);
+    assert.equal(backend.requests.length, 3, "all three reached the backend");
+    assert.equal(gw.records("tls_failed").length, 0);
+  },
+});
+
+/** `openssl s_server` that requires a client certificate from `ca`, answering GET / with its status page. */
+async function requiringBackend(dir: string, caPem: string) {
+  await Deno.writeTextFile(`${dir}/require-ca.pem`, caPem);
+  const child = new Deno.Command("openssl", {
+    args: [
+      "s_server",
+      "-accept",
+      "127.0.0.1:0",
+      "-cert",
+      `${CERTS}backend.pem`,
+      "-key",
+      `${CERTS}backend-key.pem`,
+      "-CAfile",
+      `${dir}/require-ca.pem`,
+      "-Verify",
+      "1",
+      "-verify_return_error",
+      "-www",
+      "-naccept",
+      "10",
+    ],
+    stdout: "piped",
+    stderr: "null",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let out = "";
+  while (!/ACCEPT 127\.0\.0\.1:(\d+)/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`s_server did not start: ${out}`);
+    out += new TextDecoder().decode(value);
+  }
+  const port = Number(/ACCEPT 127\.0\.0\.1:(\d+)/.exec(out)![1]);
+  // Keep draining its output so it never blocks on a full pipe.
+  (async () => {
+    while (!(await reader.read()).done);
+  })().catch(() => {});
+  return {
+    port,
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+Deno.test("mtls upstream: a group with tls { cert, key } gets through a backend that requires a client certificate", async () => {
+  await using tmp = await tempDir();
+  const pki = await makeClientPki(tmp.path);
+  await using backend = await requiringBackend(tmp.path, pki.ca);
+  const group = (cert: boolean) => ({
+    servers: [`wss://127.0.0.1:${backend.port}`],
+    tls: {
+      server_name: "backend.test",
+      ca: `${CERTS}ca.pem`,
+      ...(cert ? { cert: "alice.pem", key: "alice.key" } : {}),
+    },
+  });
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{
+        listen: ["127.0.0.1:0"],
+        routes: [{ path: "/", upstream: "with_cert" }, { path: "/anonymous/", upstream: "without" }],
+      }],
+      upstreams: { with_cert: group(true), without: group(false) },
+    }),
+    files: { "alice.pem": pki.alice.cert, "alice.key": pki.alice.key },
+  });
+  await using client = await KeptConn.open(gw.port);
+  await client.send("GET / HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
+  const head = await client.reader.readHead(10_000);
+  assert.match(head ?? "", /^HTTP\/1\.1 200 /);
+  const page = new TextDecoder().decode(await client.reader.readToEnd(10_000));
+  assert.match(page, /alice/, "s_server saw alice's certificate");
+  await using anonymous = await KeptConn.open(gw.port);
+  await anonymous.send("GET /anonymous/ HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
+  assert.equal((await anonymous.answer(10_000))?.status, 502);
+});
