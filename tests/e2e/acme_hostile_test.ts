@@ -69,7 +69,9 @@ Deno.test("acme hostile: request paths aimed at the challenge handler are routed
     files: { "ca.pem": read("ca.pem") },
   });
   const get = async (path: string) =>
-    parseResponse(await rawRequest(httpPort, `GET ${path} HTTP/1.1\r\nHost: ${TEST_DOMAIN}\r\n\r\n`));
+    parseResponse(
+      await rawRequest(httpPort, `GET ${path} HTTP/1.1\r\nHost: ${TEST_DOMAIN}\r\nConnection: close\r\n\r\n`),
+    );
   assert.equal((await get("/.well-known/acme-challenge/../x")).status, 400);
   assert.equal((await get("/.well-known/acme-challenge/%2e%2e/%2e%2e/etc/passwd")).status, 400);
   // A token it never handed out: the backend's business (404 there, here an echo).
@@ -168,7 +170,10 @@ Deno.test("acme hostile: a directory that never answers times out (30 s) while t
       }),
       files: { "ca.pem": read("ca.pem") },
     });
-    const answer = await rawRequest(httpPort, `GET /meanwhile HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const answer = await rawRequest(
+      httpPort,
+      `GET /meanwhile HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
     assert.equal(parseResponse(answer).status, 200);
     const failed = await gw.waitForEvent("acme_failed", {}, 45_000);
     assert.match(failed.fields.reason!, /timeout of 30000ms exceeded/);

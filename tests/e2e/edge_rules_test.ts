@@ -510,7 +510,8 @@ Deno.test("edge rules: on a TLS listener {scheme} is https; without a client cer
       upstreams: { app: { servers: [backend.address] } },
     }),
   });
-  const request = `GET /t HTTP/1.1${CRLF}Host: localhost${CRLF}X-Cert-Verified: true${CRLF}${CRLF}`;
+  const request =
+    `GET /t HTTP/1.1${CRLF}Host: localhost${CRLF}X-Cert-Verified: true${CRLF}Connection: close${CRLF}${CRLF}`;
   const response = parseResponse(await rawRequest({ port: gw.port, tls: { caCerts: [CA_PEM] } }, request));
   assert.equal(response.headers.get("location"), "https://localhost/");
   const head = backend.heads.at(-1)!;
