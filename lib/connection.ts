@@ -23,6 +23,8 @@ import { type ExchangeOptions, exchangeWithUpstream, type UpstreamAnswer } from 
 import { relayResponse } from "./passthrough/relay.ts";
 import { BodyCutter, relayBody } from "./passthrough/body.ts";
 import { tunnel, type TunnelContext } from "./tunnel/tunnel.ts";
+import type { AuthRegistry } from "./admit/auth/route_auth.ts";
+import { redactPath } from "./admit/auth/token.ts";
 import { concat } from "./net/bytes.ts";
 import { connView } from "./net/conn_view.ts";
 import { formatAddr } from "./net/address.ts";
@@ -55,6 +57,8 @@ export interface ConnectionContext extends TunnelContext {
   /** Plain listeners of a gateway with ACME certificates: pending HTTP-01 tokens, answered
    * before routing. */
   acmeChallenge?: ChallengeLookup;
+  /** The routes' authentication (auth:) of this configuration generation. */
+  auth: AuthRegistry;
 }
 
 export async function handleConnection(accepted: Conn, id: number, ctx: ConnectionContext): Promise<void> {
@@ -69,6 +73,7 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
       const route = routeRequest(ctx.servers, request.head);
       record.routed(route);
       checkRouteAccess(route, admitted.clientIp, request.head);
+      await authenticate(record, request, route, ctx);
       if (route.answer) await answerItself(record, request, route, route.answer, ctx);
       else if (request.websocket) opened = await upgrade(record, request, route, ctx);
       else await passThrough(record, request, route, ctx);
@@ -95,6 +100,8 @@ interface ClientRequest {
   trusted: boolean;
   /** "" when request IDs are off. */
   requestId: string;
+  /** When the token the route checked expires (close_at_expiry). */
+  expiresAt?: number;
   /** What the route's placeholders render from; made on first use (factsOf), on routes that have any. */
   facts?: RequestFacts;
 }
@@ -129,7 +136,9 @@ async function readRequest(record: ConnectionRecord, ctx: ConnectionContext): Pr
   const trusted = matchesAny(ctx.config.trusted_proxies, record.admitted.clientIp);
   const idHeader = ctx.config.request_id_header;
   const requestId = idHeader === "" ? "" : requestIdFor(head.headers, idHeader, trusted);
-  Object.assign(record.fields, { method: head.method, path: head.path, request_id: requestId || undefined });
+  // A token in the query never reaches a log line.
+  const path = redactPath(head.path, ctx.auth.redactNames);
+  Object.assign(record.fields, { method: head.method, path, request_id: requestId || undefined });
   const websocket = isWebSocketUpgrade(head);
   const key = websocket ? checkUpgradeRequest(head).key : "";
   return { head, websocket, key, rest: read.rest, trusted, requestId };
@@ -151,6 +160,26 @@ async function answeredChallenge(
   return true;
 }
 
+/** AUTH: a route with `auth` checks the request (401, a relayed denial, 502/504) and may change
+ * what the upstream gets (token stripped, claims and copied headers set). */
+async function authenticate(
+  record: ConnectionRecord,
+  request: ClientRequest,
+  route: RouteConfig,
+  ctx: ConnectionContext,
+): Promise<void> {
+  const auth = ctx.auth.for(route);
+  if (!auth) return;
+  const { clientIp } = record.admitted;
+  const authorized = await auth.authenticate(request.head, {
+    clientIp,
+    tls: ctx.tls,
+    trustForwarded: matchesAny(ctx.config.trusted_proxies, clientIp),
+  }, ctx.metrics);
+  request.head = authorized.head;
+  if (authorized.expiresAt !== undefined) request.expiresAt = authorized.expiresAt;
+}
+
 const NOTHING = new Uint8Array(0);
 
 /** What the tunnel phase needs; everything else from the handshake is left to the GC, since an
@@ -166,6 +195,8 @@ interface Opened {
   late: Uint8Array;
   /** Bytes the upstream sent after its 101 that went out with it (raw tunnels). */
   downBytes: number;
+  /** The tunnel ends then (close_at_expiry). */
+  expiresAt?: number;
 }
 
 /**
@@ -216,6 +247,7 @@ async function upgrade(
     early: request.rest.length > 0 ? request.rest : NOTHING,
     late: tracked && upstream.rest.length > 0 ? upstream.rest : NOTHING,
     downBytes: tracked ? 0 : upstream.rest.length,
+    ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
   };
 }
 
@@ -379,7 +411,8 @@ function runTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionCont
   const downBytes = opened.downBytes;
   const sent = written > 0 ? opened.upstream.write(early) : Promise.resolve();
   // The record is the tunnel's owner in the admin's list (GET /tunnels.json).
-  const piped = () => tunnel(client, upstream, route, ctx, record);
+  const expiresAt = opened.expiresAt;
+  const piped = () => tunnel(client, upstream, route, ctx, record, expiresAt);
   return sent.then(piped).then((result) => {
     Object.assign(fields, {
       up_bytes: written + result.upBytes,
@@ -512,7 +545,8 @@ class ConnectionRecord implements TunnelOwner {
     Object.assign(fields, { status, closed_by: "proxy", reason });
     ctx.logger.log("warn", "reject", { id: this.id, client: fields.client, status, reason });
     try {
-      await this.admitted.client.write(errorResponse(status, answerHeaders(err)));
+      const relayed = err instanceof HttpError ? err.response : undefined;
+      await this.admitted.client.write(relayed ?? errorResponse(status, answerHeaders(err)));
       await this.admitted.client.closeWrite();
     } catch {
       // The client is gone; the log line is all that is left to do.

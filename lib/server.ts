@@ -12,6 +12,7 @@ import { Discovery } from "./upstream/discovery.ts";
 import { type LiveTraffic, Watchdog, type WatchedTunnel } from "./tunnel/watchdog.ts";
 import { Metrics } from "./observe/metrics.ts";
 import { Limits } from "./admit/limits.ts";
+import { AuthRegistry } from "./admit/auth/route_auth.ts";
 import {
   type AcmeLookup,
   certificatesDiffer,
@@ -33,6 +34,7 @@ const ACCEPT_BACKOFF_MS = 100;
 interface Generation {
   config: Config;
   upstreams: Map<string, UpstreamGroup>;
+  auth: AuthRegistry;
 }
 
 interface OpenListener {
@@ -92,7 +94,11 @@ export class Gateway {
       metrics: this.metrics,
       systemNameservers: options.systemNameservers ?? (() => Promise.resolve([])),
     });
-    this.#generation = { config, upstreams: this.#createGroups(config) };
+    this.#generation = {
+      config,
+      upstreams: this.#createGroups(config),
+      auth: new AuthRegistry(config, { net, logger }),
+    };
     this.#plan = planListeners(config, this.#acme?.certificate);
     this.#limits = new Limits(config.limits);
   }
@@ -201,7 +207,8 @@ export class Gateway {
     const upstreams = this.#createGroups(config);
     this.#health?.stop();
     this.#health = new HealthChecks(this.#net, { logger: this.#logger });
-    this.#generation = { config, upstreams };
+    const auth = new AuthRegistry(config, { net: this.#net, logger: this.#logger, previous: this.#generation.auth });
+    this.#generation = { config, upstreams, auth };
     this.#serversChanged();
     // Groups start from the last answers; their names are looked up again at once.
     void this.#discovery.follow(upstreams, this.#serversChanged);
@@ -291,6 +298,7 @@ export class Gateway {
       metrics: this.metrics,
       limits: this.#limits,
       proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),
+      auth: generation.auth,
       ...(this.#acme && !entry.planned.tlsExpected ? { acmeChallenge: this.#acme.challenge } : {}),
     };
     entry.context = { generation, ctx };

@@ -16,6 +16,7 @@ import {
   ROUTE_ACCESS_KEYS,
 } from "./admission.ts";
 import { readCloseSpread, readWebSocket } from "./websocket.ts";
+import { readAuth } from "./auth.ts";
 import {
   EDGE_ROUTE_KEYS,
   type EdgeContext,
@@ -77,6 +78,7 @@ const KEYS = {
     ...ROUTE_ACCESS_KEYS,
     "websocket",
     ...EDGE_ROUTE_KEYS,
+    "auth",
   ],
   log: ["format", "access"],
 } as const;
@@ -291,6 +293,7 @@ function readRoutes(
       ...readRewrite(r, route, path),
       ...headerRules(r, route, path, edge),
       ...(answer && { answer }),
+      ...readAuth(r, route, path),
     });
   }
   return routes;
