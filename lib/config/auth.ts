@@ -38,6 +38,10 @@ export interface RemoteJwksConfig {
   target: string;
   /** Extra trusted CAs (PEM), read by load.ts. */
   ca?: string;
+  /** ms a fetched set is used before it is refreshed (in the background). */
+  cache: number;
+  /** ms: a token with an unknown kid triggers a fetch at most this often. */
+  refetch: number;
 }
 
 export interface JwtConfig {
@@ -87,12 +91,16 @@ export const AUTH_DEFAULTS = {
   leeway: 0,
   close_at_expiry: false,
   forward: { timeout: 2_000, cache: 0 },
+  jwks_cache: 600_000,
+  jwks_refetch: 30_000,
 } as const;
 
 const JWT_KEYS = [
   "keys",
   "jwks_url",
   "jwks_ca",
+  "jwks_cache",
+  "jwks_refetch",
   "secret_file",
   "algorithms",
   "issuer",
@@ -218,8 +226,8 @@ function checkKeysMatchAlgorithms(r: Reader, raw: Raw, at: KeyPath, algorithms: 
       "lists no public-key algorithm for keys/jwks_url (RS256, ES256, EdDSA, ...)",
     );
   }
-  if (raw.jwks_ca !== undefined && raw.jwks_url === undefined) {
-    r.report([...at, "jwks_ca"], "needs jwks_url");
+  for (const key of ["jwks_ca", "jwks_cache", "jwks_refetch"]) {
+    if (raw[key] !== undefined && raw.jwks_url === undefined) r.report([...at, key], "needs jwks_url");
   }
 }
 
@@ -290,7 +298,12 @@ function readJwksUrl(r: Reader, raw: Raw, at: KeyPath): RemoteJwksConfig | undef
     host: parsed.host,
     hostname: parsed.hostname,
     target: parsed.target,
+    cache: r.get(raw, "jwks_cache", at, asDuration({ positive: true })) ?? AUTH_DEFAULTS.jwks_cache,
+    refetch: r.get(raw, "jwks_refetch", at, asDuration({ positive: true })) ?? AUTH_DEFAULTS.jwks_refetch,
   };
+  if (config.refetch < 1_000) {
+    r.report([...at, "jwks_refetch"], "must be at least 1s (every unknown kid may trigger a fetch)");
+  }
   const ca = r.get(raw, "jwks_ca", at, asString);
   if (ca !== undefined) r.pemFile([...at, "jwks_ca"], ca, (pem) => config.ca = pem);
   return config;

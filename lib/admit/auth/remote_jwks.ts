@@ -1,7 +1,7 @@
 /**
  * A JWKS fetched from `jwks_url` (HTTPS only): fetched when the route's auth is built, refreshed
- * in the background after MAX_AGE_MS, and refetched when a token names a kid the set lacks, at
- * most every MIN_REFETCH_MS (a stream of made-up kids must not become a stream of fetches). A
+ * in the background after `jwks_cache`, and refetched when a token names a kid the set lacks, at
+ * most every `jwks_refetch` (a stream of made-up kids must not become a stream of fetches). A
  * failed fetch keeps the last good set: an IdP that is down does not lock everyone out.
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
@@ -11,8 +11,6 @@ import { httpGet } from "./http_get.ts";
 import type { Logger } from "../../observe/log.ts";
 import type { Net } from "../../runtime/types.ts";
 
-export const MIN_REFETCH_MS = 30_000;
-export const MAX_AGE_MS = 600_000;
 const FETCH_TIMEOUT_MS = 5_000;
 /** A JWKS is a handful of keys; anything this big is a mistake or an attack. */
 const MAX_JWKS_BYTES = 256 * 1024;
@@ -32,7 +30,8 @@ export class RemoteJwks {
   #inflight: Promise<void> | undefined;
 
   constructor(
-    readonly config: RemoteJwksConfig,
+    /** Replaced on reload (same URL and CA: the set is kept, the timings may change). */
+    public config: RemoteJwksConfig,
     readonly deps: { net: Net; logger: Logger; now?: () => number },
   ) {}
 
@@ -50,14 +49,15 @@ export class RemoteJwks {
     const now = this.#now;
     const set = this.#set;
     const unknownKid = set !== undefined && kid !== undefined && !set.kids.has(kid);
-    const stale = set !== undefined && now - set.fetchedAt >= MAX_AGE_MS;
+    const { cache, refetch } = this.config;
+    const stale = set !== undefined && now - set.fetchedAt >= cache;
     if (set === undefined || unknownKid) {
       // Without a set every request waits for one fetch (shared); with one, a new kid may
       // have been published since: fetch again, rate-limited.
-      if (set === undefined || now - this.#lastAttempt >= MIN_REFETCH_MS) {
+      if (set === undefined || now - this.#lastAttempt >= refetch) {
         await this.#refresh().catch(() => {});
       }
-    } else if (stale && now - this.#lastAttempt >= MIN_REFETCH_MS) this.#refresh().catch(() => {});
+    } else if (stale && now - this.#lastAttempt >= refetch) this.#refresh().catch(() => {});
     if (this.#set === undefined) throw new JwksUnavailable(`JWKS from ${this.config.url} unavailable`);
     return this.#set.getKey;
   }

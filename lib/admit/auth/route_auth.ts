@@ -169,7 +169,8 @@ export class AuthRegistry {
   #remote(config: RemoteJwksConfig, deps: { net: Net; logger: Logger; previous?: AuthRegistry }): RemoteJwks {
     const key = `${config.url}\n${config.ca ?? ""}`;
     let remote = this.remotes.get(key) ?? deps.previous?.remotes.get(key);
-    if (!remote) {
+    if (remote) remote.config = config;
+    else {
       remote = new RemoteJwks(config, deps);
       remote.prefetch();
     }
