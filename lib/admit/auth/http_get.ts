@@ -4,7 +4,7 @@
  * head and body bounded in size, everything within one deadline. A peer that answers huge, slow
  * or never-ending bodies costs at most maxBody bytes and `timeoutMs`.
  */
-import { describeError, NetError } from "../../errors.ts";
+import { describeError, HeadParseError, NetError } from "../../errors.ts";
 import { parseResponseHead, serializeRequestHead } from "../../http/head.ts";
 import type { Header } from "../../http/headers.ts";
 import { responseBodyFraming } from "../../http/chunked.ts";
@@ -89,6 +89,10 @@ async function ask(conn: Conn, request: HttpGetRequest): Promise<HttpAnswer> {
   const answer = await readAnswer(conn, head, request).catch((err) => {
     if (err instanceof HttpGetError) throw err;
     if (err instanceof NetError && err.code === "ETIMEDOUT") throw new HttpGetError("timeout", err.message);
+    // The parser quotes the offending line; what a peer wrote is not for the log.
+    if (err instanceof HeadParseError) {
+      throw new HttpGetError("bad_answer", "malformed answer (not strict HTTP/1.1)");
+    }
     throw new HttpGetError("bad_answer", describeError(err));
   });
   if (answer === null) throw new HttpGetError("bad_answer", "closed without an answer");
