@@ -164,3 +164,20 @@ Deno.test("parseTokenSource and parseHttpUrl", () => {
     assert.ok("error" in parseHttpUrl(bad), bad);
   }
 });
+
+Deno.test("config.example.yaml's commented auth block is a valid route section", async () => {
+  const text = await Deno.readTextFile(new URL("../../config.example.yaml", import.meta.url));
+  const lines = text.split("\n");
+  const start = lines.findIndex((line) => line === "        # auth:");
+  const block: string[] = [];
+  for (const line of lines.slice(start)) {
+    if (!line.startsWith("        #")) break;
+    block.push(line.slice("        # ".length));
+  }
+  const auth = block.slice(1).map((line) => line.slice(2)).join("\n");
+  const result = await load(auth, { "keys/jwks.json": JWKS, "keys/rsa.pub.pem": PEM });
+  assert.deepEqual(result.errors, []);
+  const route = result.config!.servers[0]!.routes[0]!;
+  assert.deepEqual(route.auth!.jwt!.token_from.length, 4);
+  assert.equal(route.auth!.forward!.url, "http://127.0.0.1:9000/check");
+});
