@@ -46,6 +46,19 @@ function authService() {
         return new Response(null, { status: 200 });
       case "/huge":
         return new Response("x".repeat(100 * 1024), { status: 403 });
+      case "/trickle": {
+        // A 200 whose body comes one byte at a time and never ends.
+        let timer: ReturnType<typeof setInterval> | undefined;
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            timer = setInterval(() => controller.enqueue(new Uint8Array([0x61])), 50);
+          },
+          cancel() {
+            clearInterval(timer);
+          },
+        });
+        return new Response(body, { status: 200 });
+      }
       case "/forever": {
         // A chunked body that never ends.
         let timer: ReturnType<typeof setInterval> | undefined;
@@ -96,6 +109,7 @@ Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/50
         route("/slow/", forward("/slow", { timeout: "300ms" })),
         route("/huge/", forward("/huge")),
         route("/forever/", forward("/forever")),
+        route("/trickle/", forward("/trickle", { timeout: "300ms" })),
         route("/rogue/", {
           forward: { url: `http://127.0.0.1:${rogue.port}/`, copy_headers: ["X-User-Id"] },
         }),
@@ -155,6 +169,7 @@ Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/50
       ["/slow/", 504, /no answer within 300 ms/],
       ["/huge/", 502, /body over 65536 bytes/],
       ["/forever/", 502, /body over 65536 bytes/],
+      ["/trickle/", 504, /no answer within 300 ms/],
       ["/rogue/", 502, /malformed answer/],
     ] as const
   ) {

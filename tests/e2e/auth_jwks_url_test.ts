@@ -21,10 +21,13 @@ async function rsaKey(kid: string): Promise<{ signing: SigningKey; jwk: Record<s
 }
 
 function idp(cert: string, key: string) {
-  const state = { keys: [] as Record<string, unknown>[], fetches: 0 };
+  const state = { keys: [] as Record<string, unknown>[], fetches: 0, body: undefined as string | undefined };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, cert, key, onListen() {} }, (request) => {
     if (new URL(request.url).pathname !== "/jwks.json") return new Response("no", { status: 404 });
     state.fetches++;
+    if (state.body !== undefined) {
+      return new Response(state.body, { headers: { "Content-Type": "application/json" } });
+    }
     return Response.json({ keys: state.keys });
   });
   return { state, port: (server.addr as Deno.NetAddr).port, stop: () => server.shutdown() };
@@ -89,6 +92,34 @@ Deno.test("auth.jwt jwks_url: fetched over HTTPS, rotation by kid, refetch rate-
         `${server.state.fetches - fetches} fetches for 10 unknown kids`,
       );
     });
+    await t.step(
+      "a huge JWKS, or one with too many keys, is refused and the last good set kept",
+      async () => {
+        const fake = { ...second.jwk, kid: "x" };
+        for (
+          const [body, reason] of [
+            [JSON.stringify({ keys: [second.jwk], pad: "x".repeat(300 * 1024) }), "body over 262144 bytes"],
+            [
+              JSON.stringify({ keys: Array.from({ length: 65 }, (_, i) => ({ ...fake, kid: `x${i}` })) }),
+              "65 keys",
+            ],
+          ] as const
+        ) {
+          server.state.body = body;
+          const unknown = await sign({ ...first.signing, kid: `new-${reason}` });
+          await eventually(
+            async () => {
+              assert.equal(await status(gw, "/", unknown), 401);
+              return gw.records("jwks_fetch_failed").some((r) => r.fields.reason?.includes(reason));
+            },
+            10_000,
+            `a refused fetch: ${reason}`,
+          );
+          assert.equal(await status(gw, "/", await sign(first.signing)), 101);
+        }
+        server.state.body = undefined;
+      },
+    );
     await t.step("IdP down: the last good keys still verify; an unknown kid is refused", async () => {
       await server.stop();
       const third = await rsaKey("k3");
@@ -96,7 +127,9 @@ Deno.test("auth.jwt jwks_url: fetched over HTTPS, rotation by kid, refetch rate-
       await eventually(
         async () => {
           assert.equal(await status(gw, "/", unknown), 401);
-          return gw.records("jwks_fetch_failed").some((r) => r.fields.kept === "true");
+          return gw.records("jwks_fetch_failed").some((r) =>
+            r.fields.kept === "true" && /connect/.test(r.fields.reason ?? "")
+          );
         },
         10_000,
         "a failed refetch that kept the set",

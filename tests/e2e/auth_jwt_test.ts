@@ -249,6 +249,24 @@ Deno.test("auth.jwt: each token source, stripped before the backend; the subprot
     assert.deepEqual(seen.url, "/y");
     assert.deepEqual(seen.headers.get("sec-websocket-protocol"), "chat.v1");
   });
+  await t.step(
+    "an open tunnel opened with a query token: /tunnels.json, /status and /metrics show no token",
+    async () => {
+      const token = await sign(keys.rsa, { sub: "status" });
+      await using ws = await openNodeWs(url(`/tracked/?access_token=${token}`));
+      ws.send("x");
+      assert.equal(await ws.next(), "x");
+      const pages = await Promise.all(
+        ["/tunnels.json", "/status", "/status.json", "/metrics"].map(async (path) => {
+          const answer = await gw.admin("GET", path);
+          assert.equal(answer.status, 200, path);
+          return new TextDecoder().decode(answer.body);
+        }),
+      );
+      assert.equal(JSON.parse(pages[0]!).tunnels[0].route, "/tracked/");
+      assertNoTokenIn(gw, pages);
+    },
+  );
   await t.step("the access record carries the path with access_token=REDACTED", async () => {
     await eventually(
       () => gw.records("access").some((r) => r.fields.path?.includes("REDACTED")),

@@ -34,6 +34,10 @@ export type JwtVerdict =
 
 type Key = CryptoKey | Uint8Array;
 
+/** Keys one token is tried against at most: a token without a kid against a JWKS of many keys of
+ * its type would otherwise cost one signature check per key (a cheap way to burn the gateway's CPU). */
+export const MAX_CANDIDATES = 8;
+
 /** Tokens longer than this are not even decoded (a header holds 16 KiB by default anyway). */
 export const MAX_TOKEN_LENGTH = 16_384;
 
@@ -81,7 +85,7 @@ export class JwtVerifier {
       ...(config.audience !== undefined && { audience: config.audience }),
     };
     let verdict: JwtVerdict = invalid("bad signature");
-    for (const key of keys) {
+    for (const key of keys.slice(0, MAX_CANDIDATES)) {
       try {
         const { payload } = await jwtVerify(token, key, options);
         const expiresAt = typeof payload.exp === "number" ? payload.exp * 1000 + config.leeway : undefined;

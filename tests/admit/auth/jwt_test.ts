@@ -1,11 +1,12 @@
 /**
  * The verifier against hostile tokens, signed by jose here: headers that point at keys
  * elsewhere (jku, x5u, jwk, x5c) are ignored, an unknown crit is refused, a kid is only ever
- * compared, an oversize token is not decoded, and no reason quotes the token.
+ * compared, an oversize token is not decoded, a kid-less token is not tried against every key of
+ * a big set, and no reason quotes the token.
  */
 import assert from "node:assert/strict";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
-import { JwtVerifier, MAX_TOKEN_LENGTH } from "../../../lib/admit/auth/jwt.ts";
+import { JwtVerifier, MAX_CANDIDATES, MAX_TOKEN_LENGTH } from "../../../lib/admit/auth/jwt.ts";
 import type { JwtConfig } from "../../../lib/config/auth.ts";
 import { createLogger } from "../../../lib/observe/log.ts";
 
@@ -96,4 +97,27 @@ Deno.test("jwt: oversize, malformed and unlisted-algorithm tokens get fixed reas
     assert.deepEqual(verdict, { ok: false, result: "invalid", reason }, token.slice(0, 40));
   }
   assert.ok(lines.every((line) => !line.includes(good)));
+});
+
+Deno.test("jwt: a token without a kid is tried against at most MAX_CANDIDATES keys", async () => {
+  const pairs = await Promise.all(
+    Array.from({ length: MAX_CANDIDATES + 2 }, () => generateKeyPair("ES256", { extractable: true })),
+  );
+  const jwks = JSON.stringify({ keys: await Promise.all(pairs.map((p) => exportJWK(p.publicKey))) });
+  const verifier = new JwtVerifier({
+    keys: [{ file: "many.json", kind: "jwks", text: jwks }],
+    algorithms: ["ES256"],
+    leeway: 0,
+    token_from: [],
+    strip_token: true,
+    claims_to_headers: [],
+    close_at_expiry: false,
+  }, { logger, route: "/" });
+  const sign = (key: CryptoKey) => new SignJWT({ sub: "x" }).setProtectedHeader({ alg: "ES256" }).sign(key);
+  assert.equal((await verifier.verify(await sign(pairs[MAX_CANDIDATES - 1]!.privateKey))).ok, true);
+  assert.deepEqual(await verifier.verify(await sign(pairs.at(-1)!.privateKey)), {
+    ok: false,
+    result: "invalid",
+    reason: "bad signature",
+  });
 });
