@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { eventually, type Gateway, startGateway, toYaml } from "./_harness.ts";
 import { type Backend, wsEchoBackend } from "./_backends.ts";
-import { openNodeWs } from "./_clients.ts";
+import { openNodeWs, RawWs } from "./_clients.ts";
 import { parseResponse, rawRequest, upgradeRequest } from "./_wire.ts";
 import { metric, scrapeMetrics } from "./_ops.ts";
 import {
@@ -223,21 +223,29 @@ Deno.test("auth.jwt: each token source, stripped before the backend; the subprot
       assert.deepEqual(await ws.next(), "over the tunnel");
     },
   );
-  await t.step("two tokens in one source are refused (the backend could read the other one)", async () => {
-    const a = await sign(keys.rsa);
-    const b = await sign(keys.rsa, { sub: "mallory" });
-    for (
-      const headers of [[["Cookie", `token=${a}; token=${b}`]], [["Authorization", `Bearer ${a}`], [
-        "Authorization",
-        `Bearer ${b}`,
-      ]]] as [string, string][][]
-    ) {
-      const answer = await handshake(gw, "/", headers);
-      assert.deepEqual(answer.status, 401);
-    }
-    assert.deepEqual((await handshake(gw, `/?access_token=${a}&access_token=${b}`)).status, 401);
-    assert.deepEqual((await handshake(gw, `/?access_token=${a}&access%5Ftoken=${b}`)).status, 401);
-  });
+  await t.step(
+    "two tokens in one source, or different ones in a header and a cookie, are refused",
+    async () => {
+      const a = await sign(keys.rsa);
+      const b = await sign(keys.rsa, { sub: "mallory" });
+      for (
+        const headers of [[["Cookie", `token=${a}; token=${b}`]], [["Authorization", `Bearer ${a}`], [
+          "Authorization",
+          `Bearer ${b}`,
+        ]]] as [string, string][][]
+      ) {
+        const answer = await handshake(gw, "/", headers);
+        assert.deepEqual(answer.status, 401);
+      }
+      assert.deepEqual((await handshake(gw, `/?access_token=${a}&access_token=${b}`)).status, 401);
+      assert.deepEqual((await handshake(gw, `/?access_token=${a}&access%5Ftoken=${b}`)).status, 401);
+      // A valid header next to another token in a cookie the backend would also get.
+      assert.deepEqual(
+        (await handshake(gw, "/", [["Authorization", `Bearer ${a}`], ["Cookie", `token=${b}`]])).status,
+        401,
+      );
+    },
+  );
   await t.step("an unverified token in another source is stripped as well", async () => {
     const good = await sign(keys.rsa, { sub: "h" });
     const other = remember("not.a-verified.token");
@@ -307,5 +315,29 @@ Deno.test("auth.jwt close_at_expiry: a tracked tunnel gets Close 1008 and the ba
     const access = await gw.waitForEvent("access", { route: "/raw/", reason: "token_expired" });
     assert.deepEqual(access.fields.closed_by, "proxy");
   });
+  assertNoTokenIn(gw);
+});
+
+Deno.test("auth.jwt: key files are re-read on reload (a rotated PEM and secret apply, the old ones stop)", async () => {
+  const before = await makeKeys();
+  const after = await makeKeys();
+  await using backend = await wsEchoBackend();
+  await using gw = await start(before, backend);
+  const status = async (token: string) => {
+    const request = upgradeRequest({ path: "/", headers: [["Authorization", `Bearer ${token}`]] });
+    await using ws = await RawWs.open(gw.port, { request });
+    return ws.response.status;
+  };
+  assert.equal(await status(await sign(before.ec)), 101);
+  assert.equal(await status(await sign(after.ec)), 401);
+  for (const name of ["ec.pub.pem", "hs.key"]) {
+    await Deno.writeTextFile(`${gw.dir}/${name}`, after.files[name]!);
+  }
+  assert.equal((await gw.admin("POST", "/reload")).status, 200);
+  await gw.waitForEvent("reloaded");
+  assert.equal(await status(await sign(after.ec)), 101);
+  assert.equal(await status(await sign(after.hs)), 101);
+  assert.equal(await status(await sign(before.ec)), 401);
+  assert.equal(await status(await sign(before.hs)), 401);
   assertNoTokenIn(gw);
 });

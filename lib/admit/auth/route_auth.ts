@@ -66,7 +66,7 @@ export class RouteAuth {
     const jwt = this.#jwt;
     if (jwt) {
       const { config } = jwt;
-      const found = extractToken(head, config.token_from);
+      const found = extractToken(head, config.token_from, { strip: config.strip_token });
       if ("missing" in found) {
         const where = config.token_from.map(describeSource).join(", ");
         throw refuse(

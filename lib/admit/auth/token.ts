@@ -2,8 +2,10 @@
  * Where a request carries its token (pure): `token_from` sources in order, the first one that
  * holds a token wins. A source holding two (two Authorization fields, `?t=a&t=b`, two cookies,
  * two subprotocol entries) is refused: the gateway would check one and a backend could read the
- * other. strip removes every query parameter and subprotocol entry named in `token_from`, not
- * only the one checked, so no unchecked token rides along to the backend either.
+ * other. For the same reason another source that reaches the backend (a header or a cookie, or any
+ * source without strip_token) must hold the same token or none. strip removes every query
+ * parameter and subprotocol entry named in `token_from`, not only the one checked, so no unchecked
+ * token rides along to the backend there either.
  */
 import type { TokenSource } from "../../config/auth.ts";
 import { getHeaderValues, type Header } from "../../http/headers.ts";
@@ -19,15 +21,29 @@ export type Extracted =
 /** The Kubernetes convention: the rest of the entry is the token, base64url-encoded. */
 const BASE64URL_PREFIX = "base64url.";
 
-export function extractToken(head: RequestHead, sources: readonly TokenSource[]): Extracted {
+export function extractToken(
+  head: RequestHead,
+  sources: readonly TokenSource[],
+  options: { strip: boolean },
+): Extracted {
+  let chosen: { token: string; source: string } | undefined;
   for (const source of sources) {
     const found = tokensIn(head, source);
     const label = describeSource(source);
     if (found.length > 1) return { ambiguous: `more than one token in ${label}` };
     const token = found[0];
-    if (token) return { token, source: label };
+    if (!token) continue;
+    if (!chosen) chosen = { token, source: label };
+    else if (token !== chosen.token && !(options.strip && strippable(source))) {
+      return { ambiguous: `different tokens in ${chosen.source} and ${label}` };
+    }
   }
-  return { missing: true };
+  return chosen ?? { missing: true };
+}
+
+/** Sources strip_token removes before the request goes upstream. */
+function strippable(source: TokenSource): boolean {
+  return source.from === "query" || source.from === "protocol";
 }
 
 export function describeSource(source: TokenSource): string {

@@ -23,38 +23,39 @@ function head(path: string, ...headers: [string, string][]): RequestHead {
   };
 }
 
+const STRIP = { strip: true };
 const b64url = (text: string) => btoa(text).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 
 Deno.test("extractToken: each source, in order", () => {
-  assert.deepEqual(extractToken(head("/", ["authorization", "Bearer a.b.c"]), sources), {
+  assert.deepEqual(extractToken(head("/", ["authorization", "Bearer a.b.c"]), sources, STRIP), {
     token: "a.b.c",
     source: "header:Authorization",
   });
-  assert.deepEqual(extractToken(head("/", ["Authorization", "bearer   a.b.c "]), sources), {
+  assert.deepEqual(extractToken(head("/", ["Authorization", "bearer   a.b.c "]), sources, STRIP), {
     token: "a.b.c",
     source: "header:Authorization",
   });
-  assert.deepEqual(extractToken(head("/x?y=1&access_token=a%2Eb.c"), sources), {
+  assert.deepEqual(extractToken(head("/x?y=1&access_token=a%2Eb.c"), sources, STRIP), {
     token: "a.b.c",
     source: "query:access_token",
   });
-  assert.deepEqual(extractToken(head("/", ["Cookie", "a=1; token=t.o.k; b=2"]), sources), {
+  assert.deepEqual(extractToken(head("/", ["Cookie", "a=1; token=t.o.k; b=2"]), sources, STRIP), {
     token: "t.o.k",
     source: "cookie:token",
   });
   assert.deepEqual(
-    extractToken(head("/", ["Sec-WebSocket-Protocol", `chat, ${K8S}${b64url("x.y.z")}`]), sources),
+    extractToken(head("/", ["Sec-WebSocket-Protocol", `chat, ${K8S}${b64url("x.y.z")}`]), sources, STRIP),
     {
       token: "x.y.z",
       source: `protocol:${K8S}`,
     },
   );
-  assert.deepEqual(extractToken(head("/", ["Sec-WebSocket-Protocol", "bearer.p.q.r"]), sources), {
+  assert.deepEqual(extractToken(head("/", ["Sec-WebSocket-Protocol", "bearer.p.q.r"]), sources, STRIP), {
     token: "p.q.r",
     source: "protocol:bearer.",
   });
   // The header comes first in token_from: it wins over the query.
-  assert.deepEqual(extractToken(head("/?access_token=q", ["Authorization", "Bearer h"]), sources), {
+  assert.deepEqual(extractToken(head("/?access_token=q", ["Authorization", "Bearer h"]), sources, STRIP), {
     token: "h",
     source: "header:Authorization",
   });
@@ -62,14 +63,14 @@ Deno.test("extractToken: each source, in order", () => {
 
 Deno.test("extractToken: missing, another scheme, empty values, bad base64url", () => {
   const missing = { missing: true };
-  assert.deepEqual(extractToken(head("/"), sources), missing);
-  assert.deepEqual(extractToken(head("/", ["Authorization", "Basic dTpw"]), sources), missing);
-  assert.deepEqual(extractToken(head("/", ["Authorization", "Bearer"]), sources), missing);
-  assert.deepEqual(extractToken(head("/?access_token=&access_token"), sources), missing);
-  assert.deepEqual(extractToken(head("/", ["Cookie", "token="]), sources), missing);
-  assert.deepEqual(extractToken(head("/", ["Sec-WebSocket-Protocol", `${K8S}!!!`]), sources), missing);
+  assert.deepEqual(extractToken(head("/"), sources, STRIP), missing);
+  assert.deepEqual(extractToken(head("/", ["Authorization", "Basic dTpw"]), sources, STRIP), missing);
+  assert.deepEqual(extractToken(head("/", ["Authorization", "Bearer"]), sources, STRIP), missing);
+  assert.deepEqual(extractToken(head("/?access_token=&access_token"), sources, STRIP), missing);
+  assert.deepEqual(extractToken(head("/", ["Cookie", "token="]), sources, STRIP), missing);
+  assert.deepEqual(extractToken(head("/", ["Sec-WebSocket-Protocol", `${K8S}!!!`]), sources, STRIP), missing);
   assert.deepEqual(
-    extractToken(head("/", ["Sec-WebSocket-Protocol", `${K8S}${b64url("\xff\xfe")}`]), sources),
+    extractToken(head("/", ["Sec-WebSocket-Protocol", `${K8S}${b64url("\xff\xfe")}`]), sources, STRIP),
     missing,
   );
 });
@@ -85,7 +86,7 @@ Deno.test("extractToken: two tokens in one source are refused, however they are 
     head("/", ["Sec-WebSocket-Protocol", `${K8S}${b64url("a")}, ${K8S}${b64url("b")}`]),
   ];
   for (const request of cases) {
-    assert.ok("ambiguous" in extractToken(request, sources), JSON.stringify(request));
+    assert.ok("ambiguous" in extractToken(request, sources, STRIP), JSON.stringify(request));
   }
 });
 
@@ -142,4 +143,28 @@ Deno.test("replaceHeaders: the client's values of the named headers go, whatever
     ],
   );
   assert.equal(replaceHeaders(headers, [], []), headers);
+});
+
+Deno.test("extractToken: a different token in a source that reaches the backend is refused", () => {
+  // Header first, a forged cookie after it: the backend could read the cookie.
+  assert.deepEqual(
+    extractToken(head("/", ["Authorization", "Bearer good"], ["Cookie", "token=evil"]), sources, STRIP),
+    {
+      ambiguous: "different tokens in header:Authorization and cookie:token",
+    },
+  );
+  // The same token twice is fine.
+  assert.deepEqual(
+    extractToken(head("/", ["Authorization", "Bearer same"], ["Cookie", "token=same"]), sources, STRIP),
+    {
+      token: "same",
+      source: "header:Authorization",
+    },
+  );
+  // Another token in the query is stripped anyway, unless strip_token is off.
+  const query = head("/?access_token=other", ["Authorization", "Bearer good"]);
+  assert.deepEqual(extractToken(query, sources, STRIP), { token: "good", source: "header:Authorization" });
+  assert.deepEqual(extractToken(query, sources, { strip: false }), {
+    ambiguous: "different tokens in header:Authorization and query:access_token",
+  });
 });
