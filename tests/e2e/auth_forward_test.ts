@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { deadPort, rawBackend, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs } from "./_clients.ts";
-import { eventually, type Gateway, startGateway, toYaml } from "./_harness.ts";
+import { eventually, type Gateway, startGateway, tempDir, toYaml } from "./_harness.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 import { assertNoTokenIn, makeKeys, sign } from "./_auth.ts";
 
@@ -220,4 +220,45 @@ Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/50
   });
   await eventually(() => gw.records("access").length > 10, 5_000, "access records");
   assertNoTokenIn(gw);
+});
+
+Deno.test("auth.forward over a unix socket: the verdict and copy_headers, the request described", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/auth.sock`;
+  const seen: Headers[] = [];
+  const server = Deno.serve({ path, onListen() {} }, (request) => {
+    seen.push(request.headers);
+    const ok = request.headers.get("authorization") === "Bearer letmein";
+    return new Response(ok ? null : "no\n", {
+      status: ok ? 204 : 403,
+      headers: { "X-User-Id": "unix-user" },
+    });
+  });
+  try {
+    await using backend = await wsEchoBackend();
+    await using gw = await startGateway({
+      config: toYaml({
+        servers: [{
+          listen: ["127.0.0.1:0"],
+          routes: [{
+            path: "/",
+            upstream: "app",
+            auth: { forward: { url: `unix:${path}`, copy_headers: ["X-User-Id"] } },
+          }],
+        }],
+        upstreams: { app: { servers: [backend.address] } },
+      }),
+    });
+    const denied = await handshake(gw, "/", [["Authorization", "Bearer nope"]]);
+    assert.equal(denied.status, 403);
+    assert.equal(text(denied.body), "no\n");
+    await using _ws = await openNodeWs(`ws://127.0.0.1:${gw.port}/`, {
+      headers: { Authorization: "Bearer letmein" },
+    });
+    assert.equal(backend.requests.length, 1);
+    assert.equal(backend.requests[0]!.headers.get("x-user-id"), "unix-user");
+    assert.equal(seen.at(-1)!.get("x-original-uri"), "/");
+  } finally {
+    await server.shutdown();
+  }
 });

@@ -6,6 +6,7 @@
  * body up to 64 KiB: a 302 to a login page works); unreachable or 5xx: 502; no answer within
  * `timeout`: 504. 2xx verdicts may be cached per credentials for `cache`.
  */
+import { createHash } from "node:crypto";
 import type { ForwardConfig } from "../../config/auth.ts";
 import type { RequestHead } from "../../http/head.ts";
 import { getHeader, getHeaderValues, type Header, withoutUnderscoreNames } from "../../http/headers.ts";
@@ -38,6 +39,14 @@ export interface ForwardRequestInfo {
 const NOT_PASSED =
   /^(host|content-length|transfer-encoding|upgrade|sec-websocket-.*|x-forwarded-.*|x-original-uri|forwarded|x-real-ip)$/;
 
+/** The subrequest's headers (credentials, client address, method, host, URI) as a 32-byte digest:
+ * a cached verdict costs the same memory however big the headers a client sends. */
+function cacheKey(headers: readonly Header[]): string {
+  const hash = createHash("sha256");
+  for (const { name, value } of headers) hash.update(`${name.toLowerCase()}\0${value}\0`, "latin1");
+  return hash.digest("base64");
+}
+
 export class ForwardAuth {
   readonly #cache = new Map<string, { headers: Header[]; until: number }>();
 
@@ -50,7 +59,7 @@ export class ForwardAuth {
     const config = this.config;
     const headers = this.#subrequestHeaders(request, info);
     const now = (this.deps.now ?? Date.now)();
-    const key = config.cache > 0 ? JSON.stringify(headers) : "";
+    const key = config.cache > 0 ? cacheKey(headers) : "";
     const hit = key === "" ? undefined : this.#cache.get(key);
     if (hit && hit.until > now) return { ok: true, headers: hit.headers, cached: true };
     if (hit) this.#cache.delete(key);
