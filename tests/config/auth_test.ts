@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { loadConfigFile } from "../../lib/config/load.ts";
 import { parseHttpUrl, parseTokenSource } from "../../lib/config/auth.ts";
 import { Invalid } from "../../lib/config/reader.ts";
+import { describeConfig } from "../../lib/config/summary.ts";
 
 const PEM = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n";
 const JWKS = JSON.stringify({ keys: [{ kty: "RSA", n: "x", e: "AQAB", kid: "a" }] });
@@ -59,6 +60,7 @@ forward:
     "auth.internal",
   ]);
   assert.deepEqual([forward.timeout, forward.cache, forward.pass_headers], [2_000, 0, ["authorization"]]);
+  assert.ok(describeConfig(result.config!).includes("  route / -> app (auth=jwt+forward)"));
 });
 
 Deno.test("auth config: every problem at once, each at its line and column", async () => {
