@@ -24,7 +24,7 @@ import { relayResponse } from "./passthrough/relay.ts";
 import { BodyCutter, relayBody } from "./passthrough/body.ts";
 import { tunnel, type TunnelContext } from "./tunnel/tunnel.ts";
 import type { AuthRegistry } from "./admit/auth/route_auth.ts";
-import { redactPath } from "./admit/auth/token.ts";
+import { redactPath, redactText } from "./admit/auth/token.ts";
 import { concat } from "./net/bytes.ts";
 import { connView } from "./net/conn_view.ts";
 import { formatAddr } from "./net/address.ts";
@@ -526,7 +526,8 @@ class ConnectionRecord implements TunnelOwner {
   /** Answers an error (unless an answer already started) and logs why. */
   async reject(err: unknown): Promise<void> {
     const { fields, ctx } = this;
-    const reason = describeError(err);
+    // A malformed request line is quoted in the reason: its query may hold a token.
+    const reason = redactText(describeError(err), ctx.auth.redactNames);
     if (this.#answering) {
       // Mid-answer: the client already has a status line; all that is left is to close.
       if (fields.status === 0) fields.status = 502;

@@ -275,6 +275,24 @@ Deno.test("auth.jwt: each token source, stripped before the backend; the subprot
       assertNoTokenIn(gw, pages);
     },
   );
+  await t.step("a refused request line quoting its query logs no token (400s before any route)", async () => {
+    const token = await sign(keys.rsa, { sub: "dots" });
+    for (
+      const target of [
+        `/a/../b?access_token=${token}`,
+        `/a?access_token=${token}\x7f`,
+        `/%zz?access_token=${token}`,
+      ]
+    ) {
+      const answer = parseResponse(await rawRequest(gw.port, `GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`));
+      assert.equal(answer.status, 400, target);
+    }
+    await eventually(
+      () => gw.records("reject").filter((r) => r.fields.status === "400").length >= 3,
+      5_000,
+      "rejects",
+    );
+  });
   await t.step("the access record carries the path with access_token=REDACTED", async () => {
     await eventually(
       () => gw.records("access").some((r) => r.fields.path?.includes("REDACTED")),

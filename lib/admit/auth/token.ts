@@ -126,6 +126,18 @@ export function redactPath(path: string, names: ReadonlySet<string>): string {
   );
 }
 
+/** `text` (a log record's reason quoting a request line or target) with the values of these
+ * query parameters replaced by REDACTED. */
+export function redactText(text: string, names: ReadonlySet<string>): string {
+  let out = text;
+  for (const name of names) {
+    if (!out.includes(`${name}=`)) continue;
+    const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    out = out.replace(new RegExp(`([?&])${escaped}=[^&"\\s]*`, "g"), `$1${name}=REDACTED`);
+  }
+  return out;
+}
+
 /** `headers` without any field named in `names` (the client's values), then `set` added. */
 export function replaceHeaders(
   headers: Header[],

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { extractToken, redactPath, replaceHeaders, stripTokens } from "../../../lib/admit/auth/token.ts";
+import {
+  extractToken,
+  redactPath,
+  redactText,
+  replaceHeaders,
+  stripTokens,
+} from "../../../lib/admit/auth/token.ts";
 import { parseTokenSource, type TokenSource } from "../../../lib/config/auth.ts";
 import type { RequestHead } from "../../../lib/http/head.ts";
 
@@ -167,4 +173,14 @@ Deno.test("extractToken: a different token in a source that reaches the backend 
   assert.deepEqual(extractToken(query, sources, { strip: false }), {
     ambiguous: "different tokens in header:Authorization and query:access_token",
   });
+});
+
+Deno.test("redactText: a quoted request line or target loses the token values", () => {
+  const names = new Set(["access_token", "a.b"]);
+  assert.equal(
+    redactText('Invalid request target: byte 0x7f in "/x?access_token=eyJhbGc.eyJzdWIi.sig&y=1"', names),
+    'Invalid request target: byte 0x7f in "/x?access_token=REDACTED&y=1"',
+  );
+  assert.equal(redactText('"/?a.b=1&axb=2"', names), '"/?a.b=REDACTED&axb=2"');
+  assert.equal(redactText("no query here access_token=x", names), "no query here access_token=x");
 });
