@@ -121,3 +121,36 @@ Deno.test("jwt: a token without a kid is tried against at most MAX_CANDIDATES ke
     reason: "bad signature",
   });
 });
+
+Deno.test("jwt: a PEM key that fits none of the algorithms is logged (auth_key_unusable), not used", async () => {
+  const ec = await generateKeyPair("ES256", { extractable: true });
+  const before = lines.length;
+  const verifier = new JwtVerifier({
+    keys: [
+      { file: "/k/ec.pem", kind: "pem", text: await exportSPKI(ec.publicKey) },
+      {
+        file: "/k/garbage.pem",
+        kind: "pem",
+        text: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+      },
+    ],
+    algorithms: ["RS256"],
+    leeway: 0,
+    token_from: [],
+    strip_token: true,
+    claims_to_headers: [],
+    close_at_expiry: false,
+  }, { logger, route: "/r" });
+  const token = await new SignJWT({}).setProtectedHeader({ alg: "RS256" }).sign(
+    (await generateKeyPair("RS256")).privateKey,
+  );
+  assert.deepEqual(await verifier.verify(token), {
+    ok: false,
+    result: "invalid",
+    reason: "no key matches the token",
+  });
+  const logged = lines.slice(before).filter((line) => line.includes("auth_key_unusable"));
+  assert.equal(logged.length, 2);
+  assert.match(logged[0]!, /route=\/r file=\/k\/ec\.pem reason="fits none of the algorithms RS256"/);
+  assert.match(logged[1]!, /file=\/k\/garbage\.pem/);
+});
