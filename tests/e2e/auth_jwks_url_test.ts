@@ -75,6 +75,11 @@ Deno.test("auth.jwt jwks_url: fetched over HTTPS, rotation by kid, refetch rate-
       assert.equal(await status(gw, "/untrusted/", await sign(first.signing)), 502);
       const failed = await gw.waitForEvent("jwks_fetch_failed", { url, kept: "false" });
       assert.match(failed.fields.reason ?? "", /certificate|TLS|tls|cert/i);
+      // More requests within jwks_refetch (30s here) do not fetch again: one attempt per interval.
+      for (let i = 0; i < 5; i++) {
+        assert.equal(await status(gw, "/untrusted/", await sign(first.signing)), 502);
+      }
+      assert.equal(gw.records("jwks_fetch_failed").filter((r) => r.fields.kept === "false").length, 1);
     });
     await t.step("rotation: a new kid is fetched on first sight", async () => {
       server.state.keys = [first.jwk, second.jwk];

@@ -26,7 +26,8 @@ interface KeySet {
 
 export class RemoteJwks {
   #set: KeySet | undefined;
-  #lastAttempt = 0;
+  /** When the last fetch started (clock ms); -Infinity before the first. */
+  #lastAttempt = -Infinity;
   #inflight: Promise<void> | undefined;
 
   constructor(
@@ -52,11 +53,11 @@ export class RemoteJwks {
     const { cache, refetch } = this.config;
     const stale = set !== undefined && now - set.fetchedAt >= cache;
     if (set === undefined || unknownKid) {
-      // Without a set every request waits for one fetch (shared); with one, a new kid may
-      // have been published since: fetch again, rate-limited.
-      if (set === undefined || now - this.#lastAttempt >= refetch) {
-        await this.#refresh().catch(() => {});
-      }
+      // A fetch under way may bring the set or the kid: wait for it. Otherwise fetch again, at
+      // most every jwks_refetch, also while there is no set at all: an IdP that is down gets
+      // one attempt per interval, not one per request.
+      if (this.#inflight) await this.#inflight.catch(() => {});
+      else if (now - this.#lastAttempt >= refetch) await this.#refresh().catch(() => {});
     } else if (stale && now - this.#lastAttempt >= refetch) this.#refresh().catch(() => {});
     if (this.#set === undefined) throw new JwksUnavailable(`JWKS from ${this.config.url} unavailable`);
     return this.#set.getKey;
