@@ -26,6 +26,20 @@ export interface Authorized {
   expiresAt?: number;
 }
 
+type AuthResult = Parameters<Metrics["auth"]>[1];
+
+/** A refusal, with the result it is counted as in wsgate_auth_total. */
+class AuthRefusal extends HttpError {
+  constructor(
+    readonly result: Exclude<AuthResult, "ok">,
+    status: number,
+    message: string,
+    options: ConstructorParameters<typeof HttpError>[2] = {},
+  ) {
+    super(status, message, options);
+  }
+}
+
 const NO_TOKEN: [string, string][] = [["WWW-Authenticate", 'Bearer realm="wsgate"']];
 const INVALID_TOKEN: [string, string][] = [["WWW-Authenticate", 'Bearer error="invalid_token"']];
 
@@ -36,6 +50,8 @@ export class RouteAuth {
   readonly #logger: Logger;
   /** Headers whose claim could not be sent, already logged once. */
   readonly #warned = new Set<string>();
+  /** Headers the client may not set: claims_to_headers and copy_headers (absent values too). */
+  readonly #replaced: string[];
 
   constructor(
     route: RouteConfig,
@@ -52,67 +68,69 @@ export class RouteAuth {
       });
     }
     if (auth.forward) this.#forward = new ForwardAuth(auth.forward, deps);
+    this.#replaced = [
+      ...(auth.jwt?.claims_to_headers.map(([name]) => name) ?? []),
+      ...(auth.forward?.copy_headers ?? []),
+    ];
   }
 
   /** The request to send upstream, or an HttpError (401, a relayed denial, 502, 504). */
   async authenticate(head: RequestHead, info: ForwardRequestInfo, metrics: Metrics): Promise<Authorized> {
-    const refuse = (result: Parameters<Metrics["auth"]>[1], err: HttpError) => {
-      metrics.auth(this.#route, result);
-      return err;
+    try {
+      const jwt = this.#jwt ? await this.#checkJwt(this.#jwt, head) : undefined;
+      const copied = this.#forward ? await this.#checkForward(this.#forward, head, info) : [];
+      metrics.auth(this.#route, "ok");
+      const upstreamHead = jwt?.head ?? head;
+      const headers = replaceHeaders(upstreamHead.headers, this.#replaced, [
+        ...jwt?.headers ?? [],
+        ...copied,
+      ]);
+      return {
+        head: { ...upstreamHead, headers },
+        ...(jwt?.expiresAt !== undefined && { expiresAt: jwt.expiresAt }),
+      };
+    } catch (err) {
+      if (err instanceof AuthRefusal) metrics.auth(this.#route, err.result);
+      throw err;
+    }
+  }
+
+  /** The token found, verified, its claims as headers, and the request without it (strip_token). */
+  async #checkJwt(
+    jwt: JwtVerifier,
+    head: RequestHead,
+  ): Promise<{ head: RequestHead; headers: Header[]; expiresAt?: number }> {
+    const { config } = jwt;
+    const found = extractToken(head, config.token_from, { strip: config.strip_token });
+    if ("missing" in found) {
+      const where = config.token_from.map(describeSource).join(", ");
+      throw new AuthRefusal("missing", 401, `jwt: no token (looked in ${where})`, { headers: NO_TOKEN });
+    }
+    if ("ambiguous" in found) {
+      throw new AuthRefusal("invalid", 401, `jwt: ${found.ambiguous}`, { headers: INVALID_TOKEN });
+    }
+    const verdict = await jwt.verify(found.token);
+    if (!verdict.ok) {
+      const reason = `jwt: ${verdict.reason} (${found.source})`;
+      if (verdict.result === "error") throw new AuthRefusal("error", 502, reason);
+      throw new AuthRefusal(verdict.result, 401, reason, { headers: INVALID_TOKEN });
+    }
+    const mapped = claimHeaders(verdict.claims, config.claims_to_headers);
+    this.#warnSkipped(mapped.skipped);
+    return {
+      head: config.strip_token ? stripTokens(head, config.token_from) : head,
+      headers: mapped.headers,
+      ...(config.close_at_expiry && verdict.expiresAt !== undefined && { expiresAt: verdict.expiresAt }),
     };
-    let upstreamHead = head;
-    let set: Header[] = [];
-    let expiresAt: number | undefined;
-    const jwt = this.#jwt;
-    if (jwt) {
-      const { config } = jwt;
-      const found = extractToken(head, config.token_from, { strip: config.strip_token });
-      if ("missing" in found) {
-        const where = config.token_from.map(describeSource).join(", ");
-        throw refuse(
-          "missing",
-          new HttpError(401, `jwt: no token (looked in ${where})`, { headers: NO_TOKEN }),
-        );
-      }
-      if ("ambiguous" in found) {
-        throw refuse("invalid", new HttpError(401, `jwt: ${found.ambiguous}`, { headers: INVALID_TOKEN }));
-      }
-      const verdict = await jwt.verify(found.token);
-      if (!verdict.ok) {
-        const status = verdict.result === "error" ? 502 : 401;
-        const headers = verdict.result === "error" ? [] : INVALID_TOKEN;
-        throw refuse(
-          verdict.result,
-          new HttpError(status, `jwt: ${verdict.reason} (${found.source})`, { headers }),
-        );
-      }
-      const mapped = claimHeaders(verdict.claims, config.claims_to_headers);
-      this.#warnSkipped(mapped.skipped);
-      set = mapped.headers;
-      if (config.close_at_expiry && verdict.expiresAt !== undefined) expiresAt = verdict.expiresAt;
-      if (config.strip_token) upstreamHead = stripTokens(head, config.token_from);
-    }
-    const forward = this.#forward;
-    if (forward) {
-      const verdict = await forward.check(head, info);
-      if (!verdict.ok && verdict.result === "denied") {
-        throw refuse(
-          "denied",
-          new HttpError(verdict.status, `forward auth: denied (${verdict.status})`, {
-            response: verdict.response,
-          }),
-        );
-      }
-      if (!verdict.ok) throw refuse("error", new HttpError(verdict.status, verdict.reason));
-      set = [...set, ...verdict.headers];
-    }
-    metrics.auth(this.#route, "ok");
-    const names = [
-      ...(jwt?.config.claims_to_headers.map(([name]) => name) ?? []),
-      ...(forward?.config.copy_headers ?? []),
-    ];
-    const headers = replaceHeaders(upstreamHead.headers, names, set);
-    return { head: { ...upstreamHead, headers }, ...(expiresAt !== undefined && { expiresAt }) };
+  }
+
+  /** The auth service's verdict: copy_headers of a 2xx, else a refusal. */
+  async #checkForward(forward: ForwardAuth, head: RequestHead, info: ForwardRequestInfo): Promise<Header[]> {
+    const verdict = await forward.check(head, info);
+    if (verdict.ok) return verdict.headers;
+    if (verdict.result === "error") throw new AuthRefusal("error", verdict.status, verdict.reason);
+    const reason = `forward auth: denied (${verdict.status})`;
+    throw new AuthRefusal("denied", verdict.status, reason, { response: verdict.response });
   }
 
   #warnSkipped(skipped: string[]): void {
