@@ -13,7 +13,7 @@ import { getHeader, getHeaderValues, type Header, withoutUnderscoreNames } from 
 import { removeHopByHop } from "../../http/hop_headers.ts";
 import { serializeResponseHead } from "../../http/head.ts";
 import { concat } from "../../net/bytes.ts";
-import { httpGet, HttpGetError } from "./http_get.ts";
+import { type HttpAnswer, httpGet, HttpGetError } from "./http_get.ts";
 import type { Net } from "../../runtime/types.ts";
 
 /** A denial's body is relayed up to this size; a longer one is a broken auth service (502). */
@@ -22,7 +22,7 @@ export const MAX_DENIAL_BODY = 64 * 1024;
 export const MAX_CACHED = 10_000;
 
 export type ForwardVerdict =
-  | { ok: true; headers: Header[]; cached: boolean }
+  | { ok: true; headers: Header[] }
   | { ok: false; result: "denied"; status: number; response: Uint8Array }
   | { ok: false; result: "error"; status: 502 | 504; reason: string };
 
@@ -61,26 +61,11 @@ export class ForwardAuth {
     const now = (this.deps.now ?? Date.now)();
     const key = config.cache > 0 ? cacheKey(headers) : "";
     const hit = key === "" ? undefined : this.#cache.get(key);
-    if (hit && hit.until > now) return { ok: true, headers: hit.headers, cached: true };
+    if (hit && hit.until > now) return { ok: true, headers: hit.headers };
     if (hit) this.#cache.delete(key);
-    let answer;
+    let answer: HttpAnswer;
     try {
-      answer = await httpGet(this.deps.net, {
-        addr: config.addr,
-        ...(config.tls && {
-          tls: {
-            serverName: config.tls.serverName,
-            verify: true,
-            ...(config.tls.ca ? { caCerts: [config.tls.ca] } : {}),
-          },
-        }),
-        host: config.host,
-        target: config.target,
-        headers,
-        timeoutMs: config.timeout,
-        maxHeadBytes: this.deps.maxHeadBytes,
-        maxBodyBytes: MAX_DENIAL_BODY,
-      });
+      answer = await this.#ask(headers);
     } catch (err) {
       if (!(err instanceof HttpGetError)) throw err;
       const status = err.kind === "timeout" ? 504 : 502;
@@ -90,25 +75,32 @@ export class ForwardAuth {
       return { ok: false, result: "error", status: 502, reason: `auth service answered ${answer.status}` };
     }
     if (answer.status >= 300) {
-      const relayed = [
-        ...removeHopByHop(answer.headers).filter((h) => !/^content-length$/i.test(h.name)),
-        { name: "Content-Length", value: String(answer.body.length) },
-        { name: "Connection", value: "close" },
-      ];
-      const head = serializeResponseHead({
-        version: "HTTP/1.1",
-        status: answer.status,
-        reason: answer.reason,
-        headers: relayed,
-      });
-      const response = request.method === "HEAD" ? head : concat(head, answer.body);
-      return { ok: false, result: "denied", status: answer.status, response };
+      return { ok: false, result: "denied", status: answer.status, response: denial(answer, request.method) };
     }
     const copied = config.copy_headers.flatMap((name) =>
       getHeaderValues(answer.headers, name).map((value) => ({ name, value }))
     );
     if (key !== "") this.#remember(key, copied, now);
-    return { ok: true, headers: copied, cached: false };
+    return { ok: true, headers: copied };
+  }
+
+  #ask(headers: Header[]): Promise<HttpAnswer> {
+    const { config, deps } = this;
+    const tls = config.tls && {
+      serverName: config.tls.serverName,
+      verify: true,
+      ...(config.tls.ca ? { caCerts: [config.tls.ca] } : {}),
+    };
+    return httpGet(deps.net, {
+      addr: config.addr,
+      ...(tls && { tls }),
+      host: config.host,
+      target: config.target,
+      headers,
+      timeoutMs: config.timeout,
+      maxHeadBytes: deps.maxHeadBytes,
+      maxBodyBytes: MAX_DENIAL_BODY,
+    });
   }
 
   #remember(key: string, headers: Header[], now: number): void {
@@ -136,4 +128,21 @@ export class ForwardAuth {
       { name: "X-Original-URI", value: request.path },
     ];
   }
+}
+
+/** The auth service's refusal as the client gets it: its status, headers and body, re-framed
+ * (Content-Length, Connection: close); no body for a HEAD. */
+function denial(answer: HttpAnswer, method: string): Uint8Array {
+  const headers = [
+    ...removeHopByHop(answer.headers).filter((h) => !/^content-length$/i.test(h.name)),
+    { name: "Content-Length", value: String(answer.body.length) },
+    { name: "Connection", value: "close" },
+  ];
+  const head = serializeResponseHead({
+    version: "HTTP/1.1",
+    status: answer.status,
+    reason: answer.reason,
+    headers,
+  });
+  return method === "HEAD" ? head : concat(head, answer.body);
 }
