@@ -12,6 +12,7 @@ import { openNodeWs } from "./_clients.ts";
 import { eventually, type Gateway, startGateway, tempDir, toYaml } from "./_harness.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 import { assertNoTokenIn, makeKeys, sign } from "./_auth.ts";
+import { metric, scrapeMetrics } from "./_ops.ts";
 
 interface Seen {
   path: string;
@@ -121,6 +122,7 @@ Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/50
       ],
     }],
     upstreams: { app: { servers: [backend.address] } },
+    admin: { listen: "127.0.0.1:0" },
   });
   await using gw = await startGateway({ config, files: keys.files });
 
@@ -196,10 +198,14 @@ Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/50
     const count = () => service.seen.filter((s) => s.path === "/cached").length;
     for (let i = 0; i < 3; i++) {
       await using _ws = await openNodeWs(`ws://127.0.0.1:${gw.port}/cached/`, {
-        headers: { Authorization: "Bearer one" },
+        headers: { Authorization: "Bearer one", Cookie: `visit=${i}` },
       });
     }
+    // pass_headers: [Authorization]: the cookie is neither sent nor part of the cache key.
     assert.equal(count(), 1);
+    const sub = service.seen.findLast((s) => s.path === "/cached")!;
+    assert.equal(sub.headers.get("authorization"), "Bearer one");
+    assert.equal(sub.headers.get("cookie"), null);
     await using _ws = await openNodeWs(`ws://127.0.0.1:${gw.port}/cached/`, {
       headers: { Authorization: "Bearer two" },
     });
@@ -217,6 +223,20 @@ Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/50
     });
     assert.equal(service.seen.length, subrequests + 1);
     assert.equal(backend.requests.at(-1)!.headers.get("x-user-id"), "bob");
+  });
+  await t.step("wsgate_auth_total counts ok, denied and error per route", async () => {
+    const metrics = await scrapeMetrics(gw);
+    const count = (route: string, result: string) => metric(metrics, "wsgate_auth_total", { route, result });
+    assert.deepEqual(
+      [
+        count("/allow/", "ok"),
+        count("/deny/", "denied"),
+        count("/login/", "denied"),
+        count("/broken/", "error"),
+      ],
+      [1, 2, 1, 1],
+    );
+    assert.deepEqual([count("/slow/", "error"), count("/cached/", "ok")], [1, 4]);
   });
   await eventually(() => gw.records("access").length > 10, 5_000, "access records");
   assertNoTokenIn(gw);

@@ -54,6 +54,7 @@ async function start(keys: TestKeys, backend: Backend): Promise<Gateway> {
           auth: jwtAuth({ close_at_expiry: true }),
         },
         { path: "/raw/", upstream: "app", auth: jwtAuth({ close_at_expiry: true }) },
+        { path: "/keep/", upstream: "app", auth: jwtAuth({ strip_token: false }) },
         { path: "/", upstream: "app", auth: jwtAuth() },
       ],
     }],
@@ -204,6 +205,15 @@ Deno.test("auth.jwt: each token source, stripped before the backend; the subprot
     const seen = backend.requests.at(-1)!;
     assert.deepEqual(seen.url, "/x?a=1&b=%2F");
     assert.deepEqual(seen.headers.get("x-user-id"), "q");
+  });
+  await t.step("strip_token: false leaves the query and the subprotocol entry to the backend", async () => {
+    const token = await sign(keys.rsa, { sub: "k" });
+    const entry = protocolEntry(token);
+    await using ws = await openNodeWs(url(`/keep/?access_token=${token}`), { protocols: [entry, "chat.v1"] });
+    assert.equal(ws.protocol, "chat.v1");
+    const seen = backend.requests.at(-1)!;
+    assert.equal(seen.url, `/keep/?access_token=${token}`);
+    assert.equal(seen.headers.get("sec-websocket-protocol"), `${entry},chat.v1`);
   });
   await t.step("cookie", async () => {
     const token = await sign(keys.ec, { sub: "c" });

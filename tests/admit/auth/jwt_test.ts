@@ -154,3 +154,35 @@ Deno.test("jwt: a PEM key that fits none of the algorithms is logged (auth_key_u
   assert.match(logged[0]!, /route=\/r file=\/k\/ec\.pem reason="fits none of the algorithms RS256"/);
   assert.match(logged[1]!, /file=\/k\/garbage\.pem/);
 });
+
+Deno.test("jwt: leeway forgives that much clock skew on exp and nbf, and moves expiresAt by it", async () => {
+  const { trusted } = await setup();
+  const jwks = JSON.stringify({ keys: [{ ...await exportJWK(trusted.publicKey), kid: "k1" }] });
+  const config = (leeway: number): JwtConfig => ({
+    keys: [{ file: "jwks.json", kind: "jwks", text: jwks }],
+    algorithms: ["RS256"],
+    leeway,
+    token_from: [],
+    strip_token: true,
+    claims_to_headers: [],
+    close_at_expiry: true,
+  });
+  const now = Math.floor(Date.now() / 1000);
+  const expired = await new SignJWT({}).setProtectedHeader({ alg: "RS256", kid: "k1" }).setExpirationTime(
+    now - 30,
+  )
+    .sign(trusted.privateKey);
+  const early = await new SignJWT({}).setProtectedHeader({ alg: "RS256", kid: "k1" }).setNotBefore(now + 30)
+    .sign(trusted.privateKey);
+  const strict = new JwtVerifier(config(0), { logger, route: "/" });
+  const lenient = new JwtVerifier(config(60_000), { logger, route: "/" });
+  assert.deepEqual(await strict.verify(expired), { ok: false, result: "expired", reason: "token expired" });
+  assert.deepEqual(await strict.verify(early), {
+    ok: false,
+    result: "invalid",
+    reason: "token not yet valid",
+  });
+  const verdict = await lenient.verify(expired);
+  assert.ok(verdict.ok && verdict.expiresAt === (now - 30) * 1000 + 60_000);
+  assert.equal((await lenient.verify(early)).ok, true);
+});
