@@ -282,3 +282,70 @@ Deno.test("auth.forward over a unix socket: the verdict and copy_headers, the re
     await server.shutdown();
   }
 });
+
+Deno.test("auth.forward keeps its connection to the auth service, and replaces one the service closed", async (t) => {
+  const ports: number[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (_request, info) => {
+    ports.push(info.remoteAddr.port);
+    return new Response(null, { status: 200, headers: { "X-User-Id": "kept" } });
+  });
+  // One answer per connection, then a close, or an idle 408 and a close (as servers do when a
+  // kept connection times out).
+  let idle408: () => void = () => {};
+  await using closing = rawBackend(async (peer) => {
+    await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-User-Id: once\r\n\r\n");
+  });
+  await using timingOut = rawBackend(async (peer) => {
+    await peer.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-User-Id: t\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 50));
+    await peer.write("HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    idle408();
+  });
+  try {
+    await using backend = await wsEchoBackend();
+    const route = (path: string, port: number) => ({
+      path,
+      upstream: "app",
+      auth: { forward: { url: `http://127.0.0.1:${port}/`, copy_headers: ["X-User-Id"] } },
+    });
+    await using gw = await startGateway({
+      config: toYaml({
+        servers: [{
+          listen: ["127.0.0.1:0"],
+          routes: [
+            route("/kept/", (server.addr as Deno.NetAddr).port),
+            route("/closing/", closing.port),
+            route("/timing-out/", timingOut.port),
+          ],
+        }],
+        upstreams: { app: { servers: [backend.address] } },
+      }),
+    });
+    const open = async (path: string) => {
+      await using ws = await openNodeWs(`ws://127.0.0.1:${gw.port}${path}`);
+      ws.send("x");
+      assert.equal(await ws.next(), "x");
+    };
+    await t.step("sequential handshakes: one connection to the service", async () => {
+      for (let i = 0; i < 4; i++) await open("/kept/");
+      assert.equal(ports.length, 4);
+      assert.equal(new Set(ports).size, 1, JSON.stringify(ports));
+    });
+    await t.step("a kept connection the service closed: the GET goes out again on a new one", async () => {
+      for (let i = 0; i < 3; i++) await open("/closing/");
+      assert.equal(closing.heads.length, 3);
+      assert.equal(backend.requests.at(-1)!.headers.get("x-user-id"), "once");
+    });
+    await t.step("a 408 on a kept connection is not the answer: asked again on a new one", async () => {
+      const sent = new Promise<void>((resolve) => idle408 = resolve);
+      await open("/timing-out/");
+      await sent;
+      await open("/timing-out/");
+      assert.equal(timingOut.heads.length, 2);
+      assert.equal(backend.requests.at(-1)!.headers.get("x-user-id"), "t");
+    });
+    assert.deepEqual([closing.errors, timingOut.errors], [[], []]);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -13,7 +13,7 @@ import { getHeader, getHeaderValues, type Header, withoutUnderscoreNames } from 
 import { removeHopByHop } from "../../http/hop_headers.ts";
 import { serializeResponseHead } from "../../http/head.ts";
 import { concat } from "../../net/bytes.ts";
-import { type HttpAnswer, httpGet, HttpGetError } from "./http_get.ts";
+import { type HttpAnswer, httpGet, HttpGetError, IdleConnections } from "./http_get.ts";
 import type { Net } from "../../runtime/types.ts";
 
 /** A denial's body is relayed up to this size; a longer one is a broken auth service (502). */
@@ -49,6 +49,8 @@ function cacheKey(headers: readonly Header[]): string {
 
 export class ForwardAuth {
   readonly #cache = new Map<string, { headers: Header[]; until: number }>();
+  /** Keep-alive connections to the auth service (each closed after a few idle seconds). */
+  readonly #connections = new IdleConnections();
 
   constructor(
     readonly config: ForwardConfig,
@@ -100,7 +102,7 @@ export class ForwardAuth {
       timeoutMs: config.timeout,
       maxHeadBytes: deps.maxHeadBytes,
       maxBodyBytes: MAX_DENIAL_BODY,
-    });
+    }, this.#connections);
   }
 
   #remember(key: string, headers: Header[], now: number): void {

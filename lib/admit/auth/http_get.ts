@@ -1,12 +1,14 @@
 /**
  * A small HTTP/1.1 GET over the runtime's Net (http://, https:// with extra CAs, unix:), for the
- * auth service and JWKS URLs: one request per connection (`Connection: close`), the answer's
- * head and body bounded in size, everything within one deadline. A peer that answers huge, slow
- * or never-ending bodies costs at most maxBody bytes and `timeoutMs`.
+ * auth service and JWKS URLs: the answer's head and body bounded in size, everything within one
+ * deadline. A peer that answers huge, slow or never-ending bodies costs at most maxBody bytes and
+ * `timeoutMs`. Without a pool, one request per connection (`Connection: close`); with one, a
+ * connection whose answer had an exact Content-Length is kept for the next request, and a kept
+ * connection the peer closed meanwhile is replaced by a new one (a GET may be sent again).
  */
 import { describeError, HeadParseError, NetError } from "../../errors.ts";
 import { parseResponseHead, serializeRequestHead } from "../../http/head.ts";
-import type { Header } from "../../http/headers.ts";
+import { hasToken, type Header } from "../../http/headers.ts";
 import { responseBodyFraming } from "../../http/chunked.ts";
 import { readHead } from "../../http/read_head.ts";
 import { BodyCutter } from "../../passthrough/body.ts";
@@ -43,7 +45,40 @@ export class HttpGetError extends Error {
   }
 }
 
-export async function httpGet(net: Net, request: HttpGetRequest): Promise<HttpAnswer> {
+/** Connections kept between requests to one service, each closed after IDLE_MS unused. */
+export class IdleConnections {
+  static readonly IDLE_MS = 4_000;
+  static readonly MAX = 16;
+  readonly #idle: { conn: Conn; timer: ReturnType<typeof setTimeout> }[] = [];
+
+  take(): Conn | undefined {
+    const entry = this.#idle.pop();
+    if (!entry) return undefined;
+    clearTimeout(entry.timer);
+    return entry.conn;
+  }
+
+  give(conn: Conn): void {
+    if (this.#idle.length >= IdleConnections.MAX) return conn.close();
+    const entry = {
+      conn,
+      timer: setTimeout(() => {
+        this.#idle.splice(this.#idle.indexOf(entry), 1);
+        conn.close();
+      }, IdleConnections.IDLE_MS),
+    };
+    this.#idle.push(entry);
+  }
+}
+
+/** A kept connection the peer had closed: nothing of the answer came, send the GET again. */
+class StaleConnection extends Error {}
+
+export async function httpGet(
+  net: Net,
+  request: HttpGetRequest,
+  pool?: IdleConnections,
+): Promise<HttpAnswer> {
   const controller = new AbortController();
   let conn: Conn | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -55,6 +90,15 @@ export async function httpGet(net: Net, request: HttpGetRequest): Promise<HttpAn
     }, request.timeoutMs);
   });
   const exchange = (async () => {
+    conn = pool?.take();
+    if (conn) {
+      try {
+        return await ask(conn, request, { keepAlive: true, reused: true });
+      } catch (err) {
+        if (!(err instanceof StaleConnection)) throw err;
+        conn.close();
+      }
+    }
     try {
       conn = await net.connect({
         addr: request.addr,
@@ -65,10 +109,15 @@ export async function httpGet(net: Net, request: HttpGetRequest): Promise<HttpAn
       throw new HttpGetError("unreachable", `cannot connect: ${describeError(err)}`);
     }
     if (controller.signal.aborted) conn.close();
-    return await ask(conn, request);
+    return await ask(conn, request, { keepAlive: pool !== undefined, reused: false });
   })();
   try {
-    return await Promise.race([exchange, deadline]);
+    const { answer, reusable } = await Promise.race([exchange, deadline]);
+    if (reusable && pool && conn) {
+      pool.give(conn);
+      conn = undefined;
+    }
+    return answer;
   } finally {
     clearTimeout(timer);
     exchange.catch(() => {});
@@ -76,18 +125,26 @@ export async function httpGet(net: Net, request: HttpGetRequest): Promise<HttpAn
   }
 }
 
-async function ask(conn: Conn, request: HttpGetRequest): Promise<HttpAnswer> {
+async function ask(
+  conn: Conn,
+  request: HttpGetRequest,
+  options: { keepAlive: boolean; reused: boolean },
+): Promise<{ answer: HttpAnswer; reusable: boolean }> {
   const head = serializeRequestHead({
     method: "GET",
     target: request.target,
     version: "HTTP/1.1",
-    headers: [{ name: "Host", value: request.host }, ...request.headers, {
-      name: "Connection",
-      value: "close",
-    }],
+    headers: [
+      { name: "Host", value: request.host },
+      ...request.headers,
+      ...(options.keepAlive ? [] : [{ name: "Connection", value: "close" }]),
+    ],
   });
   const answer = await readAnswer(conn, head, request).catch((err) => {
     if (err instanceof HttpGetError) throw err;
+    if (options.reused && err instanceof NetError && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
+      throw new StaleConnection();
+    }
     if (err instanceof NetError && err.code === "ETIMEDOUT") throw new HttpGetError("timeout", err.message);
     // The parser quotes the offending line; what a peer wrote is not for the log.
     if (err instanceof HeadParseError) {
@@ -95,11 +152,20 @@ async function ask(conn: Conn, request: HttpGetRequest): Promise<HttpAnswer> {
     }
     throw new HttpGetError("bad_answer", describeError(err));
   });
-  if (answer === null) throw new HttpGetError("bad_answer", "closed without an answer");
-  return answer;
+  // A 408 on a kept connection is the peer giving up on it while idle, not an answer (Go's
+  // transport reads it the same way).
+  if (answer === null || (options.reused && answer.answer.status === 408)) {
+    if (options.reused) throw new StaleConnection();
+    throw new HttpGetError("bad_answer", "closed without an answer");
+  }
+  return { answer: answer.answer, reusable: options.keepAlive && answer.reusable };
 }
 
-async function readAnswer(conn: Conn, head: Uint8Array, request: HttpGetRequest): Promise<HttpAnswer | null> {
+async function readAnswer(
+  conn: Conn,
+  head: Uint8Array,
+  request: HttpGetRequest,
+): Promise<{ answer: HttpAnswer; reusable: boolean } | null> {
   await conn.write(head);
   const read = await readHead(conn, {
     maxBytes: request.maxHeadBytes,
@@ -109,10 +175,13 @@ async function readAnswer(conn: Conn, head: Uint8Array, request: HttpGetRequest)
   if (read === null) return null;
   const response = parseResponseHead(read.head);
   if (response.status < 200) throw new HttpGetError("bad_answer", `unexpected ${response.status} answer`);
-  const cutter = new BodyCutter(responseBodyFraming(response, "GET"));
+  const framing = responseBodyFraming(response, "GET");
+  const cutter = new BodyCutter(framing);
   const parts: Uint8Array[] = [];
   let size = 0;
-  for (let chunk: Uint8Array | null = read.rest; !cutter.done; chunk = await conn.read()) {
+  let received = read.rest.length;
+  let chunk: Uint8Array | null = read.rest;
+  while (!cutter.done) {
     if (chunk === null) {
       if (cutter.framing.kind === "close") break;
       throw new HttpGetError("bad_answer", "closed in the middle of the body");
@@ -123,10 +192,24 @@ async function readAnswer(conn: Conn, head: Uint8Array, request: HttpGetRequest)
       throw new HttpGetError("bad_answer", `body over ${request.maxBodyBytes} bytes`);
     }
     if (body.length > 0) parts.push(body.slice());
+    // Not read once the body is complete: a kept connection has nothing more to say.
+    if (!cutter.done) {
+      chunk = await conn.read();
+      received += chunk?.length ?? 0;
+    }
   }
   const raw = joinParts(parts, size);
   const body = cutter.framing.kind === "chunked" ? dechunk(raw) : raw;
-  return { status: response.status, reason: response.reason, headers: response.headers, body };
+  // Kept only when the answer ended exactly where its Content-Length said and nothing followed.
+  const exact = framing.kind === "length"
+    ? received === framing.length
+    : framing.kind === "none" && received === 0;
+  const reusable = exact && response.version === "HTTP/1.1" &&
+    !hasToken(response.headers, "connection", "close");
+  return {
+    answer: { status: response.status, reason: response.reason, headers: response.headers, body },
+    reusable,
+  };
 }
 
 /** The data of a chunked body that ChunkedScanner already found well-formed and complete. */
