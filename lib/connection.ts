@@ -102,6 +102,8 @@ interface ClientRequest {
   requestId: string;
   /** When the token the route checked expires (close_at_expiry). */
   expiresAt?: number;
+  /** The verified token's claims ({jwt.CLAIM} placeholders). */
+  claims?: Readonly<Record<string, unknown>>;
   /** What the route's placeholders render from; made on first use (factsOf), on routes that have any. */
   facts?: RequestFacts;
 }
@@ -112,6 +114,7 @@ function factsOf(record: ConnectionRecord, request: ClientRequest): RequestFacts
     head: request.head,
     tls: record.ctx.tls,
     requestId: request.requestId,
+    ...(request.claims && { claims: request.claims }),
   });
 }
 
@@ -170,14 +173,11 @@ async function authenticate(
 ): Promise<void> {
   const auth = ctx.auth.for(route);
   if (!auth) return;
-  const { clientIp } = record.admitted;
-  const authorized = await auth.authenticate(request.head, {
-    clientIp,
-    tls: ctx.tls,
-    trustForwarded: matchesAny(ctx.config.trusted_proxies, clientIp),
-  }, ctx.metrics);
+  const info = { clientIp: record.admitted.clientIp, tls: ctx.tls, trustForwarded: request.trusted };
+  const authorized = await auth.authenticate(request.head, info, ctx.metrics);
   request.head = authorized.head;
   if (authorized.expiresAt !== undefined) request.expiresAt = authorized.expiresAt;
+  if (authorized.claims) request.claims = authorized.claims;
 }
 
 const NOTHING = new Uint8Array(0);

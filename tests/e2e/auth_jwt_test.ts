@@ -55,6 +55,12 @@ async function start(keys: TestKeys, backend: Backend): Promise<Gateway> {
         },
         { path: "/raw/", upstream: "app", auth: jwtAuth({ close_at_expiry: true }) },
         { path: "/keep/", upstream: "app", auth: jwtAuth({ strip_token: false }) },
+        {
+          path: "/rules/",
+          upstream: "app",
+          auth: jwtAuth(),
+          request_headers: { set: { "X-Sub": "{jwt.sub}", "X-Roles-Seen": "{jwt.roles}", "X-Uri": "{uri}" } },
+        },
         { path: "/", upstream: "app", auth: jwtAuth() },
       ],
     }],
@@ -84,7 +90,7 @@ Deno.test("auth.jwt: valid tokens of every key type pass, with claims as headers
       assert.deepEqual(await ws.next(), "hi");
       const seen = backend.requests.at(-1)!;
       assert.deepEqual(seen.headers.get("x-user-id"), `user-${key.alg}`, key.alg);
-      assert.deepEqual(seen.headers.get("x-roles"), "a, b");
+      assert.deepEqual(seen.headers.get("x-roles"), "a,b");
       assert.deepEqual(seen.rawHeaders.filter(([n]) => /^x-user-id$/i.test(n)).length, 1);
     }
   });
@@ -215,6 +221,19 @@ Deno.test("auth.jwt: each token source, stripped before the backend; the subprot
     assert.equal(seen.url, `/keep/?access_token=${token}`);
     assert.equal(seen.headers.get("sec-websocket-protocol"), `${entry},chat.v1`);
   });
+  await t.step(
+    "{jwt.CLAIM} placeholders in header rules render the verified claims; {uri} has no token",
+    async () => {
+      const token = await sign(keys.ec, { sub: "placeholder", roles: ["x", "y"] });
+      await using _ws = await openNodeWs(url(`/rules/?a=1&access_token=${token}`), {
+        headers: { "X-Sub": "forged" },
+      });
+      const seen = backend.requests.at(-1)!;
+      assert.equal(seen.headers.get("x-sub"), "placeholder");
+      assert.equal(seen.headers.get("x-roles-seen"), "x,y");
+      assert.equal(seen.headers.get("x-uri"), "/rules/?a=1");
+    },
+  );
   await t.step("cookie", async () => {
     const token = await sign(keys.ec, { sub: "c" });
     await using _ws = await openNodeWs(url("/"), { headers: { Cookie: `theme=dark; token=${token}` } });

@@ -16,14 +16,17 @@ import type { Net } from "../../runtime/types.ts";
 import { claimHeaders } from "./claims.ts";
 import { ForwardAuth, type ForwardRequestInfo } from "./forward.ts";
 import { JwtVerifier } from "./jwt.ts";
+import type { JWTPayload } from "jose";
 import { RemoteJwks } from "./remote_jwks.ts";
 import { describeSource, extractToken, replaceHeaders, stripTokens } from "./token.ts";
 
-/** The request as the upstream gets it, and when its token stops being valid. */
+/** The request as the upstream gets it, what its token said, and when the token stops being valid. */
 export interface Authorized {
   head: RequestHead;
   /** ms since the epoch; set when the route has close_at_expiry and the token an exp. */
   expiresAt?: number;
+  /** The verified token's claims (routes with jwt), for {jwt.CLAIM} placeholders. */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 type AuthResult = Parameters<Metrics["auth"]>[1];
@@ -88,6 +91,7 @@ export class RouteAuth {
       return {
         head: { ...upstreamHead, headers },
         ...(jwt?.expiresAt !== undefined && { expiresAt: jwt.expiresAt }),
+        ...(jwt && { claims: jwt.claims }),
       };
     } catch (err) {
       if (err instanceof AuthRefusal) metrics.auth(this.#route, err.result);
@@ -99,7 +103,7 @@ export class RouteAuth {
   async #checkJwt(
     jwt: JwtVerifier,
     head: RequestHead,
-  ): Promise<{ head: RequestHead; headers: Header[]; expiresAt?: number }> {
+  ): Promise<{ head: RequestHead; headers: Header[]; claims: JWTPayload; expiresAt?: number }> {
     const { config } = jwt;
     const found = extractToken(head, config.token_from, { strip: config.strip_token });
     if ("missing" in found) {
@@ -120,6 +124,7 @@ export class RouteAuth {
     return {
       head: config.strip_token ? stripTokens(head, config.token_from) : head,
       headers: mapped.headers,
+      claims: verdict.claims,
       ...(config.close_at_expiry && verdict.expiresAt !== undefined && { expiresAt: verdict.expiresAt }),
     };
   }
