@@ -207,7 +207,11 @@ export class Gateway {
     const upstreams = this.#createGroups(config);
     this.#health?.stop();
     this.#health = new HealthChecks(this.#net, { logger: this.#logger });
-    const auth = new AuthRegistry(config, { net: this.#net, logger: this.#logger, previous: this.#generation.auth });
+    const auth = new AuthRegistry(config, {
+      net: this.#net,
+      logger: this.#logger,
+      previous: this.#generation.auth,
+    });
     this.#generation = { config, upstreams, auth };
     this.#serversChanged();
     // Groups start from the last answers; their names are looked up again at once.
