@@ -45,7 +45,7 @@ export interface ServeOptions {
   hostname: string;
   port: number;
   fetch(request: Request, server: BunServer): Response | undefined;
-  websocket: {
+  websocket?: {
     message(ws: ServerWebSocket, message: string | Uint8Array): void;
     idleTimeout: number;
     sendPings: boolean;

@@ -4,12 +4,13 @@
  * the measured window.
  *
  *   bun bench/load.ts --scenario echo|bulk|handshake|idle|http --port P [--conns N] [--size BYTES]
- *     [--warmup-ms MS] [--duration-ms MS] [--tunnels N] [--close] [--pids 1,2]
+ *     [--warmup-ms MS] [--duration-ms MS] [--tunnels N] [--close] [--pids 1,2] [--header "Name: value"]
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { runPingPong } from "./load/pingpong.ts";
 import { runHandshakes } from "./load/handshake.ts";
+import { upgradeRequest } from "./load/frames.ts";
 import { runIdle } from "./load/idle.ts";
 import { runHttp } from "./load/http.ts";
 
@@ -24,6 +25,8 @@ const { values } = parseArgs({
     tunnels: { type: "string", default: "5000" },
     pids: { type: "string", default: "" },
     close: { type: "boolean", default: false },
+    /** One more header line for the handshake scenario, e.g. "Authorization: Bearer TOKEN". */
+    header: { type: "string" },
   },
 });
 
@@ -52,7 +55,14 @@ async function run(): Promise<unknown> {
     case "bulk":
       return await runPingPong({ port, conns, payloadBytes: int("size"), warmupMs, durationMs, pids });
     case "handshake":
-      return await runHandshakes({ port, concurrency: conns, warmupMs, durationMs, pids });
+      return await runHandshakes({
+        port,
+        concurrency: conns,
+        warmupMs,
+        durationMs,
+        pids,
+        ...(values.header !== undefined && { request: upgradeRequest("127.0.0.1", values.header) }),
+      });
     case "http":
       return await runHttp({ port, conns, close: values.close ?? false, warmupMs, durationMs, pids });
     case "idle":

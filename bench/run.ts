@@ -19,6 +19,7 @@ import {
   type TargetContext,
   wsgateBinary,
 } from "./driver/targets.ts";
+import { authTargets } from "./driver/auth_targets.ts";
 import { rssKiB } from "./procfs.ts";
 import { clockTicks, ensureInstalled, loadAverage, machine, versions } from "./driver/system.ts";
 import {
@@ -67,7 +68,14 @@ async function runLoad(
   running: Running,
   ctx: { dir: string; args: string[]; limitMs: number },
 ) {
-  const argv = ["bun", `${BENCH_DIR}/load.ts`, ...ctx.args, "--port", String(target.port)];
+  const argv = [
+    "bun",
+    `${BENCH_DIR}/load.ts`,
+    ...ctx.args,
+    ...running.loadArgs ?? [],
+    "--port",
+    String(target.port),
+  ];
   const proc = procs.spawn("load", [...argv, "--pids", running.pids.join(",")], {
     logPath: `${ctx.dir}/load.log`,
   });
@@ -210,7 +218,10 @@ async function main(): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
 
-  const { targets: known, skipped } = allTargets(opts.basePort, REPO_ROOT);
+  const all = allTargets(opts.basePort, REPO_ROOT);
+  const bin = wsgateBinary(REPO_ROOT);
+  const known = [...all.targets, ...bin ? authTargets(opts.basePort, bin) : []];
+  const skipped = all.skipped;
   const targets = known.filter((t) => opts.targets.includes(t.name));
   const skippedNotes = skipped.filter((s) => s.targets.some((t) => opts.targets.includes(t)))
     .map((s) => `skipped ${s.note}`);

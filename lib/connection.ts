@@ -29,6 +29,8 @@ import { PoolableConn } from "./upstream/pool.ts";
 import { getHeader } from "./http/headers.ts";
 import { BodyCutter, relayBody, settledWithin } from "./passthrough/body.ts";
 import { tunnel, type TunnelContext } from "./tunnel/tunnel.ts";
+import type { AuthRegistry } from "./admit/auth/route_auth.ts";
+import { redactPath, redactText } from "./admit/auth/token.ts";
 import { concat } from "./net/bytes.ts";
 import { connView } from "./net/conn_view.ts";
 import { formatAddr } from "./net/address.ts";
@@ -66,6 +68,8 @@ export interface ConnectionContext extends TunnelContext {
   retired: AbortSignal;
   /** Kept-alive connections waiting for a request, process-wide (closed first at max_connections). */
   idleClients: IdleClients;
+  /** The routes' authentication (auth:) of this configuration generation. */
+  auth: AuthRegistry;
 }
 
 export async function handleConnection(accepted: Conn, id: number, ctx: ConnectionContext): Promise<void> {
@@ -85,6 +89,7 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
         const route = routeRequest(ctx.servers, request.head);
         record.routed(route);
         checkRouteAccess(route, admitted.clientIp, request.head);
+        await authenticate(record, request, route, ctx);
         if (route.answer) await answerItself(record, request, route, route.answer, ctx);
         else if (request.websocket) opened = await upgrade(record, request, route, ctx);
         else next = await passThrough(record, request, route, ctx);
@@ -130,6 +135,10 @@ interface ClientRequest {
   trusted: boolean;
   /** "" when request IDs are off. */
   requestId: string;
+  /** When the token the route checked expires (close_at_expiry). */
+  expiresAt?: number;
+  /** The verified token's claims ({jwt.CLAIM} placeholders). */
+  claims?: Readonly<Record<string, unknown>>;
   /** What the route's placeholders render from; made on first use (factsOf), on routes that have any. */
   facts?: RequestFacts;
 }
@@ -140,6 +149,7 @@ function factsOf(record: ConnectionRecord, request: ClientRequest): RequestFacts
     head: request.head,
     tls: record.ctx.tls,
     requestId: request.requestId,
+    ...(request.claims && { claims: request.claims }),
   });
 }
 
@@ -188,7 +198,9 @@ async function readRequest(
   const trusted = matchesAny(ctx.config.trusted_proxies, record.admitted.clientIp);
   const idHeader = ctx.config.request_id_header;
   const requestId = idHeader === "" ? "" : requestIdFor(head.headers, idHeader, trusted);
-  Object.assign(record.fields, { method: head.method, path: head.path, request_id: requestId || undefined });
+  // A token in the query never reaches a log line.
+  const path = redactPath(head.path, ctx.auth.redactNames);
+  Object.assign(record.fields, { method: head.method, path, request_id: requestId || undefined });
   // Like nginx's $ssl_client_s_dn and $ssl_client_verify, on a listener with client_ca.
   const cert = record.clientCertificate;
   if (cert) Object.assign(record.fields, { client_cert: cert.subject, client_verified: cert.verified });
@@ -213,6 +225,23 @@ async function answeredChallenge(
   return true;
 }
 
+/** AUTH: a route with `auth` checks the request (401, a relayed denial, 502/504) and may change
+ * what the upstream gets (token stripped, claims and copied headers set). */
+async function authenticate(
+  record: ConnectionRecord,
+  request: ClientRequest,
+  route: RouteConfig,
+  ctx: ConnectionContext,
+): Promise<void> {
+  const auth = ctx.auth.for(route);
+  if (!auth) return;
+  const info = { clientIp: record.admitted.clientIp, tls: ctx.tls, trustForwarded: request.trusted };
+  const authorized = await auth.authenticate(request.head, info, ctx.metrics);
+  request.head = authorized.head;
+  if (authorized.expiresAt !== undefined) request.expiresAt = authorized.expiresAt;
+  if (authorized.claims) request.claims = authorized.claims;
+}
+
 const NOTHING = new Uint8Array(0);
 
 /** What the tunnel phase needs; everything else from the handshake is left to the GC, since an
@@ -228,6 +257,8 @@ interface Opened {
   late: Uint8Array;
   /** Bytes the upstream sent after its 101 that went out with it (raw tunnels). */
   downBytes: number;
+  /** The tunnel ends then (close_at_expiry). */
+  expiresAt?: number;
 }
 
 /**
@@ -278,6 +309,7 @@ async function upgrade(
     early: request.rest.length > 0 ? request.rest : NOTHING,
     late: tracked && upstream.rest.length > 0 ? upstream.rest : NOTHING,
     downBytes: tracked ? 0 : upstream.rest.length,
+    ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
   };
 }
 
@@ -477,7 +509,8 @@ function runTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionCont
   const downBytes = opened.downBytes;
   const sent = written > 0 ? opened.upstream.write(early) : Promise.resolve();
   // The record is the tunnel's owner in the admin's list (GET /tunnels.json).
-  const piped = () => tunnel(client, upstream, route, ctx, record);
+  const expiresAt = opened.expiresAt;
+  const piped = () => tunnel(client, upstream, route, ctx, record, expiresAt);
   return sent.then(piped).then((result) => {
     Object.assign(fields, {
       up_bytes: written + result.upBytes,
@@ -608,7 +641,8 @@ class ConnectionRecord implements TunnelOwner {
   /** Answers an error (unless an answer already started) and logs why. */
   async reject(err: unknown): Promise<void> {
     const { fields, ctx } = this;
-    const reason = describeError(err);
+    // A malformed request line is quoted in the reason: its query may hold a token.
+    const reason = redactText(describeError(err), ctx.auth.redactNames);
     if (this.#answering) {
       // Mid-answer: the client already has a status line; all that is left is to close.
       if (fields.status === 0) fields.status = 502;
@@ -627,7 +661,8 @@ class ConnectionRecord implements TunnelOwner {
     Object.assign(fields, { status, closed_by: "proxy", reason });
     ctx.logger.log("warn", "reject", { id: this.id, client: fields.client, status, reason });
     try {
-      await this.admitted.client.write(errorResponse(status, answerHeaders(err)));
+      const relayed = err instanceof HttpError ? err.response : undefined;
+      await this.admitted.client.write(relayed ?? errorResponse(status, answerHeaders(err)));
       await this.admitted.client.closeWrite();
     } catch {
       // The client is gone; the log line is all that is left to do.

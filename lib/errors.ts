@@ -8,15 +8,18 @@ export class HttpError extends Error {
   readonly status: number;
   /** Extra response headers, e.g. `Sec-WebSocket-Version: 13` on a 426. */
   readonly headers: [string, string][];
+  /** The whole answer, when it is not wsgate's own (an auth service's denial, relayed). */
+  readonly response: Uint8Array | undefined;
   constructor(
     status: number,
     message: string,
-    options: { headers?: [string, string][]; cause?: unknown } = {},
+    options: { headers?: [string, string][]; response?: Uint8Array; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = "HttpError";
     this.status = status;
     this.headers = options.headers ?? [];
+    this.response = options.response;
   }
 }
 

@@ -81,14 +81,14 @@ export function routingPath(path: string): string {
   if (!bare.startsWith("/")) return bare; // "*" (OPTIONS *)
   let decoded = bare;
   if (bare.includes("%")) {
-    if (BAD_ESCAPE.test(bare)) throw badPath("a bad %-escape", path);
-    if (DOUBLE_ESCAPE.test(bare)) throw badPath("a double-encoded dot or separator", path);
-    if (OVERLONG.test(bare)) throw badPath("an overlong UTF-8 escape", path);
+    if (BAD_ESCAPE.test(bare)) throw badPath("a bad %-escape", bare);
+    if (DOUBLE_ESCAPE.test(bare)) throw badPath("a double-encoded dot or separator", bare);
+    if (OVERLONG.test(bare)) throw badPath("an overlong UTF-8 escape", bare);
     decoded = bare.replace(ESCAPES, (run) => UTF8.decode(Uint8Array.from(run.slice(1).split("%"), hex)));
-    if (hasControl(decoded)) throw badPath("an encoded control character", path);
+    if (hasControl(decoded)) throw badPath("an encoded control character", bare);
   }
   if (/[\\;]/.test(decoded)) decoded = decoded.replaceAll("\\", "/").replace(/;[^/]*/g, "");
-  if (DOT_SEGMENT.test(decoded)) throw badPath("a dot-segment", path);
+  if (DOT_SEGMENT.test(decoded)) throw badPath("a dot-segment", bare);
   return decoded.includes("//") ? decoded.replace(/\/{2,}/g, "/") : decoded;
 }
 
@@ -101,6 +101,7 @@ function hasControl(text: string): boolean {
   return false;
 }
 
+/** Quotes the path without its query: what is wrong is in the path, and a query may hold a token. */
 function badPath(what: string, path: string): HttpError {
   return new HttpError(400, `request path with ${what}: ${JSON.stringify(path.slice(0, 200))}`);
 }

@@ -12,6 +12,7 @@ import { Discovery } from "./upstream/discovery.ts";
 import { type LiveTraffic, Watchdog, type WatchedTunnel } from "./tunnel/watchdog.ts";
 import { Metrics } from "./observe/metrics.ts";
 import { Limits } from "./admit/limits.ts";
+import { AuthRegistry } from "./admit/auth/route_auth.ts";
 import {
   type AcmeLookup,
   certificatesDiffer,
@@ -36,6 +37,7 @@ interface Generation {
   upstreams: Map<string, UpstreamGroup>;
   /** Aborted when a reload replaces it or shutdown starts: kept-alive connections stop taking requests. */
   retired: AbortController;
+  auth: AuthRegistry;
 }
 
 interface OpenListener {
@@ -97,7 +99,12 @@ export class Gateway {
       metrics: this.metrics,
       systemNameservers: options.systemNameservers ?? (() => Promise.resolve([])),
     });
-    this.#generation = { config, upstreams: this.#createGroups(config), retired: new AbortController() };
+    this.#generation = {
+      config,
+      upstreams: this.#createGroups(config),
+      retired: new AbortController(),
+      auth: new AuthRegistry(config, { net, logger }),
+    };
     this.#plan = planListeners(config, this.#acme?.certificate);
     this.#limits = new Limits(config.limits);
   }
@@ -207,8 +214,13 @@ export class Gateway {
     const upstreams = this.#createGroups(config);
     this.#health?.stop();
     this.#health = new HealthChecks(this.#net, { logger: this.#logger });
+    const auth = new AuthRegistry(config, {
+      net: this.#net,
+      logger: this.#logger,
+      previous: this.#generation.auth,
+    });
     retire(this.#generation);
-    this.#generation = { config, upstreams, retired: new AbortController() };
+    this.#generation = { config, upstreams, retired: new AbortController(), auth };
     this.#serversChanged();
     // Groups start from the last answers; their names are looked up again at once.
     void this.#discovery.follow(upstreams, this.#serversChanged);
@@ -298,6 +310,7 @@ export class Gateway {
       metrics: this.metrics,
       limits: this.#limits,
       proxyProtocol: entry.planned.servers.some((s) => s.proxy_protocol),
+      auth: generation.auth,
       ...(this.#acme && !entry.planned.tlsExpected ? { acmeChallenge: this.#acme.challenge } : {}),
       retired: generation.retired.signal,
       idleClients: this.#idleClients,

@@ -19,6 +19,12 @@ export const TARGETS = [
   "floor-deno",
   // An earlier commit's binary ($WSGATE_BASELINE_BIN), started like wsgate-bin: before/after in one run.
   "wsgate-baseline",
+  // wsgate-bin with auth on the route (bench/driver/auth_targets.ts): jwt with an RS256 or ES256
+  // PEM key, forward-auth to a local service without and with its verdict cache.
+  "wsgate-jwt-rs256",
+  "wsgate-jwt-es256",
+  "wsgate-forward",
+  "wsgate-forward-cache",
 ] as const;
 export type TargetName = typeof TARGETS[number];
 

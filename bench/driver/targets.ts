@@ -20,6 +20,8 @@ export interface Running {
   /** Processes measured as the proxy (empty for `direct`). */
   pids: number[];
   proc?: Proc;
+  /** More arguments for the load client (a target that needs a token in the handshake). */
+  loadArgs?: string[];
 }
 
 export interface Target {
@@ -52,7 +54,7 @@ async function writeConfig(
 }
 
 /** Starts `argv`, waits until the port accepts, then collects the process and its children. */
-async function launch(
+export async function launch(
   ctx: TargetContext,
   target: { name: string; port: number; argv: string[]; cwd?: string; children?: number },
 ): Promise<Running> {
@@ -72,18 +74,20 @@ async function launch(
 }
 
 /** Every wsgate target reads the same config (wsgate.yaml.tmpl), with limits sized to the load;
- * `track` adds websocket.track_frames to the route (keepalive at its default 30 s: no pings in a run). */
-async function wsgateArgs(
+ * `track` adds websocket.track_frames to the route (keepalive at its default 30 s: no pings in a run),
+ * `route` more route keys in YAML flow style (the auth targets). */
+export async function wsgateArgs(
   ctx: TargetContext,
   port: number,
-  options: { track?: boolean; workers?: "auto" } = {},
+  options: { track?: boolean; workers?: "auto"; route?: string } = {},
 ): Promise<string[]> {
   const track = options.track ?? false;
   const vars = {
     PORT: port,
     WORKERS: options.workers ?? 1,
     MAX_CONNECTIONS: 2 * ctx.tunnels + 1024,
-    ROUTE_OPTIONS: track ? ", websocket: { track_frames: true }" : "",
+    ROUTE_OPTIONS: (track ? ", websocket: { track_frames: true }" : "") +
+      (options.route ? `, ${options.route}` : ""),
   };
   return ["--config", await writeConfig(ctx, "wsgate.yaml", vars, `wsgate-${port}.yaml`)];
 }
@@ -123,7 +127,7 @@ async function sourceSnapshot(ctx: TargetContext): Promise<string> {
 }
 
 /** Run a private copy, so a rebuild of the binary during the benchmark cannot mix versions. */
-async function frozenBinary(ctx: TargetContext, bin: string, name: string): Promise<string> {
+export async function frozenBinary(ctx: TargetContext, bin: string, name: string): Promise<string> {
   const frozen = `${ctx.dir}/${name}`;
   if (!existsSync(frozen)) await Deno.copyFile(bin, frozen);
   return frozen;
@@ -315,8 +319,16 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
   const skipped: Skipped[] = [];
   if (!bin) {
     skipped.push({
-      targets: ["wsgate-bin", "wsgate-bin-auto"],
-      note: "wsgate-bin, wsgate-bin-auto: no compiled binary (dist/wsgate missing and WSGATE_BIN unset)",
+      targets: [
+        "wsgate-bin",
+        "wsgate-bin-auto",
+        "wsgate-jwt-rs256",
+        "wsgate-jwt-es256",
+        "wsgate-forward",
+        "wsgate-forward-cache",
+      ],
+      note: "wsgate-bin, wsgate-bin-auto and the auth targets: no compiled binary (dist/wsgate missing and " +
+        "WSGATE_BIN unset)",
     });
   }
   if (!baseline) {

@@ -16,9 +16,11 @@ export interface WsEvents {
 }
 
 const MAX_HEAD = 16_384;
+const PLAIN_REQUEST = upgradeRequest("127.0.0.1");
 
 export class WsClient {
   #events: WsEvents;
+  #request: Uint8Array;
   #socket: BunSocket<WsClient> | undefined;
   /** The response head collected so far; undefined once upgraded. */
   #head: Uint8Array | undefined = new Uint8Array(0);
@@ -31,7 +33,7 @@ export class WsClient {
     binaryType: "uint8array",
     open(s) {
       s.data.#socket = s;
-      s.write(upgradeRequest(`127.0.0.1`));
+      s.write(s.data.#request);
     },
     data(s, chunk) {
       s.data.#onData(chunk);
@@ -50,13 +52,14 @@ export class WsClient {
     },
   };
 
-  private constructor(events: WsEvents) {
+  private constructor(events: WsEvents, request: Uint8Array) {
     this.#events = events;
+    this.#request = request;
   }
 
-  /** Connects to 127.0.0.1:port and performs the opening handshake. */
-  static open(port: number, events: WsEvents): WsClient {
-    const ws = new WsClient(events);
+  /** Connects to 127.0.0.1:port and performs the opening handshake (`request`, or a plain one). */
+  static open(port: number, events: WsEvents, request: Uint8Array = PLAIN_REQUEST): WsClient {
+    const ws = new WsClient(events, request);
     bun.connect({ hostname: "127.0.0.1", port, data: ws, socket: WsClient.#handlers })
       .catch((err) => ws.#finish(`connect: ${err}`));
     return ws;

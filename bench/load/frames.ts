@@ -37,10 +37,11 @@ export function closeFrame(): Uint8Array {
 }
 
 /** The client's opening handshake; the key is fixed because nothing here checks it twice. */
-export function upgradeRequest(host: string): Uint8Array {
+export function upgradeRequest(host: string, extraHeader?: string): Uint8Array {
   return new TextEncoder().encode(
     `GET / HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+      (extraHeader ? `${extraHeader}\r\n` : "") + "\r\n",
   );
 }
 

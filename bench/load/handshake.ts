@@ -14,6 +14,8 @@ export interface HandshakeOptions {
   warmupMs: number;
   durationMs: number;
   pids: number[];
+  /** The opening handshake to send (e.g. with an Authorization header); default a plain one. */
+  request?: Uint8Array;
 }
 
 export interface HandshakeResult {
@@ -64,7 +66,7 @@ export async function runHandshakes(o: HandshakeOptions): Promise<HandshakeResul
         }
         next(succeeded);
       },
-    });
+    }, o.request);
     timer = setTimeout(() => {
       timedOut = true;
       ws.abort();

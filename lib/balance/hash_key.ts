@@ -6,7 +6,8 @@
 import type { HashKey } from "../config/schema.ts";
 import { type Addr, clientIpOf } from "../net/address.ts";
 import type { Header } from "../http/headers.ts";
-import { getHeaderValues, trimOws } from "../http/headers.ts";
+import { getHeaderValues } from "../http/headers.ts";
+import { cookieValues, queryValues } from "../http/params.ts";
 import type { PickContext } from "./balancer.ts";
 
 /** The request a key is taken from. `path` is origin-form, query included. */
@@ -34,42 +35,9 @@ function rawValue(key: HashKey, request: KeySource): string | undefined {
       return values.length === 0 ? undefined : values.join(", ");
     }
     case "cookie":
-      return cookie(request.headers, key.name);
+      return cookieValues(request.headers, key.name)[0];
     case "query":
-      return queryParameter(request.path, key.name);
-  }
-}
-
-/** The first cookie of that name over every Cookie field (RFC 6265 §5.4: "; "-separated pairs). */
-function cookie(headers: Header[], name: string): string | undefined {
-  for (const field of getHeaderValues(headers, "cookie")) {
-    for (const pair of field.split(";")) {
-      const eq = pair.indexOf("=");
-      if (eq !== -1 && trimOws(pair.slice(0, eq)) === name) return trimOws(pair.slice(eq + 1));
-    }
-  }
-  return undefined;
-}
-
-/** The first value of that query parameter, percent-decoded (`+` is a space, as in forms). */
-function queryParameter(path: string, name: string): string | undefined {
-  const query = path.indexOf("?");
-  if (query === -1) return undefined;
-  for (const pair of path.slice(query + 1).split("&")) {
-    const eq = pair.indexOf("=");
-    const [rawName, rawValue] = eq === -1 ? [pair, ""] : [pair.slice(0, eq), pair.slice(eq + 1)];
-    if (decode(rawName) === name) return decode(rawValue);
-  }
-  return undefined;
-}
-
-/** Malformed escapes ("%zz") are kept as written rather than failing the request. */
-function decode(text: string): string {
-  const spaced = text.replaceAll("+", " ");
-  try {
-    return decodeURIComponent(spaced);
-  } catch {
-    return spaced;
+      return queryValues(request.path, key.name)[0];
   }
 }
 

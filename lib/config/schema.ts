@@ -8,6 +8,7 @@ import type { Cidr } from "../net/cidr.ts";
 import type { Template } from "../net/placeholders.ts";
 import type { OriginPattern } from "../net/origin.ts";
 import type { ProxyVersion } from "../net/proxy_protocol.ts";
+import type { AuthConfig } from "./auth.ts";
 
 export type Balance = "round_robin" | "least_conn" | "ip_hash" | "hash" | "random";
 /** Where `balance: hash` finds its key: `header:NAME`, `cookie:NAME`, `query:NAME` or `ip`. */
@@ -75,6 +76,8 @@ export interface RouteConfig {
   response_headers?: HeaderRules;
   /** `redirect` or `respond`: the gateway answers, no upstream is contacted. */
   answer?: FixedAnswer;
+  /** Authentication before the upstream is contacted (DESIGN §3b, config/auth.ts). */
+  auth?: AuthConfig;
 }
 
 export interface PathRewrite {

@@ -20,6 +20,7 @@ export function describeConfig(config: Config): string[] {
         route.rewrite?.add ? `add_prefix=${route.rewrite.add}` : "",
         route.websocket_only ? "websocket_only" : "",
         route.idle_timeout > 0 ? `idle_timeout=${formatDuration(route.idle_timeout)}` : "",
+        route.auth ? `auth=${Object.keys(route.auth).join("+")}` : "",
       ].filter(Boolean).join(" ");
       const target = route.answer ? describeAnswer(route.answer) : route.upstream;
       lines.push(`  route ${route.path} -> ${target}${flags ? ` (${flags})` : ""}`);

@@ -17,6 +17,7 @@ import {
 } from "./admission.ts";
 import { readCloseSpread, readWebSocket } from "./websocket.ts";
 import { readClientAuth, readServerKeepAlive, SERVER_KEYS, SERVER_TLS_KEYS } from "./connections.ts";
+import { readAuth } from "./auth.ts";
 import {
   EDGE_ROUTE_KEYS,
   type EdgeContext,
@@ -79,6 +80,7 @@ const KEYS = {
     ...ROUTE_ACCESS_KEYS,
     "websocket",
     ...EDGE_ROUTE_KEYS,
+    "auth",
   ],
   log: ["format", "access"],
 } as const;
@@ -314,6 +316,7 @@ function readRoutes(
       ...readRewrite(r, route, path),
       ...headerRules(r, route, path, edge),
       ...(answer && { answer }),
+      ...readAuth(r, route, path),
     });
   }
   return routes;

@@ -165,10 +165,14 @@ function factOf(name: Placeholder, facts: RequestFacts): string {
   }
 }
 
-/** A claim as text: strings as they are, numbers and booleans written out, a list of those joined
- * with ","; anything else (objects, null) renders empty, so the header is not sent. */
 function claimOf(claim: string, facts: RequestFacts): string {
-  const value = facts.claims?.[claim];
+  return claimText(facts.claims?.[claim]);
+}
+
+/** A claim's value as header text (also auth.jwt claims_to_headers): strings as they are, numbers
+ * and booleans written out, a list of those joined with ","; anything else (objects, null)
+ * renders empty, so the header is not sent. */
+export function claimText(value: unknown): string {
   if (Array.isArray(value)) {
     return value.every(isScalar) ? utf8Bytes(value.map(String).join(",")) : "";
   }

@@ -15,6 +15,7 @@
  * | wsgate_tunnels_total                    | counter   | route             | sum                   |
  * | wsgate_reloads_total                    | counter   | result            | sum                   |
  * | wsgate_resolve_failures_total           | counter   | upstream, name    | sum                   |
+ * | wsgate_auth_total                       | counter   | route, result     | sum                   |
  * | wsgate_active_tunnels                   | gauge     | route             | sum                   |
  * | wsgate_upstream_active_tunnels          | gauge     | upstream, server  | sum                   |
  * | wsgate_upstream_server_healthy          | gauge     | upstream, server  | max (healthy in any)  |
@@ -102,6 +103,11 @@ const FAMILIES = {
     type: "counter",
     help: "DNS lookups of upstream servers that failed (timeout, refused, SERVFAIL): the last good answer " +
       "stays in use. By upstream and DNS name.",
+  },
+  wsgate_auth_total: {
+    type: "counter",
+    help: "Authentication checks on routes with auth, by route and result (ok, missing, invalid, expired, " +
+      "denied by the auth service, error: auth service or JWKS unavailable).",
   },
   wsgate_active_tunnels: { type: "gauge", help: "WebSocket tunnels open now, by route." },
   wsgate_upstream_active_tunnels: { type: "gauge", help: "WebSocket tunnels open now, by upstream server." },
@@ -239,6 +245,7 @@ export class Metrics {
   readonly #tunnels = scalars("wsgate_tunnels_total", ["route"]);
   readonly #reloads = scalars("wsgate_reloads_total", ["result"]);
   readonly #resolveFailures = scalars("wsgate_resolve_failures_total", ["upstream", "name"]);
+  readonly #auth = scalars("wsgate_auth_total", ["route", "result"]);
   readonly #activeTunnels = scalars("wsgate_active_tunnels", ["route"]);
   readonly #upstreamActive = scalars("wsgate_upstream_active_tunnels", ["upstream", "server"]);
   readonly #healthy = scalars("wsgate_upstream_server_healthy", ["upstream", "server"]);
@@ -315,6 +322,11 @@ export class Metrics {
     observe(this.#tunnelSeconds.get(route), seconds);
   }
 
+  /** One request's authentication on a route with `auth`. */
+  auth(route: string, result: "ok" | "missing" | "invalid" | "expired" | "denied" | "error"): void {
+    this.#auth.get(route, result).value++;
+  }
+
   reload(ok: boolean): void {
     this.#reloads.get(ok ? "ok" : "failed").value++;
   }
@@ -355,6 +367,7 @@ export class Metrics {
         this.#tunnels.values(),
         this.#reloads.values(),
         this.#resolveFailures.values(),
+        this.#auth.values(),
       ),
       gauges: samples(
         this.#activeTunnels.values(),

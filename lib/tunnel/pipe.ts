@@ -23,6 +23,9 @@ export interface PipeOptions {
   watchdog: Watchdog;
   /** Whose tunnel it is, for the admin's list of open tunnels. */
   owner?: TunnelOwner;
+  /** The token that let the tunnel open expires then (close_at_expiry; the clock's ms): it ends
+   * with reason token_expired. */
+  expiresAt?: number;
 }
 
 export interface PipeResult {
@@ -89,7 +92,8 @@ export class Tunnel implements WatchedTunnel {
 
   /** Called by the watchdog: a reason to end the tunnel, or undefined. */
   overdue(now: number): string | undefined {
-    const { readTimeout, sendTimeout, idleTimeout } = this.#options;
+    const { readTimeout, sendTimeout, idleTimeout, expiresAt } = this.#options;
+    if (expiresAt !== undefined && now >= expiresAt) return "token_expired";
     if (readTimeout > 0 && now - this.down.lastRead >= readTimeout) return "read_timeout";
     if (idleTimeout > 0 && now - Math.max(this.up.lastRead, this.down.lastRead) >= idleTimeout) {
       return "idle_timeout";

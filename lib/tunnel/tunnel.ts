@@ -24,8 +24,11 @@ export function tunnel(
   route: RouteConfig,
   ctx: TunnelContext,
   owner: TunnelOwner,
+  /** close_at_expiry: the tunnel ends then (ms since the epoch). */
+  expiresAt?: number,
 ): Promise<TunnelResult> {
   const options = {
+    ...(expiresAt !== undefined && { expiresAt }),
     readTimeout: route.read_timeout,
     sendTimeout: route.send_timeout,
     idleTimeout: route.idle_timeout,

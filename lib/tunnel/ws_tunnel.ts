@@ -63,6 +63,8 @@ const CLOSES: Record<string, { code: number; text: string }> = {
   upstream_ping_timeout: { code: CloseCode.goingAway, text: "upstream not responding" },
   // POST /tunnels/{id}/close: the operator's decision, like a policy the peer ran into.
   admin_close: { code: CloseCode.policyViolation, text: "closed by admin" },
+  // close_at_expiry: the token that opened the tunnel is no longer valid.
+  token_expired: { code: CloseCode.policyViolation, text: "token expired" },
 };
 
 class WsTunnel extends Tunnel {
