@@ -4,7 +4,7 @@
  * every socket. Run under `bun` only.
  */
 import { bun, type BunSocket, type SocketHandlers } from "../bun_api.ts";
-import { FrameReader, headEnd, upgradeRequest } from "./frames.ts";
+import { FrameReader, headEnd, proxyV1Header, upgradeRequest } from "./frames.ts";
 
 export interface WsEvents {
   /** The server answered 101: frames may be sent. */
@@ -16,6 +16,19 @@ export interface WsEvents {
 }
 
 const MAX_HEAD = 16_384;
+const UPGRADE = upgradeRequest("127.0.0.1");
+
+/**
+ * How every client of this process dials (one scenario per process): the loopback addresses its
+ * connections take turns on, each one more 4-tuple space (see driver/growth.ts), and whether each
+ * connection starts with a PROXY v1 header, as a load balancer in front would send.
+ */
+const dialing = { hosts: ["127.0.0.1"], proxyProtocol: false, count: 0 };
+
+export function setDialing(hosts: readonly string[], proxyProtocol: boolean): void {
+  if (hosts.length > 0) dialing.hosts = [...hosts];
+  dialing.proxyProtocol = proxyProtocol;
+}
 
 export class WsClient {
   #events: WsEvents;
@@ -26,12 +39,14 @@ export class WsClient {
   #queue: Uint8Array[] = [];
   #done = false;
   #onFrame = (opcode: number) => this.#events.message(this, opcode);
+  /** The first write: the upgrade request, after a PROXY header when dialing says so. */
+  #hello: Uint8Array = UPGRADE;
 
   static readonly #handlers: SocketHandlers<WsClient> = {
     binaryType: "uint8array",
     open(s) {
       s.data.#socket = s;
-      s.write(upgradeRequest(`127.0.0.1`));
+      s.write(s.data.#hello);
     },
     data(s, chunk) {
       s.data.#onData(chunk);
@@ -54,10 +69,18 @@ export class WsClient {
     this.#events = events;
   }
 
-  /** Connects to 127.0.0.1:port and performs the opening handshake. */
+  /** Connects to port on the next of dialing's hosts and performs the opening handshake. */
   static open(port: number, events: WsEvents): WsClient {
     const ws = new WsClient(events);
-    bun.connect({ hostname: "127.0.0.1", port, data: ws, socket: WsClient.#handlers })
+    const n = dialing.count++;
+    const hostname = dialing.hosts[n % dialing.hosts.length]!;
+    if (dialing.proxyProtocol) {
+      const header = proxyV1Header(n, { host: hostname, port });
+      ws.#hello = new Uint8Array(header.length + UPGRADE.length);
+      ws.#hello.set(header);
+      ws.#hello.set(UPGRADE, header.length);
+    }
+    bun.connect({ hostname, port, data: ws, socket: WsClient.#handlers })
       .catch((err) => ws.#finish(`connect: ${err}`));
     return ws;
   }
