@@ -61,7 +61,7 @@ export const USAGE = `deno task bench [options]
                       0 = off). The wait overlaps the next targets' idle runs: ~S s more per repetition
   --growth-steps LIST growth: open tunnels at each step (default 0,1000,10000,30000); steps the open-files
                       hard limit cannot hold are replaced by the largest that fits
-  --growth-handshakes N  growth: handshakes timed at each step (default 1000)
+  --growth-handshakes N  growth: handshakes timed at each step (default 2000)
   --base-port P       backend port; proxies listen on P+1..P+${
   TARGETS.length - 1
 } (default 21000, must stay < 32768)
@@ -106,7 +106,7 @@ export function parseOptions(argv: string[]): Options {
       "release-wait": { type: "string", default: "60" },
       "base-port": { type: "string", default: "21000" },
       "growth-steps": { type: "string", default: "0,1000,10000,30000" },
-      "growth-handshakes": { type: "string", default: "1000" },
+      "growth-handshakes": { type: "string", default: "2000" },
       help: { type: "boolean", short: "h", default: false },
     },
   });

@@ -10,9 +10,10 @@
  */
 export const GROWTH_LOOPBACKS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"] as const;
 
-/** Descriptors a proxy needs besides two per tunnel: the timed handshakes in flight, listeners,
- * logs, the event loop and wsgate's own headroom under the limit (FD_HEADROOM). */
-export const FD_RESERVE = 256;
+/** Descriptors a proxy needs besides two per tunnel: the 1,024 connections of headroom every
+ * target's limits add to the tunnels (HAProxy refuses to start when 2 × maxconn exceeds the limit),
+ * then listeners, logs, the event loop and wsgate's own headroom under the limit (FD_HEADROOM). */
+export const FD_RESERVE = 2 * 1024 + 256;
 
 export interface FittedSteps {
   steps: number[];
