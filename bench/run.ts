@@ -9,7 +9,8 @@
  * and, with the raw numbers, to bench/results/latest.{json,md}. See bench/README.md.
  */
 import { parseOptions, USAGE } from "./driver/args.ts";
-import { type Case, CASES, figuresFor, RELEASE_FIGURES } from "./driver/cases.ts";
+import { type Case, CASES, figuresFor, growthCase, RELEASE_FIGURES } from "./driver/cases.ts";
+import { fitSteps, GROWTH_LOOPBACKS, parseHardLimit } from "./driver/growth.ts";
 import { capture, exitWithin, Processes, sleep, waitForPort, waitPortFree } from "./driver/procs.ts";
 import {
   allTargets,
@@ -76,6 +77,7 @@ async function runLoad(
     "--port",
     String(target.port),
   ];
+  if (target.proxyProtocol) argv.push("--proxy-protocol");
   const proc = procs.spawn("load", [...argv, "--pids", running.pids.join(",")], {
     logPath: `${ctx.dir}/load.log`,
   });
@@ -203,6 +205,32 @@ function notes(o: ReturnType<typeof parseOptions>, skipped: string[]): string[] 
   ];
 }
 
+/** The growth case, with the steps the open-files hard limit lets a proxy hold, and its notes. */
+async function growthSetup(o: ReturnType<typeof parseOptions>): Promise<{ case: Case; notes: string[] }> {
+  const hardLimit = parseHardLimit((await capture(["sh", "-c", "ulimit -Hn"])).text);
+  const fitted = fitSteps(o.growthSteps, hardLimit);
+  const notes = [
+    `growth: at each step (${
+      fitted.steps.join(", ")
+    } tunnels open, each upgraded and echoed once), after a ` +
+    `3 s settle (idle CPU read over it) and an RSS reading, ${o.growthHandshakes} connect + upgrade + close ` +
+    "handshakes, 4 in flight; latency = connect to 101 at the client; CPU per handshake = the proxy's CPU " +
+    `over the batch / handshakes. Connections spread over ${GROWTH_LOOPBACKS.join(", ")} on both legs ` +
+    "(the proxy listens on all, the backend is reached on all). Targets that listen on one address only " +
+    "(the floors) do not run it.",
+  ];
+  if (fitted.capped) {
+    const { hardLimit: limit, max, dropped } = fitted.capped;
+    notes.push(
+      `growth: the open-files hard limit here is ${limit} (ulimit -Hn; raising it needs CAP_SYS_RESOURCE): ` +
+        `a proxy process holds at most ~${max} tunnels (2 descriptors each), so step(s) ` +
+        `${dropped.join(", ")} were replaced by ${max}.`,
+    );
+    console.log(`bench: ${notes.at(-1)}`);
+  }
+  return { case: growthCase(o, fitted.steps), notes };
+}
+
 async function main(): Promise<number> {
   let opts;
   try {
@@ -226,7 +254,10 @@ async function main(): Promise<number> {
   const skippedNotes = skipped.filter((s) => s.targets.some((t) => opts.targets.includes(t)))
     .map((s) => `skipped ${s.note}`);
   for (const s of skippedNotes) console.log(`bench: ${s}`);
-  const cases = CASES.filter((c) => opts.scenarios.includes(c.scenario));
+  const growth = opts.scenarios.includes("growth") ? await growthSetup(opts) : undefined;
+  const cases = [...CASES, ...(growth ? [growth.case] : [])].filter((c) =>
+    opts.scenarios.includes(c.scenario)
+  );
   if (targets.length === 0 || cases.length === 0) {
     console.error("bench: nothing to run");
     return 2;
@@ -257,7 +288,8 @@ async function main(): Promise<number> {
   tempDir = await Deno.makeTempDir({ prefix: "wsgate-bench-" });
   const backendPort = opts.basePort;
   for (const port of new Set([backendPort, ...targets.map((t) => t.port)])) await waitPortFree(port, 1_000);
-  const backend = procs.spawn("backend", ["bun", `${BENCH_DIR}/echo_server.ts`, String(backendPort)], {
+  const backendArgv = ["bun", `${BENCH_DIR}/echo_server.ts`, String(backendPort), ...GROWTH_LOOPBACKS];
+  const backend = procs.spawn("backend", backendArgv, {
     logPath: `${tempDir}/backend.log`,
   });
   await waitForPort(backendPort, backend, 10_000);
@@ -271,7 +303,16 @@ async function main(): Promise<number> {
       const released: Promise<void>[] = [];
       for (const target of rotate(targets, rep - 1)) {
         if (!procs.isRunning(backend)) throw new Error(`the echo backend died; see ${backend.logPath}`);
-        const env = { ctx, args: c.loadArgs(opts), clkTck, limitMs, releaseWaitMs, runs: opts.runs };
+        // A case spread over several loopback addresses needs targets that listen on all of them.
+        if (c.shape && !target.multiAddress) continue;
+        const env = {
+          ctx: c.shape ? { ...ctx, ...c.shape } : ctx,
+          args: c.loadArgs(opts),
+          clkTck,
+          limitMs: c.timeLimitMs !== undefined ? c.timeLimitMs + LOAD_SLACK_MS : limitMs,
+          releaseWaitMs,
+          runs: opts.runs,
+        };
         const outcome = await runOne(rep, c, target, env);
         if (interrupted) return 130;
         records.push(outcome.record);
@@ -290,7 +331,8 @@ async function main(): Promise<number> {
   }
 
   meta.machine["load average at end"] = loadAverage();
-  const names = targets.map((t) => t.name);
+  // Targets that ran nothing (a growth-only run skips the single-address ones) get no column.
+  const names = targets.map((t) => t.name).filter((n) => records.some((r) => r.target === n));
   const figures = cases.flatMap((c) => c.figures)
     .filter((f) => opts.releaseWaitS > 0 || !RELEASE_FIGURES.some((k) => k === f.key));
   const summary = summarise(records, figures, names);
@@ -300,7 +342,7 @@ async function main(): Promise<number> {
     table,
     checks,
     problems: problems(records),
-    notes: notes(opts, skippedNotes),
+    notes: notes(opts, [...skippedNotes, ...growth?.notes ?? []]),
   });
   const mdPath = `${RESULTS_DIR}/latest.md`;
   const jsonPath = `${RESULTS_DIR}/latest.json`;

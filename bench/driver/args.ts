@@ -1,8 +1,10 @@
 /** Command-line options of `deno task bench` (pure: parses the given argv only). */
 import { parseArgs } from "node:util";
 
-export const SCENARIOS = ["echo", "bulk", "handshake", "idle", "http"] as const;
+export const SCENARIOS = ["echo", "bulk", "handshake", "idle", "http", "growth"] as const;
 export type Scenario = typeof SCENARIOS[number];
+/** growth takes minutes per target: only when asked for. */
+const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== "growth");
 export const TARGETS = [
   "direct",
   "nginx",
@@ -25,8 +27,13 @@ export const TARGETS = [
   "wsgate-jwt-es256",
   "wsgate-forward",
   "wsgate-forward-cache",
+  // wsgate-bin and wsgate-deno with `proxy_protocol: true`: the client sends a PROXY v1 header first.
+  "wsgate-bin-pp",
+  "wsgate-deno-pp",
 ] as const;
 export type TargetName = typeof TARGETS[number];
+/** The PROXY protocol variants run when asked for: they repeat wsgate-bin and wsgate-deno. */
+const DEFAULT_TARGETS = TARGETS.filter((t) => !t.endsWith("-pp"));
 
 export interface Options {
   runs: number;
@@ -39,6 +46,10 @@ export interface Options {
   releaseWaitS: number;
   /** The backend listens here, the proxies on the next ports; all must stay below 32768. */
   basePort: number;
+  /** growth: open tunnels at which handshakes are timed and RSS read, ascending. */
+  growthSteps: number[];
+  /** growth: handshakes timed at each step. */
+  growthHandshakes: number;
   help: boolean;
 }
 
@@ -47,13 +58,16 @@ export const USAGE = `deno task bench [options]
   --runs N            repetitions of every figure (default 3); targets are interleaved per repetition
   --duration S        measured seconds per echo/bulk/handshake run (default 5)
   --warmup S          warm-up seconds before each measured window (default 1)
-  --scenarios LIST    any of ${SCENARIOS.join(",")} (default: all)
+  --scenarios LIST    any of ${SCENARIOS.join(",")} (default: all but growth)
   --targets LIST      any of ${TARGETS.join(",")}
-                      (default: all; wsgate-bin and wsgate-bin-auto need dist/wsgate or WSGATE_BIN,
-                      wsgate-baseline needs WSGATE_BASELINE_BIN; skipped with a note otherwise)
+                      (default: all but the -pp ones; wsgate-bin, -bin-auto and -bin-pp need dist/wsgate
+                      or WSGATE_BIN, wsgate-baseline needs WSGATE_BASELINE_BIN; skipped with a note otherwise)
   --tunnels N         idle tunnels to hold open (default 5000)
   --release-wait S    idle: read the proxy's RSS again S seconds after the tunnels closed (default 60;
                       0 = off). The wait overlaps the next targets' idle runs: ~S s more per repetition
+  --growth-steps LIST growth: open tunnels at each step (default 0,1000,10000,30000); steps the open-files
+                      hard limit cannot hold are replaced by the largest that fits
+  --growth-handshakes N  growth: handshakes timed at each step (default 2000)
   --base-port P       backend port; proxies listen on P+1..P+${
   TARGETS.length - 1
 } (default 21000, must stay < 32768)
@@ -61,8 +75,13 @@ export const USAGE = `deno task bench [options]
 
 Quick run: deno task bench --runs 1 --duration 2 --scenarios echo,bulk --tunnels 1000`;
 
-function list<T extends string>(raw: string | undefined, allowed: readonly T[], flag: string): T[] {
-  if (raw === undefined) return [...allowed];
+function list<T extends string>(
+  raw: string | undefined,
+  allowed: readonly T[],
+  flag: string,
+  defaults: readonly T[] = allowed,
+): T[] {
+  if (raw === undefined) return [...defaults];
   const items = raw.split(",").map((s) => s.trim()).filter(Boolean);
   for (const item of items) {
     if (!allowed.includes(item as T)) {
@@ -92,6 +111,8 @@ export function parseOptions(argv: string[]): Options {
       tunnels: { type: "string", default: "5000" },
       "release-wait": { type: "string", default: "60" },
       "base-port": { type: "string", default: "21000" },
+      "growth-steps": { type: "string", default: "0,1000,10000,30000" },
+      "growth-handshakes": { type: "string", default: "2000" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -99,13 +120,25 @@ export function parseOptions(argv: string[]): Options {
     runs: Math.round(number(values.runs, "runs", { min: 1, max: 50 })),
     durationS: number(values.duration, "duration", { min: 0.5, max: 600 }),
     warmupS: number(values.warmup, "warmup", { min: 0, max: 60 }),
-    scenarios: list(values.scenarios, SCENARIOS, "scenarios"),
-    targets: list(values.targets, TARGETS, "targets"),
+    scenarios: list(values.scenarios, SCENARIOS, "scenarios", DEFAULT_SCENARIOS),
+    targets: list(values.targets, TARGETS, "targets", DEFAULT_TARGETS),
     tunnels: Math.round(number(values.tunnels, "tunnels", { min: 1, max: 8000 })),
     releaseWaitS: number(values["release-wait"], "release-wait", { min: 0, max: 600 }),
     basePort: Math.round(
       number(values["base-port"], "base-port", { min: 1024, max: 32768 - TARGETS.length }),
     ),
+    growthSteps: steps(values["growth-steps"]),
+    growthHandshakes: Math.round(
+      number(values["growth-handshakes"], "growth-handshakes", { min: 10, max: 100_000 }),
+    ),
     help: values.help,
   };
+}
+
+/** Distinct tunnel counts, ascending. */
+function steps(raw: string): number[] {
+  const items = raw.split(",").map((s) => s.trim()).filter(Boolean)
+    .map((s) => Math.round(number(s, "growth-steps", { min: 0, max: 1_000_000 })));
+  if (items.length === 0) throw new Error("--growth-steps needs at least one count");
+  return [...new Set(items)].sort((a, b) => a - b);
 }

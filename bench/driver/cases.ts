@@ -3,6 +3,7 @@
  * client's raw JSON. Pure: no I/O.
  */
 import type { Options, Scenario } from "./args.ts";
+import { GROWTH_LOOPBACKS } from "./growth.ts";
 
 export interface Figure {
   key: string;
@@ -23,6 +24,12 @@ export interface Case {
   loadArgs(o: Options): string[];
   /** Figure key -> value, from the load client's result (NaN when it cannot be computed). */
   derive(raw: Record<string, unknown>, clkTck: number): Record<string, number>;
+  /** How the targets are set up for this case, when not the default (one address, --tunnels):
+   * the tunnels their limits must hold and the loopback addresses they listen on and reach the
+   * backend on. Targets that listen on one address only are skipped. */
+  shape?: { tunnels: number; loopbacks: readonly string[] };
+  /** The load client's own time bound, when it is not warm-up + duration. */
+  timeLimitMs?: number;
 }
 
 const MIB = 1024 * 1024;
@@ -177,6 +184,84 @@ export const CASES: Case[] = [
     }),
   },
 ];
+
+/** growth: connect + upgrade + close handshakes in flight while a step's batch is timed. */
+const GROWTH_CONCURRENCY = 4;
+/** Bounds each step of the load client (opening <= 90 s, settle, batch <= 60 s) with room to spare. */
+const GROWTH_STEP_LIMIT_MS = 180_000;
+
+/**
+ * growth: handshake latency, CPU per handshake and RSS with `steps` tunnels open (see
+ * load/growth.ts); the last rows divide the largest step's figure by the smallest's.
+ */
+export function growthCase(o: Options, steps: readonly number[]): Case {
+  const first = steps[0]!;
+  const last = steps.at(-1)!;
+  const per = (
+    key: string,
+    label: (n: string) => string,
+    better: Figure["better"],
+    kind: "proxy" | "plain",
+  ) => steps.map((n) => fig(`growth.${key}.${n}`, label(n.toLocaleString("en-US")), better, kind));
+  const growthRow = (key: string, what: string) => ({
+    ...fig(
+      `growth.${key}x`,
+      `growth: ${what}, ${last.toLocaleString("en-US")} open ÷ ${first} open`,
+      "lower",
+      "plain",
+    ),
+    ratios: false,
+  });
+  return {
+    name: "growth",
+    scenario: "growth",
+    figures: [
+      ...per("p50", (n) => `growth: handshake p50 ms, ${n} tunnels open`, "lower", "plain"),
+      ...per("p99", (n) => `growth: handshake p99 ms, ${n} tunnels open`, "lower", "plain"),
+      ...per("cpu", (n) => `growth: proxy CPU µs/handshake, ${n} tunnels open`, "lower", "proxy"),
+      ...per("idle", (n) => `growth: proxy CPU while idle, % of a core, ${n} tunnels open`, "lower", "proxy"),
+      ...per("rss", (n) => `growth: proxy RSS MB, ${n} tunnels open`, "lower", "proxy"),
+      growthRow("p50", "handshake p50"),
+      growthRow("p99", "handshake p99"),
+      { ...growthRow("cpu", "proxy CPU per handshake"), proxyOnly: true },
+      fig("growth.failed", "growth: handshakes and tunnels failed or dropped", "lower", "plain"),
+    ],
+    loadArgs: () => [
+      "--scenario",
+      "growth",
+      "--steps",
+      steps.join(","),
+      "--handshakes",
+      String(o.growthHandshakes),
+      "--conns",
+      String(GROWTH_CONCURRENCY),
+      "--hosts",
+      GROWTH_LOOPBACKS.join(","),
+      "--deadline-ms",
+      String(steps.length * GROWTH_STEP_LIMIT_MS),
+    ],
+    derive(raw, clkTck) {
+      const measured = Array.isArray(raw["steps"]) ? raw["steps"] as Record<string, unknown>[] : [];
+      const out: Record<string, number> = {
+        "growth.failed": num(raw, "failures") + num(raw, "dropped"),
+      };
+      for (const n of steps) {
+        const s = measured.find((m) => m["wanted"] === n) ?? {};
+        out[`growth.p50.${n}`] = num(s, "p50us") / 1000;
+        out[`growth.p99.${n}`] = num(s, "p99us") / 1000;
+        out[`growth.cpu.${n}`] = (num(s, "cpuTicks") / clkTck) * 1e6 / num(s, "handshakes");
+        out[`growth.idle.${n}`] = 100 * (num(s, "idleCpuTicks") / clkTck) / num(s, "idleSeconds");
+        out[`growth.rss.${n}`] = num(s, "rssKiB") * 1024 / 1e6;
+      }
+      for (const key of ["p50", "p99", "cpu"]) {
+        out[`growth.${key}x`] = out[`growth.${key}.${last}`]! / out[`growth.${key}.${first}`]!;
+      }
+      return out;
+    },
+    shape: { tunnels: last, loopbacks: GROWTH_LOOPBACKS },
+    timeLimitMs: steps.length * GROWTH_STEP_LIMIT_MS,
+  };
+}
 
 /** Figures for one target: proxy-only figures are dropped for `direct` (nothing to measure). */
 export function figuresFor(c: Case, raw: Record<string, unknown>, clkTck: number, isProxy: boolean) {

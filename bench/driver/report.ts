@@ -44,6 +44,9 @@ export const REFERENCES: Record<string, { target: string; label: string }[]> = {
   "wsgate-bin": [{ target: "floor-bun", label: "floor" }, { target: "wsgate-baseline", label: "before" }],
   "wsgate-bin-auto": [{ target: "floor-bun", label: "floor" }],
   "wsgate-baseline": [{ target: "floor-bun", label: "floor" }],
+  // The PROXY protocol variants against the same wsgate without it.
+  "wsgate-bin-pp": [{ target: "wsgate-bin", label: "plain" }],
+  "wsgate-deno-pp": [{ target: "wsgate-deno", label: "plain" }],
 };
 
 function median(sorted: number[]): number {
@@ -181,7 +184,8 @@ export function renderMarkdown(
     "",
     "Each cell: median [min–max] over the runs, then **×ratio** to nginx's median; for the wsgate targets",
     "also `floor ×ratio` to the floor of their runtime (wsgate-bin, -bin-auto, -baseline: floor-bun;",
-    "wsgate-deno, -tracked: floor-deno) and, for wsgate-bin, `before ×ratio` to wsgate-baseline.",
+    "wsgate-deno, -tracked: floor-deno) and, for wsgate-bin, `before ×ratio` to wsgate-baseline; the",
+    "PROXY protocol variants (-pp) carry `plain ×ratio` to the same wsgate without it.",
     "↑ higher is better, ↓ lower is better. `–` = not applicable (no proxy for `direct`).",
     "",
     parts.table,

@@ -14,6 +14,8 @@ export interface TargetContext {
   backendPort: number;
   tunnels: number;
   repoRoot: string;
+  /** Loopback addresses to listen on and reach the backend on (the growth case); default 127.0.0.1. */
+  loopbacks?: readonly string[];
 }
 
 export interface Running {
@@ -28,6 +30,10 @@ export interface Target {
   name: TargetName;
   port: number;
   start(ctx: TargetContext): Promise<Running>;
+  /** Listens on (and reaches the backend on) every address of ctx.loopbacks. */
+  multiAddress?: boolean;
+  /** Expects a PROXY protocol header first on every connection. */
+  proxyProtocol?: boolean;
 }
 
 const START_TIMEOUT_MS = 20_000;
@@ -53,6 +59,12 @@ async function writeConfig(
   return path;
 }
 
+/** Each loopback address beyond 127.0.0.1 (the templates' own), rendered by `line`: for the
+ * templates' {{MORE_LISTEN}} and {{MORE_BACKENDS}}, empty outside the growth case. */
+function moreLoopbacks(ctx: TargetContext, line: (host: string, i: number) => string): string {
+  return (ctx.loopbacks ?? []).filter((h) => h !== "127.0.0.1").map(line).join("");
+}
+
 /** Starts `argv`, waits until the port accepts, then collects the process and its children. */
 export async function launch(
   ctx: TargetContext,
@@ -75,11 +87,12 @@ export async function launch(
 
 /** Every wsgate target reads the same config (wsgate.yaml.tmpl), with limits sized to the load;
  * `track` adds websocket.track_frames to the route (keepalive at its default 30 s: no pings in a run),
- * `route` more route keys in YAML flow style (the auth targets). */
+ * `route` more route keys in YAML flow style (the auth targets); `proxyProtocol` sets proxy_protocol
+ * on the server and trusts the load client's 127.0.0.1. */
 export async function wsgateArgs(
   ctx: TargetContext,
   port: number,
-  options: { track?: boolean; workers?: "auto"; route?: string } = {},
+  options: { track?: boolean; workers?: "auto"; route?: string; proxyProtocol?: boolean } = {},
 ): Promise<string[]> {
   const track = options.track ?? false;
   const vars = {
@@ -88,6 +101,10 @@ export async function wsgateArgs(
     MAX_CONNECTIONS: 2 * ctx.tunnels + 1024,
     ROUTE_OPTIONS: (track ? ", websocket: { track_frames: true }" : "") +
       (options.route ? `, ${options.route}` : ""),
+    MORE_LISTEN: moreLoopbacks(ctx, (h) => `, "${h}:${port}"`),
+    MORE_BACKENDS: moreLoopbacks(ctx, (h) => `, "${h}:${ctx.backendPort}"`),
+    PROXY_PROTOCOL: String(options.proxyProtocol ?? false),
+    TRUSTED_PROXIES: options.proxyProtocol ? 'trusted_proxies: ["127.0.0.1/32"]' : "# trusted_proxies: none",
   };
   return ["--config", await writeConfig(ctx, "wsgate.yaml", vars, `wsgate-${port}.yaml`)];
 }
@@ -176,6 +193,7 @@ function nginxTarget(name: TargetName, port: number, workers: number, root: bool
   return {
     name,
     port,
+    multiAddress: true,
     async start(ctx) {
       const workerConnections = 2 * ctx.tunnels + 1024;
       const conf = await writeConfig(ctx, "nginx.conf", {
@@ -185,6 +203,8 @@ function nginxTarget(name: TargetName, port: number, workers: number, root: bool
         WORKERS: workers,
         WORKER_CONNECTIONS: workerConnections,
         NOFILE: workerConnections + 1024,
+        MORE_LISTEN: moreLoopbacks(ctx, (h) => `\n        listen ${h}:${port};`),
+        MORE_BACKENDS: moreLoopbacks(ctx, (h) => `\n        server ${h}:${ctx.backendPort};`),
       }, `${name}.conf`);
       const argv = ["nginx", "-p", ctx.dir, "-c", conf, "-e", `${ctx.dir}/${name}-error.log`];
       return await launch(ctx, { name, port, argv, children: workers });
@@ -196,8 +216,15 @@ function haproxyTarget(name: TargetName, port: number, threads: number): Target 
   return {
     name,
     port,
+    multiAddress: true,
     async start(ctx) {
-      const vars = { PORT: port, THREADS: threads, MAXCONN: ctx.tunnels + 1024 };
+      const vars = {
+        PORT: port,
+        THREADS: threads,
+        MAXCONN: ctx.tunnels + 1024,
+        MORE_LISTEN: moreLoopbacks(ctx, (h) => `\n    bind ${h}:${port}`),
+        MORE_BACKENDS: moreLoopbacks(ctx, (h, i) => `\n    server echo${i + 2} ${h}:${ctx.backendPort}`),
+      };
       const cfg = await writeConfig(ctx, "haproxy.cfg", vars, `${name}.cfg`);
       return await launch(ctx, { name, port, argv: ["haproxy", "-db", "-f", cfg] });
     },
@@ -216,15 +243,27 @@ export function baselineBinary(): string | undefined {
   return bin && existsSync(bin) ? bin : undefined;
 }
 
-/** A compiled wsgate started the one way every binary target uses (wsgate-bin, wsgate-baseline). */
-function binaryTarget(name: TargetName, port: number, bin: string): Target {
+/**
+ * A wsgate target: the compiled binary `bin` (wsgate-bin, wsgate-baseline, and wsgate-bin-pp, the
+ * same binary as wsgate-bin) or, without one, the source on Deno (wsgate-deno, wsgate-deno-pp);
+ * plain or behind proxy_protocol.
+ */
+function wsgateTarget(
+  name: TargetName,
+  port: number,
+  how: { bin?: string; proxyProtocol?: boolean },
+): Target {
+  const proxyProtocol = how.proxyProtocol ?? false;
   return {
     name,
     port,
+    multiAddress: true,
+    proxyProtocol,
     async start(ctx) {
-      const frozen = await frozenBinary(ctx, bin, name);
-      const argv = [frozen, ...await wsgateArgs(ctx, this.port)];
-      return await launch(ctx, { name, port: this.port, argv, cwd: ctx.repoRoot });
+      const args = await wsgateArgs(ctx, this.port, { proxyProtocol });
+      if (how.bin === undefined) return await launchSource(ctx, { name, port: this.port, args });
+      const frozen = await frozenBinary(ctx, how.bin, proxyProtocol ? "wsgate-bin" : name);
+      return await launch(ctx, { name, port: this.port, argv: [frozen, ...args], cwd: ctx.repoRoot });
     },
   };
 }
@@ -242,7 +281,8 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
   const baseline = baselineBinary();
   const root = Deno.uid() === 0;
   const targets: Target[] = [
-    { name: "direct", port: basePort, start: () => Promise.resolve({ pids: [] }) },
+    // The backend listens on every loopback address a case spreads over.
+    { name: "direct", port: basePort, multiAddress: true, start: () => Promise.resolve({ pids: [] }) },
     nginxTarget("nginx", basePort + 1, 1, root),
     nginxTarget("nginx-auto", basePort + 6, CORES, root),
     haproxyTarget("haproxy", basePort + 2, 1),
@@ -267,21 +307,14 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
         return await launch(ctx, { name: this.name, port: this.port, argv });
       },
     },
-    {
-      name: "wsgate-deno",
-      port: basePort + 3,
-      async start(ctx) {
-        return await launchSource(ctx, {
-          name: this.name,
-          port: this.port,
-          args: await wsgateArgs(ctx, this.port),
-        });
-      },
-    },
+    wsgateTarget("wsgate-deno", basePort + 3, {}),
+    // wsgate-deno behind proxy_protocol: the fast paths must survive the PROXY header's wrapper.
+    wsgateTarget("wsgate-deno-pp", basePort + 13, { proxyProtocol: true }),
     {
       // wsgate-deno following WebSocket frames: what websocket.track_frames costs.
       name: "wsgate-tracked",
       port: basePort + 5,
+      multiAddress: true,
       async start(ctx) {
         const args = await wsgateArgs(ctx, this.port, { track: true });
         return await launchSource(ctx, { name: this.name, port: this.port, args });
@@ -300,6 +333,7 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
     targets.push({
       name: "wsgate-bin-auto",
       port: basePort + 8,
+      multiAddress: true,
       async start(ctx) {
         const frozen = await frozenBinary(ctx, bin, "wsgate-bin");
         const argv = [frozen, ...await wsgateArgs(ctx, this.port, { workers: "auto" })];
@@ -313,22 +347,25 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
         });
       },
     });
-    targets.push(binaryTarget("wsgate-bin", basePort + 4, bin));
+    targets.push(wsgateTarget("wsgate-bin", basePort + 4, { bin }));
+    targets.push(wsgateTarget("wsgate-bin-pp", basePort + 12, { bin, proxyProtocol: true }));
   }
-  if (baseline) targets.push(binaryTarget("wsgate-baseline", basePort + 11, baseline));
+  if (baseline) targets.push(wsgateTarget("wsgate-baseline", basePort + 11, { bin: baseline }));
   const skipped: Skipped[] = [];
   if (!bin) {
     skipped.push({
       targets: [
         "wsgate-bin",
         "wsgate-bin-auto",
+        "wsgate-bin-pp",
         "wsgate-jwt-rs256",
         "wsgate-jwt-es256",
         "wsgate-forward",
         "wsgate-forward-cache",
       ],
-      note: "wsgate-bin, wsgate-bin-auto and the auth targets: no compiled binary (dist/wsgate missing and " +
-        "WSGATE_BIN unset)",
+      note:
+        "wsgate-bin, wsgate-bin-auto, wsgate-bin-pp and the auth targets: no compiled binary (dist/wsgate " +
+        "missing and WSGATE_BIN unset)",
     });
   }
   if (!baseline) {

@@ -4,7 +4,7 @@
  * every socket. Run under `bun` only.
  */
 import { bun, type BunSocket, type SocketHandlers } from "../bun_api.ts";
-import { FrameReader, headEnd, upgradeRequest } from "./frames.ts";
+import { FrameReader, headEnd, proxyV1Header, upgradeRequest } from "./frames.ts";
 
 export interface WsEvents {
   /** The server answered 101: frames may be sent. */
@@ -16,11 +16,22 @@ export interface WsEvents {
 }
 
 const MAX_HEAD = 16_384;
-const PLAIN_REQUEST = upgradeRequest("127.0.0.1");
+const UPGRADE = upgradeRequest("127.0.0.1");
+
+/**
+ * How every client of this process dials (one scenario per process): the loopback addresses its
+ * connections take turns on, each one more 4-tuple space (see driver/growth.ts), and whether each
+ * connection starts with a PROXY v1 header, as a load balancer in front would send.
+ */
+const dialing = { hosts: ["127.0.0.1"], proxyProtocol: false, count: 0 };
+
+export function setDialing(hosts: readonly string[], proxyProtocol: boolean): void {
+  if (hosts.length > 0) dialing.hosts = [...hosts];
+  dialing.proxyProtocol = proxyProtocol;
+}
 
 export class WsClient {
   #events: WsEvents;
-  #request: Uint8Array;
   #socket: BunSocket<WsClient> | undefined;
   /** The response head collected so far; undefined once upgraded. */
   #head: Uint8Array | undefined = new Uint8Array(0);
@@ -28,12 +39,14 @@ export class WsClient {
   #queue: Uint8Array[] = [];
   #done = false;
   #onFrame = (opcode: number) => this.#events.message(this, opcode);
+  /** The first write: the upgrade request, after a PROXY header when dialing says so. */
+  #hello: Uint8Array;
 
   static readonly #handlers: SocketHandlers<WsClient> = {
     binaryType: "uint8array",
     open(s) {
       s.data.#socket = s;
-      s.write(s.data.#request);
+      s.write(s.data.#hello);
     },
     data(s, chunk) {
       s.data.#onData(chunk);
@@ -54,13 +67,22 @@ export class WsClient {
 
   private constructor(events: WsEvents, request: Uint8Array) {
     this.#events = events;
-    this.#request = request;
+    this.#hello = request;
   }
 
-  /** Connects to 127.0.0.1:port and performs the opening handshake (`request`, or a plain one). */
-  static open(port: number, events: WsEvents, request: Uint8Array = PLAIN_REQUEST): WsClient {
+  /** Connects to port on the next of dialing's hosts and performs the opening handshake
+   * (`request`, or a plain one). */
+  static open(port: number, events: WsEvents, request: Uint8Array = UPGRADE): WsClient {
     const ws = new WsClient(events, request);
-    bun.connect({ hostname: "127.0.0.1", port, data: ws, socket: WsClient.#handlers })
+    const n = dialing.count++;
+    const hostname = dialing.hosts[n % dialing.hosts.length]!;
+    if (dialing.proxyProtocol) {
+      const header = proxyV1Header(n, { host: hostname, port });
+      ws.#hello = new Uint8Array(header.length + request.length);
+      ws.#hello.set(header);
+      ws.#hello.set(request, header.length);
+    }
+    bun.connect({ hostname, port, data: ws, socket: WsClient.#handlers })
       .catch((err) => ws.#finish(`connect: ${err}`));
     return ws;
   }

@@ -45,6 +45,18 @@ export function upgradeRequest(host: string, extraHeader?: string): Uint8Array {
   );
 }
 
+/**
+ * A PROXY protocol v1 header for the load client's connection number `n`: a distinct client
+ * address per connection (198.18.0.0/15, the benchmarking range of RFC 2544, so nothing real), as
+ * many clients behind one balancer would have, and the address the connection goes to.
+ */
+export function proxyV1Header(n: number, dest: { host: string; port: number }): Uint8Array {
+  const i = n % 131_072;
+  const source = `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+  const sourcePort = 1024 + (n % 64_000);
+  return new TextEncoder().encode(`PROXY TCP4 ${source} ${dest.host} ${sourcePort} ${dest.port}\r\n`);
+}
+
 /** Index just past the first CRLFCRLF, or -1 when the head is not complete yet. */
 export function headEnd(bytes: Uint8Array): number {
   for (let i = 3; i < bytes.length; i++) {

@@ -2,8 +2,7 @@
  * The `handshake` scenario: `concurrency` loops, each opening a new TCP connection, doing the
  * WebSocket handshake, then the close handshake (close frame both ways, FIN), and starting over.
  */
-import { WsClient } from "./client.ts";
-import { closeFrame, OP_CLOSE } from "./frames.ts";
+import { CYCLE_LIMIT_MS, handshakeCycle } from "./cycle.ts";
 import { Countdown, sleep } from "./countdown.ts";
 import { Failures } from "./failures.ts";
 import { cpuTicks } from "../procfs.ts";
@@ -26,12 +25,10 @@ export interface HandshakeResult {
   errors: string[];
 }
 
-const ATTEMPT_TIMEOUT_MS = 5_000;
 /** After a failure, so a refusing proxy does not turn the loop into a busy spin. */
 const RETRY_DELAY_MS = 10;
 
 export async function runHandshakes(o: HandshakeOptions): Promise<HandshakeResult> {
-  const close = closeFrame();
   const failures = new Failures();
   const finished = new Countdown(o.concurrency);
   let measuring = false;
@@ -45,32 +42,15 @@ export async function runHandshakes(o: HandshakeOptions): Promise<HandshakeResul
   };
 
   function attempt(): void {
-    let gotClose = false;
-    let timedOut = false;
-    let timer: ReturnType<typeof setTimeout> | undefined = undefined;
-    const ws = WsClient.open(o.port, {
-      open(c) {
-        c.send(close);
-      },
-      message(c, opcode) {
-        if (opcode !== OP_CLOSE) return;
-        gotClose = true;
-        c.end();
-      },
-      close(_c, failure) {
-        clearTimeout(timer);
-        const succeeded = gotClose && failure === undefined;
+    handshakeCycle(o.port, {
+      done(failure) {
         if (measuring) {
-          if (succeeded) handshakes++;
-          else failures.add(timedOut ? "timeout" : failure ?? "closed without a close frame");
+          if (failure === undefined) handshakes++;
+          else failures.add(failure);
         }
-        next(succeeded);
+        next(failure === undefined);
       },
     }, o.request);
-    timer = setTimeout(() => {
-      timedOut = true;
-      ws.abort();
-    }, ATTEMPT_TIMEOUT_MS);
   }
 
   for (let i = 0; i < o.concurrency; i++) attempt();
@@ -83,6 +63,6 @@ export async function runHandshakes(o: HandshakeOptions): Promise<HandshakeResul
   stopped = true;
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuTicks(o.pids) - cpu0;
-  await finished.wait(ATTEMPT_TIMEOUT_MS + 1_000);
+  await finished.wait(CYCLE_LIMIT_MS + 1_000);
   return { handshakes, failures: failures.count, seconds, cpuTicks: cpu, errors: failures.summary() };
 }

@@ -34,7 +34,8 @@ const CLOSE_TIMEOUT_MS = 15_000;
 /** Opened and closed before the baseline: one-time costs (code, pools) are not per tunnel. */
 const WARMUP_TUNNELS = 200;
 
-class TunnelSet {
+/** Tunnels opened `concurrency` at a time, each upgraded and echoed once, then left idle. */
+export class TunnelSet {
   readonly tunnels: WsClient[] = [];
   readonly failures = new Failures();
   dropped = 0;

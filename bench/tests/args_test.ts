@@ -35,6 +35,9 @@ Deno.test("parseOptions rejects bad values", async (t) => {
     { name: "port range", argv: ["--base-port", "40000"] },
     { name: "zero runs", argv: ["--runs", "0"] },
     { name: "negative release wait", argv: ["--release-wait", "-1"] },
+    { name: "growth step not a number", argv: ["--growth-steps", "0,1k"] },
+    { name: "no growth step", argv: ["--growth-steps", ","] },
+    { name: "too few growth handshakes", argv: ["--growth-handshakes", "1"] },
   ];
   for (const c of cases) await t.step(c.name, () => assert.throws(() => parseOptions(c.argv)));
 });
@@ -42,6 +45,17 @@ Deno.test("parseOptions rejects bad values", async (t) => {
 Deno.test("the floors and the baseline run by default", () => {
   const { targets } = parseOptions([]);
   for (const t of ["floor-bun", "floor-deno", "wsgate-baseline"] as const) assert.ok(targets.includes(t), t);
+});
+
+Deno.test("growth and the PROXY protocol variants run only when asked for", () => {
+  const defaults = parseOptions([]);
+  assert.ok(!defaults.scenarios.includes("growth"));
+  assert.ok(!defaults.targets.some((t) => t.endsWith("-pp")));
+  assert.deepEqual(defaults.growthSteps, [0, 1000, 10_000, 30_000]);
+  const asked = parseOptions(["--scenarios", "growth", "--targets", "wsgate-bin-pp,wsgate-bin"]);
+  assert.deepEqual(asked.scenarios, ["growth"]);
+  assert.deepEqual(asked.targets, ["wsgate-bin", "wsgate-bin-pp"]);
+  assert.deepEqual(parseOptions(["--growth-steps", "10000, 0,1000,1000"]).growthSteps, [0, 1000, 10_000]);
 });
 
 Deno.test("render fills placeholders and refuses missing ones", () => {

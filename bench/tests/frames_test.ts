@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { closeFrame, FrameReader, headEnd, maskedFrame, OP_BINARY, OP_CLOSE } from "../load/frames.ts";
+import {
+  closeFrame,
+  FrameReader,
+  headEnd,
+  maskedFrame,
+  OP_BINARY,
+  OP_CLOSE,
+  proxyV1Header,
+} from "../load/frames.ts";
+import { parseProxyHeader } from "../../lib/net/proxy_protocol.ts";
 
 /** An unmasked server frame, as the echo backend sends it. */
 function serverFrame(opcode: number, length: number): Uint8Array {
@@ -79,4 +88,24 @@ Deno.test("FrameReader finds every frame however the stream is cut", async (t) =
       assert.deepEqual(seen, [2, 2, 2, 2, 8]);
     });
   }
+});
+
+Deno.test("proxyV1Header: what wsgate's parser reads, a distinct client per connection", () => {
+  const dest = { host: "127.0.0.3", port: 21004 };
+  const parse = (n: number) => {
+    const parsed = parseProxyHeader(proxyV1Header(n, dest));
+    assert.equal(parsed.state, "done");
+    if (parsed.state !== "done") throw new Error("unreachable");
+    assert.equal(parsed.rest.length, 0);
+    return parsed.header;
+  };
+  const first = parse(0);
+  assert.deepEqual(first.source, { transport: "tcp", hostname: "198.18.0.0", port: 1024 });
+  assert.deepEqual(first.dest, { transport: "tcp", hostname: "127.0.0.3", port: 21004 });
+  const source = (hostname: string, port: number) => ({ transport: "tcp", hostname, port });
+  assert.deepEqual(parse(258).source, source("198.18.1.2", 1282));
+  assert.deepEqual(parse(65_536).source, source("198.19.0.0", 1024 + 1536));
+  // Past the /15 the addresses come round again; ports stay valid.
+  assert.deepEqual(parse(131_072 + 5).source, source("198.18.0.5", 1024 + 3077));
+  assert.deepEqual(parse(63_999).source, source("198.18.249.255", 65_023));
 });

@@ -20,10 +20,26 @@ export function connView(conn: Conn, options: ViewOptions): Conn {
   return new ConnView(conn, options);
 }
 
+/**
+ * The connection that writes into `conn` reach: the one a view wraps (however deep), else `conn`.
+ * An adapter's native splice only writes into its own kind of connection: handed a view as the
+ * target, the Bun splice refused, and behind `proxy_protocol: true` the upstream-to-client
+ * direction fell back to a read/write loop.
+ */
+export function writeTarget(conn: Conn): Conn {
+  return ConnView.unwrap(conn);
+}
+
 class ConnView implements Conn {
   readonly #remoteAddr: Addr | undefined;
   readonly #localAddr: Addr | undefined;
   readonly #conn: Conn;
+
+  static unwrap(conn: Conn): Conn {
+    let target = conn;
+    while (target instanceof ConnView) target = target.#conn;
+    return target;
+  }
   #unread: Uint8Array | undefined;
   readonly #onRead: ((chunk: Uint8Array) => void) | undefined;
 
@@ -74,7 +90,7 @@ class ConnView implements Conn {
   spliceTo(target: Conn, report: SpliceReport): Promise<void> | undefined {
     if (this.#unread !== undefined || this.#onRead || !this.#conn.spliceTo) return undefined;
     // Writing into a view is writing into its connection: the adapter sees its own kind.
-    return this.#conn.spliceTo(target instanceof ConnView ? target.#conn : target, report);
+    return this.#conn.spliceTo(writeTarget(target), report);
   }
 
   clientCertificate(): ClientCertificate | undefined {

@@ -9,6 +9,7 @@
 import type { Conn, SpliceReport } from "../runtime/types.ts";
 import type { Clock } from "./clock.ts";
 import { type TunnelOwner, type Watchdog, type WatchedTunnel } from "./watchdog.ts";
+import { writeTarget } from "../net/conn_view.ts";
 
 export type ClosedBy = "client" | "upstream" | "proxy";
 
@@ -141,8 +142,9 @@ export class Tunnel implements WatchedTunnel {
 
   /** Moves bytes until EOF (a rejection is a socket error). Raw: every chunk as it came. */
   relay(from: Conn, to: Conn, d: Direction): Promise<void> {
-    // The runtime's native forwarding where it has one, else a read/write loop.
-    return from.spliceTo?.(to, d) ?? this.#loop(from, to, d);
+    // The runtime's native forwarding where it has one, else a read/write loop. A view as the
+    // target (a PROXY header's addresses) is written through to its connection.
+    return from.spliceTo?.(writeTarget(to), d) ?? this.#loop(from, to, d);
   }
 
   async #loop(from: Conn, to: Conn, d: Direction): Promise<void> {

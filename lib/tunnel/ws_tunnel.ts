@@ -16,6 +16,7 @@ import type { Conn } from "../runtime/types.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import { type ClosedBy, type Direction, type PipeOptions, type PipeResult, Tunnel } from "./pipe.ts";
 import { Scan, type Violation } from "./frame_tracker.ts";
+import { onAbort } from "./on_abort.ts";
 import { type Fate, Flow, type Side } from "./ws_flow.ts";
 import {
   CloseCode,
@@ -97,7 +98,7 @@ class WsTunnel extends Tunnel {
     const onDrain = () => {
       this.#drainTimer = this.#clock.setTimeout(goAway, Math.random() * (this.#options.closeSpread ?? 0));
     };
-    drain?.addEventListener("abort", onDrain, { once: true });
+    const unsubscribe = drain ? onAbort(drain, onDrain) : undefined;
     if (drain?.aborted) onDrain();
     try {
       const result = await super.run();
@@ -108,7 +109,7 @@ class WsTunnel extends Tunnel {
         ...(this.#closing && { closeCode: this.#closing.code, closeReason: this.#closing.text }),
       };
     } finally {
-      drain?.removeEventListener("abort", onDrain);
+      unsubscribe?.();
       this.#clock.clearTimeout(this.#drainTimer);
       this.#clock.clearTimeout(this.#closing?.timer);
     }

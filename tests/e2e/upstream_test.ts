@@ -4,7 +4,7 @@ import net from "node:net";
 import { deadPort, rawBackend, type RawScript, switching, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs } from "./_clients.ts";
 import { eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
-import { exchange } from "./_security.ts";
+import { exchange, proxyV1 } from "./_security.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 
 const adHoc = (...upstreams: string[]) => ({
@@ -177,16 +177,25 @@ Deno.test("upstream: no answer within handshake_timeout -> 504", async () => {
   assert.ok(elapsed >= 900 && elapsed < 3_000, `504 after ${elapsed} ms`);
 });
 
-Deno.test("upstream: a client that resets before the answer gets the upstream closed at once, 499", async () => {
+/**
+ * A client that resets while its upstream has not answered: 499 at once and the upstream let go,
+ * twice over (the second try proves the server was not marked failed). `prefix` goes before each
+ * request (a PROXY header for a proxy_protocol listener).
+ */
+async function clientGoneEarly(
+  config: (backend: string) => { args: string[] } | { config: string },
+  prefix = "",
+) {
   const upstreamClosed: number[] = [];
   await using backend = rawBackend(async (peer) => {
     await peer.reader.readToEnd(15_000); // never answers; EOF comes when the gateway lets go
     upstreamClosed.push(Date.now());
   });
-  await using gw = await startGateway(adHoc(backend.address));
+  await using gw = await startGateway(config(backend.address));
   for (let i = 0; i < 2; i++) {
     const path = `/gone/${i}`;
-    const left = await resetAfter(gw.port, upgradeRequest({ path }), () => backend.heads.length > i);
+    const request = prefix + upgradeRequest({ path });
+    const left = await resetAfter(gw.port, request, () => backend.heads.length > i);
     const access = await gw.waitForEvent("access", { path }, 5_000);
     assert.equal(access.fields.status, "499");
     assert.equal(access.fields.closed_by, "client");
@@ -196,10 +205,25 @@ Deno.test("upstream: a client that resets before the answer gets the upstream cl
   }
   // Giving up is the client's doing: the server is not marked failed (the second try reached it).
   assert.deepEqual(gw.records("upstream_failed"), []);
+  return gw.records("access").map((r) => r.fields.client);
+}
+
+Deno.test("upstream: a client that resets before the answer gets the upstream closed at once, 499", async () => {
+  await clientGoneEarly((address) => adHoc(address));
 });
 
-/** Sends `request`, waits until `arrived()`, then resets the connection; returns when. A FIN is
- * a half-close, not a departure (contract_wire_tunnel_test.ts: data + FIN still get the 101). */
+Deno.test("upstream: behind proxy_protocol too, the early 499 works (the PROXY view keeps peerGone)", async () => {
+  const behindBalancer = (address: string) => ({
+    config: toYaml({
+      servers: [{ listen: ["127.0.0.1:0"], proxy_protocol: true, routes: [{ path: "/", upstream: "app" }] }],
+      upstreams: { app: { servers: [address] } },
+      trusted_proxies: ["127.0.0.0/8"],
+    }),
+  });
+  const clients = await clientGoneEarly(behindBalancer, proxyV1("203.0.113.9", "127.0.0.1", 40_009, 443));
+  assert.deepEqual(clients, ["203.0.113.9:40009", "203.0.113.9:40009"]);
+});
+
 async function resetAfter(port: number, request: string, arrived: () => boolean): Promise<number> {
   const socket = net.connect(port, "127.0.0.1");
   await new Promise((resolve, reject) => socket.once("connect", resolve).once("error", reject));

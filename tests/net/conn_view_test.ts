@@ -1,6 +1,6 @@
 /** connView(): a wrapped connection keeps the adapter's fast paths, and gives way to its own bytes first. */
 import assert from "node:assert/strict";
-import { connView } from "../../lib/net/conn_view.ts";
+import { connView, writeTarget } from "../../lib/net/conn_view.ts";
 import type { Addr, Conn, SpliceReport } from "../../lib/runtime/types.ts";
 
 const A: Addr = { transport: "tcp", hostname: "10.0.0.1", port: 1 };
@@ -81,4 +81,13 @@ Deno.test("connView: onRead sees every chunk, and a watched view reads through i
   await view.read();
   assert.deepEqual(seen, ["a", "b"]);
   assert.equal(view.spliceTo!(conn, STATS), undefined, "a splice would bypass the watcher");
+});
+
+Deno.test("writeTarget: a view, or a view of a view, writes into the connection beneath", () => {
+  const { conn } = adapterConn([], { fastPaths: true });
+  const proxied = connView(conn, { remoteAddr: B });
+  const early = connView(proxied, { unread: bytes("held") });
+  assert.equal(writeTarget(early), conn);
+  assert.equal(writeTarget(proxied), conn);
+  assert.equal(writeTarget(conn), conn);
 });

@@ -7,6 +7,9 @@ import { pipe, type PipeOptions, type PipeResult } from "../../lib/tunnel/pipe.t
 import { SWEEP_MS, Watchdog } from "../../lib/tunnel/watchdog.ts";
 import { ManualClock, settle } from "../_clock.ts";
 import { Peer } from "./_peer.ts";
+import { connView } from "../../lib/net/conn_view.ts";
+import { concat } from "../e2e/_wire.ts";
+import type { Conn, SpliceReport } from "../../lib/runtime/types.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -101,4 +104,46 @@ Deno.test("pipe: the watchdog's abortAll (shutdown) ends open tunnels, and later
   const late = await tunnel({ watchdog }).result;
   assert.deepEqual([late.closedBy, late.reason], ["proxy", "shutdown"]);
   assert.equal([...watchdog.open()].length, 0, "nothing left watched");
+});
+
+/** A peer with a native splice that, like the Bun adapter's, only writes into its own kind. */
+class SplicingPeer extends Peer {
+  readonly splicedInto: Conn[] = [];
+
+  spliceTo(target: Conn, report: SpliceReport): Promise<void> | undefined {
+    if (!(target instanceof SplicingPeer)) return undefined;
+    this.splicedInto.push(target);
+    const forward = async () => {
+      for (let chunk = await this.read(); chunk !== null; chunk = await this.read()) {
+        report.reading();
+        await target.write(chunk);
+        report.wrote(chunk.length, true);
+      }
+    };
+    return forward();
+  }
+}
+
+Deno.test("pipe: behind a view (PROXY header addresses), both directions still take the native splice", async () => {
+  const client = new SplicingPeer({ masked: true });
+  const upstream = new SplicingPeer({ masked: false });
+  const stated = { transport: "tcp", hostname: "198.51.100.7", port: 40000 } as const;
+  const view = connView(client, { remoteAddr: stated });
+  const result = pipe(view, upstream, {
+    readTimeout: 0,
+    sendTimeout: 0,
+    idleTimeout: 0,
+    watchdog: new Watchdog(new ManualClock()),
+  });
+  client.send(bytes("up"));
+  upstream.send(bytes("down!"));
+  client.send(null);
+  upstream.send(null);
+  const r = await result;
+  // Into the view's connection, not the view (which the adapter would refuse): no read/write loop.
+  assert.deepEqual(upstream.splicedInto, [client]);
+  assert.deepEqual(client.splicedInto, [upstream]);
+  assert.deepEqual([r.upBytes, r.downBytes], [2, 5]);
+  assert.equal(new TextDecoder().decode(concat(client.written)), "down!");
+  assert.equal(new TextDecoder().decode(concat(upstream.written)), "up");
 });
