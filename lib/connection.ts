@@ -139,6 +139,8 @@ interface ClientRequest {
   expiresAt?: number;
   /** The verified token's claims ({jwt.CLAIM} placeholders). */
   claims?: Readonly<Record<string, unknown>>;
+  /** What auth sets on the upstream request (claims_to_headers, copy_headers). */
+  authHeaders?: readonly Header[];
   /** What the route's placeholders render from; made on first use (factsOf), on routes that have any. */
   facts?: RequestFacts;
 }
@@ -240,6 +242,7 @@ async function authenticate(
   request.head = authorized.head;
   if (authorized.expiresAt !== undefined) request.expiresAt = authorized.expiresAt;
   if (authorized.claims) request.claims = authorized.claims;
+  if (authorized.headers.length > 0) request.authHeaders = authorized.headers;
 }
 
 const NOTHING = new Uint8Array(0);
@@ -416,6 +419,7 @@ async function exchange(
     tls: ctx.tls,
     trustForwarded: request.trusted,
     keepAlive: options.reuse ?? false,
+    ...(request.authHeaders && { added: request.authHeaders }),
     ...(route.rewrite && { target: rewriteTarget(request.head.path, route.match, route.rewrite) }),
     requestIdHeader: ctx.config.request_id_header,
     requestId: request.requestId,

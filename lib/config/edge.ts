@@ -247,7 +247,8 @@ export function readHeaderRules(
     }
   }
   const drop = [...new Set([...removed.map((e) => e.lower), ...set.map((t) => t.lower)])];
-  // A Host whose new value cannot be sent stays as it came (an upstream request needs one).
+  // Host is replaced only once its new value rendered; one that cannot be sent refuses the request
+  // (headerEdit: 500), so the client's own Host never goes in its place.
   return { drop: drop.filter((name) => name !== "host"), set, add };
 }
 

@@ -66,8 +66,15 @@ export function headerEdit(
   facts: () => RequestFacts,
   logger: Logger,
 ): (headers: Header[]) => Header[] {
+  const upstreamSide = rules === route.request_headers;
   return (headers) =>
-    applyHeaderRules(headers, rules, facts(), (name, reason) => logOnce(logger, route, name, reason));
+    applyHeaderRules(headers, rules, facts(), (name, reason) => {
+      logOnce(logger, route, name, reason);
+      // The client's Host in its place would let the client pick the virtual host the rule picks.
+      if (upstreamSide && name.toLowerCase() === "host") {
+        throw new HttpError(500, `the Host rule of route ${route.path} rendered ${reason}`);
+      }
+    });
 }
 
 /** The bytes of a `redirect` / `respond` route's answer to this request. */

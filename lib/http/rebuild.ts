@@ -23,6 +23,10 @@ export interface RebuildOptions {
   requestIdHeader?: string;
   /** "" = none. */
   requestId?: string;
+  /** Headers the gateway sets for this request (auth: claims_to_headers, copy_headers), added after
+   * the hop-by-hop removal: a client naming them in its Connection header cannot drop them. The
+   * client's own values under those names are already gone from `request`. */
+  added?: readonly Header[];
   /** The route's request_headers (applied after the hop-by-hop removal, before X-Forwarded-*). */
   edit?: (headers: Header[]) => Header[];
   /** Plain HTTP on a connection the gateway may reuse (upstream `keepalive`): no `Connection: close`. */
@@ -39,6 +43,7 @@ export function rebuildRequest(request: RequestHead, options: RebuildOptions): U
     : options.keepAlive
     ? persistentHeaders(incoming)
     : closeDelimitedHeaders(incoming);
+  if (options.added) sent.push(...options.added);
   if (options.requestIdHeader && options.requestId) {
     replaceHeader(sent, options.requestIdHeader, options.requestId);
   }

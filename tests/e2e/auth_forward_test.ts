@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { deadPort, rawBackend, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs } from "./_clients.ts";
 import { eventually, type Gateway, startGateway, tempDir, toYaml } from "./_harness.ts";
+import { exchange } from "./_security.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 import { assertNoTokenIn, makeKeys, sign } from "./_auth.ts";
 import { metric, scrapeMetrics } from "./_ops.ts";
@@ -85,6 +86,13 @@ async function handshake(gw: Gateway, path: string, headers: [string, string][] 
   return parseResponse(await rawRequest(gw.port, upgradeRequest({ path, headers }), { timeoutMs: 10_000 }));
 }
 
+/** An upgrade whose answer head is read without waiting for the connection to end (a 101 stays open). */
+async function answerHead(gw: Gateway, path: string, headers: [string, string][] = []) {
+  const outcome = await exchange(gw.port, upgradeRequest({ path, headers }), { untilHead: true });
+  assert.ok(outcome.response, "an answer head");
+  return outcome.response;
+}
+
 Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/504, the cache", async (t) => {
   await using service = authService();
   // Headers split over an obs-fold, a bare LF: a strict parser refuses the answer.
@@ -119,6 +127,10 @@ Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/50
           jwt: { keys: ["jwks.json"], algorithms: ["RS256"] },
           ...forward("/allow"),
         }),
+        route("/both-claims/", {
+          jwt: { keys: ["jwks.json"], algorithms: ["RS256"], claims_to_headers: { "X-Sub": "sub" } },
+          ...forward("/allow"),
+        }),
       ],
     }],
     upstreams: { app: { servers: [backend.address] } },
@@ -149,6 +161,36 @@ Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/50
       assert.equal(sub.headers.get(name), null, name);
     }
   });
+
+  await t.step(
+    "the client cannot describe the request to the auth service, nor drop copied headers",
+    async () => {
+      const answer = await answerHead(gw, "/allow/private", [
+        ["X-Original-URL", `http://127.0.0.1:${gw.port}/public/`],
+        ["X-Original-Method", "HEAD"],
+        ["Connection", "Upgrade, X-User-Id"],
+      ]);
+      assert.equal(answer.status, 101);
+      const sub = service.seen.at(-1)!;
+      assert.equal(sub.headers.get("x-original-url"), "http://127.0.0.1/allow/private");
+      assert.equal(sub.headers.get("x-original-method"), "GET");
+      assert.equal(backend.requests.at(-1)!.headers.get("x-user-id"), "bob");
+    },
+  );
+
+  await t.step(
+    "jwt first: the auth service sees the verified claims, never the client's copies",
+    async () => {
+      const token = await sign(keys.rsa, { sub: "alice" });
+      const answer = await answerHead(gw, "/both-claims/", [
+        ["Authorization", `Bearer ${token}`],
+        ["X-Sub", "admin"],
+      ]);
+      assert.equal(answer.status, 101);
+      assert.equal(service.seen.at(-1)!.headers.get("x-sub"), "alice");
+      assert.equal(backend.requests.at(-1)!.headers.get("x-sub"), "alice");
+    },
+  );
 
   const before = backend.requests.length;
   await t.step("401 with its body and WWW-Authenticate, relayed as it is", async () => {
@@ -234,7 +276,7 @@ Deno.test("auth.forward: a real auth service's verdicts, relayed denials, 502/50
         count("/login/", "denied"),
         count("/broken/", "error"),
       ],
-      [1, 2, 1, 1],
+      [2, 2, 1, 1],
     );
     assert.deepEqual([count("/slow/", "error"), count("/cached/", "ok")], [1, 4]);
   });

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { eventually, type Gateway, startGateway, toYaml } from "./_harness.ts";
 import { type Backend, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
+import { exchange } from "./_security.ts";
 import { parseResponse, rawRequest, upgradeRequest } from "./_wire.ts";
 import { metric, scrapeMetrics } from "./_ops.ts";
 import {
@@ -61,6 +62,12 @@ async function start(keys: TestKeys, backend: Backend): Promise<Gateway> {
           auth: jwtAuth(),
           request_headers: { set: { "X-Sub": "{jwt.sub}", "X-Roles-Seen": "{jwt.roles}", "X-Uri": "{uri}" } },
         },
+        {
+          path: "/tenant/",
+          upstream: "app",
+          auth: jwtAuth(),
+          request_headers: { set: { Host: "{jwt.tenant}" } },
+        },
         { path: "/", upstream: "app", auth: jwtAuth() },
       ],
     }],
@@ -73,6 +80,13 @@ async function start(keys: TestKeys, backend: Backend): Promise<Gateway> {
 /** One handshake written by hand; the answer parsed. */
 async function handshake(gw: Gateway, path: string, headers: [string, string][] = []) {
   return parseResponse(await rawRequest(gw.port, upgradeRequest({ path, headers })));
+}
+
+/** An upgrade whose answer head is read without waiting for the connection to end (a 101 stays open). */
+async function answerHead(gw: Gateway, path: string, headers: [string, string][] = []) {
+  const outcome = await exchange(gw.port, upgradeRequest({ path, headers }), { untilHead: true });
+  assert.ok(outcome.response, "an answer head");
+  return outcome.response;
 }
 
 Deno.test("auth.jwt: valid tokens of every key type pass, with claims as headers; every bad one is a 401 that never reaches the backend", async (t) => {
@@ -94,6 +108,20 @@ Deno.test("auth.jwt: valid tokens of every key type pass, with claims as headers
       assert.deepEqual(seen.rawHeaders.filter(([n]) => /^x-user-id$/i.test(n)).length, 1);
     }
   });
+
+  await t.step(
+    "a client naming the claim headers in Connection cannot take them away (hop-by-hop)",
+    async () => {
+      const token = await sign(keys.rsa, { sub: "alice", roles: ["r"] });
+      const answer = await answerHead(gw, "/chat", [
+        ["Authorization", `Bearer ${token}`],
+        ["Connection", "Upgrade, X-User-Id, X-Roles"],
+      ]);
+      assert.equal(answer.status, 101);
+      const seen = backend.requests.at(-1)!;
+      assert.deepEqual([seen.headers.get("x-user-id"), seen.headers.get("x-roles")], ["alice", "r"]);
+    },
+  );
 
   await t.step("a claim absent from the token still removes the client's header", async () => {
     const token = await sign(keys.rsa, {});
@@ -186,7 +214,7 @@ Deno.test("auth.jwt: valid tokens of every key type pass, with claims as headers
   await t.step("wsgate_auth_total counts each result", async () => {
     const metrics = await scrapeMetrics(gw);
     const count = (result: string) => metric(metrics, "wsgate_auth_total", { route: "/", result });
-    assert.deepEqual([count("ok"), count("missing"), count("expired"), count("invalid")], [5, 2, 1, 6]);
+    assert.deepEqual([count("ok"), count("missing"), count("expired"), count("invalid")], [6, 2, 1, 6]);
   });
   assertNoTokenIn(gw);
 });
@@ -196,6 +224,26 @@ function tamper(token: string): string {
   const last = token.at(-2) === "A" ? "B" : "A";
   return remember(`${token.slice(0, -2)}${last}${token.at(-1)}`);
 }
+
+Deno.test("auth.jwt: a Host rule that renders empty refuses the request instead of sending the client's Host", async () => {
+  const keys = await makeKeys();
+  await using backend = await wsEchoBackend();
+  await using gw = await start(keys, backend);
+  const withTenant = await answerHead(gw, "/tenant/", [
+    ["Host", "other-tenant"],
+    ["Authorization", `Bearer ${await sign(keys.rsa, { sub: "a", tenant: "acme" })}`],
+  ]);
+  assert.equal(withTenant.status, 101);
+  assert.equal(backend.requests.at(-1)!.headers.get("host"), "acme");
+  const before = backend.requests.length;
+  const without = await answerHead(gw, "/tenant/", [
+    ["Host", "other-tenant"],
+    ["Authorization", `Bearer ${await sign(keys.rsa, { sub: "a" })}`],
+  ]);
+  assert.equal(without.status, 500);
+  assert.equal(backend.requests.length, before, "never reached the backend");
+  assert.match((await gw.waitForEvent("reject", { status: "500" })).fields.reason ?? "", /Host rule/);
+});
 
 Deno.test("auth.jwt: each token source, stripped before the backend; the subprotocol entry beside a negotiated subprotocol", async (t) => {
   const keys = await makeKeys();

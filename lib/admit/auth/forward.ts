@@ -37,7 +37,7 @@ export interface ForwardRequestInfo {
 
 /** Never passed from the client: framing, this hop, the handshake, and what the gateway sets itself. */
 const NOT_PASSED =
-  /^(host|content-length|transfer-encoding|upgrade|sec-websocket-.*|x-forwarded-.*|x-original-uri|forwarded|x-real-ip)$/;
+  /^(host|content-length|transfer-encoding|upgrade|sec-websocket-.*|x-forwarded-.*|x-original-(uri|url|method)|forwarded|x-real-ip)$/;
 
 /** The subrequest's headers (credentials, client address, method, host, URI) as a 32-byte digest:
  * a cached verdict costs the same memory however big the headers a client sends. */
@@ -57,9 +57,15 @@ export class ForwardAuth {
     readonly deps: { net: Net; maxHeadBytes: number; now?: () => number },
   ) {}
 
-  async check(request: RequestHead, info: ForwardRequestInfo): Promise<ForwardVerdict> {
+  /** `gatewaySet`: headers the gateway set for this request (jwt's claims), sent whatever
+   * pass_headers says and after the hop-by-hop removal. */
+  async check(
+    request: RequestHead,
+    info: ForwardRequestInfo,
+    gatewaySet: readonly Header[] = [],
+  ): Promise<ForwardVerdict> {
     const config = this.config;
-    const headers = this.#subrequestHeaders(request, info);
+    const headers = this.#subrequestHeaders(request, info, gatewaySet);
     const now = (this.deps.now ?? Date.now)();
     const key = config.cache > 0 ? cacheKey(headers) : "";
     const hit = key === "" ? undefined : this.#cache.get(key);
@@ -111,7 +117,11 @@ export class ForwardAuth {
   }
 
   /** The chosen client headers, then what the request was. */
-  #subrequestHeaders(request: RequestHead, info: ForwardRequestInfo): Header[] {
+  #subrequestHeaders(
+    request: RequestHead,
+    info: ForwardRequestInfo,
+    gatewaySet: readonly Header[],
+  ): Header[] {
     const pass = this.config.pass_headers;
     const candidates = withoutUnderscoreNames(removeHopByHop(request.headers))
       .filter((h) => !NOT_PASSED.test(h.name.toLowerCase()));
@@ -120,14 +130,20 @@ export class ForwardAuth {
       : candidates.filter((h) => pass.includes(h.name.toLowerCase()));
     const clientIp = info.clientIp ?? "unix:";
     const incomingFor = info.trustForwarded ? getHeaderValues(request.headers, "x-forwarded-for") : [];
+    const proto = info.tls ? "https" : "http";
+    const host = getHeader(request.headers, "host") ?? "";
     return [
       ...passed,
+      ...gatewaySet,
       { name: "X-Forwarded-Method", value: request.method },
-      { name: "X-Forwarded-Proto", value: info.tls ? "https" : "http" },
-      { name: "X-Forwarded-Host", value: getHeader(request.headers, "host") ?? "" },
+      { name: "X-Forwarded-Proto", value: proto },
+      { name: "X-Forwarded-Host", value: host },
       { name: "X-Forwarded-Uri", value: request.path },
       { name: "X-Forwarded-For", value: [...incomingFor, clientIp].join(", ") },
       { name: "X-Original-URI", value: request.path },
+      // What Authelia's and oauth2-proxy's nginx recipes set: never the client's own.
+      { name: "X-Original-Method", value: request.method },
+      { name: "X-Original-URL", value: `${proto}://${host}${request.path}` },
     ];
   }
 }

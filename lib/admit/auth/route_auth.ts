@@ -22,7 +22,12 @@ import { describeSource, extractToken, replaceHeaders, stripTokens } from "./tok
 
 /** The request as the upstream gets it, what its token said, and when the token stops being valid. */
 export interface Authorized {
+  /** Without the token where strip_token says so, and without any value the client sent under
+   * the names in `headers`. */
   head: RequestHead;
+  /** Set by the gateway (claims_to_headers, copy_headers); the caller adds them after the
+   * hop-by-hop removal, so a client's Connection header cannot take them away. */
+  headers: Header[];
   /** ms since the epoch; set when the route has close_at_expiry and the token an exp. */
   expiresAt?: number;
   /** The verified token's claims (routes with jwt), for {jwt.CLAIM} placeholders. */
@@ -81,15 +86,15 @@ export class RouteAuth {
   async authenticate(head: RequestHead, info: ForwardRequestInfo, metrics: Metrics): Promise<Authorized> {
     try {
       const jwt = this.#jwt ? await this.#checkJwt(this.#jwt, head) : undefined;
-      const copied = this.#forward ? await this.#checkForward(this.#forward, head, info) : [];
+      // The auth service sees the credentials as sent (strip_token is for the upstream), never
+      // the client's values for headers the gateway sets, and the claims jwt verified (jwt first).
+      const copied = this.#forward
+        ? await this.#checkForward(this.#forward, this.#withoutReplaced(head), info, jwt?.headers ?? [])
+        : [];
       metrics.auth(this.#route, "ok");
-      const upstreamHead = jwt?.head ?? head;
-      const headers = replaceHeaders(upstreamHead.headers, this.#replaced, [
-        ...jwt?.headers ?? [],
-        ...copied,
-      ]);
       return {
-        head: { ...upstreamHead, headers },
+        head: this.#withoutReplaced(jwt?.head ?? head),
+        headers: [...jwt?.headers ?? [], ...copied],
         ...(jwt?.expiresAt !== undefined && { expiresAt: jwt.expiresAt }),
         ...(jwt && { claims: jwt.claims }),
       };
@@ -129,9 +134,18 @@ export class RouteAuth {
     };
   }
 
+  #withoutReplaced(head: RequestHead): RequestHead {
+    return { ...head, headers: replaceHeaders(head.headers, this.#replaced, []) };
+  }
+
   /** The auth service's verdict: copy_headers of a 2xx, else a refusal. */
-  async #checkForward(forward: ForwardAuth, head: RequestHead, info: ForwardRequestInfo): Promise<Header[]> {
-    const verdict = await forward.check(head, info);
+  async #checkForward(
+    forward: ForwardAuth,
+    head: RequestHead,
+    info: ForwardRequestInfo,
+    claimHeaders: readonly Header[],
+  ): Promise<Header[]> {
+    const verdict = await forward.check(head, info, claimHeaders);
     if (verdict.ok) return verdict.headers;
     if (verdict.result === "error") throw new AuthRefusal("error", verdict.status, verdict.reason);
     const reason = `forward auth: denied (${verdict.status})`;
