@@ -57,6 +57,11 @@ async function start(keys: TestKeys, backend: Backend): Promise<Gateway> {
         { path: "/raw/", upstream: "app", auth: jwtAuth({ close_at_expiry: true }) },
         { path: "/keep/", upstream: "app", auth: jwtAuth({ strip_token: false }) },
         {
+          path: "/query-first/",
+          upstream: "app",
+          auth: jwtAuth({ token_from: ["query:access_token", "header:Authorization"] }),
+        },
+        {
           path: "/rules/",
           upstream: "app",
           auth: jwtAuth(),
@@ -378,6 +383,89 @@ Deno.test("auth.jwt: each token source, stripped before the backend; the subprot
     );
     const paths = gw.records("access").map((r) => r.fields.path ?? "");
     assert(paths.includes("/x?a=1&access_token=REDACTED&b=%2F"), paths.join("\n"));
+  });
+  assertNoTokenIn(gw);
+});
+
+Deno.test("auth.jwt: token spellings a lenient backend reads (Bearer<TAB>, ';' in the query, names in any case) are checked, stripped or refused", async (t) => {
+  const keys = await makeKeys();
+  await using backend = await wsEchoBackend();
+  await using gw = await start(keys, backend);
+  const url = (path: string) => `ws://127.0.0.1:${gw.port}${path}`;
+  const good = await sign(keys.rsa, { sub: "good" });
+  const forged = unsigned({ sub: "mallory" });
+
+  /** A refused handshake: 401 invalid_token, its reject record, no backend connection. */
+  async function refused(path: string, headers: [string, string][], reason: RegExp) {
+    const before = backend.requests.length;
+    const rejects = gw.records("reject").length;
+    const answer = await handshake(gw, path, headers);
+    assert.equal(answer.status, 401, path);
+    assert.equal(answer.headers.get("www-authenticate"), 'Bearer error="invalid_token"');
+    await eventually(() => gw.records("reject").length > rejects, 5_000, "reject record");
+    assert.match(gw.records("reject").at(-1)!.fields.reason!, reason);
+    assert.equal(backend.requests.length, before, "the backend was not contacted");
+  }
+
+  const bearers = ["Bearer\t", "bearer ", "BEARER ", "Bearer    "];
+  await t.step(
+    "a forged Authorization in any Bearer spelling beside a valid query token is refused",
+    async () => {
+      for (const scheme of bearers) {
+        const headers: [string, string][] = [["Authorization", `${scheme}${forged}`]];
+        // Checked first, it fails verification; checked second, it differs from the query's.
+        await refused(
+          `/?access_token=${good}`,
+          headers,
+          /^jwt: algorithm not allowed \(header:Authorization\)/,
+        );
+        await refused(
+          `/query-first/?access_token=${good}`,
+          headers,
+          /^jwt: different tokens in query:access_token and header:Authorization$/,
+        );
+      }
+    },
+  );
+  await t.step("the same token in both: accepted, the query one stripped", async () => {
+    await using _ws = await openNodeWs(url(`/query-first/?a=1&access_token=${good}`), {
+      headers: { Authorization: `Bearer\t${good}` },
+    });
+    const seen = backend.requests.at(-1)!;
+    assert.equal(seen.url, "/query-first/?a=1");
+    assert.equal(seen.headers.get("x-user-id"), "good");
+  });
+  await t.step("a token after ';' is stripped, or refused without strip_token", async () => {
+    await using _ws = await openNodeWs(url(`/x?a=1;access_token=${forged}&b=2`), {
+      headers: { Authorization: `Bearer ${good}` },
+    });
+    assert.equal(backend.requests.at(-1)!.url, "/x?a=1&b=2");
+    await refused(
+      `/keep/?a=1;access_token=${forged}`,
+      [["Authorization", `Bearer ${good}`]],
+      /^jwt: different tokens in header:Authorization and query:access_token$/,
+    );
+  });
+  await t.step("a query name in another case is stripped, or two of them refused", async () => {
+    await using _ws = await openNodeWs(url(`/x?ACCESS_TOKEN=${forged}&a=1`), {
+      headers: { Authorization: `Bearer ${good}` },
+    });
+    assert.equal(backend.requests.at(-1)!.url, "/x?a=1");
+    await refused(
+      `/?access_token=${good}&ACCESS_TOKEN=${forged}`,
+      [],
+      /^jwt: more than one token in query:access_token$/,
+    );
+  });
+  await t.step("every record carrying a path has those parameters REDACTED", async () => {
+    const expected = [
+      "/x?a=1;access_token=REDACTED&b=2",
+      "/keep/?a=1;access_token=REDACTED",
+      "/x?ACCESS_TOKEN=REDACTED&a=1",
+      "/?access_token=REDACTED&ACCESS_TOKEN=REDACTED",
+    ];
+    const paths = () => [...gw.records("access"), ...gw.records("reject")].map((r) => r.fields.path ?? "");
+    await eventually(() => expected.every((path) => paths().includes(path)), 5_000, "the redacted paths");
   });
   assertNoTokenIn(gw);
 });

@@ -6,11 +6,15 @@
  * source without strip_token) must hold the same token or none. strip removes every query
  * parameter and subprotocol entry named in `token_from`, not only the one checked, so no unchecked
  * token rides along to the backend there either.
+ * Tokens are looked for the way the most lenient backend reads them: the Bearer scheme in any case
+ * after any whitespace, `;` separating query parameters like `&` (Rack 2, Python before 3.9.2, Go
+ * before 1.17), query names in any case (ASP.NET Core) and as PHP mangles them. A spelling the
+ * gateway ignored would reach the backend unchecked.
  */
 import type { TokenSource } from "../../config/auth.ts";
 import { getHeaderValues, type Header } from "../../http/headers.ts";
 import type { RequestHead } from "../../http/head.ts";
-import { cookieValues, queryPairs, queryValues, withQuery } from "../../http/params.ts";
+import { cookieValues, type QueryPair, queryPairs } from "../../http/params.ts";
 import { offeredProtocols } from "../../http/rebuild.ts";
 
 export type Extracted =
@@ -20,6 +24,9 @@ export type Extracted =
 
 /** The Kubernetes convention: the rest of the entry is the token, base64url-encoded. */
 const BASE64URL_PREFIX = "base64url.";
+
+/** "bearer" not followed by a token character (so not "Bearerish"), then its credentials. */
+const BEARER = /^bearer(?![-!#$%&'*+.^_`|~0-9a-z])[ \t]*(.*?)[ \t]*$/is;
 
 export function extractToken(
   head: RequestHead,
@@ -55,14 +62,18 @@ function tokensIn(head: RequestHead, source: TokenSource): string[] {
     case "header": {
       const values = getHeaderValues(head.headers, source.name);
       if (source.name.toLowerCase() !== "authorization") return values.filter((v) => v !== "");
-      // Another scheme (Basic, ...) is not a token for this source.
+      // Another scheme (Basic, ...) is not a token for this source. Every field naming Bearer is
+      // one, however malformed ("Bearer a b", "Bearer\xa0a"): it fails verification or differs.
       return values.flatMap((value) => {
-        const bearer = /^bearer +(\S+) *$/i.exec(value);
-        return bearer ? [bearer[1]!] : [];
+        const bearer = BEARER.exec(value);
+        return bearer?.[1] ? [bearer[1]] : [];
       });
     }
-    case "query":
-      return queryValues(head.path, source.name).filter((v) => v !== "");
+    case "query": {
+      const name = foldName(source.name);
+      const named = queryPieces(head.path).filter((piece) => foldName(piece.name) === name);
+      return named.map((piece) => piece.value).filter((v) => v !== "");
+    }
     case "cookie":
       return cookieValues(head.headers, source.name).filter((v) => v !== "");
     case "protocol": {
@@ -88,18 +99,14 @@ function protocolToken(rest: string, prefix: string): string {
 
 /**
  * The request without the token-bearing query parameters and subprotocol entries of `sources`:
- * the query re-serialised without them (other parameters byte for byte), the subprotocol list
- * without those entries (the field dropped when nothing is left).
+ * the query re-serialised without them (other parameters and separators byte for byte), the
+ * subprotocol list without those entries (the field dropped when nothing is left).
  */
 export function stripTokens(head: RequestHead, sources: readonly TokenSource[]): RequestHead {
   const queryNames = new Set(sources.flatMap((s) => s.from === "query" ? [s.name] : []));
   const prefixes = sources.flatMap((s) => s.from === "protocol" ? [s.prefix] : []);
   let { path, headers } = head;
-  if (queryNames.size > 0 && path.includes("?")) {
-    const pairs = queryPairs(path);
-    const kept = pairs.filter((pair) => !queryNames.has(pair.name));
-    if (kept.length !== pairs.length) path = withQuery(path, kept);
-  }
+  if (queryNames.size > 0) path = editQuery(path, queryNames, () => undefined);
   if (prefixes.length > 0) {
     const offered = offeredProtocols(head);
     const kept = offered.filter((p) => !prefixes.some((prefix) => p.startsWith(prefix)));
@@ -113,29 +120,78 @@ export function stripTokens(head: RequestHead, sources: readonly TokenSource[]):
 
 /** `path` with the values of these query parameters replaced by REDACTED, for log records. */
 export function redactPath(path: string, names: ReadonlySet<string>): string {
-  if (names.size === 0 || !path.includes("?")) return path;
-  const pairs = queryPairs(path);
-  if (!pairs.some((pair) => names.has(pair.name))) return path;
-  return withQuery(
-    path,
-    pairs.map((pair) => {
-      if (!names.has(pair.name)) return pair;
-      const eq = pair.raw.indexOf("=");
-      return { ...pair, raw: `${eq === -1 ? pair.raw : pair.raw.slice(0, eq)}=REDACTED` };
-    }),
-  );
+  return editQuery(path, names, redacted);
 }
 
 /** `text` (a log record's reason quoting a request line or target) with the values of these
  * query parameters replaced by REDACTED. */
 export function redactText(text: string, names: ReadonlySet<string>): string {
-  let out = text;
-  for (const name of names) {
-    if (!out.includes(`${name}=`)) continue;
-    const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    out = out.replace(new RegExp(`([?&])${escaped}=[^&"\\s]*`, "g"), `$1${name}=REDACTED`);
+  if (names.size === 0) return text;
+  const folded = new Set([...names].map(foldName));
+  return text.replace(/([?&;])([^=&;"\s]*)=[^&;"\s]*/g, (match, separator: string, name: string) => {
+    const decoded = queryPairs(`?${name}`)[0]!.name;
+    return folded.has(foldName(decoded)) ? `${separator}${name}=REDACTED` : match;
+  });
+}
+
+function redacted(piece: QueryPiece): string {
+  const eq = piece.raw.indexOf("=");
+  return `${eq === -1 ? piece.raw : piece.raw.slice(0, eq)}=REDACTED`;
+}
+
+/** A query parameter and the separator written before it ("" for the first). */
+interface QueryPiece extends QueryPair {
+  separator: string;
+}
+
+/** The parameters of `path`'s query, split at `&` and at `;`. */
+function queryPieces(path: string): QueryPiece[] {
+  const start = path.indexOf("?");
+  if (start === -1) return [];
+  const query = path.slice(start + 1);
+  const separators = query.match(/[&;]/g) ?? [];
+  return queryPairs(`?${query.replaceAll(";", "&")}`).map((pair, i) => ({
+    ...pair,
+    separator: i === 0 ? "" : separators[i - 1]!,
+  }));
+}
+
+/**
+ * `path` with each query parameter named in `names` (any case) rewritten by `edit` (undefined:
+ * removed); `path` itself when there is none. Where parameters are removed, the separator left
+ * between two kept ones is `&` if one of those between them was, so a backend that splits at `&`
+ * only never sees two of its parameters run together.
+ */
+function editQuery(
+  path: string,
+  names: ReadonlySet<string>,
+  edit: (piece: QueryPiece) => string | undefined,
+): string {
+  if (names.size === 0 || !path.includes("?")) return path;
+  const folded = new Set([...names].map(foldName));
+  const pieces = queryPieces(path);
+  if (!pieces.some((piece) => folded.has(foldName(piece.name)))) return path;
+  let query = "";
+  let kept = 0;
+  let ampersand = false;
+  for (const piece of pieces) {
+    ampersand ||= piece.separator === "&";
+    const raw = folded.has(foldName(piece.name)) ? edit(piece) : piece.raw;
+    if (raw === undefined) continue;
+    if (kept++ > 0) query += ampersand ? "&" : ";";
+    query += raw;
+    ampersand = false;
   }
-  return out;
+  const base = path.slice(0, path.indexOf("?"));
+  return kept === 0 ? base : `${base}?${query}`;
+}
+
+/**
+ * A query name as the most lenient backend compares it: in any case, with full case mapping
+ * ("ſ" and "ß" fold too), and as PHP names it (leading spaces dropped, " ", "." and "[" read as "_").
+ */
+function foldName(name: string): string {
+  return name.replace(/^ +/, "").replace(/[ .[]/g, "_").toUpperCase().toLowerCase();
 }
 
 /** `headers` without any field named in `names` (the client's values), then `set` added. */

@@ -184,3 +184,106 @@ Deno.test("redactText: a quoted request line or target loses the token values", 
   assert.equal(redactText('"/?a.b=1&axb=2"', names), '"/?a.b=REDACTED&axb=2"');
   assert.equal(redactText("no query here access_token=x", names), "no query here access_token=x");
 });
+
+// Spellings a backend reads as a token but a strict reading would miss (DESIGN §3b: no unchecked
+// token rides along to the backend).
+const queryFirst = ["query:access_token", "header:Authorization"].map((s) =>
+  parseTokenSource(s) as TokenSource
+);
+
+Deno.test("extractToken: the Bearer scheme in any case, after any run of SP/HTAB", () => {
+  for (
+    const value of ["Bearer\tt.o.k", "bearer t.o.k", "BEARER t.o.k", "Bearer    t.o.k", "Bearer \t t.o.k \t"]
+  ) {
+    assert.deepEqual(extractToken(head("/", ["Authorization", value]), sources, STRIP), {
+      token: "t.o.k",
+      source: "header:Authorization",
+    }, JSON.stringify(value));
+  }
+  // Another scheme whose name only starts with "bearer" is not a token for this source.
+  assert.deepEqual(extractToken(head("/", ["Authorization", "Bearerish t"]), sources, STRIP), {
+    missing: true,
+  });
+});
+
+Deno.test("extractToken: any Authorization field naming Bearer beside a valid query token is ambiguous", () => {
+  const spellings = [
+    "Bearer\tFORGED",
+    "bearer FORGED",
+    "BEARER FORGED",
+    "Bearer   FORGED",
+    "Bearer\xa0FORGED",
+    "Bearer FORGED extra",
+    "Bearer GOOD, Bearer FORGED",
+  ];
+  for (const value of spellings) {
+    const request = head("/?access_token=GOOD", ["Authorization", value]);
+    assert.deepEqual(extractToken(request, queryFirst, STRIP), {
+      ambiguous: "different tokens in query:access_token and header:Authorization",
+    }, JSON.stringify(value));
+  }
+  // Two fields, however the second is spelled, are two tokens in one source.
+  const two = head("/", ["Authorization", "Bearer a"], ["Authorization", "bearer\tb"]);
+  assert.ok("ambiguous" in extractToken(two, sources, STRIP));
+});
+
+Deno.test("extractToken: ';' separates query parameters too", () => {
+  assert.deepEqual(extractToken(head("/x?a=1;access_token=t.o.k"), sources, STRIP), {
+    token: "t.o.k",
+    source: "query:access_token",
+  });
+  assert.ok("ambiguous" in extractToken(head("/?access_token=a;access_token=b"), sources, STRIP));
+  // A forged token after ';' beside a valid header: stripped, or refused without strip_token.
+  const forged = head("/?a=1;access_token=FORGED", ["Authorization", "Bearer GOOD"]);
+  assert.deepEqual(extractToken(forged, sources, STRIP), { token: "GOOD", source: "header:Authorization" });
+  assert.deepEqual(extractToken(forged, sources, { strip: false }), {
+    ambiguous: "different tokens in header:Authorization and query:access_token",
+  });
+});
+
+Deno.test("extractToken: query parameter names match whatever their case, or as PHP mangles them", () => {
+  assert.deepEqual(extractToken(head("/?ACCESS_TOKEN=t.o.k"), sources, STRIP), {
+    token: "t.o.k",
+    source: "query:access_token",
+  });
+  for (
+    const path of ["/?access_token=GOOD&ACCESS_TOKEN=FORGED", "/?access_token=GOOD&%41ccess_Token=FORGED"]
+  ) {
+    assert.ok("ambiguous" in extractToken(head(path), sources, STRIP), path);
+  }
+  for (
+    const name of ["Access_Token", "access.token", "access%20token", "%20%20access[token", "acceſſ_token"]
+  ) {
+    const forged = head(`/?${name}=FORGED`, ["Authorization", "Bearer GOOD"]);
+    assert.deepEqual(extractToken(forged, sources, { strip: false }), {
+      ambiguous: "different tokens in header:Authorization and query:access_token",
+    }, name);
+  }
+  // A name that only resembles it is another parameter.
+  assert.deepEqual(extractToken(head("/?access_tokens=t&access-token=u"), sources, STRIP), { missing: true });
+});
+
+Deno.test("stripTokens: parameters after ';' and in any case go; the rest is kept as written", () => {
+  const strip = (path: string) => stripTokens(head(path), sources).path;
+  assert.equal(strip("/r?a=1;access_token=FORGED"), "/r?a=1");
+  assert.equal(strip("/r?a=1;access_token=t&b=2;c=3"), "/r?a=1&b=2;c=3");
+  assert.equal(strip("/r?a=1&access_token=t;b=2"), "/r?a=1&b=2");
+  assert.equal(strip("/r?access_token=t;a=1;b=2"), "/r?a=1;b=2");
+  assert.equal(strip("/r?access_token=GOOD&ACCESS_TOKEN=FORGED&Access%5FToken=x&access.token=y"), "/r");
+  assert.equal(strip("/r?a=1;b=2&c"), "/r?a=1;b=2&c");
+  const plain = head("/r?a=1;b=2");
+  assert.equal(stripTokens(plain, sources), plain);
+});
+
+Deno.test("redactPath and redactText: parameters after ';' and in any case are redacted", () => {
+  const names = new Set(["access_token"]);
+  assert.equal(redactPath("/a?x=1;access_token=SECRET;y", names), "/a?x=1;access_token=REDACTED;y");
+  assert.equal(
+    redactPath("/a?access_token=A&ACCESS_TOKEN=B;Access%5FToken=C", names),
+    "/a?access_token=REDACTED&ACCESS_TOKEN=REDACTED;Access%5FToken=REDACTED",
+  );
+  assert.equal(
+    redactText('byte 0x7f in "/x?a=1;ACCESS_TOKEN=SECRET&access%5Ftoken=S2;y=1"', names),
+    'byte 0x7f in "/x?a=1;ACCESS_TOKEN=REDACTED&access%5Ftoken=REDACTED;y=1"',
+  );
+});
