@@ -24,13 +24,6 @@ export function queryPairs(path: string): QueryPair[] {
   });
 }
 
-/** `path` with its query rebuilt from `pairs` (each as written); no "?" when none is left. */
-export function withQuery(path: string, pairs: readonly QueryPair[]): string {
-  const query = path.indexOf("?");
-  const base = query === -1 ? path : path.slice(0, query);
-  return pairs.length === 0 ? base : `${base}?${pairs.map((p) => p.raw).join("&")}`;
-}
-
 /** Every value of that query parameter, in order. */
 export function queryValues(path: string, name: string): string[] {
   return queryPairs(path).filter((pair) => pair.name === name).map((pair) => pair.value);
