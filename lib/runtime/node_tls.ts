@@ -210,11 +210,17 @@ class NodeTlsListener implements Listener {
   }
 }
 
-function sniContexts(certs: TlsCertificate[]) {
+/** The options of one certificate's SecureContext. Every context carries the policy and, with
+ * client auth, the client CA: a context chosen by SNI (or set for an ACME renewal) replaces the
+ * server's, and one without `ca` verifies client certificates against the default roots. */
+function contextOptions(cert: TlsCertificate, clientAuth: ClientAuth | undefined): tls.SecureContextOptions {
+  return { cert: cert.cert, key: cert.key, ...TLS_POLICY, ...(clientAuth && { ca: clientAuth.ca }) };
+}
+
+function sniContexts(certs: TlsCertificate[], clientAuth: ClientAuth | undefined) {
   return certs.map((c) => ({
     serverNames: c.serverNames ?? [],
-    // The policy again: a context chosen by SNI replaces the server's options.
-    context: tls.createSecureContext({ cert: c.cert, key: c.key, ...TLS_POLICY }),
+    context: tls.createSecureContext(contextOptions(c, clientAuth)),
   }));
 }
 
@@ -228,15 +234,12 @@ export function listenSniTls(
 ): Promise<Listener> {
   const { clientAuth } = options;
   const fallback = defaultCertificate(certs);
-  let contexts = sniContexts(certs);
+  let contexts = sniContexts(certs, clientAuth);
   const server = tls.createServer({
-    cert: fallback.cert,
-    key: fallback.key,
+    ...contextOptions(fallback, clientAuth),
     ALPNProtocols: ["http/1.1"],
     allowHalfOpen: true,
-    ...TLS_POLICY,
     ...(clientAuth && {
-      ca: clientAuth.ca,
       requestCert: true,
       rejectUnauthorized: clientAuth.mode === "require",
     }),
@@ -248,8 +251,8 @@ export function listenSniTls(
   // theirs (node:tls setSecureContext, which Bun implements).
   const swap = (next: TlsCertificate[]) => {
     const fresh = defaultCertificate(next);
-    server.setSecureContext({ cert: fresh.cert, key: fresh.key, ...TLS_POLICY });
-    contexts = sniContexts(next);
+    server.setSecureContext(contextOptions(fresh, clientAuth));
+    contexts = sniContexts(next, clientAuth);
   };
   const listener = new NodeTlsListener(server, addr, swap, clientAuth);
   return new Promise((resolve, reject) => {

@@ -5,6 +5,7 @@
  * certificate to an `openssl s_server` that requires one, on both runtimes.
  */
 import assert from "node:assert/strict";
+import tls from "node:tls";
 import { CA_PEM, CERTS, eventually, runGateway, startGateway, tempDir, toYaml } from "./_harness.ts";
 import { keepAliveBackend, KeptConn, request } from "./_keepalive.ts";
 import { ByteReader, bytes, writeAll } from "./_wire.ts";
@@ -75,11 +76,15 @@ async function makeClientPki(dir: string) {
   };
 }
 
-/** `sni`: a list of two certificates (chosen by SNI: node:tls on Bun) instead of one (Bun.listen). */
-function mtlsConfig(backend: string, mode: "require" | "optional", sni = false): string {
+/** How the listener holds its certificates: one (Bun.listen), or a list chosen by SNI (node:tls on
+ * Bun) where `localhost` is the default entry ("fallback") or an entry of its own ("named"). */
+type Certs = "one" | "fallback" | "named";
+
+function mtlsConfig(backend: string, mode: "require" | "optional", certs: Certs = "one"): string {
   const main = {
     cert: `${CERTS}localhost.pem`,
     key: `${CERTS}localhost-key.pem`,
+    ...(certs === "named" && { hosts: ["localhost"] }),
     client_ca: "clients-ca.pem",
     client_auth: mode,
   };
@@ -87,21 +92,24 @@ function mtlsConfig(backend: string, mode: "require" | "optional", sni = false):
   return toYaml({
     servers: [{
       listen: ["127.0.0.1:0"],
-      tls: sni ? [other, main] : main,
+      tls: certs === "one" ? main : [other, main],
       routes: [{ path: "/", upstream: "app" }],
     }],
     upstreams: { app: { servers: [backend] } },
   });
 }
 
-/** A gateway asking for client certificates in front of a backend, with a fresh PKI. */
-async function mtlsGateway(mode: "require" | "optional", sni = false) {
+/** A gateway asking for client certificates in front of a backend, with a fresh PKI. The foreign
+ * CA stands in for a public root (NODE_EXTRA_CA_CERTS adds it to the runtime's default roots): a
+ * context that verified against those instead of client_ca would let mallory in. */
+async function mtlsGateway(mode: "require" | "optional", certs: Certs = "one") {
   const backend = keepAliveBackend();
   const tmp = await tempDir();
   const pki = await makeClientPki(tmp.path);
   const gw = await startGateway({
-    config: mtlsConfig(backend.address, mode, sni),
+    config: mtlsConfig(backend.address, mode, certs),
     files: { "clients-ca.pem": pki.ca },
+    env: { NODE_EXTRA_CA_CERTS: `${tmp.path}/foreign-ca.pem` },
   });
   return {
     backend,
@@ -176,11 +184,32 @@ Deno.test({
   },
 });
 
+/** One GET over TLS to 127.0.0.1 with SNI `serverName`, presenting `cert` when given: the answer's
+ * status, or the error that ended it (node:tls: Deno.connectTls sends its hostname as the SNI). */
+function sniGet(
+  port: number,
+  serverName: string,
+  cert?: { cert: string; key: string },
+): Promise<number | string> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: "127.0.0.1", port, servername: serverName, ca: CA_PEM, ...cert });
+    let answer = "";
+    socket.once("secureConnect", () => socket.write(request("/who", ["Connection: close"])));
+    socket.on("data", (chunk: Uint8Array) => answer += new TextDecoder().decode(chunk));
+    const timer = setTimeout(() => socket.destroy(new Error("no answer in 10 s")), 10_000);
+    socket.once("error", (err: Error) => resolve(err.message));
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve(answer ? Number(answer.split(" ")[1]) : "closed");
+    });
+  });
+}
+
 Deno.test({
   name: "mtls require on a listener with several certificates (SNI): the same verdicts",
   ignore: !ON_BUN,
   async fn() {
-    await using setup = await mtlsGateway("require", true);
+    await using setup = await mtlsGateway("require", "fallback");
     const { gw, pki } = setup;
     assert.equal(await tlsGet(gw.port, pki.alice), 200);
     assert.equal((await gw.waitForEvent("access")).fields.client_verified, "true");
@@ -194,6 +223,40 @@ Deno.test({
       /did_not_return_a_certificate|certificate required|none presented/i,
       "no certificate",
     );
+  },
+});
+
+Deno.test({
+  name:
+    "mtls require with an SNI name that picks a certificate entry: client_ca still decides, for every entry",
+  ignore: !ON_BUN,
+  async fn() {
+    await using setup = await mtlsGateway("require", "named");
+    const { backend, gw, pki } = setup;
+    for (const name of ["localhost", "backend.test"]) {
+      assert.equal(await sniGet(gw.port, name, pki.alice), 200, `${name}: alice`);
+      assert.equal(typeof await sniGet(gw.port, name, pki.mallory), "string", `${name}: mallory`);
+      assert.equal(typeof await sniGet(gw.port, name), "string", `${name}: no certificate`);
+    }
+    await eventually(() => gw.records("tls_failed").length === 4, 5_000, "four tls_failed records");
+    assert.equal(backend.requests.length, 2, "only alice's requests reached the backend");
+    const access = gw.records("access").map((r) => [r.fields.client_cert, r.fields.client_verified]);
+    assert.deepEqual(access, [["CN=alice,O=Example", "true"], ["CN=alice,O=Example", "true"]]);
+  },
+});
+
+Deno.test({
+  name: "mtls optional with an SNI name that picks a certificate entry: verified only for client_ca",
+  ignore: !ON_BUN,
+  async fn() {
+    await using setup = await mtlsGateway("optional", "named");
+    const { gw, pki } = setup;
+    for (const [i, cert] of [pki.alice, pki.mallory, undefined].entries()) {
+      assert.equal(await sniGet(gw.port, "localhost", cert), 200);
+      await eventually(() => gw.records("access").length === i + 1, 5_000, "access record");
+    }
+    const records = gw.records("access").map((r) => [r.fields.client_cert, r.fields.client_verified]);
+    assert.deepEqual(records, [["CN=alice,O=Example", "true"], ["CN=mallory", "false"], ["", "false"]]);
   },
 });
 
