@@ -26,6 +26,7 @@ import type { Config } from "./config/schema.ts";
 import type { Logger } from "./observe/log.ts";
 import type { Addr, Conn, Listener, Net } from "./runtime/types.ts";
 import type { NameserverAddr } from "./net/nameserver.ts";
+import { ownAddresses } from "./net/own_address.ts";
 
 /** After an accept error (EMFILE...), wait before trying again instead of spinning. */
 const ACCEPT_BACKOFF_MS = 100;
@@ -76,6 +77,8 @@ export class Gateway {
   #acme: { certificate: AcmeLookup; challenge: ChallengeLookup } | undefined;
   /** certificatesChanged() calls, one after the other. */
   #swapping = Promise.resolve();
+  /** Where the admin listener is bound (adminListening()), for DNS answers naming it. */
+  #adminAddrs: Addr[] = [];
 
   constructor(
     net: Net,
@@ -98,6 +101,9 @@ export class Gateway {
       logger,
       metrics: this.metrics,
       systemNameservers: options.systemNameservers ?? (() => Promise.resolve([])),
+      // The first groups are made (and ask) before the first generation exists.
+      ownAddresses: () =>
+        ownAddresses(this.#generation?.config ?? config, [...this.addrs, ...this.#adminAddrs]),
     });
     this.#generation = {
       config,
@@ -112,6 +118,11 @@ export class Gateway {
   /** The bound addresses (real ports when 0 was asked for). */
   get addrs(): Addr[] {
     return [...this.#listeners.values()].map((l) => l.listener.addr);
+  }
+
+  /** The admin listener (served beside the gateway) is bound at `addr`. */
+  adminListening(addr: Addr): void {
+    this.#adminAddrs = [addr];
   }
 
   /** What is listening, for the status page. */

@@ -164,6 +164,7 @@ export async function runApp(
   if (adminAddr) {
     try {
       const listener = await runtime.listen({ addr: adminAddr });
+      gateway.adminListening(listener.addr);
       if (!options.adminListen) logger.log("info", "admin_listening", { addr: formatAddr(listener.addr) });
       runAdmin(listener, admin, {
         logger,

@@ -9,7 +9,9 @@
  * The last answers outlive a reload: the new configuration's groups start from them.
  */
 import { describeError } from "../errors.ts";
+import type { Addr } from "../net/address.ts";
 import type { NameserverAddr } from "../net/nameserver.ts";
+import { ownListener } from "../net/own_address.ts";
 import type { DiscoveredServersConfig, UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
@@ -25,6 +27,9 @@ export interface DiscoveryOptions {
   /** The `nameserver`s of /etc/resolv.conf, read at every round (it may change under a running
    * process); rejects, saying why, when it cannot be read or names none. */
   systemNameservers: () => Promise<NameserverAddr[]>;
+  /** The gateway's own listen and admin addresses (bound ports once listening): answers naming
+   * them are ignored, so a request cannot loop through the gateway (lib/net/own_address.ts). */
+  ownAddresses: () => readonly Addr[];
 }
 
 /** A name's last good answer. */
@@ -46,6 +51,8 @@ export class Discovery {
   #names = new Map<string, NameState>();
   /** Ends the loops of the configuration being followed. */
   #following = new AbortController();
+  /** By group: the answered addresses ignored as the gateway's own, each logged when it appears. */
+  #ignored = new Map<string, Set<string>>();
 
   constructor(net: Net, options: DiscoveryOptions) {
     this.#net = net;
@@ -54,11 +61,33 @@ export class Discovery {
 
   /** The servers the last good answers give `group` (none before its names were answered). */
   serversFor(group: UpstreamConfig): UpstreamServerConfig[] {
-    return group.discovered.flatMap((source) => {
+    const servers = group.discovered.flatMap((source) => {
       const answer = this.#names.get(nameKey(group, source))?.answer;
       if (!answer) return [];
       return "ips" in answer ? resolvedServers(source, answer.ips) : srvServers(source, answer.targets);
     });
+    return this.#withoutOwn(group.name, servers);
+  }
+
+  #withoutOwn(upstream: string, servers: UpstreamServerConfig[]): UpstreamServerConfig[] {
+    const own = this.#options.ownAddresses();
+    const before = this.#ignored.get(upstream) ?? new Set();
+    const ignored = new Set<string>();
+    const kept = servers.filter((server) => {
+      const listener = server.addr.transport === "tcp" ? ownListener(server.addr, own) : undefined;
+      if (listener === undefined) return true;
+      ignored.add(server.address);
+      if (!before.has(server.address)) {
+        this.#options.logger.log("warn", "upstream_ignored", {
+          upstream,
+          server: server.address,
+          reason: `the gateway's own listener ${listener}: it would loop through the gateway`,
+        });
+      }
+      return false;
+    });
+    this.#ignored.set(upstream, ignored);
+    return kept;
   }
 
   /**

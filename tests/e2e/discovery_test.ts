@@ -319,6 +319,40 @@ Deno.test("discovery under attack: answers flapping every interval keep the tunn
   assert.ok(loop.count > 0);
 });
 
+Deno.test("discovery under attack: SRV targets at the gateway's own listener or admin address are ignored", async () => {
+  await using backends = await loopbackBackends(1);
+  const [a] = backends.list;
+  const port = portOf(a);
+  const srv = (target: string, at: number) => ({
+    name: "_ws._tcp.app.test",
+    target,
+    port: at,
+    priority: 10,
+    weight: 1,
+  });
+  await using dns = await Dnsmasq.start({ "a.test": [hostOf(a)], "self.test": ["127.0.0.1"] }, [
+    srv("a.test", port),
+  ]);
+  await using gw = await startGateway({ config: config(dns, [{ srv: "_ws._tcp.app.test" }]) });
+  // Each would chain one request through the gateway until its descriptors run out.
+  await dns.setSrv([srv("a.test", port), srv("self.test", gw.port), srv("self.test", gw.adminPort)]);
+  for (const own of [gw.port, gw.adminPort]) {
+    const ignored = await gw.waitForEvent("upstream_ignored", {
+      upstream: "app",
+      server: `127.0.0.1:${own}`,
+    });
+    assert.match(String(ignored.fields.reason), new RegExp(`own listener 127\\.0\\.0\\.1:${own}`));
+  }
+  // The backend alone is a server, and later rounds (every 300 ms) log nothing new.
+  assert.deepEqual((await statusServers(gw)).map((s) => s.address), [a.address]);
+  assert.deepEqual(await landings(gw, [a], 6, "own"), [6]);
+  assert.equal(gw.records("upstream_ignored").length, 2);
+  assert.equal(
+    gw.records("upstream_added").filter((r) => String(r.fields.server).startsWith("127.0.0.1:")).length,
+    0,
+  );
+});
+
 Deno.test("discovery: an AAAA answer is a server too, dialled over IPv6", async () => {
   await using v6 = await wsEchoBackend({ host: "::1" });
   const port = Number(v6.address.slice(v6.address.lastIndexOf(":") + 1));
