@@ -1,6 +1,7 @@
 /**
  * DNS messages (RFC 1035), pure: one query out, the records of its answer in. Only what
- * discovery asks for (A, AAAA, SRV) is decoded; every other record is skipped by its length.
+ * discovery asks for (A, AAAA, SRV, and the CNAMEs that lead to them) is decoded; every other
+ * record is skipped by its length.
  * Everything read from the wire is bounds-checked: a short, looping or lying message is a
  * DnsFormatError, never an out-of-range read.
  */
@@ -40,6 +41,7 @@ export class DnsFormatError extends Error {
 const MAX_NAME = 255;
 const HEADER = 12;
 const CLASS_IN = 1;
+const CNAME = 5;
 
 /** A query for `name` (dotted, trailing dot optional) with recursion desired. */
 export function encodeQuery(id: number, name: string, type: QueryType): Uint8Array {
@@ -57,8 +59,10 @@ export function encodeQuery(id: number, name: string, type: QueryType): Uint8Arr
   return new Uint8Array(out);
 }
 
-/** The answer to a query; `id` must match the query's (a stray answer is an error). */
-export function decodeAnswer(message: Uint8Array, id: number): DnsAnswer {
+/** The answer to the query for `name`; `id` must match the query's (a stray answer is an error).
+ * Answer records count only when they are owned by `name` or by a name a CNAME of the answer
+ * leads to from it: a server (or a cache poisoner) cannot add addresses for other names. */
+export function decodeAnswer(message: Uint8Array, id: number, name: string): DnsAnswer {
   const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
   const u16 = (at: number) => {
     if (at + 2 > message.length) throw new DnsFormatError("message cut short");
@@ -76,6 +80,8 @@ export function decodeAnswer(message: Uint8Array, id: number): DnsAnswer {
     srv: [],
     additional: new Map(),
   };
+  const owned: { owner: string; ip?: string; srv?: SrvRecord }[] = [];
+  const cnames = new Map<string, string>();
   let at = HEADER;
   for (let i = 0; i < counts[0]; i++) at = readName(message, at).end + 4;
   const sections = [{ count: counts[1], kind: "answer" }, { count: counts[2], kind: "authority" }, {
@@ -96,15 +102,39 @@ export function decodeAnswer(message: Uint8Array, id: number): DnsAnswer {
       const ip = type === RecordType.A || type === RecordType.AAAA
         ? readIp(message.subarray(start, end), type)
         : undefined;
-      if (kind === "answer" && ip !== undefined) answer.ips.push(ip);
-      if (kind === "answer" && type === RecordType.SRV) answer.srv.push(readSrv(message, start, end));
+      const ownerName = owner.name.toLowerCase();
+      if (kind === "answer" && ip !== undefined) owned.push({ owner: ownerName, ip });
+      if (kind === "answer" && type === RecordType.SRV) {
+        owned.push({ owner: ownerName, srv: readSrv(message, start, end) });
+      }
+      if (kind === "answer" && type === CNAME) cnames.set(ownerName, readCname(message, start, end));
       if (kind === "additional" && ip !== undefined) {
         const name = owner.name.toLowerCase();
         answer.additional.set(name, [...answer.additional.get(name) ?? [], ip]);
       }
     }
   }
+  const names = aliases(name.replace(/\.$/, "").toLowerCase(), cnames);
+  for (const record of owned.filter((r) => names.has(r.owner))) {
+    if (record.ip !== undefined) answer.ips.push(record.ip);
+    if (record.srv) answer.srv.push(record.srv);
+  }
   return answer;
+}
+
+/** `name` and every name its CNAME chain leads to (a loop ends where it repeats). */
+function aliases(name: string, cnames: ReadonlyMap<string, string>): Set<string> {
+  const names = new Set<string>();
+  for (let next: string | undefined = name; next !== undefined && !names.has(next); next = cnames.get(next)) {
+    names.add(next);
+  }
+  return names;
+}
+
+function readCname(message: Uint8Array, start: number, end: number): string {
+  const target = readName(message, start);
+  if (target.end !== end) throw new DnsFormatError("CNAME target does not end with its record");
+  return target.name.toLowerCase();
 }
 
 function readIp(data: Uint8Array, type: number): string {

@@ -90,7 +90,7 @@ export class DnsResolver {
       new DataView(framed.buffer).setUint16(0, query.length);
       framed.set(query, 2);
       await conn.write(framed);
-      return decodeAnswer(await readFramed(conn), id);
+      return decodeAnswer(await readFramed(conn), id, name);
     } catch (err) {
       if (controller.signal.aborted) throw new LookupFailed(`no answer within ${this.#options.timeout} ms`);
       throw err;

@@ -40,6 +40,7 @@ Deno.test("decodeAnswer(): A and AAAA answers through a name pointer, SRV with a
       ...record([0xc0, 12], 16, [3, 0x61, 0x62, 0x63]), // TXT: skipped by its length
     ]),
     7,
+    "app.test",
   );
   assert.deepEqual(a.ips, ["10.0.0.1", "fd00::1"]);
   assert.equal(a.rcode, Rcode.noError);
@@ -54,21 +55,62 @@ Deno.test("decodeAnswer(): A and AAAA answers through a name pointer, SRV with a
       ...record([0xc0, 12 + QUESTION.length + 12 + 6], 1, [10, 0, 0, 9]),
     ]),
     9,
+    "app.test.",
   );
   assert.deepEqual(srv.srv, [{ priority: 10, weight: 5, port: 8080, target: "pod.test" }]);
   assert.deepEqual([...srv.additional], [["pod.test", ["10.0.0.9"]]]);
 });
 
+Deno.test("decodeAnswer(): records of other names are ignored, unless a CNAME of the answer leads to them", () => {
+  // Answer records start at 12 + QUESTION.length; each owner below is spelled out, not pointed to.
+  const decode = (asked: string, ...records: number[][]) =>
+    decodeAnswer(
+      new Uint8Array([...header(3, [1, records.length, 0, 0]), ...QUESTION, ...records.flat()]),
+      3,
+      asked,
+    );
+  const evil = record(name("evil.other"), 1, [10, 6, 6, 6]);
+  const own = record([0xc0, 12], 1, [10, 0, 0, 1]);
+  assert.deepEqual(decode("app.test", evil, own).ips, ["10.0.0.1"]);
+  assert.deepEqual(decode("APP.test.", own, evil).ips, ["10.0.0.1"], "names compare without case and dot");
+  const srvData = [...u16(1), ...u16(1), ...u16(8080), ...name("pod.test")];
+  assert.deepEqual(decode("app.test", record(name("evil.other"), 33, srvData)).srv, []);
+  // app.test -> web.test -> pod.test, listed out of order, and a name no CNAME leads to.
+  const chain = [
+    record(name("pod.test"), 1, [10, 0, 0, 7]),
+    record(name("web.test"), 5, name("pod.test")),
+    record([0xc0, 12], 5, name("web.test")),
+    record(name("stray.test"), 1, [10, 6, 6, 6]),
+  ];
+  assert.deepEqual(decode("app.test", ...chain).ips, ["10.0.0.7"]);
+  // A CNAME loop ends; a CNAME owned by another name leads nowhere for this one.
+  const loop = [
+    record([0xc0, 12], 5, name("b.test")),
+    record(name("b.test"), 5, name("app.test")),
+    record(name("b.test"), 1, [10, 0, 0, 8]),
+  ];
+  assert.deepEqual(decode("app.test", ...loop).ips, ["10.0.0.8"]);
+  const foreignAlias = [record(name("x.other"), 5, name("evil.other")), evil];
+  assert.deepEqual(decode("app.test", ...foreignAlias).ips, []);
+  assert.throws(
+    () => decode("app.test", record([0xc0, 12], 5, [...name("web.test"), 0])),
+    /CNAME target does not end with its record/,
+  );
+});
+
 Deno.test("decodeAnswer(): NXDOMAIN and REFUSED come back as rcodes, TC as truncated", () => {
   assert.equal(
-    decodeAnswer(new Uint8Array([...header(1, [1, 0, 0, 0], 3), ...QUESTION]), 1).rcode,
+    decodeAnswer(new Uint8Array([...header(1, [1, 0, 0, 0], 3), ...QUESTION]), 1, "app.test").rcode,
     Rcode.nxDomain,
   );
   assert.equal(
-    decodeAnswer(new Uint8Array([...header(1, [1, 0, 0, 0], 5), ...QUESTION]), 1).rcode,
+    decodeAnswer(new Uint8Array([...header(1, [1, 0, 0, 0], 5), ...QUESTION]), 1, "app.test").rcode,
     Rcode.refused,
   );
-  assert.equal(decodeAnswer(new Uint8Array([...header(1, [0, 0, 0, 0], 0, true)]), 1).truncated, true);
+  assert.equal(
+    decodeAnswer(new Uint8Array([...header(1, [0, 0, 0, 0], 0, true)]), 1, "app.test").truncated,
+    true,
+  );
 });
 
 Deno.test("decodeAnswer(): malformed answers are DnsFormatError, never an out-of-range read", () => {
@@ -120,7 +162,7 @@ Deno.test("decodeAnswer(): malformed answers are DnsFormatError, never an out-of
     ],
   ];
   for (const [what, bytes, id, message] of cases) {
-    assert.throws(() => decodeAnswer(new Uint8Array(bytes), id), (err: Error) => {
+    assert.throws(() => decodeAnswer(new Uint8Array(bytes), id, "app.test"), (err: Error) => {
       assert.ok(err instanceof DnsFormatError, `${what}: ${err}`);
       assert.match(err.message, message, what);
       return true;
@@ -137,7 +179,7 @@ Deno.test("decodeAnswer(): random bytes never throw anything but DnsFormatError"
       ...Array.from({ length: next() }, next),
     ];
     try {
-      decodeAnswer(new Uint8Array(bytes), 1);
+      decodeAnswer(new Uint8Array(bytes), 1, "app.test");
     } catch (err) {
       assert.ok(err instanceof DnsFormatError, String(err));
     }
