@@ -3,7 +3,8 @@
  * and active health checks, retries and TLS. Pure, like the rest of validation; validate.ts calls
  * readUpstreams() and config.example.yaml documents every key.
  */
-import { parseUpstreamAddress } from "../net/address.ts";
+import { type Addr, parseUpstreamAddress } from "../net/address.ts";
+import { ownListener } from "../net/own_address.ts";
 import {
   asBoolean,
   asDuration,
@@ -63,7 +64,8 @@ const UPSTREAM_NAME = /^[A-Za-z0-9_.-]+$/;
 /** An origin-form request target: printable ASCII, no spaces. */
 const REQUEST_PATH = /^\/[\x21-\x7e]*$/;
 
-export function readUpstreams(r: Reader, root: Raw): Map<string, UpstreamConfig> {
+/** `own`: the gateway's listen and admin addresses, which no server may be (a request would loop). */
+export function readUpstreams(r: Reader, root: Raw, own: readonly Addr[] = []): Map<string, UpstreamConfig> {
   const groups = new Map<string, UpstreamConfig>();
   if (root.upstreams === undefined) {
     r.report([], `missing required key "upstreams"`);
@@ -79,18 +81,27 @@ export function readUpstreams(r: Reader, root: Raw): Map<string, UpstreamConfig>
       r.report(path, `invalid upstream name "${name}" (use letters, digits, _ - .)`, true);
     }
     const obj = r.mapping(value, path, KEYS.upstream);
-    if (obj !== undefined) groups.set(name, readGroup(r, name, obj, path));
+    if (obj !== undefined) groups.set(name, readGroup(r, name, obj, path, own));
   }
   return groups;
 }
 
-function readGroup(r: Reader, name: string, obj: Raw, path: KeyPath): UpstreamConfig {
+function readGroup(r: Reader, name: string, obj: Raw, path: KeyPath, own: readonly Addr[]): UpstreamConfig {
   const servers: UpstreamServerConfig[] = [];
   const discovered: DiscoveredServersConfig[] = [];
   for (const item of r.list(obj, "servers", path, { required: true }) ?? []) {
     const server = readServer(r, item.value, item.path);
     if (server && "type" in server) discovered.push(server);
-    else if (server) servers.push(server);
+    else if (server) {
+      const listener = server.addr.transport === "tcp" ? ownListener(server.addr, own) : undefined;
+      if (listener) {
+        r.report(
+          item.path,
+          `${server.address} is this gateway's own listener ${listener}: requests would loop`,
+        );
+      }
+      servers.push(server);
+    }
   }
   const resolver = readResolver(r, obj, path, discovered.length > 0);
   const retries = r.get(obj, "retries", path, asInteger(0, 100));

@@ -4,6 +4,7 @@
  * is collected with its key path, so one run shows them all; the first one never hides the rest.
  */
 import { formatAddr, parseListenAddress } from "../net/address.ts";
+import { ownAddresses } from "../net/own_address.ts";
 import { readAdmin } from "./admin.ts";
 import { isAcmeTls, readAcme } from "./acme.ts";
 import { readUpstreams } from "./upstreams.ts";
@@ -104,7 +105,8 @@ export function validateConfig(
   const names = isRecord(root.upstreams) ? Object.keys(root.upstreams) : undefined;
   const request_id_header = readRequestIdHeader(r, root);
   const servers = readServers(r, root, names, { requestIdHeader: request_id_header });
-  const upstreams = readUpstreams(r, root);
+  const admin = readAdmin(r, root);
+  const upstreams = readUpstreams(r, root, ownAddresses({ servers, ...admin }, []));
   const limits = readLimits(r, root);
   const trusted_proxies = readTrustedProxies(r, root);
   checkProxyProtocolTrust(r, root, servers);
@@ -115,7 +117,6 @@ export function validateConfig(
   };
   const shutdown_timeout = r.get(root, "shutdown_timeout", [], asDuration({ positive: false })) ??
     DEFAULTS.shutdown_timeout;
-  const admin = readAdmin(r, root);
   const workers = r.get(root, "workers", [], asWorkers) ?? DEFAULTS.workers;
   const closeSpread = readCloseSpread(r, root, shutdown_timeout);
   const watch_config = r.get(root, "watch_config", [], asBoolean) ?? DEFAULTS.watch_config;

@@ -205,3 +205,24 @@ Deno.test("upstreams: a valid hash_key is accepted and kept (unused, warned abou
   assert.deepEqual(issues, []);
   assert.deepEqual(config?.upstreams.get("app")?.hash_key, { source: "header", name: "X-User-Id" });
 });
+
+Deno.test("upstreams: a server that is the gateway's own listener or admin address is refused (a request would loop)", () => {
+  const config = (servers: unknown[]) => ({
+    servers: [{ listen: ["0.0.0.0:8020", "10.0.0.5:8443"], routes: [{ path: "/", upstream: "app" }] }],
+    upstreams: { app: { servers } },
+    admin: { listen: "127.0.0.1:9090" },
+  });
+  const issues = validateConfig(
+    config(["127.0.0.1:8020", { address: "[::1]:8020" }, "10.0.0.5:8443", "wss://127.0.0.1:9090"]),
+    OPTIONS,
+  ).issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+  assert.deepEqual(issues, [
+    "upstreams.app.servers[0]: 127.0.0.1:8020 is this gateway's own listener 0.0.0.0:8020: requests would loop",
+    "upstreams.app.servers[1]: [::1]:8020 is this gateway's own listener 0.0.0.0:8020: requests would loop",
+    "upstreams.app.servers[2]: 10.0.0.5:8443 is this gateway's own listener 10.0.0.5:8443: requests would loop",
+    "upstreams.app.servers[3]: wss://127.0.0.1:9090 is this gateway's own listener 127.0.0.1:9090: requests would loop",
+  ]);
+  // Other ports, another IP of a listener bound to one address, and names pass.
+  const fine = config(["127.0.0.1:8021", "127.0.0.1:8443", "10.0.0.6:8443", "app.internal:8020"]);
+  assert.deepEqual(validateConfig(fine, OPTIONS).issues, []);
+});
