@@ -47,23 +47,45 @@ export async function orderCertificate(options: OrderOptions): Promise<{ cert: s
   });
   try {
     const cert = await Promise.race([
-      client.auto({
-        csr,
-        ...(options.email ? { email: options.email } : {}),
-        termsOfServiceAgreed: true,
-        challengePriority: ["http-01"],
-        // acme-client would first fetch the token itself, through public DNS and port 80 of
-        // the domain: the CA's own validation is the one that counts.
-        skipChallengeVerification: true,
-        challengeCreateFn: (_authz, challenge, keyAuthorization) =>
-          options.present(challenge.token, keyAuthorization),
-        challengeRemoveFn: (_authz, challenge) => options.remove(challenge.token),
-      }),
+      findOrCreateAccount(client, options.email).then(() =>
+        client.auto({
+          csr,
+          ...(options.email ? { email: options.email } : {}),
+          termsOfServiceAgreed: true,
+          challengePriority: ["http-01"],
+          // acme-client would first fetch the token itself, through public DNS and port 80 of
+          // the domain: the CA's own validation is the one that counts.
+          skipChallengeVerification: true,
+          challengeCreateFn: (_authz, challenge, keyAuthorization) =>
+            options.present(challenge.token, keyAuthorization),
+          challengeRemoveFn: (_authz, challenge) => options.remove(challenge.token),
+        })
+      ),
       expired,
     ]);
     return { cert, key: key.toString() };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Gives `client` its account URL, so auto() neither registers nor updates. Left to itself,
+ * auto() answers "this key has an account" (200) with an update carrying only
+ * termsOfServiceAgreed, which CAs may refuse (pebble: "use POST-as-GET"): every order after
+ * the first would fail. Looking the account up with onlyReturnExisting makes acme-client
+ * fetch it with POST-as-GET instead; only a key without an account registers one.
+ */
+async function findOrCreateAccount(client: acme.Client, email: string | undefined): Promise<void> {
+  try {
+    await client.createAccount({ onlyReturnExisting: true });
+  } catch {
+    // Most likely accountDoesNotExist (RFC 8555 §7.3.1; CAs word its detail differently). If
+    // the CA is unreachable instead, registering fails the same way and reports it.
+    await client.createAccount({
+      termsOfServiceAgreed: true,
+      ...(email ? { contact: [`mailto:${email}`] } : {}),
+    });
   }
 }
 
