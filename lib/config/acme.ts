@@ -9,6 +9,10 @@ import { type AcmeConfig, DEFAULTS } from "./schema.ts";
 const KEYS = ["domains", "email", "directory", "ca", "storage", "renew_before"] as const;
 /** One DNS label (RFC 1035 letters, digits, hyphens; not at either end). */
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** renew_before is compared with a certificate's remaining validity, never one timer (the
+ * schedule's are at most an hour): it may exceed setTimeout's 24.8 days. Ten years is beyond
+ * any certificate's lifetime (public ones: at most 398 days). */
+const MAX_RENEW_BEFORE_MS = 3650 * 86_400_000;
 const EMAIL = /^[^\s@<>(),;:"[\]\\]+@[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$/i;
 
 /** Whether `tls:` is the ACME form (a mapping with an `acme` key). */
@@ -35,8 +39,9 @@ export function readAcme(r: Reader, tls: Raw, serverPath: KeyPath): AcmeConfig |
   const email = r.get(raw, "email", path, asEmail);
   const directory = r.get(raw, "directory", path, asDirectory) ?? DEFAULTS.acme.directory;
   const storage = r.resolve(r.get(raw, "storage", path, asString) ?? DEFAULTS.acme.storage);
-  const renew_before = r.get(raw, "renew_before", path, asDuration({ positive: true })) ??
-    DEFAULTS.acme.renew_before;
+  const renew_before =
+    r.get(raw, "renew_before", path, asDuration({ positive: true, max: MAX_RENEW_BEFORE_MS })) ??
+      DEFAULTS.acme.renew_before;
   const config: AcmeConfig = { domains, directory, storage, renew_before, ...(email && { email }) };
   const ca = r.get(raw, "ca", path, asString);
   if (ca !== undefined) {

@@ -14,15 +14,16 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 /**
  * "250ms" "30s" "5m" "2h" "1d", combinations like "1h30m", or a number of seconds (number or
  * digit string, fractions ok) -> milliseconds (integer). Returns an error message string for
- * anything else (negative, NaN, unknown unit, empty).
+ * anything else (negative, NaN, unknown unit, empty). `max`: for a value that is never one
+ * setTimeout() delay (its user clamps its timers).
  */
-export function parseDuration(value: unknown): number | { error: string } {
-  if (typeof value === "number") return fromSeconds(value);
+export function parseDuration(value: unknown, max = MAX_DURATION_MS): number | { error: string } {
+  if (typeof value === "number") return fromSeconds(value, max);
   if (typeof value !== "string") return { error: "not a string or number" };
   const text = value.trim();
   if (text === "") return { error: "empty" };
   if (text.startsWith("-")) return { error: "negative" };
-  if (SECONDS.test(text)) return fromSeconds(Number(text));
+  if (SECONDS.test(text)) return fromSeconds(Number(text), max);
   let ms = 0;
   PART.lastIndex = 0;
   while (PART.lastIndex < text.length) {
@@ -31,19 +32,19 @@ export function parseDuration(value: unknown): number | { error: string } {
     if (!match) return { error: describeBadPart(text.slice(start)) };
     ms += Number(match[1]) * UNIT_MS[match[2]!]!;
   }
-  return checked(ms);
+  return checked(ms, max);
 }
 
-function fromSeconds(seconds: number): number | { error: string } {
+function fromSeconds(seconds: number, max: number): number | { error: string } {
   if (!Number.isFinite(seconds)) return { error: "not a finite number" };
   if (seconds < 0) return { error: "negative" };
-  return checked(seconds * 1_000);
+  return checked(seconds * 1_000, max);
 }
 
-function checked(ms: number): number | { error: string } {
+function checked(ms: number, max: number): number | { error: string } {
   const rounded = Math.round(ms);
-  if (rounded > MAX_DURATION_MS) {
-    return { error: `longer than the maximum ${formatDuration(MAX_DURATION_MS)}` };
+  if (rounded > max) {
+    return { error: `longer than the maximum ${formatDuration(max)}` };
   }
   return rounded;
 }

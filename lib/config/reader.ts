@@ -67,10 +67,10 @@ export function asInteger(min: number, max?: number): Parse<number> {
 const DURATION_HINT = "must be a duration like 250ms, 30s, 5m, 2h, 1d";
 
 /** `positive`: 0 would make the timer fire at once, so only timeouts documented as "0 = off" allow it. */
-export function asDuration(options: { positive: boolean }): Parse<number> {
+export function asDuration(options: { positive: boolean; max?: number }): Parse<number> {
   return (value) => {
     if (typeof value !== "string" && typeof value !== "number") return new Invalid(DURATION_HINT);
-    const ms = parseDuration(value);
+    const ms = parseDuration(value, options.max);
     if (typeof ms !== "number") return new Invalid(`${DURATION_HINT} (${ms.error})`);
     if (options.positive && ms === 0) return new Invalid("must be greater than 0");
     return ms;

@@ -116,3 +116,24 @@ Deno.test("domainProblem: names that can and cannot be on an HTTP-01 certificate
   ];
   for (const [name, problem] of bad) assert.match(domainProblem(name) ?? "", problem, name);
 });
+
+Deno.test("tls.acme: renew_before longer than one timer (30d, 90d) is accepted; beyond ten years is not", () => {
+  for (const [text, days] of [["30d", 30], ["90d", 90], ["3650d", 3650]] as const) {
+    const { config, issues } = validateConfig(
+      withAcme({ domains: ["a.example.com"], renew_before: text }),
+      OPTIONS,
+    );
+    assert.deepEqual(issues, []);
+    assert.equal(config!.servers[0]!.acme!.renew_before, days * 86_400_000);
+  }
+  assert.deepEqual(problems(withAcme({ domains: ["a.example.com"], renew_before: "3651d" })), [
+    "servers[0].tls.acme.renew_before: must be a duration like 250ms, 30s, 5m, 2h, 1d (longer than the maximum 3650d)",
+  ]);
+  // Other durations keep setTimeout's limit.
+  assert.match(
+    problems({ ...withAcme({ domains: ["a.example.com"] }), limits: { handshake_timeout: "30d" } }).join(
+      "\n",
+    ),
+    /longer than the maximum 24d20h31m23\.647s/,
+  );
+});

@@ -26,6 +26,8 @@ export function renewalDue(notAfter: number, now: number, renewBefore: number): 
 /**
  * How long until the next check of a certificate valid until `notAfter` that is not due now:
  * the hourly check, or the moment it becomes due if that comes first. `random` is in [0, 1).
+ * At most 65 minutes whatever renew_before is: the timer never nears setTimeout's 24.8-day limit,
+ * and a renewal due weeks ahead is found by one of the checks in between.
  */
 export function nextCheckDelay(notAfter: number, now: number, renewBefore: number, random: number): number {
   const hourly = CHECK_INTERVAL_MS + (random * 2 - 1) * CHECK_JITTER_MS;

@@ -53,3 +53,22 @@ Deno.test("failureBackoff: 2 min doubling to an hour, jittered by 10% either way
   assert.equal(failureBackoff(0, 0.5), BACKOFF_FIRST_MS);
   assert.ok(failureBackoff(9, 0.999999) <= BACKOFF_MAX_MS * 1.1);
 });
+
+Deno.test("nextCheckDelay: renew_before beyond one timer (30d to ten years) never yields a delay setTimeout cannot hold", () => {
+  for (const renewBefore of [30 * DAY, 90 * DAY, 3650 * DAY]) {
+    for (
+      const notAfter of [NOW + 5 * 365 * DAY, NOW + renewBefore + 40 * DAY, NOW + renewBefore + 1, Infinity]
+    ) {
+      for (const random of [0, 0.5, 0.999999]) {
+        const delay = nextCheckDelay(notAfter, NOW, renewBefore, random);
+        assert.ok(
+          delay >= 0 && delay <= CHECK_INTERVAL_MS + CHECK_JITTER_MS,
+          `${renewBefore} ${notAfter} ${delay}`,
+        );
+      }
+    }
+    // Due 40 days out: the hourly check comes first and looks again; due then, renewal starts.
+    assert.equal(renewalDue(NOW + renewBefore + 40 * DAY, NOW, renewBefore), false);
+    assert.equal(renewalDue(NOW + renewBefore + 40 * DAY, NOW + 40 * DAY, renewBefore), true);
+  }
+});
