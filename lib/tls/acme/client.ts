@@ -79,9 +79,10 @@ export async function orderCertificate(options: OrderOptions): Promise<{ cert: s
 async function findOrCreateAccount(client: acme.Client, email: string | undefined): Promise<void> {
   try {
     await client.createAccount({ onlyReturnExisting: true });
-  } catch {
-    // Most likely accountDoesNotExist (RFC 8555 §7.3.1; CAs word its detail differently). If
-    // the CA is unreachable instead, registering fails the same way and reports it.
+  } catch (err) {
+    // The CA answered with a problem: accountDoesNotExist (RFC 8555 §7.3.1; CAs word its detail
+    // differently, acme-client keeps only that). No answer at all is the order's failure.
+    if (err instanceof NoAnswerError) throw err;
     await client.createAccount({
       termsOfServiceAgreed: true,
       ...(email ? { contact: [`mailto:${email}`] } : {}),
@@ -108,6 +109,9 @@ export function setUpAcmeHttp(extraCas: readonly string[]): void {
   defaults.adapter = reportNetworkErrors(axios.getAdapter("http"));
 }
 
+/** A request to the CA that got no answer (refused, timed out, TLS failure). */
+class NoAnswerError extends Error {}
+
 /** An error without an answer leaves as a plain Error (no `config`), which acme-client's
  * interceptor passes through untouched: "connect ECONNREFUSED 127.0.0.1:1", not a TypeError. */
 function reportNetworkErrors(http: AxiosAdapter): AxiosAdapter {
@@ -117,7 +121,7 @@ function reportNetworkErrors(http: AxiosAdapter): AxiosAdapter {
     } catch (err) {
       if ((err as { response?: unknown }).response !== undefined) throw err;
       const message = err instanceof Error ? err.message : String(err);
-      throw new Error(`${config.url}: ${message}`);
+      throw new NoAnswerError(`${config.url}: ${message}`);
     }
   };
 }
