@@ -25,13 +25,22 @@ export interface PlannedListener {
   signature: string;
 }
 
-/** A `tls.acme` block's certificate, once there is one. */
-export type AcmeLookup = (acme: AcmeConfig) => { cert: string; key: string } | undefined;
+/** A `tls.acme` block's certificate, once there is one; `serverNames` when it covers only
+ * some of the block's domains (the previous one, while a changed list is being ordered). */
+export type AcmeLookup = (
+  acme: AcmeConfig,
+) => { cert: string; key: string; serverNames?: string[] } | undefined;
 
 function certificates(servers: readonly ServerConfig[], acme: AcmeLookup): TlsCertificate[] {
   return servers.flatMap((server) => {
     const obtained = server.acme && acme(server.acme);
-    if (obtained) return [{ ...obtained, serverNames: server.acme!.domains }];
+    if (obtained) {
+      return [{
+        cert: obtained.cert,
+        key: obtained.key,
+        serverNames: obtained.serverNames ?? server.acme!.domains,
+      }];
+    }
     return (server.tls ?? []).map((c) => {
       const names = c.hosts ?? server.hosts;
       return { cert: c.cert, key: c.key, ...(names ? { serverNames: names } : {}) };
@@ -60,8 +69,9 @@ export function planListeners(
     const auth = entry.servers.find((s) => s.client_auth)?.client_auth;
     if (auth) entry.clientAuth = { ca: auth.ca, mode: auth.mode };
     // ACME certificates change under a running listener (setCertificates): not a reason to
-    // open another socket at reload, so they are not part of the signature.
-    const fixed = entry.swappable ? entry.servers.map((s) => s.acme?.domains ?? s.tls) : entry.tls;
+    // open another socket at reload, so they are not part of the signature; nor are the ACME
+    // domains (a changed list keeps the socket, serving the old certificate until the new one).
+    const fixed = entry.swappable ? entry.servers.map((s) => s.acme ? "acme" : s.tls) : entry.tls;
     entry.signature = JSON.stringify([entry.key, fixed, entry.clientAuth ?? null]);
   }
   return plan;

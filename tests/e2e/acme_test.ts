@@ -19,6 +19,7 @@ function acmeConfig(options: {
   backend: string;
   storage?: string;
   renewBefore?: string;
+  domains?: string[];
   /** Without: the account is registered with no contact (orders after the first look it up). */
   email?: string;
   workers?: number;
@@ -35,7 +36,7 @@ function acmeConfig(options: {
         listen: [`127.0.0.1:${options.tlsPort ?? 0}`],
         tls: {
           acme: {
-            domains: [TEST_DOMAIN],
+            domains: options.domains ?? [TEST_DOMAIN],
             ...(options.email ? { email: options.email } : {}),
             directory: options.directory,
             ca: options.ca,
@@ -87,6 +88,20 @@ async function servedSerial(port: number): Promise<string> {
 /** A serial as one spelling: openssl pads it to whole bytes (06B3...), the log may not (6b3...). */
 function sameSerial(hex: string): string {
   return hex.toLowerCase().replace(/^0+(?=.)/, "");
+}
+
+/** A gateway (without email) that obtained its certificate from `ca`, and the serial it serves. */
+async function startObtained(ca: Pebble, httpPort: number, backend: string) {
+  const base = { httpPort, directory: ca.directory, ca: ca.httpsCa, backend };
+  const gw = await startGateway({ config: acmeConfig(base) });
+  try {
+    await gw.waitForEvent("acme_obtained", {}, ISSUE_TIMEOUT_MS);
+    const port = await tlsPort(gw);
+    return { base, gw, port, before: await servedSerial(port) };
+  } catch (err) {
+    await gw[Symbol.asyncDispose]();
+    throw err;
+  }
 }
 
 async function metricsText(gw: Gateway): Promise<string> {
@@ -160,11 +175,8 @@ Deno.test("acme: renewal without an email swaps the certificate for new handshak
   await using backend = await wsEchoBackend();
   const httpPort = freePort();
   await using ca = await startPebble({ httpPort, validitySeconds: 7200 });
-  const base = { httpPort, directory: ca.directory, ca: ca.httpsCa, backend: backend.address };
-  await using gw = await startGateway({ config: acmeConfig(base) });
-  await gw.waitForEvent("acme_obtained", {}, ISSUE_TIMEOUT_MS);
-  const port = await tlsPort(gw);
-  const before = await servedSerial(port);
+  const { base, gw: started, port, before } = await startObtained(ca, httpPort, backend.address);
+  await using gw = started;
   await using tunnel = await openVerified(port, ca);
   await echo(tunnel, "before the renewal");
 
@@ -181,6 +193,32 @@ Deno.test("acme: renewal without an email swaps the certificate for new handshak
   await echo(tunnel, "after the renewal, same tunnel");
   await using fresh = await openVerified(port, ca);
   await echo(fresh, "a new tunnel on the new certificate");
+});
+
+Deno.test("acme: a reload adding a name that cannot validate keeps the TLS port serving the old certificate", async () => {
+  await using backend = await wsEchoBackend();
+  const httpPort = freePort();
+  await using ca = await startPebble({ httpPort });
+  const { base, gw: started, port, before } = await startObtained(ca, httpPort, backend.address);
+  await using gw = started;
+  await using tunnel = await openVerified(port, ca);
+
+  // dnsmasq resolves only TEST_DOMAIN: pebble cannot validate the new name.
+  const domains = [TEST_DOMAIN, "nowhere.example"];
+  await gw.writeConfig(acmeConfig({ ...base, domains }));
+  Deno.kill(gw.pid, "SIGHUP");
+  await gw.waitForEvent("reloaded", {});
+  const failed = await gw.waitForEvent("acme_failed", { domains: domains.join(",") }, ISSUE_TIMEOUT_MS);
+  assert.match(
+    failed.fields.serving!,
+    new RegExp(`^previous certificate valid until \\S+ for ${TEST_DOMAIN}$`),
+  );
+  assert.equal(await servedSerial(port), before);
+  await using fresh = await openVerified(port, ca);
+  await echo(fresh, "the old certificate, after the reload");
+  await echo(tunnel, "an open tunnel, untouched");
+  assert.deepEqual(gw.records("listener_closed"), []);
+  assert.equal(gw.records("acme_waiting").length, 1);
 });
 
 Deno.test("acme: an unreachable directory leaves the gateway running, plain listeners working, acme_failed logged", async () => {

@@ -67,3 +67,18 @@ Deno.test("planListeners() with ACME: no certificate until there is one, and a n
   assert.equal(certificatesDiffer(issued("first"), issued("second")), true);
   assert.equal(certificatesDiffer(issued("first"), issued("first")), false);
 });
+
+Deno.test("planListeners() with ACME: a changed domain list keeps the socket; a partial certificate names what it covers", () => {
+  const block = (domains: string[]) =>
+    config([{ listen: ["127.0.0.1:8443"], tls: { acme: { domains } }, routes: route }]);
+  const old = planListeners(block(["a.example.com"]), () => ({ cert: "old", key: "key" })).get(
+    "127.0.0.1:8443",
+  )!;
+  const wider = planListeners(
+    block(["a.example.com", "b.example.com"]),
+    () => ({ cert: "old", key: "key", serverNames: ["a.example.com"] }),
+  ).get("127.0.0.1:8443")!;
+  assert.equal(old.signature, wider.signature);
+  assert.deepEqual(diffPlans(new Map([[old.key, old]]), new Map([[wider.key, wider]])).keep.length, 1);
+  assert.deepEqual(wider.tls, [{ cert: "old", key: "key", serverNames: ["a.example.com"] }]);
+});

@@ -25,6 +25,8 @@ export interface KeeperOptions {
   /** Answer this challenge from now on (present) or no more (remove). */
   present(token: string, keyAuthorization: string): Promise<void>;
   remove(token: string): Promise<void>;
+  /** Served meanwhile for some of the names: the certificate of the domain list this one replaced. */
+  stopgap?: { notAfter: number; serverNames: readonly string[] };
   /** Obtain and renew ("order"), or only follow what another process stores. */
   role: "order" | "follow";
   /** Resolves once the plain listeners that answer HTTP-01 are open: no order goes out before. */
@@ -137,10 +139,18 @@ export class CertificateKeeper {
         reason: describeError(err),
         failures: this.#failures,
         retry_in_s: Math.round(delay / 1000),
-        serving: before ? `certificate valid until ${new Date(before.notAfter).toISOString()}` : "none",
+        serving: this.#serving(before),
       });
       this.#schedule(delay);
     }
+  }
+
+  #serving(own: Served | undefined): string {
+    if (own) return `certificate valid until ${new Date(own.notAfter).toISOString()}`;
+    const { stopgap } = this.options;
+    if (!stopgap || stopgap.notAfter <= this.#now()) return "none";
+    const until = new Date(stopgap.notAfter).toISOString();
+    return `previous certificate valid until ${until} for ${stopgap.serverNames.join(",")}`;
   }
 
   async #accountKey(): Promise<string> {

@@ -30,8 +30,38 @@ function keyOf(acme: AcmeConfig): string {
   return JSON.stringify([acme.storage, acme.domains, acme.directory, acme.email ?? "", acme.ca ?? ""]);
 }
 
+/** A certificate served for some of a block's names: `serverNames` (SNI) are those it covers. */
+export interface AcmeCertificate {
+  cert: string;
+  key: string;
+  serverNames?: string[];
+}
+
+/**
+ * What a block whose domain list just changed serves until its own certificate exists: the
+ * still-valid certificate of a block it replaced that covers some of its names, for those names
+ * (DESIGN §3d: the old certificate is served until it expires).
+ */
+function stopgapFor(
+  domains: readonly string[],
+  replaced: readonly CertificateKeeper[],
+  now: number,
+): (Required<AcmeCertificate> & { notAfter: number }) | undefined {
+  for (const keeper of replaced) {
+    const served = keeper.served;
+    if (!served || served.notAfter <= now) continue;
+    const covered = domains.filter((name) => keeper.config.domains.includes(name));
+    if (covered.length > 0) {
+      return { cert: served.cert, key: served.key, serverNames: covered, notAfter: served.notAfter };
+    }
+  }
+  return undefined;
+}
+
 export class AcmeService {
   #keepers = new Map<string, CertificateKeeper>();
+  /** Blocks waiting for their first certificate after a reload changed their domains. */
+  #stopgaps = new Map<string, Required<AcmeCertificate> & { notAfter: number }>();
   #storages = new Map<string, AcmeStorage>();
   /** Pending challenges this process handed out: token -> key authorization. */
   #pending = new Map<string, string>();
@@ -54,13 +84,17 @@ export class AcmeService {
       });
     }
     const started: CertificateKeeper[] = [];
+    const replaced = [...this.#keepers].flatMap(([key, keeper]) => wanted.has(key) ? [] : [keeper]);
     for (const [key, acme] of wanted) {
       if (this.#keepers.has(key)) continue;
+      const stopgap = stopgapFor(acme.domains, replaced, Date.now());
+      if (stopgap) this.#stopgaps.set(key, stopgap);
       const storage = await this.#storage(acme.storage);
       const keeper = new CertificateKeeper(acme, {
         storage,
         logger: this.#options.logger,
         role: this.#options.role,
+        ...(stopgap ? { stopgap } : {}),
         listening: this.#options.listening,
         onCertificate: (served) => this.#changed(acme, served),
         present: (token, keyAuthorization) => this.#present(storage, token, keyAuthorization),
@@ -74,6 +108,7 @@ export class AcmeService {
       keeper.stop();
       this.#keepers.delete(key);
     }
+    for (const key of this.#stopgaps.keys()) if (!wanted.has(key)) this.#stopgaps.delete(key);
     await Promise.all(started.map((keeper) => keeper.start()));
   }
 
@@ -82,10 +117,18 @@ export class AcmeService {
     for (const keeper of this.#keepers.values()) keeper.check();
   }
 
-  /** The certificate currently served for a block, if there is one yet. */
-  certificateFor(acme: AcmeConfig): { cert: string; key: string } | undefined {
-    const served = this.#keepers.get(keyOf(acme))?.served;
-    return served && { cert: served.cert, key: served.key };
+  /** The certificate currently served for a block, if there is one yet: its own, else the
+   * one it replaced (for the names that one covers) while that is valid. */
+  certificateFor(acme: AcmeConfig): AcmeCertificate | undefined {
+    const key = keyOf(acme);
+    const served = this.#keepers.get(key)?.served;
+    if (served) {
+      this.#stopgaps.delete(key);
+      return { cert: served.cert, key: served.key };
+    }
+    const stopgap = this.#stopgaps.get(key);
+    if (!stopgap || stopgap.notAfter <= Date.now()) return undefined;
+    return { cert: stopgap.cert, key: stopgap.key, serverNames: stopgap.serverNames };
   }
 
   /** HTTP-01: this process's pending tokens, else (workers) those the supervisor stored. */
