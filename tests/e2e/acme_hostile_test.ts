@@ -56,7 +56,7 @@ async function failureWith(directory: string): Promise<string> {
     config: config({ httpPort: freePort(), directory }),
     files: { "ca.pem": read("ca.pem") },
   });
-  const failed = await gw.waitForEvent("acme_failed", {}, 30_000);
+  const failed = await gw.waitForEvent("acme_failed", {}, 45_000);
   assert.equal(gw.records("listening").filter((r) => r.fields.transport === "tls").length, 0);
   return failed.fields.reason!;
 }
@@ -176,10 +176,54 @@ Deno.test("acme hostile: a directory that never answers times out (30 s) while t
     );
     assert.equal(parseResponse(answer).status, 200);
     const failed = await gw.waitForEvent("acme_failed", {}, 45_000);
-    assert.match(failed.fields.reason!, /timeout of 30000ms exceeded/);
+    assert.match(failed.fields.reason!, /\/dir: no complete answer within 30 s/);
   } finally {
     listener.close();
     for (const conn of held) conn.close();
+  }
+});
+
+Deno.test("acme hostile: a directory dripping a byte every 5 s is cut off at 30 s, not at the order's 5 min", async () => {
+  const timers = new Set<ReturnType<typeof setInterval>>();
+  await using drip = fakeCa(() =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode("{"));
+          timers.add(setInterval(() => {
+            try {
+              controller.enqueue(new TextEncoder().encode(" "));
+            } catch { /* the gateway hung up */ }
+          }, 5_000));
+        },
+      }),
+      { headers: { "content-type": "application/json" } },
+    )
+  );
+  try {
+    const started = Date.now();
+    assert.match(await failureWith(drip.directory), /\/dir: no complete answer within 30 s/);
+    // Well before the order's own 5 min limit (failureWith waits at most 45 s, after start-up).
+    assert.ok(Date.now() - started < 60_000);
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+  }
+});
+
+Deno.test("acme hostile: a redirect from the directory to http:// is refused, nothing is sent in the clear", async () => {
+  let plainRequests = 0;
+  const plain = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    plainRequests++;
+    return new Response("{}");
+  });
+  try {
+    await using ca = fakeCa(() =>
+      new Response(null, { status: 302, headers: { location: `http://127.0.0.1:${plain.addr.port}/dir` } })
+    );
+    assert.match(await failureWith(ca.directory), /refused a redirect to http:\/\/ \(ACME is HTTPS only\)/);
+    assert.equal(plainRequests, 0);
+  } finally {
+    await plain.shutdown();
   }
 });
 

@@ -92,35 +92,57 @@ async function findOrCreateAccount(client: acme.Client, email: string | undefine
 
 /**
  * Process-wide settings of acme-client's HTTP: the extra CAs trusted for the directories' HTTPS
- * (added to the system's roots, not replacing them), time and size limits, and network errors
- * reported as themselves (acme-client's retry handler turns an answerless failure into a
- * TypeError; retries are the caller's backoff, so its own are off).
+ * (added to the system's roots, not replacing them), time and size limits, redirects that stay
+ * on HTTPS, and network errors reported as themselves (acme-client's retry handler turns an
+ * answerless failure into a TypeError; retries are the caller's backoff, so its own are off).
  */
 export function setUpAcmeHttp(extraCas: readonly string[]): void {
   const defaults = acme.axios.defaults;
-  defaults.timeout = REQUEST_TIMEOUT_MS;
+  // No `timeout`: axios's is an idle timer, which a CA dripping a byte now and then resets.
+  // boundRequests() puts a deadline on the whole request instead.
+  delete defaults.timeout;
   defaults.maxContentLength = MAX_ANSWER_BYTES;
   defaults.maxBodyLength = MAX_ANSWER_BYTES;
   defaults.maxRedirects = 3;
+  defaults.beforeRedirect = refuseDowngrade;
   defaults.httpsAgent = new https.Agent(
     extraCas.length > 0 ? { ca: [...tls.rootCertificates, ...extraCas] } : {},
   );
   (defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
-  defaults.adapter = reportNetworkErrors(axios.getAdapter("http"));
+  defaults.adapter = boundRequests(axios.getAdapter("http"));
 }
 
-/** A request to the CA that got no answer (refused, timed out, TLS failure). */
+/** RFC 8555 §6.1: ACME is HTTPS only; a redirect to http:// would send signed requests (and
+ * take answers) in the clear. */
+function refuseDowngrade(options: Record<string, unknown>): void {
+  if (options.protocol !== "https:") {
+    throw new Error(
+      `refused a redirect to ${String(options.protocol).replace(/:$/, "")}:// (ACME is HTTPS only)`,
+    );
+  }
+}
+
+/** A request to the CA that got no (complete) answer: refused, timed out, TLS failure. */
 class NoAnswerError extends Error {}
 
-/** An error without an answer leaves as a plain Error (no `config`), which acme-client's
- * interceptor passes through untouched: "connect ECONNREFUSED 127.0.0.1:1", not a TypeError. */
-function reportNetworkErrors(http: AxiosAdapter): AxiosAdapter {
+/**
+ * Each request must be answered whole within REQUEST_TIMEOUT_MS. An error without an answer
+ * leaves as a NoAnswerError (no `config`), which acme-client's interceptor passes through
+ * untouched: "connect ECONNREFUSED 127.0.0.1:1", not a TypeError.
+ */
+function boundRequests(http: AxiosAdapter): AxiosAdapter {
   return async (config: InternalAxiosRequestConfig) => {
+    const deadline = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    const signal = config.signal ? AbortSignal.any([config.signal as AbortSignal, deadline]) : deadline;
     try {
-      return await http(config);
+      return await http({ ...config, signal });
     } catch (err) {
       if ((err as { response?: unknown }).response !== undefined) throw err;
-      const message = err instanceof Error ? err.message : String(err);
+      const message = deadline.aborted
+        ? `no complete answer within ${REQUEST_TIMEOUT_MS / 1000} s`
+        : err instanceof Error
+        ? err.message
+        : String(err);
       throw new NoAnswerError(`${config.url}: ${message}`);
     }
   };
