@@ -295,11 +295,15 @@ export class Gateway {
       failing = false;
       const ctx = this.#contextFor(entry);
       this.metrics.connectionAccepted(entry.planned.key);
-      const done = handleConnection(conn, this.#nextId++, ctx).catch((err) => {
-        this.#logger.log("error", "internal_error", { reason: describeError(err) });
-      });
+      // One then() for both outcomes: what a connection holds for its days is counted per tunnel.
+      const done = handleConnection(conn, this.#nextId++, ctx).then(
+        () => void this.#live.delete(conn),
+        (err) => {
+          this.#logger.log("error", "internal_error", { reason: describeError(err) });
+          this.#live.delete(conn);
+        },
+      );
       this.#live.set(conn, done);
-      done.finally(() => this.#live.delete(conn));
     }
   }
 

@@ -87,8 +87,8 @@ class ConnView implements Conn {
   }
 
   /** Native forwarding once the view's own bytes are read (before: the caller's loop reads them). */
-  spliceTo(target: Conn, report: SpliceReport): Promise<void> | undefined {
-    if (this.#unread !== undefined || this.#onRead || !this.#conn.spliceTo) return undefined;
+  spliceTo(target: Conn, report: SpliceReport): boolean {
+    if (this.#unread !== undefined || this.#onRead || !this.#conn.spliceTo) return false;
     // Writing into a view is writing into its connection: the adapter sees its own kind.
     return this.#conn.spliceTo(writeTarget(target), report);
   }

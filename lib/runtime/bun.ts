@@ -209,14 +209,13 @@ class BunConn implements Conn, SocketEvents {
    * adapter, and no parked read per idle direction): `data` callbacks write straight into the
    * target socket; a partial write pauses this socket until the target drains.
    */
-  spliceTo(target: Conn, report: SpliceReport): Promise<void> | undefined {
-    if (!(target instanceof BunConn)) return undefined;
+  spliceTo(target: Conn, report: SpliceReport): boolean {
+    if (!(target instanceof BunConn)) return false;
     this.#inbox.unwatch();
-    return new Promise((resolve, reject) => {
-      this.#splice = { target, report, backlog: undefined, resolve, reject };
-      // Chunks read before the switch go first, in order.
-      this.#pumpSplice();
-    });
+    this.#splice = { target, report, backlog: undefined };
+    // Chunks read before the switch go first, in order.
+    this.#pumpSplice();
+    return true;
   }
 
   /** Forwards queued chunks while the target takes them; ends the splice at EOF. */
@@ -280,8 +279,7 @@ class BunConn implements Conn, SocketEvents {
     const splice = this.#splice;
     if (!splice) return;
     this.#splice = undefined;
-    if (error) splice.reject(error);
-    else splice.resolve();
+    splice.report.ended(error);
   }
 
   // --- called from the socket handlers ---
@@ -377,8 +375,6 @@ interface Splice {
   target: BunConn;
   report: SpliceReport;
   backlog: Uint8Array | undefined;
-  resolve(): void;
-  reject(err: unknown): void;
 }
 
 function wrap(

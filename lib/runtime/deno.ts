@@ -153,22 +153,22 @@ class DenoConn implements Conn {
   }
 
   /** The raw phase: read, write, repeat, as callbacks (see read()); backpressure as the loop. */
-  spliceTo(target: Conn, report: SpliceReport): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let length = 0;
-      const written = () => {
-        report.wrote(length, true);
-        next();
-      };
-      const forward = (chunk: Uint8Array | null) => {
-        if (chunk === null) return resolve();
-        report.reading();
-        length = chunk.length;
-        target.write(chunk).then(written, reject);
-      };
-      const next = () => void this.read().then(forward, reject);
+  spliceTo(target: Conn, report: SpliceReport): boolean {
+    let length = 0;
+    const failed = (err: unknown) => report.ended(err);
+    const written = () => {
+      report.wrote(length, true);
       next();
-    });
+    };
+    const forward = (chunk: Uint8Array | null) => {
+      if (chunk === null) return report.ended(null);
+      report.reading();
+      length = chunk.length;
+      target.write(chunk).then(written, failed);
+    };
+    const next = () => void this.read().then(forward, failed);
+    next();
+    return true;
   }
 
   async write(bytes: Uint8Array): Promise<void> {

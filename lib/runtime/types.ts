@@ -32,11 +32,12 @@ export interface Conn {
   readonly remoteAddr: Addr;
   /**
    * Optional native forwarding for the raw tunnel phase: moves everything this connection
-   * receives into `target` until EOF (resolves) or a socket error (rejects), with the same
-   * backpressure as a read/write loop, telling `report` as bytes move. Returns undefined when
-   * the runtime cannot do it for this pair; the caller then runs a read/write loop.
+   * receives into `target` until EOF or a socket error, with the same backpressure as a
+   * read/write loop, telling `report` as bytes move and once when it ends (report.ended). No
+   * promise: an idle tunnel holds no promise, resolver or reaction for its days. Returns false
+   * when the runtime cannot do it for this pair; the caller then runs a read/write loop.
    */
-  spliceTo?(target: Conn, report: SpliceReport): Promise<void> | undefined;
+  spliceTo?(target: Conn, report: SpliceReport): boolean;
   /**
    * Resolves if the connection fails (reset) before anything more arrives: a client that gave up
    * while its upstream is still being asked. A FIN is not that (a half-close: the peer may still
@@ -66,6 +67,9 @@ export interface SpliceReport {
   reading(): void;
   /** `bytes` more of it were written; `done`: nothing of the chunk waits any more. */
   wrote(bytes: number, done: boolean): void;
+  /** The splice is over, once: null at the source's EOF, else the socket error that ended it.
+   * May be called from within spliceTo() when the source has already ended. */
+  ended(error: unknown): void;
 }
 
 export interface TlsCertificate {

@@ -40,7 +40,7 @@ export interface PipeResult {
 }
 
 /** One direction's counters, read by the watchdog without touching the hot loop; a native splice
- * keeps them through the SpliceReport methods. */
+ * keeps them through the SpliceReport methods, and tells its end to `owner` (the tunnel). */
 export class Direction implements SpliceReport {
   bytes = 0;
   /** The clock's time of the last read. */
@@ -48,9 +48,11 @@ export class Direction implements SpliceReport {
   /** When the write in progress started, 0 when none is. */
   writingSince = 0;
   readonly #clock: Clock;
+  readonly #owner: { relayEnded(d: Direction, error: unknown): void } | undefined;
 
-  constructor(clock: Clock) {
+  constructor(clock: Clock, owner?: { relayEnded(d: Direction, error: unknown): void }) {
     this.#clock = clock;
+    this.#owner = owner;
     this.lastRead = clock.now();
   }
 
@@ -63,6 +65,10 @@ export class Direction implements SpliceReport {
   wrote(bytes: number, done: boolean): void {
     this.bytes += bytes;
     if (done) this.writingSince = 0;
+  }
+
+  ended(error: unknown): void {
+    this.#owner?.relayEnded(this, error);
   }
 }
 
@@ -77,10 +83,14 @@ export class Tunnel implements WatchedTunnel {
   #options: PipeOptions;
   /** Directions that reached EOF. */
   #eofs = 0;
+  /** Directions that are over (EOF passed on, or failed). */
+  #over = 0;
+  /** run()'s resolver: the one promise an idle raw tunnel holds. */
+  #finished: ((result: PipeResult) => void) | undefined;
 
   constructor(client: Conn, upstream: Conn, options: PipeOptions) {
-    this.up = new Direction(options.watchdog.clock);
-    this.down = new Direction(options.watchdog.clock);
+    this.up = new Direction(options.watchdog.clock, this);
+    this.down = new Direction(options.watchdog.clock, this);
     this.#client = client;
     this.#upstream = upstream;
     this.#options = options;
@@ -122,13 +132,26 @@ export class Tunnel implements WatchedTunnel {
     }
   }
 
-  // copy() and relay() return promise chains rather than being async functions: with a native
-  // splice, an idle direction then holds no suspended frames of its own (memory per idle tunnel).
-  copy(from: Conn, to: Conn, d: Direction, source: ClosedBy): Promise<void> {
-    return this.relay(from, to, d).then(
-      () => this.#reachedEof(to, source),
-      (err) => this.fail(err, d, source),
-    );
+  /** Starts moving bytes in direction `d`; relayEnded() follows once it is over. An idle
+   * direction spliced natively holds no promise or closure of its own (memory per idle tunnel). */
+  #start(d: Direction): void {
+    const [from, to] = d === this.up ? [this.#client, this.#upstream] : [this.#upstream, this.#client];
+    this.relay(from, to, d)?.then(() => this.relayEnded(d, null), (err) => this.relayEnded(d, err));
+  }
+
+  /** Direction `d` is over: EOF (null) passes the half-close on, an error ends both directions. */
+  relayEnded(d: Direction, error: unknown): void {
+    const [to, source]: [Conn, ClosedBy] = d === this.up
+      ? [this.#upstream, "client"]
+      : [this.#client, "upstream"];
+    if (error !== null) {
+      this.fail(error, d, source);
+      return this.#directionOver();
+    }
+    const halfClosed = this.#reachedEof(to, source);
+    if (!halfClosed) return this.#directionOver();
+    const over = () => this.#directionOver();
+    halfClosed.then(over, over);
   }
 
   /** EOF from `source`: pass the half-close on; the other direction keeps flowing. When the other
@@ -140,11 +163,12 @@ export class Tunnel implements WatchedTunnel {
     return this.#eofs < 2 ? to.closeWrite() : undefined;
   }
 
-  /** Moves bytes until EOF (a rejection is a socket error). Raw: every chunk as it came. */
-  relay(from: Conn, to: Conn, d: Direction): Promise<void> {
-    // The runtime's native forwarding where it has one, else a read/write loop. A view as the
-    // target (a PROXY header's addresses) is written through to its connection.
-    return from.spliceTo?.(writeTarget(to), d) ?? this.#loop(from, to, d);
+  /** Moves bytes until EOF. Undefined when the runtime's native splice does it (it reports the
+   * end through the direction's ended()); else the read/write loop (a rejection is a socket
+   * error). A view as the target (a PROXY header's addresses) is written through to its
+   * connection. */
+  relay(from: Conn, to: Conn, d: Direction): Promise<void> | undefined {
+    return from.spliceTo?.(writeTarget(to), d) ? undefined : this.#loop(from, to, d);
   }
 
   async #loop(from: Conn, to: Conn, d: Direction): Promise<void> {
@@ -166,21 +190,26 @@ export class Tunnel implements WatchedTunnel {
 
   /** Runs both directions until they end, watched for timeouts (and shutdown: Watchdog.abortAll). */
   run(): Promise<PipeResult> {
-    const { watchdog } = this.#options;
-    watchdog.watch(this);
-    return Promise.all([
-      this.copy(this.#client, this.#upstream, this.up, "client"),
-      this.copy(this.#upstream, this.#client, this.down, "upstream"),
-    ]).finally(() => {
-      watchdog.unwatch(this);
-      this.#client.close();
-      this.#upstream.close();
-    }).then(() => ({
+    this.#options.watchdog.watch(this);
+    return new Promise((resolve) => {
+      this.#finished = resolve;
+      this.#start(this.up);
+      this.#start(this.down);
+    });
+  }
+
+  /** Once both directions are over: both sockets closed, the result handed to run()'s caller. */
+  #directionOver(): void {
+    if (++this.#over < 2) return;
+    this.#options.watchdog.unwatch(this);
+    this.#client.close();
+    this.#upstream.close();
+    this.#finished!({
       upBytes: this.up.bytes,
       downBytes: this.down.bytes,
       closedBy: this.closedBy ?? "proxy",
       ...(this.reason ? { reason: this.reason } : {}),
-    }));
+    });
   }
 }
 

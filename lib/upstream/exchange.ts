@@ -40,7 +40,7 @@ export interface ExchangeOptions {
   /** What the balancing policy may know about this request (client address, hash key). */
   pick: PickContext;
   /** The client connection's addresses, for the PROXY header of `send_proxy_protocol`. */
-  addrs: { source: Addr; dest: Addr };
+  addrs(): { source: Addr; dest: Addr };
   /** False when the request body is streamed after the head: then an upstream that closed
    * without answering may have consumed part of it, and the request cannot be replayed. */
   replayable: boolean;
@@ -96,7 +96,7 @@ async function firstAnswer(
   const tried = new Set<string>();
   // The PROXY header goes first, in the same write as the request head.
   const version = group.config.send_proxy_protocol;
-  const proxyHeader = version ? encodeProxyHeader(version, options.addrs) : new Uint8Array(0);
+  const proxyHeader = version ? encodeProxyHeader(version, options.addrs()) : new Uint8Array(0);
   const bytes = concat(proxyHeader, concat(request.head, request.rest));
   let lastError: UpstreamError | undefined;
   for (let attempts = 0; attempts <= group.retries; attempts++) {

@@ -144,11 +144,14 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     const a = await pair(runtime);
     const b = await pair(runtime);
     // The tunnel's own direction counters, kept through the SpliceReport calls.
-    const stats = new Direction(systemClock);
+    let spliceEnded!: (error: unknown) => void;
+    const spliceOver = new Promise<unknown>((resolve) => spliceEnded = resolve);
+    const stats = new Direction(systemClock, { relayEnded: (_d, error) => spliceEnded(error) });
     const forward = async () => {
-      const native = a.server.spliceTo?.(b.client, stats);
-      if (native) await native;
-      else {
+      if (a.server.spliceTo?.(b.client, stats)) {
+        const error = await spliceOver;
+        if (error !== null) throw error;
+      } else {
         for (let chunk = await a.server.read(); chunk !== null; chunk = await a.server.read()) {
           stats.reading();
           await b.client.write(chunk);

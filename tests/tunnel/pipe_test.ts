@@ -110,8 +110,8 @@ Deno.test("pipe: the watchdog's abortAll (shutdown) ends open tunnels, and later
 class SplicingPeer extends Peer {
   readonly splicedInto: Conn[] = [];
 
-  spliceTo(target: Conn, report: SpliceReport): Promise<void> | undefined {
-    if (!(target instanceof SplicingPeer)) return undefined;
+  spliceTo(target: Conn, report: SpliceReport): boolean {
+    if (!(target instanceof SplicingPeer)) return false;
     this.splicedInto.push(target);
     const forward = async () => {
       for (let chunk = await this.read(); chunk !== null; chunk = await this.read()) {
@@ -120,7 +120,8 @@ class SplicingPeer extends Peer {
         report.wrote(chunk.length, true);
       }
     };
-    return forward();
+    forward().then(() => report.ended(null), (err) => report.ended(err));
+    return true;
   }
 }
 

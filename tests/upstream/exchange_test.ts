@@ -83,7 +83,7 @@ async function exchange(group: UpstreamGroup, dialled: string[] = [], expect: Ex
       return Promise.resolve();
     },
     pick: { clientIp: undefined, hashKey: () => undefined },
-    addrs: { source: CLIENT, dest: CLIENT },
+    addrs: () => ({ source: CLIENT, dest: CLIENT }),
     replayable: true,
     onAttemptFailed: (err) => failed.push(err.upstream),
   }).catch((err: Error) => err);
