@@ -28,7 +28,7 @@ import type { IdleClients } from "./passthrough/idle_clients.ts";
 import { PoolableConn } from "./upstream/pool.ts";
 import { getHeader } from "./http/headers.ts";
 import { BodyCutter, relayBody, settledWithin } from "./passthrough/body.ts";
-import { tunnel, type TunnelContext } from "./tunnel/tunnel.ts";
+import { tunnel, type TunnelContext, type TunnelResult } from "./tunnel/tunnel.ts";
 import type { AuthRegistry } from "./admit/auth/route_auth.ts";
 import { redactPath, redactText } from "./admit/auth/token.ts";
 import { concat } from "./net/bytes.ts";
@@ -70,26 +70,37 @@ export interface ConnectionContext extends TunnelContext {
   idleClients: IdleClients;
   /** The routes' authentication (auth:) of this configuration generation. */
   auth: AuthRegistry;
+  /** Told once a connection whose handshake opened a tunnel has ended (see handleConnection). */
+  tunnelClosed(accepted: Conn): void;
 }
 
-export async function handleConnection(accepted: Conn, id: number, ctx: ConnectionContext): Promise<void> {
+/**
+ * Serves one accepted connection. Resolves once it is over, false; or once a tunnel opened, true:
+ * the tunnel's end then comes through ctx.tunnelClosed, so that an idle tunnel holds no promise
+ * chain of this function's for its days (memory per idle tunnel is a headline figure).
+ */
+export async function handleConnection(accepted: Conn, id: number, ctx: ConnectionContext): Promise<boolean> {
   const started = Date.now();
   // An idle kept-alive connection gives its slot to a new client rather than have it refused.
   if (ctx.limits.full) ctx.idleClients.evictOldest();
   const admitted = await admitClient(accepted, id, ctx);
-  if (admitted === null) return;
-  let record = new ConnectionRecord(admitted, id, started, ctx, 0);
+  if (admitted === null) return false;
+  let record = new ConnectionRecord(accepted, admitted, id, started, ctx, 0);
   let first: Uint8Array | undefined;
   while (true) {
     let opened: Opened | undefined;
     let next: KeptAlive | undefined;
     try {
       const request = await readRequest(record, ctx, first);
-      if (request !== null && !await answeredChallenge(record, request, ctx)) {
+      // The optional steps are awaited only when configured: each async call is a promise and a
+      // suspension more per handshake.
+      const challenged = request !== null && ctx.acmeChallenge !== undefined &&
+        await answeredChallenge(record, request, ctx.acmeChallenge);
+      if (request !== null && !challenged) {
         const route = routeRequest(ctx.servers, request.head);
         record.routed(route);
         checkRouteAccess(route, admitted.clientIp, request.head);
-        await authenticate(record, request, route, ctx);
+        if (route.auth) await authenticate(record, request, route, ctx);
         if (route.answer) await answerItself(record, request, route, route.answer, ctx);
         else if (request.websocket) opened = await upgrade(record, request, route, ctx);
         else next = await passThrough(record, request, route, ctx);
@@ -98,15 +109,13 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
       await record.reject(err);
     }
     if (opened) {
-      // The tunnel phase as a promise chain: an idle tunnel (days, thousands of them) then parks
-      // no suspended frame of this function.
-      // then(), not catch().finally(): fewer promises and closures held for the tunnel's days.
-      return runTunnel(record, opened, ctx).then(
-        () => record.finish(),
-        (err) => record.reject(err).then(() => record.finish()),
-      );
+      startTunnel(record, opened, ctx);
+      return true;
     }
-    if (!next) return record.finish();
+    if (!next) {
+      record.finish();
+      return false;
+    }
     record.finishRequest();
     first = next.rest.length > 0 ? next.rest : await awaitNextRequest(admitted.client, {
       timeoutMs: next.timeoutMs,
@@ -114,8 +123,11 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
       idle: ctx.idleClients,
       release: admitted.release,
     }) ?? undefined;
-    if (first === undefined) return record.closeClient();
-    record = new ConnectionRecord(admitted, id, Date.now(), ctx, record.served + 1);
+    if (first === undefined) {
+      record.closeClient();
+      return false;
+    }
+    record = new ConnectionRecord(accepted, admitted, id, Date.now(), ctx, record.served + 1);
   }
 }
 
@@ -217,10 +229,10 @@ async function readRequest(
 async function answeredChallenge(
   record: ConnectionRecord,
   request: ClientRequest,
-  ctx: ConnectionContext,
+  challenges: ChallengeLookup,
 ): Promise<boolean> {
-  const token = ctx.acmeChallenge && challengeToken(request.head.method, request.head.path);
-  const keyAuthorization = token && await ctx.acmeChallenge!(token);
+  const token = challengeToken(request.head.method, request.head.path);
+  const keyAuthorization = token && await challenges(token);
   if (!keyAuthorization) return false;
   record.answering();
   Object.assign(record.fields, { status: 200, closed_by: "proxy", answer: "acme-challenge" });
@@ -490,7 +502,8 @@ async function relayAnswer(
   return relayed;
 }
 
-function runTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionContext): Promise<void> {
+/** The tunnel phase: runs until both sides are done, then the record ends the connection. */
+function startTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionContext): void {
   const { route, address, early } = opened;
   const { fields } = record;
   ctx.logger.log("info", "tunnel_open", {
@@ -516,28 +529,17 @@ function runTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionCont
     ? connView(opened.upstream, { unread: opened.late })
     : opened.upstream;
   const written = tracked ? 0 : early.length;
-  // The tunnel's closure keeps numbers, not `opened` and its buffers.
-  const downBytes = opened.downBytes;
+  // The record keeps numbers, not `opened` and its buffers.
+  record.tunnelling(written, opened.downBytes);
   // The record is the tunnel's owner in the admin's list (GET /tunnels.json).
   const expiresAt = opened.expiresAt;
   const piped = () => tunnel(client, upstream, route, ctx, record, expiresAt);
-  const tunnelled = written > 0 ? opened.upstream.write(early).then(piped) : piped();
-  return tunnelled.then((result) => {
-    Object.assign(fields, {
-      up_bytes: written + result.upBytes,
-      down_bytes: downBytes + result.downBytes,
-      closed_by: result.closedBy,
-      reason: result.reason,
-      up_messages: result.upMessages,
-      down_messages: result.downMessages,
-      close_code: result.closeCode,
-    });
-    if (/_(protocol_error|ping_timeout)$/.test(result.reason ?? "")) {
-      const { reason, closeCode: code, closeReason: detail } = result;
-      ctx.logger.log("warn", "ws_close", { id: record.id, reason, code, detail });
-    }
-    ctx.metrics.tunnelClosed(route.path, route.upstream, address, (Date.now() - record.started) / 1000);
-  });
+  whenTunnelEnds(written > 0 ? opened.upstream.write(early).then(piped) : piped(), record);
+}
+
+/** A function of its own, so that its two callbacks keep `record` alive and nothing else. */
+function whenTunnelEnds(tunnelled: Promise<TunnelResult>, record: ConnectionRecord): void {
+  tunnelled.then((result) => record.tunnelEnded(result), (err) => record.tunnelFailed(err));
 }
 
 /** A refused client gets this long to send its head before it is answered anyway. */
@@ -584,8 +586,14 @@ class ConnectionRecord implements TunnelOwner {
   #route: RouteConfig | undefined;
   /** Bytes of an answer went to the client: an error can then only close the connection. */
   #answering = false;
+  /** A tunnel's bytes that did not go through it: early bytes written ahead, and what came
+   * with the 101. */
+  #upAhead = 0;
+  #downAhead = 0;
 
   constructor(
+    /** The connection as accepted (before a PROXY header's view): the gateway's key for it. */
+    readonly accepted: Conn,
     readonly admitted: Admitted,
     readonly id: number,
     readonly started: number,
@@ -647,6 +655,55 @@ class ConnectionRecord implements TunnelOwner {
 
   answering(): void {
     this.#answering = true;
+  }
+
+  /** The tunnel starts: what moved outside it, for the access record. */
+  tunnelling(upAhead: number, downAhead: number): void {
+    this.#upAhead = upAhead;
+    this.#downAhead = downAhead;
+  }
+
+  /** The tunnel ended: its figures into the access record, then the connection's end. */
+  tunnelEnded(result: TunnelResult): void {
+    try {
+      this.#recordTunnel(result);
+    } finally {
+      this.#tunnelOver();
+    }
+  }
+
+  #recordTunnel(result: TunnelResult): void {
+    const { fields, ctx } = this;
+    const route = this.#route!;
+    Object.assign(fields, {
+      up_bytes: this.#upAhead + result.upBytes,
+      down_bytes: this.#downAhead + result.downBytes,
+      closed_by: result.closedBy,
+      reason: result.reason,
+      up_messages: result.upMessages,
+      down_messages: result.downMessages,
+      close_code: result.closeCode,
+    });
+    if (/_(protocol_error|ping_timeout)$/.test(result.reason ?? "")) {
+      const { reason, closeCode: code, closeReason: detail } = result;
+      ctx.logger.log("warn", "ws_close", { id: this.id, reason, code, detail });
+    }
+    const server = String(fields.upstream);
+    ctx.metrics.tunnelClosed(route.path, route.upstream, server, (Date.now() - this.started) / 1000);
+  }
+
+  /** The tunnel could not start or run (its early bytes could not be written). */
+  tunnelFailed(err: unknown): void {
+    this.reject(err).then(() => this.#tunnelOver());
+  }
+
+  #tunnelOver(): void {
+    try {
+      this.finish();
+    } finally {
+      // Whatever went wrong, the gateway must not wait for this connection at shutdown.
+      this.ctx.tunnelClosed(this.accepted);
+    }
   }
 
   /** Answers an error (unless an answer already started) and logs why. */

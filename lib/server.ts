@@ -54,7 +54,10 @@ export class Gateway {
   #generation: Generation;
   #plan: Map<string, PlannedListener>;
   #listeners = new Map<string, OpenListener>();
-  #live = new Map<Conn, Promise<void>>();
+  /** Connections being handled (handshakes and tunnels): no promise of their own while they live. */
+  #live = new Set<Conn>();
+  /** Called when #live becomes empty, while shutdown waits for that. */
+  #allClosed: (() => void) | undefined;
   /** Aborted when draining starts: frame-tracking tunnels send Close 1001 then, not at the timeout. */
   #drain = new AbortController();
   #watchdog = new Watchdog();
@@ -295,16 +298,27 @@ export class Gateway {
       failing = false;
       const ctx = this.#contextFor(entry);
       this.metrics.connectionAccepted(entry.planned.key);
-      // One then() for both outcomes: what a connection holds for its days is counted per tunnel.
-      const done = handleConnection(conn, this.#nextId++, ctx).then(
-        () => void this.#live.delete(conn),
+      this.#live.add(conn);
+      // Settles at the end of the handshake phase; a tunnel's end comes through tunnelClosed.
+      handleConnection(conn, this.#nextId++, ctx).then(
+        (tunnelled) => tunnelled || this.#closed(conn),
         (err) => {
           this.#logger.log("error", "internal_error", { reason: describeError(err) });
-          this.#live.delete(conn);
+          this.#closed(conn);
         },
       );
-      this.#live.set(conn, done);
     }
+  }
+
+  /** A connection is over (called again for one already gone: nothing happens). */
+  #closed = (conn: Conn): void => {
+    if (this.#live.delete(conn) && this.#live.size === 0) this.#allClosed?.();
+  };
+
+  /** Resolves once no connection is left. */
+  #liveClosed(): Promise<void> {
+    if (this.#live.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#allClosed = resolve);
   }
 
   /** Looked up per connection: a reload switches what the next connection gets. Shared by the
@@ -329,6 +343,7 @@ export class Gateway {
       ...(this.#acme && !entry.planned.tlsExpected ? { acmeChallenge: this.#acme.challenge } : {}),
       retired: generation.retired.signal,
       idleClients: this.#idleClients,
+      tunnelClosed: this.#closed,
     };
     entry.context = { generation, ctx };
     return ctx;
@@ -359,18 +374,15 @@ export class Gateway {
     const expired = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), timeoutMs);
     });
-    const drained = (async () => {
-      while (this.#live.size > 0) await Promise.all(this.#live.values());
-      return false;
-    })();
+    const drained = this.#liveClosed().then(() => false);
     const timedOut = await Promise.race([drained, expired]);
     clearTimeout(timer);
     const forced = timedOut ? this.#live.size : 0;
     if (timedOut) {
       // Tunnels record "shutdown" as their reason; handshakes in progress are simply closed.
       this.#watchdog.abortAll("shutdown");
-      for (const conn of this.#live.keys()) conn.close();
-      await Promise.all(this.#live.values());
+      for (const conn of this.#live) conn.close();
+      await this.#liveClosed();
     }
     return { forced };
   }

@@ -19,7 +19,8 @@ export interface Answer {
   rest: Uint8Array;
 }
 
-function isInterim(status: number): boolean {
+/** A 1xx other than 101: the final answer is still to come. */
+export function isInterim(status: number): boolean {
   return status >= 100 && status < 200 && status !== 101;
 }
 

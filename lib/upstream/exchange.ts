@@ -18,7 +18,7 @@ import { concat } from "../net/bytes.ts";
 import { connView } from "../net/conn_view.ts";
 import { readHead } from "../http/read_head.ts";
 import { encodeProxyHeader } from "../net/proxy_protocol.ts";
-import { type Answer, checkFinalAnswer, type Expect, skipInterim } from "./answer.ts";
+import { type Answer, checkFinalAnswer, type Expect, isInterim, skipInterim } from "./answer.ts";
 import type { LimitsConfig } from "../config/schema.ts";
 import type { PickContext } from "../balance/balancer.ts";
 import type { Addr, Conn, Net } from "../runtime/types.ts";
@@ -71,7 +71,8 @@ export async function exchangeWithUpstream(
   const first = await firstAnswer(net, group, request, options);
   const address = first.lease.server.config.address;
   try {
-    const final = await skipInterim(first.conn, first, {
+    // A 101 or a final answer first, as almost always: no interim loop to enter.
+    const final = !isInterim(first.response.status) ? first : await skipInterim(first.conn, first, {
       limits: options.limits,
       address,
       relay: options.relayInterim,
