@@ -21,18 +21,20 @@ export interface ForwardedInfo {
  * (when host is given) and X-Real-IP, replacing incoming ones.
  * Without a host, an incoming X-Forwarded-Host is dropped rather than passed on unchecked.
  */
+const FORWARDED_NAMES: ReadonlySet<string> = new Set([
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-real-ip",
+]);
+
 export function addForwardedHeaders(headers: Header[], info: ForwardedInfo): Header[] {
   const chain = (name: string, last: string) => {
-    const incoming = info.trustIncoming ? getHeaderValues(headers, name) : [];
-    return [...incoming.filter((value) => value !== ""), last].join(", ");
+    if (!info.trustIncoming) return last;
+    return [...getHeaderValues(headers, name).filter((value) => value !== ""), last].join(", ");
   };
-  const result = withoutHeaders(headers, [
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-real-ip",
-  ]);
+  const result = withoutHeaders(headers, FORWARDED_NAMES);
   result.push({ name: "Forwarded", value: chain("forwarded", forwardedElement(info)) });
   result.push({ name: "X-Forwarded-For", value: chain("x-forwarded-for", info.clientIp) });
   result.push({ name: "X-Forwarded-Proto", value: info.proto });

@@ -56,7 +56,8 @@ const ABSOLUTE_FORM = /^(?:https?|wss?):\/\/([^/?]*)(.*)$/i;
 const CONTENT_LENGTH = /^[0-9]{1,15}$/;
 
 export function parseRequestHead(bytes: Uint8Array, options: ParseOptions = {}): RequestHead {
-  const [line, fields] = splitHead(bytes, options);
+  const lines = splitHead(bytes, options);
+  const line = lines[0]!;
   const first = line.indexOf(" ");
   if (first === -1) {
     throw new HeadParseError(`Cannot parse request line: missing request target in ${show(line)}`);
@@ -73,7 +74,7 @@ export function parseRequestHead(bytes: Uint8Array, options: ParseOptions = {}):
   const version = parseVersion(line.slice(second + 1), "request line");
   if (!isToken(method)) throw new HeadParseError(`Invalid method: ${show(method)}`);
   const path = originPath(method, target);
-  const headers = fields.map(parseField);
+  const headers = parseFields(lines);
   checkHost(headers, version);
   checkSingleValued(headers);
   checkAbsoluteHost(target, headers);
@@ -82,7 +83,8 @@ export function parseRequestHead(bytes: Uint8Array, options: ParseOptions = {}):
 }
 
 export function parseResponseHead(bytes: Uint8Array, options: ParseOptions = {}): ResponseHead {
-  const [line, fields] = splitHead(bytes, options);
+  const lines = splitHead(bytes, options);
+  const line = lines[0]!;
   const space = line.indexOf(" ");
   const version = parseVersion(space === -1 ? line : line.slice(0, space), "status line");
   const code = line.slice(space + 1, space + 4);
@@ -95,7 +97,7 @@ export function parseResponseHead(bytes: Uint8Array, options: ParseOptions = {})
   const reason = after.slice(1);
   const bad = findControl(reason);
   if (bad !== -1) throw new HeadParseError(`Invalid reason phrase: control character 0x${hex(bad)}`);
-  const headers = fields.map(parseField);
+  const headers = parseFields(lines);
   checkFraming(headers, version);
   return { version, status, reason, headers };
 }
@@ -114,7 +116,8 @@ export function serializeResponseHead(
 }
 
 /** Checks limits and line endings, then returns the start line and the field lines. */
-function splitHead(bytes: Uint8Array, options: ParseOptions): [string, string[]] {
+/** The start line first, then the field lines (one array: no copy of the fields). */
+function splitHead(bytes: Uint8Array, options: ParseOptions): string[] {
   const text = decodeBytes(bytes);
   const maxLine = options.maxRequestLine ?? DEFAULT_MAX_REQUEST_LINE;
   const lineLength = firstLineLength(text);
@@ -128,13 +131,14 @@ function splitHead(bytes: Uint8Array, options: ParseOptions): [string, string[]]
     if (text.charCodeAt(i - 1) !== 0x0d) throw new HeadParseError(`Bare LF in head at byte ${i}`);
   }
   if (!text.endsWith("\r\n\r\n")) throw new HeadParseError("Head does not end with CRLF CRLF");
-  const [line = "", ...fields] = text.slice(0, -4).split("\r\n");
-  if (line === "") throw new HeadParseError("Cannot parse start line: empty line");
+  const lines = text.slice(0, -4).split("\r\n");
+  if (lines[0] === "") throw new HeadParseError("Cannot parse start line: empty line");
   const maxHeaders = options.maxHeaders ?? DEFAULT_MAX_HEADERS;
-  if (fields.length > maxHeaders) {
-    throw new HeadParseError(`Too many header fields: ${fields.length} (limit ${maxHeaders})`, 431);
+  const fields = lines.length - 1;
+  if (fields > maxHeaders) {
+    throw new HeadParseError(`Too many header fields: ${fields} (limit ${maxHeaders})`, 431);
   }
-  return [line, fields];
+  return lines;
 }
 
 function firstLineLength(text: string): number {
@@ -178,6 +182,12 @@ function originPath(method: string, target: string): string {
   return rest.startsWith("?") ? `/${rest}` : rest;
 }
 
+function parseFields(lines: string[]): Header[] {
+  const headers: Header[] = [];
+  for (let i = 1; i < lines.length; i++) headers.push(parseField(lines[i]!));
+  return headers;
+}
+
 function parseField(line: string): Header {
   const first = line.charCodeAt(0);
   if (first === SP || first === HTAB) {
@@ -193,7 +203,7 @@ function parseField(line: string): Header {
     throw new HeadParseError(`Invalid header name: whitespace before colon in ${show(name)}`);
   }
   if (!isToken(name)) throw new HeadParseError(`Invalid header name: ${show(name)}`);
-  const value = trimOws(line.slice(colon + 1));
+  const value = trimOws(line, colon + 1);
   const bad = findControl(value);
   if (bad !== -1) {
     throw new HeadParseError(`Invalid header value for ${name}: control character 0x${hex(bad)}`);
@@ -294,25 +304,43 @@ function decodeBytes(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");
 }
 
+/** Writes the head straight into its bytes: no string per line, no rope to flatten (this runs
+ * for every request the gateway reissues). */
 function serializeHead(startLine: string, headers: Header[]): Uint8Array {
-  let text = `${startLine}\r\n`;
+  let length = startLine.length + 4; // the start line's CRLF and the blank line's
+  for (const { name, value } of headers) length += name.length + value.length + 4;
+  const bytes = new Uint8Array(length);
+  let at = put(bytes, 0, startLine, false);
+  bytes[at++] = CR;
+  bytes[at++] = LF;
   for (const { name, value } of headers) {
-    // A CR or LF would let a value start a line of its own (header injection).
-    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) {
-      throw new TypeError(`Header ${JSON.stringify(name)} contains CR or LF`);
-    }
-    text += `${name}: ${value}\r\n`;
+    at = put(bytes, at, name, true);
+    bytes[at++] = COLON;
+    bytes[at++] = SP;
+    at = put(bytes, at, value, true);
+    bytes[at++] = CR;
+    bytes[at++] = LF;
   }
-  return encodeBytes(`${text}\r\n`);
+  bytes[at++] = CR;
+  bytes[at] = LF;
+  return bytes;
 }
 
-/** The inverse of decodeBytes; a char above 0xFF has no byte, so it is a caller's bug. */
-function encodeBytes(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
+const CR = 0x0d;
+const LF = 0x0a;
+const COLON = 0x3a;
+
+/** Copies `text` one byte per char (the inverse of decodeBytes). A char above 0xFF has no byte,
+ * so it is a caller's bug; in a header a CR or LF would let a value start a line of its own
+ * (header injection). */
+function put(bytes: Uint8Array, at: number, text: string, header: boolean): number {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code > 0xff) throw new RangeError(`Character U+${code.toString(16)} cannot be sent in a head`);
-    bytes[i] = code;
+    if (header && (code === CR || code === LF)) {
+      throw new TypeError(`Header ${JSON.stringify(text)} contains CR or LF`);
+    }
+    bytes[at++] = code;
   }
-  return bytes;
+  return at;
 }

@@ -12,9 +12,10 @@ export interface Header {
 const SP = 0x20;
 const HTAB = 0x09;
 
-/** Strips optional whitespace (SP / HTAB only: String.trim would also eat 0xA0, which is obs-text). */
-export function trimOws(text: string): string {
-  let start = 0;
+/** Strips optional whitespace (SP / HTAB only: String.trim would also eat 0xA0, which is obs-text)
+ * from `text`, or from its part after `from` (a field's value after the colon, in one slice). */
+export function trimOws(text: string, from = 0): string {
+  let start = from;
   let end = text.length;
   while (start < end && isOws(text.charCodeAt(start))) start++;
   while (end > start && isOws(text.charCodeAt(end - 1))) end--;
@@ -70,10 +71,21 @@ export function hasToken(headers: Header[], name: string, token: string): boolea
   return getTokenList(headers, name).some((item) => item.toLowerCase() === wanted);
 }
 
-/** A copy without the fields whose names (given in lowercase) are listed. */
+/** A copy without the fields whose names (given in lowercase) are listed. A Set is used as is:
+ * callers with a fixed list build it once (this runs several times per handshake). */
 export function withoutHeaders(headers: Header[], names: Iterable<string>): Header[] {
-  const drop = new Set(names);
-  return headers.filter((header) => !drop.has(header.name.toLowerCase()));
+  const drop = names instanceof Set ? names as ReadonlySet<string> : new Set(names);
+  return headers.filter((header) => !drop.has(lowerName(header.name)));
+}
+
+/** A field name in lowercase, without a new string when it already is (as HTTP/2-era clients
+ * send them) or has no letter that changes. */
+function lowerName(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code >= 0x41 && code <= 0x5a) return name.toLowerCase();
+  }
+  return name;
 }
 
 /**

@@ -28,22 +28,32 @@ function isProtected(name: string): boolean {
 
 /** Removes the table's headers and every header named in Connection; `keep` (lowercase names) survives. */
 export function removeHopByHop(headers: Header[], options: { keep?: string[] } = {}): Header[] {
-  const drop = new Set<string>(HOP_BY_HOP_HEADERS);
+  const keep = options.keep ?? [];
+  // The usual lists are built once (this runs once per request); copied only to add to them.
+  let drop: ReadonlySet<string> = keep.length === 0
+    ? HOP_BY_HOP
+    : keep.length === 1 && keep[0] === "transfer-encoding"
+    ? HOP_BY_HOP_BUT_FRAMING
+    : new Set(HOP_BY_HOP_HEADERS.filter((name) => !keep.includes(name)));
   for (const token of getTokenList(headers, "connection")) {
     const name = token.toLowerCase();
-    if (!isProtected(name)) drop.add(name);
+    if (isProtected(name) || drop.has(name) || keep.includes(name)) continue;
+    drop = new Set(drop).add(name);
   }
-  for (const name of options.keep ?? []) drop.delete(name);
   return withoutHeaders(headers, drop);
 }
 
+const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
+const HOP_BY_HOP_BUT_FRAMING: ReadonlySet<string> = new Set(
+  HOP_BY_HOP_HEADERS.filter((name) => name !== "transfer-encoding"),
+);
+
 /** Headers for the upstream Upgrade request: hop-by-hop removed, then `Upgrade: websocket` and `Connection: Upgrade`. */
 export function upgradeRequestHeaders(headers: Header[]): Header[] {
-  return [
-    ...removeHopByHop(headers),
-    { name: "Upgrade", value: "websocket" },
-    { name: "Connection", value: "Upgrade" },
-  ];
+  // removeHopByHop's list is a fresh copy: appended to in place.
+  const sent = removeHopByHop(headers);
+  sent.push({ name: "Upgrade", value: "websocket" }, { name: "Connection", value: "Upgrade" });
+  return sent;
 }
 
 /** Headers for a plain HTTP message on a persistent connection: the body is relayed verbatim, so
