@@ -3,6 +3,7 @@
  * `tunnel_open` and `access` records. A trusted proxy's ID is kept (one request, one ID across
  * the hops); anyone else's is replaced, so a client cannot plant an ID in the backend's logs.
  */
+import { Buffer } from "node:buffer";
 import { getHeaderValues, type Header } from "./headers.ts";
 
 /** What a kept ID may look like: visible ASCII, at most this long. */
@@ -20,18 +21,16 @@ export function requestIdFor(headers: readonly Header[], name: string, trusted: 
 }
 
 /** Random bytes drawn in batches: one getRandomValues call per 256 IDs instead of one each. */
-const POOL = new Uint8Array(4096);
+const POOL = Buffer.alloc(4096);
 let used = POOL.length;
-const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
-/** 128 random bits as 32 lower-case hex digits (like nginx's $request_id). */
+/** 128 random bits as 32 lower-case hex digits (like nginx's $request_id), in one native call
+ * rather than a string built from sixteen pieces. */
 export function newRequestId(): string {
   if (used === POOL.length) {
     crypto.getRandomValues(POOL);
     used = 0;
   }
-  let id = "";
-  const end = used + 16;
-  for (; used < end; used++) id += HEX[POOL[used]!];
-  return id;
+  used += 16;
+  return POOL.toString("hex", used - 16, used);
 }
