@@ -117,6 +117,23 @@ export class Tunnel implements WatchedTunnel {
     return undefined;
   }
 
+  /** When overdue() could next give a reason (see WatchedTunnel.checkAt): a write that starts
+   * later times out later, and reads only move the read and idle deadlines later. */
+  checkAt(now: number): number {
+    const { readTimeout, sendTimeout, idleTimeout, expiresAt } = this.#options;
+    let at = expiresAt ?? Infinity;
+    if (readTimeout > 0) at = Math.min(at, this.down.lastRead + readTimeout);
+    if (idleTimeout > 0) at = Math.min(at, Math.max(this.up.lastRead, this.down.lastRead) + idleTimeout);
+    if (sendTimeout > 0) {
+      const writing = Math.min(this.up.writingSince || now, this.down.writingSince || now);
+      at = Math.min(at, writing + sendTimeout);
+    }
+    return at;
+  }
+
+  /** The watchdog's mark (WatchedTunnel.watchSlot). */
+  watchSlot: number | undefined;
+
   /** Ends both directions at once; the first reason wins. */
   abort(closedBy: ClosedBy, reason: string): void {
     this.note(closedBy, reason);

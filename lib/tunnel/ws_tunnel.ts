@@ -119,6 +119,25 @@ class WsTunnel extends Tunnel {
     return { up: this.#up.messages, down: this.#down.messages };
   }
 
+  /** As the raw tunnel's, and no later than a keepalive Ping to send or one unanswered for too long. */
+  override checkAt(now: number): number {
+    const at = super.checkAt(now);
+    const { pingInterval, pingTimeout } = this.#options;
+    if (pingInterval <= 0 || this.#closing) return at;
+    return Math.min(
+      at,
+      this.#pingDue(now, this.#up, pingInterval, pingTimeout),
+      this.#pingDue(now, this.#down, pingInterval, pingTimeout),
+    );
+  }
+
+  #pingDue(now: number, flow: Flow, pingInterval: number, pingTimeout: number): number {
+    if (flow.ended) return Infinity;
+    if (flow.pingQueued) return now;
+    const next = flow.heardAt + pingInterval;
+    return flow.pingSentAt > 0 ? Math.min(next, flow.pingSentAt + pingTimeout) : next;
+  }
+
   override overdue(now: number): string | undefined {
     // Once closing, the grace timer decides.
     if (this.#closing) return undefined;

@@ -1,0 +1,79 @@
+/** Watchdog: a sweep looks at the tunnels whose time may have come, not at every open tunnel. */
+import assert from "node:assert/strict";
+import { SWEEP_MS, Watchdog, type WatchedTunnel } from "../../lib/tunnel/watchdog.ts";
+import { ManualClock } from "../_clock.ts";
+
+/** A tunnel that is overdue from `deadline` on, and counts how often it was asked. */
+class FakeTunnel implements WatchedTunnel {
+  asked = 0;
+  aborted: string | undefined;
+  watchSlot: number | undefined;
+  readonly up = { bytes: 0 };
+  readonly down = { bytes: 0 };
+
+  constructor(public deadline: number, private readonly watchdog: Watchdog) {}
+
+  checkAt(_now: number): number {
+    return this.deadline;
+  }
+
+  overdue(now: number): string | undefined {
+    this.asked++;
+    return now >= this.deadline ? "read_timeout" : undefined;
+  }
+
+  abort(_closedBy: "proxy", reason: string): void {
+    this.aborted ??= reason;
+    this.watchdog.unwatch(this);
+  }
+}
+
+const DAY = 86_400_000;
+
+Deno.test("watchdog: 1,000 idle tunnels with day-long deadlines are looked at about once a minute, not every sweep", async () => {
+  const clock = new ManualClock();
+  const watchdog = new Watchdog(clock);
+  const tunnels = Array.from({ length: 1000 }, () => new FakeTunnel(clock.now() + DAY, watchdog));
+  for (const tunnel of tunnels) watchdog.watch(tunnel);
+  await clock.advance(120_000); // 480 sweeps
+  const asked = tunnels.reduce((sum, t) => sum + t.asked, 0);
+  assert.ok(asked <= 1000 * 2, `asked ${asked} times, expected about 2 per tunnel`);
+  assert.ok(asked >= 1000, "each was looked at again within the horizon");
+  assert.equal(tunnels.filter((t) => t.aborted).length, 0);
+  for (const tunnel of tunnels) watchdog.unwatch(tunnel);
+});
+
+Deno.test("watchdog: a deadline is still caught within one sweep, also one moved later meanwhile", async () => {
+  const clock = new ManualClock();
+  const watchdog = new Watchdog(clock);
+  const soon = new FakeTunnel(clock.now() + 10_000, watchdog);
+  const moved = new FakeTunnel(clock.now() + 10_000, watchdog);
+  watchdog.watch(soon);
+  watchdog.watch(moved);
+  await clock.advance(5_000);
+  moved.deadline = clock.now() + 20_000; // bytes moved: its read deadline moved on
+  await clock.advance(5_000 + SWEEP_MS);
+  assert.equal(soon.aborted, "read_timeout");
+  assert.equal(moved.aborted, undefined, "looked at on its old deadline, put back for the new one");
+  const askedBefore = moved.asked;
+  await clock.advance(15_000 - 2 * SWEEP_MS);
+  assert.equal(moved.aborted, undefined);
+  await clock.advance(2 * SWEEP_MS);
+  assert.equal(moved.aborted, "read_timeout");
+  assert.ok(moved.asked - askedBefore <= 3, `asked ${moved.asked - askedBefore} times between its deadlines`);
+});
+
+Deno.test("watchdog: a tunnel without checkAt is asked every sweep; unwatch takes it out of the wheel", async () => {
+  const clock = new ManualClock();
+  const watchdog = new Watchdog(clock);
+  const every = { asked: 0, up: { bytes: 0 }, down: { bytes: 0 } } as WatchedTunnel & { asked: number };
+  every.overdue = () => void every.asked++ as undefined;
+  every.abort = () => {};
+  watchdog.watch(every);
+  await clock.advance(10 * SWEEP_MS);
+  assert.equal(every.asked, 10);
+  watchdog.unwatch(every);
+  await clock.advance(10 * SWEEP_MS);
+  assert.equal(every.asked, 10, "not asked once unwatched");
+  assert.equal([...watchdog.open()].length, 0);
+});
