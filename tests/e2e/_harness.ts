@@ -158,7 +158,11 @@ export class Gateway implements AsyncDisposable {
       waiter = { match, resolve };
       this.#waiters.add(waiter);
     });
-    const died = this.exited.then((s) => {
+    // The exit can be seen before the last lines it wrote were read: those are looked at first.
+    const died = this.exited.then(async (s) => {
+      await this.#drained;
+      const last = this.lines.find(match);
+      if (last !== undefined) return last;
       throw new Error(`gateway exited (${JSON.stringify(s)}) before ${opts.what}\n${this.output()}`);
     });
     try {
