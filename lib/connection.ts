@@ -674,7 +674,6 @@ class ConnectionRecord implements TunnelOwner {
 
   #recordTunnel(result: TunnelResult): void {
     const { fields, ctx } = this;
-    const route = this.#route!;
     Object.assign(fields, {
       up_bytes: this.#upAhead + result.upBytes,
       down_bytes: this.#downAhead + result.downBytes,
@@ -688,13 +687,20 @@ class ConnectionRecord implements TunnelOwner {
       const { reason, closeCode: code, closeReason: detail } = result;
       ctx.logger.log("warn", "ws_close", { id: this.id, reason, code, detail });
     }
-    const server = String(fields.upstream);
-    ctx.metrics.tunnelClosed(route.path, route.upstream, server, (Date.now() - this.started) / 1000);
+    this.#countClosed();
   }
 
   /** The tunnel could not start or run (its early bytes could not be written). */
   tunnelFailed(err: unknown): void {
+    // It was counted as open (startTunnel): the gauges come back down here too.
+    this.#countClosed();
     this.reject(err).then(() => this.#tunnelOver());
+  }
+
+  #countClosed(): void {
+    const route = this.#route!;
+    const seconds = (Date.now() - this.started) / 1000;
+    this.ctx.metrics.tunnelClosed(route.path, route.upstream, String(this.fields.upstream), seconds);
   }
 
   #tunnelOver(): void {

@@ -21,6 +21,13 @@ export class ManualClock implements Clock {
     this.#timers.delete(timer as number);
   }
 
+  /** The wall clock steps by `ms` (negative: back, as NTP or a resumed VM may do); timers keep
+   * their delays, as the runtime's do. */
+  step(ms: number): void {
+    this.#time += ms;
+    for (const timer of this.#timers.values()) timer.at += ms;
+  }
+
   /** Moves time forward by `ms`, firing due timers in time order, and lets what they started run. */
   async advance(ms: number): Promise<void> {
     const end = this.#time + ms;

@@ -63,6 +63,8 @@ export class Watchdog {
   #tunnels = new Set<WatchedTunnel>();
   /** The wheel: slot number -> the tunnels to look at in that sweep. */
   #slots = new Map<number, Set<WatchedTunnel>>();
+  /** The slot of the last sweep, to notice the clock stepping back. */
+  #lastSwept = -Infinity;
   #timer: TimerHandle | undefined;
   /** Set by abortAll(): the reason new tunnels are ended with. */
   #stopped: string | undefined;
@@ -136,6 +138,10 @@ export class Watchdog {
   #sweep(): void {
     const now = this.clock.now();
     const current = slotOf(now);
+    // The wall clock stepped back (NTP, a resumed VM): every slot lies that much further away
+    // than meant, so the wheel is laid out again from now.
+    if (current < this.#lastSwept) this.#reslotAll(now, current);
+    this.#lastSwept = current;
     // Slots are at most HORIZON_SLOTS + 1 keys; ones added during the loop lie ahead of `current`.
     for (const [slot, due] of this.#slots) {
       if (slot > current) continue;
@@ -148,6 +154,11 @@ export class Watchdog {
         if (this.#tunnels.has(tunnel)) this.#place(tunnel, now, current);
       }
     }
+  }
+
+  #reslotAll(now: number, current: number): void {
+    this.#slots.clear();
+    for (const tunnel of this.#tunnels) this.#place(tunnel, now, current);
   }
 
   /** Into the slot of its next check: the next sweep at the earliest, HORIZON_SLOTS at the latest. */

@@ -14,6 +14,73 @@ const ADMIN = { admin: { listen: "127.0.0.1:0" } };
 /** Frame size on the wire for a payload under 126 bytes: 2 head bytes, plus the mask from a client. */
 const frameSize = (payload: number, masked: boolean) => 2 + (masked ? 4 : 0) + payload;
 
+/** A backend that answers each upgrade with a 101 and resets the connection at once (SO_LINGER 0):
+ * Deno cannot send a reset, so it is Python's. Prints its port, serves `count` connections. */
+const RESETTING_BACKEND = `
+import base64, hashlib, socket, struct, sys
+count = int(sys.argv[1])
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(64)
+print(server.getsockname()[1], flush=True)
+for _ in range(count):
+    conn, _ = server.accept()
+    head = b""
+    while b"\\r\\n\\r\\n" not in head:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    key = [l.split(b":", 1)[1].strip() for l in head.split(b"\\r\\n") if l.lower().startswith(b"sec-websocket-key:")]
+    accept = base64.b64encode(hashlib.sha1(key[0] + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: " + accept + b"\\r\\n\\r\\n")
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+`;
+
+Deno.test("admin: a tunnel whose early bytes cannot reach the backend (reset after its 101) leaves no open-tunnel gauge behind", async () => {
+  const attempts = 10;
+  const backend = new Deno.Command("python3", {
+    args: ["-c", RESETTING_BACKEND, String(attempts)],
+    stdout: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).spawn();
+  const lines = backend.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await lines.read()).value?.trim());
+  const address = `127.0.0.1:${port}`;
+  try {
+    await using gw = await startGateway({ config: oneRouteConfig([address], { top: ADMIN }) });
+    // The client's first frames come with its head: the gateway writes them once the 101 is relayed.
+    const early = new Uint8Array(50_000).fill(0x82);
+    for (let i = 0; i < attempts; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: gw.port });
+      const head = new TextEncoder().encode(upgradeRequest());
+      const sent = new Uint8Array(head.length + early.length);
+      sent.set(head);
+      sent.set(early, head.length);
+      await conn.write(sent).catch(() => 0);
+      const sink = new Uint8Array(4096);
+      while (await conn.read(sink).catch(() => null) !== null) { /* until the gateway closes it */ }
+      conn.close();
+    }
+    await eventually(
+      async () => {
+        const families = await scrapeMetrics(gw);
+        return metric(families, "wsgate_active_tunnels", { route: "/" }) === 0 &&
+          metric(families, "wsgate_upstream_active_tunnels", { upstream: "app", server: address }) === 0;
+      },
+      5_000,
+      "the open-tunnel gauges back to 0",
+    );
+  } finally {
+    await lines.cancel();
+    try {
+      backend.kill();
+    } catch { /* it served its connections and exited */ }
+    await backend.status;
+  }
+});
+
 Deno.test("admin: /metrics parses as Prometheus text and counts what the test did", async () => {
   await using backend = await wsEchoBackend();
   await using gw = await startGateway({ config: oneRouteConfig([backend.address], { top: ADMIN }) });

@@ -469,3 +469,24 @@ Deno.test("fuzz: mutated heads only ever parse or throw HeadParseError", () => {
   }
   assert.ok(counts.parsed > 1000 && counts.rejected > 1000, JSON.stringify(counts));
 });
+
+Deno.test("serialize: a CR or LF anywhere in a head (start line, name, value) is refused, not sent", () => {
+  const ok = { method: "GET", target: "/", version: "HTTP/1.1", headers: [{ name: "Host", value: "a" }] };
+  assert.throws(() => serializeRequestHead({ ...ok, target: "/x\r\nX-Injected: 1" }), /contains CR or LF/);
+  assert.throws(
+    () => serializeRequestHead({ ...ok, headers: [{ name: "X-A\n", value: "1" }] }),
+    /contains CR or LF/,
+  );
+  assert.throws(
+    () => serializeRequestHead({ ...ok, headers: [{ name: "X-A", value: "1\r2" }] }),
+    /contains CR or LF/,
+  );
+  assert.throws(
+    () => serializeResponseHead({ version: "HTTP/1.1", status: 200, reason: "OK\r\nX: y", headers: [] }),
+    /contains CR or LF/,
+  );
+  assert.equal(
+    new TextDecoder().decode(serializeRequestHead(ok)),
+    "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+  );
+});

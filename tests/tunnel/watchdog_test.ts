@@ -77,3 +77,15 @@ Deno.test("watchdog: a tunnel without checkAt is asked every sweep; unwatch take
   assert.equal(every.asked, 10, "not asked once unwatched");
   assert.equal([...watchdog.open()].length, 0);
 });
+
+Deno.test("watchdog: after the wall clock steps back an hour, a deadline is still caught within one sweep", async () => {
+  const clock = new ManualClock();
+  const watchdog = new Watchdog(clock);
+  const tunnel = new FakeTunnel(clock.now() + DAY, watchdog);
+  watchdog.watch(tunnel); // far from its deadline: waits at the wheel's horizon
+  await clock.advance(SWEEP_MS);
+  clock.step(-3_600_000);
+  tunnel.deadline = clock.now() + 2_000; // traffic after the step, then silence
+  await clock.advance(2_000 + 2 * SWEEP_MS);
+  assert.equal(tunnel.aborted, "read_timeout");
+});
