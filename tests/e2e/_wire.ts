@@ -7,6 +7,19 @@ import { createHash } from "node:crypto";
 import net from "node:net";
 
 export const CRLF = "\r\n";
+
+/** A Python function for the tests' Python peers (clients and servers the runtimes cannot play):
+ * read from a socket until a head is complete, or the peer closed. */
+export const PY_READ_HEAD = String.raw`
+def read_head(conn):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return head
+`;
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import tls from "node:tls";
 import { switching, wsEchoBackend } from "./_backends.ts";
 import { CERTS, startGateway, toYaml } from "./_harness.ts";
-import { ByteReader, bytes, parseResponseHead, upgradeRequest } from "./_wire.ts";
+import { ByteReader, bytes, parseResponseHead, PY_READ_HEAD, upgradeRequest } from "./_wire.ts";
 
 const HANDSHAKES = 20;
 const MEDIAN_LIMIT_MS = 20;
@@ -25,6 +25,7 @@ const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(val
  */
 const PYTHON_CLIENT = String.raw`
 import json, socket, ssl, statistics, sys, time
+${PY_READ_HEAD}
 port, version, count, ca, request = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 context = ssl.create_default_context(cafile=ca)
 context.minimum_version = context.maximum_version = getattr(ssl.TLSVersion, version)
@@ -35,12 +36,7 @@ for _ in range(count):
     tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn = context.wrap_socket(tcp, server_hostname="localhost")
     conn.sendall(request.encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        head += chunk
+    head = read_head(conn)
     assert head.startswith(b"HTTP/1.1 101 "), head[:40]
     times.append((time.perf_counter() - started) * 1000)
     conn.close()

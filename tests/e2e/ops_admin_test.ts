@@ -7,7 +7,15 @@ import { type Backend, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs, RawWs } from "./_clients.ts";
 import { eventually, type Gateway, oneRouteConfig, runGateway, startGateway, tempDir } from "./_harness.ts";
 import { EchoLoop, metric, progress, scrapeMetrics, viaWsClient } from "./_ops.ts";
-import { ByteReader, Opcode, parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
+import {
+  ByteReader,
+  Opcode,
+  parseResponse,
+  PY_READ_HEAD,
+  rawRequest,
+  text,
+  upgradeRequest,
+} from "./_wire.ts";
 
 const ADMIN = { admin: { listen: "127.0.0.1:0" } };
 
@@ -16,8 +24,9 @@ const frameSize = (payload: number, masked: boolean) => 2 + (masked ? 4 : 0) + p
 
 /** A backend that answers each upgrade with a 101 and resets the connection at once (SO_LINGER 0):
  * Deno cannot send a reset, so it is Python's. Prints its port, serves `count` connections. */
-const RESETTING_BACKEND = `
+const RESETTING_BACKEND = String.raw`
 import base64, hashlib, socket, struct, sys
+${PY_READ_HEAD}
 count = int(sys.argv[1])
 server = socket.socket()
 server.bind(("127.0.0.1", 0))
@@ -25,15 +34,10 @@ server.listen(64)
 print(server.getsockname()[1], flush=True)
 for _ in range(count):
     conn, _ = server.accept()
-    head = b""
-    while b"\\r\\n\\r\\n" not in head:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        head += chunk
-    key = [l.split(b":", 1)[1].strip() for l in head.split(b"\\r\\n") if l.lower().startswith(b"sec-websocket-key:")]
+    head = read_head(conn)
+    key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key:")]
     accept = base64.b64encode(hashlib.sha1(key[0] + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    conn.sendall(b"HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: " + accept + b"\\r\\n\\r\\n")
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     conn.close()
 `;
