@@ -33,6 +33,10 @@ const EMPTY = new Uint8Array(0);
 /** 2 bytes + 8 bytes of 64-bit length + 4 bytes of masking key. */
 const MAX_HEADER = 14;
 const MAX_CONTROL_PAYLOAD = 125;
+/** Where every tracker collects a header that lies whole in one chunk (nearly all do): one
+ * buffer for the process, not one per direction of every tunnel (memory per idle tunnel). Its
+ * bytes are valid until the next call of any tracker's next(). */
+const SHARED_HEAD = new Uint8Array(MAX_HEADER);
 
 export class FrameTracker {
   /** Fields of the current frame, valid from its Scan.header on. */
@@ -48,7 +52,8 @@ export class FrameTracker {
   pos = 0;
   violation: Violation | undefined;
   readonly #masked: boolean;
-  readonly #head = new Uint8Array(MAX_HEADER);
+  /** SHARED_HEAD, or this tracker's own copy once a header was cut at the end of a chunk. */
+  #head = SHARED_HEAD;
   /** Header bytes collected so far, and how many this header has (known after its 2nd byte). */
   #have = 0;
   #need = 2;
@@ -62,7 +67,7 @@ export class FrameTracker {
     this.#masked = options.masked;
   }
 
-  /** The current frame's header bytes; valid until the next Scan.header. */
+  /** The current frame's header bytes; valid until the next call of any tracker's next(). */
   get header(): Uint8Array {
     return this.#head.subarray(0, this.headerSize);
   }
@@ -108,6 +113,8 @@ export class FrameTracker {
   }
 
   #drained(): ScanEvent {
+    // A header cut here waits for the next chunk in storage of this tracker's own.
+    if (this.#have > 0 && this.#head === SHARED_HEAD && !this.violation) this.#head = SHARED_HEAD.slice();
     this.pos = this.#chunk.length;
     this.#chunk = EMPTY;
     return Scan.need;

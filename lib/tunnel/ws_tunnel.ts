@@ -16,7 +16,7 @@ import type { Conn } from "../runtime/types.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import { type ClosedBy, type Direction, type PipeOptions, type PipeResult, Tunnel } from "./pipe.ts";
 import { Scan, type Violation } from "./frame_tracker.ts";
-import { onAbort } from "./on_abort.ts";
+import { offAbort, onAbort } from "./on_abort.ts";
 import { type Fate, Flow, type Side } from "./ws_flow.ts";
 import {
   CloseCode,
@@ -89,30 +89,32 @@ class WsTunnel extends Tunnel {
     return this.#options.watchdog.clock;
   }
 
-  override async run(): Promise<WsTunnelResult> {
+  /** The drain signal's subscriber: one function per tunnel, made with it. */
+  readonly #onDrain = (): void => {
+    // A tunnel already closing (idle timeout, dead peer) finishes that instead.
+    const goAway = () => this.#closing || this.abort("proxy", "shutdown");
+    this.#drainTimer = this.#clock.setTimeout(goAway, Math.random() * (this.#options.closeSpread ?? 0));
+  };
+
+  // Not an async function: an idle tunnel holds a callback here, not a suspended frame (memory
+  // per idle tunnel). The raw tunnel's run() never rejects.
+  override run(): Promise<WsTunnelResult> {
     const drain = this.#options.drain;
-    const goAway = () => {
-      // A tunnel already closing (idle timeout, dead peer) finishes that instead.
-      if (!this.#closing) this.abort("proxy", "shutdown");
+    if (drain?.aborted) this.#onDrain();
+    else if (drain) onAbort(drain, this.#onDrain);
+    return super.run().then((result) => this.#result(result));
+  }
+
+  #result(result: PipeResult): WsTunnelResult {
+    if (this.#options.drain) offAbort(this.#options.drain, this.#onDrain);
+    this.#clock.clearTimeout(this.#drainTimer);
+    this.#clock.clearTimeout(this.#closing?.timer);
+    return {
+      ...result,
+      upMessages: this.#up.messages,
+      downMessages: this.#down.messages,
+      ...(this.#closing && { closeCode: this.#closing.code, closeReason: this.#closing.text }),
     };
-    const onDrain = () => {
-      this.#drainTimer = this.#clock.setTimeout(goAway, Math.random() * (this.#options.closeSpread ?? 0));
-    };
-    const unsubscribe = drain ? onAbort(drain, onDrain) : undefined;
-    if (drain?.aborted) onDrain();
-    try {
-      const result = await super.run();
-      return {
-        ...result,
-        upMessages: this.#up.messages,
-        downMessages: this.#down.messages,
-        ...(this.#closing && { closeCode: this.#closing.code, closeReason: this.#closing.text }),
-      };
-    } finally {
-      unsubscribe?.();
-      this.#clock.clearTimeout(this.#drainTimer);
-      this.#clock.clearTimeout(this.#closing?.timer);
-    }
   }
 
   messages(): { up: number; down: number } {
@@ -152,37 +154,58 @@ class WsTunnel extends Tunnel {
     this.#beginClose(close.code, close.text, this.#liveSides(closedBy, reason));
   }
 
-  override async relay(from: Conn, to: Conn, d: Direction): Promise<void> {
-    const flow = d === this.up ? this.#up : this.#down;
+  /** Reports the direction's end through `d`, as a native splice does: no callbacks waiting on
+   * a promise for the tunnel's days (memory per idle tunnel). */
+  override relay(from: Conn, _to: Conn, d: Direction): undefined {
+    void this.#relayFrames(from, d === this.up ? this.#up : this.#down);
+    return undefined;
+  }
+
+  // Short on purpose: an idle tunnel keeps this function suspended at its read for days, and a
+  // suspended async function keeps a slot for every local and temporary it has; the work per
+  // chunk is in #forward(). It never rejects: the end, clean or not, goes to d.ended().
+  async #relayFrames(from: Conn, flow: Flow): Promise<void> {
+    let error: unknown = null;
     try {
-      while (true) {
-        const chunk = await from.read();
-        if (chunk === null) break;
-        const now = this.#clock.now();
-        flow.heardAt = now;
-        while (flow.idleWrite) await flow.idleWrite;
-        flow.busy = true;
-        const parts = this.#scan(chunk, flow);
-        try {
-          // Written inline, not through #write(): one promise less per chunk on the hot path.
-          for (let i = 0; i < parts.length; i++) {
-            d.writingSince = i === 0 ? now : this.#clock.now();
-            await to.write(parts[i]!);
-          }
-          d.writingSince = 0;
-        } finally {
-          flow.busy = false;
-        }
-        d.bytes += chunk.length;
-        if (flow.pending.length > 0 || this.#closing) this.#afterWrite(flow);
-      }
+      // No chunk variable here: it would keep the last chunk's view alive while idle.
+      while (await this.#forward(flow, await from.read()));
       while (flow.idleWrite) await flow.idleWrite;
       // The base class passes the FIN on next.
       flow.blocked = true;
-    } finally {
-      flow.ended = true;
-      this.#maybeFinish();
+    } catch (err) {
+      error = err;
     }
+    flow.ended = true;
+    try {
+      this.#maybeFinish();
+    } catch (err) {
+      error = err;
+    }
+    flow.d.ended(error);
+  }
+
+  /** Forwards one chunk read from the flow's source; false at EOF (null). */
+  async #forward(flow: Flow, chunk: Uint8Array | null): Promise<boolean> {
+    if (chunk === null) return false;
+    const d = flow.d;
+    const now = this.#clock.now();
+    flow.heardAt = now;
+    while (flow.idleWrite) await flow.idleWrite;
+    flow.busy = true;
+    const parts = this.#scan(chunk, flow);
+    try {
+      // Written inline, not through #write(): one promise less per chunk on the hot path.
+      for (let i = 0; i < parts.length; i++) {
+        d.writingSince = i === 0 ? now : this.#clock.now();
+        await flow.to.write(parts[i]!);
+      }
+      d.writingSince = 0;
+    } finally {
+      flow.busy = false;
+    }
+    d.bytes += chunk.length;
+    if (flow.pending.length > 0 || this.#closing) this.#afterWrite(flow);
+    return true;
   }
 
   async #write(flow: Flow, bytes: Uint8Array): Promise<void> {

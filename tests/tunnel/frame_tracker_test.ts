@@ -241,3 +241,26 @@ Deno.test("frame tracker: nothing is parsed after a violation", () => {
   t.feed(encode({ opcode: 2, length: 1 }, false));
   assert.equal(t.next(), Scan.need);
 });
+
+Deno.test("frame tracker: a header cut at a chunk's end survives another tracker's frames in between", () => {
+  // Headers that lie whole in a chunk are collected in one buffer shared by every tracker; a cut
+  // one must move to storage of its own tracker before another tracker runs.
+  const a = new FrameTracker({ masked: true });
+  const b = new FrameTracker({ masked: true });
+  const long = encode({ opcode: 2, length: 70_001 }, true); // 2 + 8 + 4 header bytes
+  const other = encode({ opcode: 1, length: 126 }, true);
+  a.feed(long.subarray(0, 7)); // cut inside the 64-bit length
+  assert.equal(a.next(), Scan.need);
+  assert.equal(a.partialHeader, 7);
+  b.feed(other);
+  assert.equal(b.next(), Scan.header);
+  assert.deepEqual([b.opcode, b.length, b.headerSize], [1, 126, 8]);
+  assert.deepEqual(b.header, other.subarray(0, 8));
+  assert.equal(b.next(), Scan.end);
+  a.feed(long.subarray(7));
+  assert.equal(a.next(), Scan.header);
+  assert.deepEqual([a.opcode, a.length, a.headerSize, a.pos], [2, 70_001, 14, 7]);
+  assert.deepEqual(a.header, long.subarray(0, 14));
+  assert.equal(a.next(), Scan.end);
+  assert.equal(a.pos, long.length - 7);
+});

@@ -1,6 +1,12 @@
-/** onAbort(): an abort listener per subscriber without one EventTarget listener each. */
+/** onAbort() / offAbort(): an abort listener per subscriber without one EventTarget listener each. */
 import assert from "node:assert/strict";
-import { onAbort } from "../../lib/tunnel/on_abort.ts";
+import { offAbort, onAbort } from "../../lib/tunnel/on_abort.ts";
+
+/** Subscribes `run`; the returned function takes it off again. */
+function subscribe(signal: AbortSignal, run: () => void): () => void {
+  onAbort(signal, run);
+  return () => offAbort(signal, run);
+}
 
 /** A real AbortController whose signal counts the listeners added to it and removed from it. */
 function countingController() {
@@ -24,7 +30,7 @@ Deno.test("onAbort: subscribers run once each, in order; those that left do not"
   const controller = new AbortController();
   const ran: string[] = [];
   onAbort(controller.signal, () => ran.push("a"));
-  const leave = onAbort(controller.signal, () => ran.push("b"));
+  const leave = subscribe(controller.signal, () => ran.push("b"));
   onAbort(controller.signal, () => ran.push("c"));
   leave();
   leave(); // twice is harmless
@@ -35,7 +41,7 @@ Deno.test("onAbort: subscribers run once each, in order; those that left do not"
 
 Deno.test("onAbort: thousands of subscribers put one listener on the signal", () => {
   const { controller, counts } = countingController();
-  const leaves = Array.from({ length: 5_000 }, () => onAbort(controller.signal, () => {}));
+  const leaves = Array.from({ length: 5_000 }, () => subscribe(controller.signal, () => {}));
   for (const leave of leaves) leave();
   let ran = 0;
   onAbort(controller.signal, () => ran++);
@@ -48,7 +54,7 @@ Deno.test("onAbort: on a signal already aborted nothing runs, as with a listener
   const controller = new AbortController();
   controller.abort();
   let ran = 0;
-  const leave = onAbort(controller.signal, () => ran++);
+  const leave = subscribe(controller.signal, () => ran++);
   leave();
   assert.equal(ran, 0);
   // After an abort, a new controller's signal starts its own set.
@@ -66,7 +72,7 @@ Deno.test("onAbort: during the abort, a subscriber that removes a later one keep
     ran.push("first");
     leaveLast();
   });
-  leaveLast = onAbort(controller.signal, () => ran.push("last"));
+  leaveLast = subscribe(controller.signal, () => ran.push("last"));
   controller.abort();
   assert.deepEqual(ran, ["first"]);
 });
