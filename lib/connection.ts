@@ -28,7 +28,7 @@ import type { IdleClients } from "./passthrough/idle_clients.ts";
 import { PoolableConn } from "./upstream/pool.ts";
 import { getHeader } from "./http/headers.ts";
 import { BodyCutter, relayBody, settledWithin } from "./passthrough/body.ts";
-import { tunnel, type TunnelContext, type TunnelResult } from "./tunnel/tunnel.ts";
+import { openTunnel, type TunnelContext, type TunnelResult } from "./tunnel/tunnel.ts";
 import type { AuthRegistry } from "./admit/auth/route_auth.ts";
 import { redactPath, redactText } from "./admit/auth/token.ts";
 import { concat } from "./net/bytes.ts";
@@ -531,15 +531,20 @@ function startTunnel(record: ConnectionRecord, opened: Opened, ctx: ConnectionCo
   const written = tracked ? 0 : early.length;
   // The record keeps numbers, not `opened` and its buffers.
   record.tunnelling(written, opened.downBytes);
-  // The record is the tunnel's owner in the admin's list (GET /tunnels.json).
+  // The record owns the tunnel: listed as its owner by the admin (GET /tunnels.json), told its end.
   const expiresAt = opened.expiresAt;
-  const piped = () => tunnel(client, upstream, route, ctx, record, expiresAt);
-  whenTunnelEnds(written > 0 ? opened.upstream.write(early).then(piped) : piped(), record);
+  const piped = () => openTunnel(client, upstream, route, ctx, record, expiresAt);
+  if (written === 0) return startOrFail(piped, record);
+  opened.upstream.write(early).then(() => startOrFail(piped, record), (err) => record.tunnelFailed(err));
 }
 
-/** A function of its own, so that its two callbacks keep `record` alive and nothing else. */
-function whenTunnelEnds(tunnelled: Promise<TunnelResult>, record: ConnectionRecord): void {
-  tunnelled.then((result) => record.tunnelEnded(result), (err) => record.tunnelFailed(err));
+/** The tunnel's result comes to the record (tunnelEnded); a tunnel that could not start, here. */
+function startOrFail(piped: () => void, record: ConnectionRecord): void {
+  try {
+    piped();
+  } catch (err) {
+    record.tunnelFailed(err);
+  }
 }
 
 /** A refused client gets this long to send its head before it is answered anyway. */

@@ -29,6 +29,11 @@ export interface PipeOptions {
   expiresAt?: number;
 }
 
+/** Who learns how a tunnel ended (the connection's record). */
+export interface TunnelEnd {
+  tunnelEnded(result: PipeResult): void;
+}
+
 export interface PipeResult {
   /** Bytes client -> upstream. */
   upBytes: number;
@@ -85,8 +90,8 @@ export class Tunnel implements WatchedTunnel {
   #eofs = 0;
   /** Directions that are over (EOF passed on, or failed). */
   #over = 0;
-  /** run()'s resolver: the one promise an idle raw tunnel holds. */
-  #finished: ((result: PipeResult) => void) | undefined;
+  /** Told the result once both directions are over (see start()). */
+  #end: TunnelEnd | undefined;
 
   constructor(client: Conn, upstream: Conn, options: PipeOptions) {
     this.up = new Direction(options.watchdog.clock, this);
@@ -205,31 +210,32 @@ export class Tunnel implements WatchedTunnel {
     this.abort(culprit, code === "ECONNRESET" ? "reset" : code === "EPIPE" ? "broken_pipe" : "error");
   }
 
-  /** Runs both directions until they end, watched for timeouts (and shutdown: Watchdog.abortAll). */
-  run(): Promise<PipeResult> {
+  /** Runs both directions until they end, watched for timeouts (and shutdown: Watchdog.abortAll);
+   * then `end` is told the result. A callback, not a promise: an idle tunnel holds no promise,
+   * resolver or reaction for its days (memory per idle tunnel is a headline figure). */
+  start(end: TunnelEnd): void {
     this.#options.watchdog.watch(this);
-    return new Promise((resolve) => {
-      this.#finished = resolve;
-      this.#start(this.up);
-      this.#start(this.down);
-    });
+    this.#end = end;
+    this.#start(this.up);
+    this.#start(this.down);
   }
 
-  /** Once both directions are over: both sockets closed, the result handed to run()'s caller. */
+  /** The result once both directions are over; ws_tunnel.ts adds its own. */
+  protected result(): PipeResult {
+    return {
+      upBytes: this.up.bytes,
+      downBytes: this.down.bytes,
+      closedBy: this.closedBy ?? "proxy",
+      ...(this.reason ? { reason: this.reason } : {}),
+    };
+  }
+
+  /** Once both directions are over: both sockets closed, the result handed to start()'s `end`. */
   #directionOver(): void {
     if (++this.#over < 2) return;
     this.#options.watchdog.unwatch(this);
     this.#client.close();
     this.#upstream.close();
-    this.#finished!({
-      upBytes: this.up.bytes,
-      downBytes: this.down.bytes,
-      closedBy: this.closedBy ?? "proxy",
-      ...(this.reason ? { reason: this.reason } : {}),
-    });
+    this.#end!.tunnelEnded(this.result());
   }
-}
-
-export function pipe(client: Conn, upstream: Conn, options: PipeOptions): Promise<PipeResult> {
-  return new Tunnel(client, upstream, options).run();
 }

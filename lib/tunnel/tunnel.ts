@@ -2,8 +2,8 @@
  * PIPE: the tunnel phase of one route: raw bytes (pipe.ts), or WebSocket frames followed when the
  * route asks for it (ws_tunnel.ts).
  */
-import { pipe, type PipeResult } from "./pipe.ts";
-import { wsTunnel, type WsTunnelResult } from "./ws_tunnel.ts";
+import { type PipeResult, Tunnel } from "./pipe.ts";
+import { WsTunnel, type WsTunnelResult } from "./ws_tunnel.ts";
 import type { TunnelOwner, Watchdog } from "./watchdog.ts";
 import type { RouteConfig } from "../config/schema.ts";
 import type { Conn } from "../runtime/types.ts";
@@ -18,15 +18,21 @@ export interface TunnelContext {
   closeSpread: number;
 }
 
-export function tunnel(
+/** Who owns a tunnel: listed as its owner by the admin, told its result when it ends. */
+export interface TunnelHolder extends TunnelOwner {
+  tunnelEnded(result: TunnelResult): void;
+}
+
+/** Starts the route's tunnel; `owner` is told its result once it ends. */
+export function openTunnel(
   client: Conn,
   upstream: Conn,
   route: RouteConfig,
   ctx: TunnelContext,
-  owner: TunnelOwner,
+  owner: TunnelHolder,
   /** close_at_expiry: the tunnel ends then (ms since the epoch). */
   expiresAt?: number,
-): Promise<TunnelResult> {
+): void {
   const options = {
     ...(expiresAt !== undefined && { expiresAt }),
     readTimeout: route.read_timeout,
@@ -35,12 +41,14 @@ export function tunnel(
     watchdog: ctx.watchdog,
     owner,
   };
-  if (!route.websocket) return pipe(client, upstream, options);
-  return wsTunnel(client, upstream, {
-    ...options,
-    pingInterval: route.websocket.ping_interval,
-    pingTimeout: route.websocket.ping_timeout,
-    closeSpread: ctx.closeSpread,
-    ...(ctx.drain && { drain: ctx.drain }),
-  });
+  const tunnel = route.websocket
+    ? new WsTunnel(client, upstream, {
+      ...options,
+      pingInterval: route.websocket.ping_interval,
+      pingTimeout: route.websocket.ping_timeout,
+      closeSpread: ctx.closeSpread,
+      ...(ctx.drain && { drain: ctx.drain }),
+    })
+    : new Tunnel(client, upstream, options);
+  tunnel.start(owner);
 }

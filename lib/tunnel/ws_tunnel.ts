@@ -14,7 +14,14 @@
  */
 import type { Conn } from "../runtime/types.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
-import { type ClosedBy, type Direction, type PipeOptions, type PipeResult, Tunnel } from "./pipe.ts";
+import {
+  type ClosedBy,
+  type Direction,
+  type PipeOptions,
+  type PipeResult,
+  Tunnel,
+  type TunnelEnd,
+} from "./pipe.ts";
 import { Scan, type Violation } from "./frame_tracker.ts";
 import { offAbort, onAbort } from "./on_abort.ts";
 import { type Fate, Flow, type Side } from "./ws_flow.ts";
@@ -68,7 +75,8 @@ const CLOSES: Record<string, { code: number; text: string }> = {
   token_expired: { code: CloseCode.policyViolation, text: "token expired" },
 };
 
-class WsTunnel extends Tunnel {
+/** Like the raw Tunnel, following WebSocket frames (see the top of this file). */
+export class WsTunnel extends Tunnel {
   readonly #up: Flow;
   readonly #down: Flow;
   readonly #options: WsTunnelOptions;
@@ -96,21 +104,19 @@ class WsTunnel extends Tunnel {
     this.#drainTimer = this.#clock.setTimeout(goAway, Math.random() * (this.#options.closeSpread ?? 0));
   };
 
-  // Not an async function: an idle tunnel holds a callback here, not a suspended frame (memory
-  // per idle tunnel). The raw tunnel's run() never rejects.
-  override run(): Promise<WsTunnelResult> {
+  override start(end: TunnelEnd): void {
     const drain = this.#options.drain;
     if (drain?.aborted) this.#onDrain();
     else if (drain) onAbort(drain, this.#onDrain);
-    return super.run().then((result) => this.#result(result));
+    super.start(end);
   }
 
-  #result(result: PipeResult): WsTunnelResult {
+  protected override result(): WsTunnelResult {
     if (this.#options.drain) offAbort(this.#options.drain, this.#onDrain);
     this.#clock.clearTimeout(this.#drainTimer);
     this.#clock.clearTimeout(this.#closing?.timer);
     return {
-      ...result,
+      ...super.result(),
       upMessages: this.#up.messages,
       downMessages: this.#down.messages,
       ...(this.#closing && { closeCode: this.#closing.code, closeReason: this.#closing.text }),
@@ -439,9 +445,4 @@ class WsTunnel extends Tunnel {
 function emit(out: Uint8Array[], chunk: Uint8Array, from: number, to: number): number {
   if (to > from) out.push(to - from === chunk.length ? chunk : chunk.subarray(from, to));
   return Math.max(from, to);
-}
-
-/** Like pipe(), following WebSocket frames (see the top of this file). */
-export function wsTunnel(client: Conn, upstream: Conn, options: WsTunnelOptions): Promise<WsTunnelResult> {
-  return new WsTunnel(client, upstream, options).run();
 }

@@ -15,13 +15,11 @@ import {
   type TunnelRow,
   type TunnelsJson,
 } from "../../lib/admin/tunnels.ts";
-import { pipe } from "../../lib/tunnel/pipe.ts";
-import { wsTunnel } from "../../lib/tunnel/ws_tunnel.ts";
 import type { TunnelResult } from "../../lib/tunnel/tunnel.ts";
 import { type TunnelOwner, Watchdog } from "../../lib/tunnel/watchdog.ts";
 import { Opcode, parseClose } from "../e2e/_wire.ts";
 import { ManualClock, settle } from "../_clock.ts";
-import { Peer } from "../tunnel/_peer.ts";
+import { Peer, pipe, wsTunnel } from "../tunnel/_peer.ts";
 
 const T0 = Date.UTC(2024, 0, 1);
 

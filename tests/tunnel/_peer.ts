@@ -3,6 +3,8 @@
  * wrote, FIN, reset, a peer that stops reading, and a live WebSocket endpoint's answers.
  */
 import type { Conn } from "../../lib/runtime/types.ts";
+import { type PipeOptions, type PipeResult, Tunnel } from "../../lib/tunnel/pipe.ts";
+import { WsTunnel, type WsTunnelOptions, type WsTunnelResult } from "../../lib/tunnel/ws_tunnel.ts";
 import { concat, decodeFrame, encodeFrame, type Frame, Opcode } from "../e2e/_wire.ts";
 
 const ADDR = { transport: "tcp", hostname: "127.0.0.1", port: 1 } as const;
@@ -94,4 +96,16 @@ export class Peer implements Conn {
     }
     return frames;
   }
+}
+
+/** A raw tunnel started over two connections; its result, once it ended. */
+export function pipe(client: Conn, upstream: Conn, options: PipeOptions): Promise<PipeResult> {
+  const tunnel = new Tunnel(client, upstream, options);
+  return new Promise((tunnelEnded) => tunnel.start({ tunnelEnded }));
+}
+
+/** A frame-following tunnel started over two connections; its result, once it ended. */
+export function wsTunnel(client: Conn, upstream: Conn, options: WsTunnelOptions): Promise<WsTunnelResult> {
+  const tunnel = new WsTunnel(client, upstream, options);
+  return new Promise((ended) => tunnel.start({ tunnelEnded: (result) => ended(result as WsTunnelResult) }));
 }

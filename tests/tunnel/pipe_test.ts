@@ -3,10 +3,10 @@
  * due and not before, traffic in the right direction resets it, and a half-close passes through.
  */
 import assert from "node:assert/strict";
-import { pipe, type PipeOptions, type PipeResult } from "../../lib/tunnel/pipe.ts";
+import type { PipeOptions, PipeResult } from "../../lib/tunnel/pipe.ts";
 import { SWEEP_MS, Watchdog } from "../../lib/tunnel/watchdog.ts";
 import { ManualClock, settle } from "../_clock.ts";
-import { Peer } from "./_peer.ts";
+import { Peer, pipe } from "./_peer.ts";
 import { connView } from "../../lib/net/conn_view.ts";
 import { concat } from "../e2e/_wire.ts";
 import type { Conn, SpliceReport } from "../../lib/runtime/types.ts";

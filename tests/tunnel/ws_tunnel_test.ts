@@ -4,12 +4,12 @@
  * never reach the applications, and wsgate's Close frames go in only between frames.
  */
 import assert from "node:assert/strict";
-import { wsTunnel, type WsTunnelOptions, type WsTunnelResult } from "../../lib/tunnel/ws_tunnel.ts";
+import type { WsTunnelOptions, WsTunnelResult } from "../../lib/tunnel/ws_tunnel.ts";
 import { SWEEP_MS, Watchdog } from "../../lib/tunnel/watchdog.ts";
 import { KEEPALIVE_LENGTH } from "../../lib/net/ws_frames.ts";
 import { closePayload, concat, Opcode, parseClose } from "../e2e/_wire.ts";
 import { ManualClock, settle } from "../_clock.ts";
-import { Peer } from "./_peer.ts";
+import { Peer, wsTunnel } from "./_peer.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const opcodes = (peer: Peer) => peer.frames.map((f) => f.opcode);
