@@ -1,0 +1,88 @@
+/** dialUpstream() against real sockets: a connection, a refusal, a connect that hangs until
+ * connect_timeout, and an abandoned dial. */
+import assert from "node:assert/strict";
+import { dialUpstream } from "../../lib/upstream/dial.ts";
+import { runtime } from "../../lib/runtime/deno.ts";
+import { UpstreamError } from "../../lib/errors.ts";
+import { groupConfig } from "./_upstreams.ts";
+
+/** A listener whose accept queue is full and never served: a connect to it hangs (SYN dropped). */
+const FULL_QUEUE = `
+import socket, select, sys
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(0)
+port = l.getsockname()[1]
+held = []
+while True:
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(("127.0.0.1", port))
+    except BlockingIOError: pass
+    if not select.select([], [c], [], 0.3)[1]: c.close(); break
+    held.append(c)
+print(port, flush=True)
+sys.stdin.read()
+`;
+
+async function fullQueue(): Promise<{ address: string; [Symbol.asyncDispose](): Promise<void> }> {
+  const child = new Deno.Command("python3", { args: ["-c", FULL_QUEUE], stdin: "piped", stdout: "piped" })
+    .spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  const port = Number(new TextDecoder().decode(value).trim());
+  return {
+    address: `127.0.0.1:${port}`,
+    async [Symbol.asyncDispose]() {
+      reader.releaseLock();
+      await child.stdin.close();
+      await child.stdout.cancel();
+      await child.status;
+    },
+  };
+}
+
+function group(address: string, connectTimeout = "300ms") {
+  const config = groupConfig([address], { connect_timeout: connectTimeout });
+  return { config, server: config.servers[0]! };
+}
+
+Deno.test("dialUpstream: a listening server gives a connection", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { config, server } = group(`127.0.0.1:${listener.addr.port}`);
+  const conn = await dialUpstream(runtime, server, config);
+  const accepted = await listener.accept();
+  await conn.write(new TextEncoder().encode("hi"));
+  const buffer = new Uint8Array(2);
+  assert.equal(await accepted.read(buffer), 2);
+  conn.close();
+  accepted.close();
+});
+
+Deno.test("dialUpstream: a refused connection fails at once as a retryable connect failure", async () => {
+  const { config, server } = group("127.0.0.1:1");
+  const err = await dialUpstream(runtime, server, config).catch((e) => e);
+  assert.ok(err instanceof UpstreamError);
+  assert.deepEqual([err.phase, err.timedOut, err.retryable], ["connect", false, true]);
+});
+
+Deno.test("dialUpstream: a connect that hangs fails at connect_timeout, as timed out", async () => {
+  await using target = await fullQueue();
+  const { config, server } = group(target.address, "300ms");
+  const started = performance.now();
+  const err = await dialUpstream(runtime, server, config).catch((e) => e);
+  const ms = performance.now() - started;
+  assert.ok(err instanceof UpstreamError, String(err));
+  assert.deepEqual([err.phase, err.timedOut], ["connect", true]);
+  assert.match(err.message, /no connection within 300 ms/);
+  assert.ok(ms >= 290 && ms < 3_000, `failed after ${ms.toFixed(0)} ms`);
+});
+
+Deno.test("dialUpstream: an aborted signal abandons a hanging dial before its timeout", async () => {
+  await using target = await fullQueue();
+  const { config, server } = group(target.address, "10s");
+  const cancel = new AbortController();
+  setTimeout(() => cancel.abort(), 100);
+  const started = performance.now();
+  const err = await dialUpstream(runtime, server, config, { signal: cancel.signal }).catch((e) => e);
+  assert.ok(err instanceof UpstreamError, String(err));
+  assert.equal(err.phase, "connect");
+  assert.ok(performance.now() - started < 5_000);
+});
