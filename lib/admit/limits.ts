@@ -21,11 +21,23 @@ export type Admission =
 const CONNECTION_RETRY_AFTER = 5;
 /** Sweep idle buckets every this many handshakes, so the map cannot grow without bound. */
 const SWEEP_EVERY = 1024;
+/** Idle per-IP entries kept before a sweep is considered (see Limits.#perIp). */
+const IDLE_IPS_KEPT = 1024;
 
 export class Limits {
   #options: LimitOptions;
   #total = 0;
+  /**
+   * Open connections per client IP. An IP whose last connection closed keeps its entry, at 0,
+   * until a sweep: deleting a key and adding it again leaves a deleted entry in its hash chain
+   * each time (V8 and JSC alike), which every lookup of that key walks until the table is
+   * rebuilt, and that happens only after as many changes as the table holds entries. One client
+   * reconnecting in a loop while 10,000 others stayed connected cost ~60 µs per admit + release
+   * (bench/cost/registries.ts).
+   */
   readonly #perIp = new Map<string, number>();
+  /** Entries at 0; swept once they are most of the map (amortised O(1) per release). */
+  #idleIps = 0;
   #buckets: TokenBuckets | undefined;
 
   constructor(options: LimitOptions) {
@@ -49,7 +61,8 @@ export class Limits {
       return refuse(503, `over max_connections (${this.#options.max_connections})`, CONNECTION_RETRY_AFTER);
     }
     if (ip !== undefined) {
-      const count = this.#perIp.get(ip) ?? 0;
+      const known = this.#perIp.get(ip);
+      const count = known ?? 0;
       if (this.#options.max_connections_per_ip > 0 && count >= this.#options.max_connections_per_ip) {
         const limit = this.#options.max_connections_per_ip;
         return refuse(503, `over max_connections_per_ip (${limit}) for ${ip}`, CONNECTION_RETRY_AFTER);
@@ -58,6 +71,7 @@ export class Limits {
       if (wait > 0) {
         return refuse(429, `over the handshake rate (${this.#options.rate}/s) for ${ip}`, Math.ceil(wait));
       }
+      if (known === 0) this.#idleIps--;
       this.#perIp.set(ip, count + 1);
     }
     this.#total++;
@@ -70,10 +84,18 @@ export class Limits {
         this.#total--;
         if (ip === undefined) return;
         const left = (this.#perIp.get(ip) ?? 1) - 1;
-        if (left > 0) this.#perIp.set(ip, left);
-        else this.#perIp.delete(ip);
+        this.#perIp.set(ip, left);
+        if (left === 0 && ++this.#idleIps > IDLE_IPS_KEPT && this.#idleIps * 2 > this.#perIp.size) {
+          this.#sweepIdleIps();
+        }
       },
     };
+  }
+
+  /** Drops the entries of IPs without connections (see #perIp). */
+  #sweepIdleIps(): void {
+    for (const [ip, count] of this.#perIp) if (count === 0) this.#perIp.delete(ip);
+    this.#idleIps = 0;
   }
 
   /** A further request on a kept-alive connection: the handshake rate applies to it too. 0 = go
@@ -92,7 +114,8 @@ export class Limits {
     return this.#total;
   }
 
-  /** Client IPs currently tracked (counters and buckets), to check that memory stays bounded. */
+  /** Client IPs whose entries are kept (counters, idle counters, buckets), to check that memory
+   * stays bounded. */
   get trackedIps(): number {
     return this.#perIp.size + (this.#buckets?.size ?? 0);
   }

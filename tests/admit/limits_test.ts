@@ -182,13 +182,46 @@ Deno.test("Limits: full says when the next connection would be over max_connecti
   assert.equal(limits.full, false);
 });
 
-Deno.test("Limits: per-IP counters are dropped at zero", () => {
+Deno.test("Limits: an IP whose connections all closed is counted from zero when it comes back", () => {
+  const limits = new Limits({ ...OPEN, max_connections_per_ip: 2 });
+  for (let round = 0; round < 3; round++) {
+    const first = limits.admit("10.0.0.1", 0);
+    const second = limits.admit("10.0.0.1", 0);
+    assert.ok(first.ok && second.ok, `round ${round}: two may connect`);
+    assert.equal(limits.admit("10.0.0.1", 0).ok, false, `round ${round}: a third is over the limit`);
+    first.release();
+    first.release(); // twice is harmless
+    const third = limits.admit("10.0.0.1", 0);
+    assert.ok(third.ok, `round ${round}: the first one's slot came free`);
+    assert.equal(limits.admit("10.0.0.1", 0).ok, false, `round ${round}: still two open`);
+    second.release();
+    third.release();
+    assert.equal(limits.active, 0, `round ${round}`);
+  }
+});
+
+Deno.test("Limits: per-IP counters at zero are swept, so passing clients cannot grow memory without bound", () => {
   const limits = new Limits(OPEN);
-  const all = Array.from({ length: 100 }, (_, i) => limits.admit(`10.0.0.${i}`, 0));
-  assert.equal(limits.trackedIps, 100);
-  for (const a of all) if (a.ok) a.release();
-  assert.equal(limits.trackedIps, 0);
+  // 5,000 clients come and go one after the other: at most ~1,024 idle counters are ever kept.
+  let most = 0;
+  for (let i = 0; i < 5_000; i++) {
+    const slot = limits.admit(`10.1.${i >> 8}.${i & 255}`, 0);
+    if (slot.ok) slot.release();
+    most = Math.max(most, limits.trackedIps);
+  }
+  assert.ok(most <= 1_025, `kept ${most}`);
+  // With 3,000 clients connected, idle counters are kept up to about as many again.
+  const held = Array.from({ length: 3_000 }, (_, i) => limits.admit(`10.2.${i >> 8}.${i & 255}`, 0));
+  most = 0;
+  for (let i = 0; i < 10_000; i++) {
+    const slot = limits.admit(`10.3.${i >> 8}.${i & 255}`, 0);
+    if (slot.ok) slot.release();
+    most = Math.max(most, limits.trackedIps);
+  }
+  assert.ok(most <= 2 * 3_000 + 1_025 + 1, `kept ${most}`);
+  for (const slot of held) if (slot.ok) slot.release();
   assert.equal(limits.active, 0);
+  assert.ok(limits.trackedIps <= 3_000 + 1_025, `kept ${limits.trackedIps}`);
 });
 
 Deno.test("TokenBuckets: idle buckets are swept, so many IPs cannot grow memory without bound", () => {
