@@ -14,7 +14,20 @@ export interface Logger {
   flush(): void;
 }
 
-const SAFE_VALUE = /^[\w.:\/\[\]@*+,-]+$/;
+/** Chars a text value may have and still go unquoted: `[\w.:/[\]@*+,-]`, by char code. */
+const SAFE_CHAR = new Uint8Array(128);
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/[]@*+,-") {
+  SAFE_CHAR[c.charCodeAt(0)] = 1;
+}
+
+function isSafeValue(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 128 || SAFE_CHAR[code] === 0) return false;
+  }
+  return true;
+}
 
 /**
  * What must not reach a log raw: C0 and DEL, C1 (U+0085 NEL ends a line for many readers, U+009B
@@ -33,20 +46,80 @@ function escapeControls(line: string): string {
   return line.replace(UNSAFE_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
-export function formatText(time: string, level: Level, event: string, fields: Fields): string {
-  let line = `${time} ${level} ${event}`;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const SPACE = 0x20;
+const EQUALS = 0x3d;
+const NEWLINE = 0x0a;
+
+/**
+ * Log lines as UTF-8 bytes, written straight into one growing buffer: a text record costs no
+ * string per field, no rope to flatten and no second copy to encode (~1.3 KB of garbage per line
+ * on Bun before, two lines per connection).
+ */
+class LineBytes {
+  bytes: Uint8Array;
+  length = 0;
+
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+  }
+
+  #room(n: number): void {
+    if (this.length + n <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + n));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+
+  byte(b: number): void {
+    this.#room(1);
+    this.bytes[this.length++] = b;
+  }
+
+  /** Printable ASCII is copied as it is; anything else goes through utf8() escaped. */
+  ascii(text: string): void {
+    this.#room(text.length);
+    const start = this.length;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code < 0x20 || code > 0x7e) {
+        this.length = start;
+        return this.utf8(escapeControls(text));
+      }
+      this.bytes[this.length++] = code;
+    }
+  }
+
+  utf8(text: string): void {
+    this.#room(text.length * 3);
+    this.length += encoder.encodeInto(text, this.bytes.subarray(this.length)).written;
+  }
+}
+
+function appendText(out: LineBytes, time: string, level: Level, event: string, fields: Fields): void {
+  out.ascii(time);
+  out.byte(SPACE);
+  out.ascii(level);
+  out.byte(SPACE);
+  out.ascii(event);
   // for-in, not Object.entries(): no array per field on a line written twice per connection.
   for (const key in fields) {
     const value = fields[key];
     if (value === undefined) continue;
-    if (typeof value === "number") {
-      line += ` ${key}=${value}`;
-      continue;
-    }
-    const text = String(value);
-    line += ` ${key}=${SAFE_VALUE.test(text) ? text : JSON.stringify(text)}`;
+    out.byte(SPACE);
+    out.ascii(key);
+    out.byte(EQUALS);
+    const text = typeof value === "string" ? value : String(value);
+    if (typeof value === "number" || isSafeValue(text)) out.ascii(text);
+    else out.utf8(escapeControls(JSON.stringify(text)));
   }
-  return escapeControls(line);
+}
+
+export function formatText(time: string, level: Level, event: string, fields: Fields): string {
+  const out = new LineBytes(256);
+  appendText(out, time, level, event, fields);
+  return decoder.decode(out.bytes.subarray(0, out.length));
 }
 
 export function formatJson(time: string, level: Level, event: string, fields: Fields): string {
@@ -55,38 +128,40 @@ export function formatJson(time: string, level: Level, event: string, fields: Fi
 
 /** Past this many buffered bytes the buffer is written at once instead of at the end of the tick. */
 const FLUSH_BYTES = 64 * 1024;
-const encoder = new TextEncoder();
 
 /**
  * Lines are gathered during one turn of the event loop and written with one system call:
  * console.log costs ~7 µs a line on Deno, a batched write ~0.2 µs, and a busy gateway logs two
  * lines per connection.
  */
-function stdoutWriter(): { write(line: string): void; flush(): void } {
-  let buffered: string[] = [];
-  let bytes = 0;
+function stdoutWriter(
+  format: LogFormat,
+): { log(time: string, level: Level, event: string, fields: Fields): void; flush(): void } {
+  let out = new LineBytes(FLUSH_BYTES + 4096);
   let scheduled = false;
   const flush = () => {
     scheduled = false;
-    if (buffered.length === 0) return;
-    const data = encoder.encode(buffered.join("\n") + "\n");
-    buffered = [];
-    bytes = 0;
+    if (out.length === 0) return;
+    const data = out.bytes.subarray(0, out.length);
+    // The buffer is reused; one grown by a huge line is let go.
+    out = data.length > FLUSH_BYTES * 2 ? new LineBytes(FLUSH_BYTES + 4096) : out;
+    out.length = 0;
     for (let offset = 0; offset < data.length;) {
       try {
         offset += writeSync(1, data.subarray(offset));
       } catch {
         // stdout is gone or non-blocking and full: fall back to the console, which copes.
-        console.log(new TextDecoder().decode(data.subarray(offset)).trimEnd());
+        console.log(decoder.decode(data.subarray(offset)).trimEnd());
         return;
       }
     }
   };
   return {
-    write(line) {
-      buffered.push(line);
-      bytes += line.length;
-      if (bytes >= FLUSH_BYTES) flush();
+    log(time, level, event, fields) {
+      if (format === "json") out.utf8(formatJson(time, level, event, fields));
+      else appendText(out, time, level, event, fields);
+      out.byte(NEWLINE);
+      if (out.length >= FLUSH_BYTES) flush();
       else if (!scheduled) {
         scheduled = true;
         setTimeout(flush, 0);
@@ -114,10 +189,12 @@ function isoNow(): string {
 export function createLogger(format: LogFormat, base: Fields = {}, write?: (line: string) => void): Logger {
   const formatLine = format === "json" ? formatJson : formatText;
   const hasBase = Object.keys(base).length > 0;
-  const out = write ? { write, flush() {} } : stdoutWriter();
+  const out = write
+    ? { log: (...record: Parameters<typeof formatLine>) => write(formatLine(...record)), flush() {} }
+    : stdoutWriter(format);
   return {
     log(level, event, fields = {}) {
-      out.write(formatLine(isoNow(), level, event, hasBase ? { ...base, ...fields } : fields));
+      out.log(isoNow(), level, event, hasBase ? { ...base, ...fields } : fields);
     },
     flush: out.flush,
   };

@@ -39,3 +39,29 @@ Deno.test("log: a plain record is written as it was", () => {
   });
   assert.match(lines[0]!, / info access worker=2 client=127.0.0.1:5000 path="\/a b"$/);
 });
+
+Deno.test("log: stdout gets every line whole and in order, a huge one and a burst past the flush size too", async () => {
+  const logUrl = new URL("../../lib/observe/log.ts", import.meta.url).href;
+  const script = `
+    import { createLogger } from ${JSON.stringify(logUrl)};
+    const logger = createLogger("text");
+    logger.log("info", "first", { n: 1 });
+    logger.log("warn", "huge", { reason: "é".repeat(150_000) + "x".repeat(150_000) });
+    for (let i = 0; i < 3_000; i++) logger.log("info", "burst", { i, path: "/a b" });
+    logger.log("info", "last", { ok: true });
+    logger.flush();
+  `;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", script],
+    stdout: "piped",
+  }).output();
+  assert.equal(code, 0);
+  const lines = new TextDecoder().decode(stdout).split("\n");
+  assert.equal(lines.pop(), "", "every line ends with a newline");
+  assert.equal(lines.length, 3_003);
+  assert.match(lines[0]!, / info first n=1$/);
+  const huge = parseLogLine(lines[1]!);
+  assert.equal(huge?.fields.reason, "é".repeat(150_000) + "x".repeat(150_000));
+  for (let i = 0; i < 3_000; i++) assert.match(lines[2 + i]!, new RegExp(` info burst i=${i} path="/a b"$`));
+  assert.match(lines[3_002]!, / info last ok=true$/);
+});
