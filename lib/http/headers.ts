@@ -35,9 +35,16 @@ export function getHeader(headers: Header[], name: string): string | undefined {
   return undefined;
 }
 
-/** The length check first skips most lowercasing: these run several times per handshake. */
+/** ASCII case folding in place of toLowerCase(): no string per comparison, and these run for
+ * every field several times per handshake. Field names are tokens (RFC 9110 §5.1): ASCII. */
 function isNamed(header: Header, lowercaseName: string): boolean {
-  return header.name.length === lowercaseName.length && header.name.toLowerCase() === lowercaseName;
+  const name = header.name;
+  if (name.length !== lowercaseName.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if ((code >= 0x41 && code <= 0x5a ? code | 0x20 : code) !== lowercaseName.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** The values of every field with that name, in order. */

@@ -24,6 +24,20 @@ Deno.test("getHeader returns the first match, case-insensitively", () => {
   assert.equal(getHeader(headers, "missing"), undefined);
 });
 
+Deno.test("getHeader folds only the letters A-Z: same-length names that differ elsewhere do not match", () => {
+  const odd: Header[] = [
+    { name: "X-@[", value: "at" }, // '@' and '[' are 0x20 below '`' and '{'
+    { name: "Sec-WebSocket-Key1", value: "digit" },
+    { name: "UPGRADE", value: "websocket" },
+  ];
+  assert.equal(getHeader(odd, "x-`{"), undefined);
+  assert.equal(getHeader(odd, "x-@["), "at");
+  assert.equal(getHeader(odd, "sec-websocket-key"), undefined, "a longer name is another name");
+  assert.equal(getHeader(odd, "sec-websocket-key1"), "digit");
+  assert.equal(getHeader(odd, "upgrade"), "websocket");
+  assert.equal(getHeader(odd, "upgradf"), undefined);
+});
+
 Deno.test("getHeaderValues returns every field of that name in order", () => {
   assert.deepEqual(getHeaderValues(headers, "X-List"), [" a ,\tB,, ", "c"]);
   assert.deepEqual(getHeaderValues(headers, "missing"), []);
