@@ -121,7 +121,7 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
       timeoutMs: next.timeoutMs,
       retired: ctx.retired,
       idle: ctx.idleClients,
-      release: admitted.release,
+      release: () => admitted.release(),
     }) ?? undefined;
     if (first === undefined) {
       record.closeClient();

@@ -10,7 +10,7 @@ import { checkAccess } from "./access.ts";
 import { receiveProxyHeader } from "./proxy_header.ts";
 import { clientIpOf, formatAddr } from "../net/address.ts";
 import { getHeader } from "../http/headers.ts";
-import type { Limits } from "./limits.ts";
+import type { Limits, Slot } from "./limits.ts";
 import type { Config, RouteConfig } from "../config/schema.ts";
 import type { RequestHead } from "../http/head.ts";
 import type { Logger } from "../observe/log.ts";
@@ -56,14 +56,35 @@ export async function admitClient(accepted: Conn, id: number, ctx: AdmitContext)
   }
   const clientIp = clientIpOf(client.remoteAddr);
   const admission = ctx.limits.admit(clientIp, Date.now());
-  if (admission.ok) return { client, clientIp, release: admission.release };
+  if (admission.ok) return new AdmittedClient(client, clientIp, admission);
   const headers: [string, string][] = [["Retry-After", String(admission.retryAfterSeconds)]];
-  return {
+  return new AdmittedClient(
     client,
     clientIp,
-    release() {},
-    refusal: new HttpError(admission.status, admission.reason, { headers }),
-  };
+    undefined,
+    new HttpError(admission.status, admission.reason, { headers }),
+  );
+}
+
+/** Admitted, with its slot (none when refused). An object with a method, not a closure: a tunnel
+ * holds it for days (memory per idle tunnel). */
+class AdmittedClient implements Admitted {
+  readonly #slot: Slot | undefined;
+  readonly refusal?: HttpError;
+
+  constructor(
+    readonly client: Conn,
+    readonly clientIp: string | undefined,
+    slot?: Slot,
+    refusal?: HttpError,
+  ) {
+    this.#slot = slot;
+    if (refusal) this.refusal = refusal;
+  }
+
+  release(): void {
+    this.#slot?.release();
+  }
 }
 
 /** Throws 403 when the route's allow/deny/allow_origins lists keep this client out. */

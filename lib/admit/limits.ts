@@ -13,9 +13,26 @@ export type LimitOptions = Pick<
   "max_connections" | "max_connections_per_ip" | "rate" | "burst"
 >;
 
-export type Admission =
-  | { ok: true; release(): void }
-  | { ok: false; status: 503 | 429; reason: string; retryAfterSeconds: number };
+export type Admission = Slot | { ok: false; status: 503 | 429; reason: string; retryAfterSeconds: number };
+
+/** An admitted connection's slot, given back once by release() (later calls do nothing). An object
+ * with a method, not a closure: a tunnel holds its slot for days (memory per idle tunnel). */
+export class Slot {
+  readonly ok = true;
+  #limits: Limits | undefined;
+  readonly #ip: string | undefined;
+
+  constructor(limits: Limits, ip: string | undefined) {
+    this.#limits = limits;
+    this.#ip = ip;
+  }
+
+  release(): void {
+    const limits = this.#limits;
+    this.#limits = undefined;
+    limits?.free(this.#ip);
+  }
+}
 
 /** A client over a connection limit can only be told to come back later; no one knows when. */
 const CONNECTION_RETRY_AFTER = 5;
@@ -75,21 +92,18 @@ export class Limits {
       this.#perIp.set(ip, count + 1);
     }
     this.#total++;
-    let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#total--;
-        if (ip === undefined) return;
-        const left = (this.#perIp.get(ip) ?? 1) - 1;
-        this.#perIp.set(ip, left);
-        if (left === 0 && ++this.#idleIps > IDLE_IPS_KEPT && this.#idleIps * 2 > this.#perIp.size) {
-          this.#sweepIdleIps();
-        }
-      },
-    };
+    return new Slot(this, ip);
+  }
+
+  /** A connection from `ip` ended (Slot.release() only). */
+  free(ip: string | undefined): void {
+    this.#total--;
+    if (ip === undefined) return;
+    const left = (this.#perIp.get(ip) ?? 1) - 1;
+    this.#perIp.set(ip, left);
+    if (left === 0 && ++this.#idleIps > IDLE_IPS_KEPT && this.#idleIps * 2 > this.#perIp.size) {
+      this.#sweepIdleIps();
+    }
   }
 
   /** Drops the entries of IPs without connections (see #perIp). */

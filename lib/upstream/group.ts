@@ -43,6 +43,19 @@ export type NoServer = "tried" | "full" | "unavailable";
 
 export type Acquired = { lease: Lease; none?: undefined } | { lease?: undefined; none: NoServer };
 
+/** One use of a server. An object with a method, not a closure: a tunnel holds its lease for
+ * days (memory per idle tunnel). */
+class ServerLease implements Lease {
+  #released = false;
+  constructor(readonly server: ServerState) {}
+
+  release(outcome?: { failed: boolean }): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.server.leaseEnded(outcome?.failed ?? false);
+  }
+}
+
 /**
  * What is known about one server address of a group, whichever configuration or DNS answer
  * names it: open leases, recent failures, the health verdict, an admin drain. Every ServerState
@@ -151,16 +164,13 @@ export class ServerState implements Candidate {
   /** Counts one more connection on this server until the lease is released; acquire() calls this. */
   lease(): Lease {
     this.record.active++;
-    let released = false;
-    return {
-      server: this,
-      release: (outcome) => {
-        if (released) return;
-        released = true;
-        this.record.active--;
-        if (outcome?.failed) this.#fail(this.#hooks.now());
-      },
-    };
+    return new ServerLease(this);
+  }
+
+  /** A lease of this server ended (ServerLease.release() only). */
+  leaseEnded(failed: boolean): void {
+    this.record.active--;
+    if (failed) this.#fail(this.#hooks.now());
   }
 
   /** nginx's passive health: max_fails failures within fail_timeout -> out for fail_timeout. */
