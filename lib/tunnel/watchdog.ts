@@ -6,8 +6,8 @@
  * the slot of the earliest time it could be overdue (WatchedTunnel.checkAt), at most
  * HORIZON_SLOTS ahead, so a sweep costs what is due, not one check per open tunnel (30,000 idle
  * tunnels with day-long timeouts: ~125 checks per sweep instead of 30,000).
- * The set of watched tunnels is also the registry of open tunnels the admin lists and closes
- * (GET /tunnels.json, POST /tunnels/{id}/close): no second collection per tunnel.
+ * The wheel is also the registry of open tunnels the admin lists and closes (GET /tunnels.json,
+ * POST /tunnels/{id}/close): no second collection per tunnel.
  */
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 
@@ -28,7 +28,8 @@ export interface WatchedTunnel {
   /** The earliest time overdue() could give a reason, judged at `now` (the stamps it reads only
    * move later, so this is never later than the real deadline); absent: every sweep. */
   checkAt?(now: number): number;
-  /** The watchdog's own mark: the wheel slot the tunnel sits in. */
+  /** The watchdog's own mark: the wheel slot the tunnel sits in (LOOKED_AT while a sweep asks
+   * it; undefined when not watched). */
   watchSlot?: number | undefined;
   abort(closedBy: "proxy", reason: string): void;
   /** Bytes moved so far each way (up = client to upstream). */
@@ -51,6 +52,8 @@ export interface LiveTraffic {
 export const SWEEP_MS = 250;
 /** A tunnel far from any deadline is looked at again within this many sweeps (60 s). */
 const HORIZON_SLOTS = 240;
+/** The mark of a tunnel a sweep took out of its slot to look at (no slot number is negative). */
+const LOOKED_AT = -1;
 
 function slotOf(time: number): number {
   return Math.floor(time / SWEEP_MS);
@@ -59,10 +62,11 @@ function slotOf(time: number): number {
 export class Watchdog {
   /** The time every watched tunnel stamps and is judged by. */
   readonly clock: Clock;
-  /** Every watched tunnel, in the order they opened (the admin's list). */
-  #tunnels = new Set<WatchedTunnel>();
-  /** The wheel: slot number -> the tunnels to look at in that sweep. */
+  /** The wheel: slot number -> the tunnels to look at in that sweep. Every watched tunnel is in
+   * exactly one slot (or being looked at by a sweep): the wheel is also the registry, no second
+   * set with an entry per open tunnel (memory per idle tunnel). */
   #slots = new Map<number, Set<WatchedTunnel>>();
+  #watched = 0;
   /** The slot of the last sweep, to notice the clock stepping back. */
   #lastSwept = -Infinity;
   #timer: TimerHandle | undefined;
@@ -76,7 +80,8 @@ export class Watchdog {
   /** Starts watching `tunnel` until unwatch(); after abortAll() it is aborted at once instead. */
   watch(tunnel: WatchedTunnel): void {
     if (this.#stopped !== undefined) return tunnel.abort("proxy", this.#stopped);
-    this.#tunnels.add(tunnel);
+    if (tunnel.watchSlot !== undefined) return;
+    this.#watched++;
     const now = this.clock.now();
     this.#place(tunnel, now, slotOf(now));
     if (this.#timer === undefined) this.#schedule();
@@ -85,9 +90,10 @@ export class Watchdog {
   /** Stops watching (call it exactly when the tunnel ends). A method, not a closure per tunnel:
    * an idle tunnel's memory is a headline figure. */
   unwatch(tunnel: WatchedTunnel): void {
-    this.#tunnels.delete(tunnel);
+    if (tunnel.watchSlot === undefined) return;
+    this.#watched--;
     this.#unslot(tunnel);
-    if (this.#tunnels.size === 0 && this.#timer !== undefined) {
+    if (this.#watched === 0 && this.#timer !== undefined) {
       this.clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
@@ -97,32 +103,32 @@ export class Watchdog {
    * here instead of an abort listener per tunnel. */
   abortAll(reason: string): void {
     this.#stopped = reason;
-    for (const tunnel of [...this.#tunnels]) tunnel.abort("proxy", reason);
+    for (const tunnel of [...this.open()]) tunnel.abort("proxy", reason);
   }
 
   #schedule(): void {
     this.#timer = this.clock.setTimeout(() => {
       this.#sweep();
-      if (this.#tunnels.size > 0) this.#schedule();
+      if (this.#watched > 0) this.#schedule();
       else this.#timer = undefined;
     }, SWEEP_MS);
   }
 
-  /** The open tunnels, in the order they opened. */
-  open(): IterableIterator<WatchedTunnel> {
-    return this.#tunnels.values();
+  /** The open tunnels, by the time they are next looked at (the admin sorts them). */
+  *open(): IterableIterator<WatchedTunnel> {
+    for (const due of this.#slots.values()) yield* due;
   }
 
   /** The open tunnel of connection `id` (a scan: an operator's click, not a hot path). */
   find(id: number): WatchedTunnel | undefined {
-    for (const tunnel of this.#tunnels) if (tunnel.owner?.id === id) return tunnel;
+    for (const tunnel of this.open()) if (tunnel.owner?.id === id) return tunnel;
     return undefined;
   }
 
   /** Bytes and messages moved so far by the tunnels still open. */
   liveTraffic(): LiveTraffic {
     const live = { up: 0, down: 0, upMessages: 0, downMessages: 0 };
-    for (const tunnel of this.#tunnels) {
+    for (const tunnel of this.open()) {
       live.up += tunnel.up.bytes;
       live.down += tunnel.down.bytes;
       const messages = tunnel.messages?.();
@@ -145,20 +151,25 @@ export class Watchdog {
     // Slots are at most HORIZON_SLOTS + 1 keys; ones added during the loop lie ahead of `current`.
     for (const [slot, due] of this.#slots) {
       if (slot > current) continue;
-      this.#slots.delete(slot);
+      // The slot stays in the wheel while it is worked through: a tunnel that ends meanwhile
+      // (unwatch) leaves it before its turn.
       for (const tunnel of due) {
-        tunnel.watchSlot = undefined;
+        due.delete(tunnel);
+        // Still watched (unwatch() clears the mark) until it has ended: a tracked tunnel closes
+        // with a handshake first.
+        tunnel.watchSlot = LOOKED_AT;
         const reason = tunnel.overdue(now);
         if (reason) tunnel.abort("proxy", reason);
-        // Still watched until it has ended (a tracked tunnel closes with a handshake first).
-        if (this.#tunnels.has(tunnel)) this.#place(tunnel, now, current);
+        if (tunnel.watchSlot === LOOKED_AT) this.#place(tunnel, now, current);
       }
+      this.#slots.delete(slot);
     }
   }
 
   #reslotAll(now: number, current: number): void {
+    const all = [...this.open()];
     this.#slots.clear();
-    for (const tunnel of this.#tunnels) this.#place(tunnel, now, current);
+    for (const tunnel of all) this.#place(tunnel, now, current);
   }
 
   /** Into the slot of its next check: the next sweep at the earliest, HORIZON_SLOTS at the latest. */

@@ -89,3 +89,32 @@ Deno.test("watchdog: after the wall clock steps back an hour, a deadline is stil
   await clock.advance(2_000 + 2 * SWEEP_MS);
   assert.equal(tunnel.aborted, "read_timeout");
 });
+
+Deno.test("watchdog: the wheel is the registry: each open tunnel listed once, an ended one never, also mid-sweep", async () => {
+  const clock = new ManualClock();
+  const watchdog = new Watchdog(clock);
+  const deadline = clock.now() + 1_000;
+  const first = new FakeTunnel(deadline, watchdog);
+  const second = new FakeTunnel(deadline, watchdog);
+  const far = new FakeTunnel(clock.now() + DAY, watchdog);
+  // Timing out, the first one also ends the second, which waits in the same slot.
+  first.overdue = (now) => {
+    first.asked++;
+    watchdog.unwatch(second);
+    return now >= first.deadline ? "read_timeout" : undefined;
+  };
+  for (const tunnel of [first, second, far]) watchdog.watch(tunnel);
+  watchdog.watch(far); // twice changes nothing
+  assert.equal([...watchdog.open()].length, 3);
+  await clock.advance(1_000 + SWEEP_MS);
+  assert.equal(first.aborted, "read_timeout");
+  assert.equal(second.asked, 0, "ended before its turn: not looked at");
+  assert.deepEqual([...watchdog.open()], [far]);
+  assert.equal(watchdog.find(0), undefined);
+  assert.deepEqual(watchdog.liveTraffic(), { up: 0, down: 0, upMessages: 0, downMessages: 0 });
+  watchdog.abortAll("shutdown");
+  assert.equal(far.aborted, "shutdown");
+  assert.deepEqual([...watchdog.open()], []);
+  await clock.advance(10 * SWEEP_MS);
+  assert.equal(second.asked, 0);
+});
