@@ -14,7 +14,7 @@ import { errorResponse } from "../http/responses.ts";
 import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
-import { ReadSize } from "./bun_read_size.ts";
+import { capIfNear, forwarded, NOT_CAPPED } from "./bun_read_size.ts";
 import { Inbox, type ReadFailure } from "./inbox.ts";
 import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
@@ -137,8 +137,9 @@ class BunConn implements Conn, SocketEvents {
   #drainWaiter: ((closed?: NetError) => void) | undefined;
   /** Accepted on a TLS listener, handshake not done: Bun would drop what is written (see write()). */
   #handshaking: boolean;
-  /** How much one read may bring, for a near peer (see bun_read_size.ts). */
-  #readSize: ReadSize | undefined;
+  /** How much one read may bring, for a near peer: NOT_CAPPED, or how far the cap is from being
+   * lifted (see bun_read_size.ts). */
+  #keptUp: number;
   /** The listener asks for client certificates: how, and (after the handshake) what came. */
   #clientAuth: ClientAuth | undefined;
   #clientCertificate: ClientCertificate | undefined;
@@ -146,11 +147,11 @@ class BunConn implements Conn, SocketEvents {
   constructor(
     socket: BunSocket,
     unixPath: string | undefined,
-    options: { tlsServer: boolean; readSize: ReadSize | undefined; clientAuth?: ClientAuth | undefined },
+    options: { tlsServer: boolean; keptUp: number; clientAuth?: ClientAuth | undefined },
   ) {
     this.#clientAuth = options.clientAuth;
     this.#socket = socket;
-    this.#readSize = options.readSize;
+    this.#keptUp = options.keptUp;
     this.#inbox = new Inbox(socket);
     this.#unixPath = unixPath;
     this.#handshaking = options.tlsServer;
@@ -250,10 +251,13 @@ class BunConn implements Conn, SocketEvents {
     const done = written === bytes.length;
     splice.report.wrote(written, done);
     if (done) {
-      this.#readSize?.forwarded(written, splice.target.#socket.fd);
+      if (this.#keptUp !== NOT_CAPPED) {
+        this.#keptUp = forwarded(this.#keptUp, written, this.#socket.fd, splice.target.#socket.fd);
+      }
       return true;
     }
-    this.#readSize?.backedUp();
+    // The target did not take everything: the run toward lifting the cap starts over.
+    if (this.#keptUp !== NOT_CAPPED) this.#keptUp = 0;
     splice.backlog = bytes.subarray(written);
     splice.target.#drainWaiter = (closed) => this.#drained(closed);
     this.#inbox.pause();
@@ -383,14 +387,14 @@ function wrap(
   tlsServer = false,
   clientAuth?: ClientAuth,
 ): BunConn {
-  let readSize: ReadSize | undefined;
+  let keptUp = NOT_CAPPED;
   if (unixPath === undefined) {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_MS);
     // Else a reader that stalls holds up to one 512 KiB read per tunnel.
-    readSize = ReadSize.capIfNear(socket.fd);
+    keptUp = capIfNear(socket.fd);
   }
-  const conn = new BunConn(socket, unixPath, { tlsServer, readSize, clientAuth });
+  const conn = new BunConn(socket, unixPath, { tlsServer, keptUp, clientAuth });
   fds.opened();
   socket.data = conn;
   return conn;

@@ -87,42 +87,33 @@ function setReceiveBuffer(calls: Libc, fd: number, bytes: number): boolean {
   return calls.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, value, value.byteLength) === 0;
 }
 
-/** The read size of one socket to a near peer. */
-export class ReadSize {
-  readonly #calls: Libc;
-  readonly #fd: number;
-  #large = false;
-  /** Bytes forwarded since reads were capped that the target sent on at once. */
-  #keptUp = 0;
+/**
+ * The read size of one socket, as one number its connection keeps (no object per socket: memory
+ * per idle tunnel): NOT_CAPPED, or the bytes forwarded since reads were capped that the target
+ * sent on at once.
+ */
+export const NOT_CAPPED = -1;
 
-  private constructor(calls: Libc, fd: number) {
-    this.#calls = calls;
-    this.#fd = fd;
-  }
+/** Caps the reads of the TCP socket `fd` if its peer is near: 0 (capped, nothing forwarded yet),
+ * else NOT_CAPPED. */
+export function capIfNear(fd: number): number {
+  const calls = load();
+  if (!calls || fd < 0) return NOT_CAPPED;
+  const rtt = roundTripUs(calls, fd);
+  if (rtt === undefined || rtt > NEAR_RTT_US || !setReceiveBuffer(calls, fd, SMALL_RCVBUF)) return NOT_CAPPED;
+  return 0;
+}
 
-  /** Caps the reads of the TCP socket `fd` if its peer is near; undefined when left alone. */
-  static capIfNear(fd: number): ReadSize | undefined {
-    const calls = load();
-    if (!calls || fd < 0) return undefined;
-    const rtt = roundTripUs(calls, fd);
-    if (rtt === undefined || rtt > NEAR_RTT_US || !setReceiveBuffer(calls, fd, SMALL_RCVBUF)) {
-      return undefined;
-    }
-    return new ReadSize(calls, fd);
-  }
-
-  /** `length` bytes read here went whole into the socket `targetFd`. */
-  forwarded(length: number, targetFd: number): void {
-    if (this.#large || length < PROBE_BYTES) return;
-    value[0] = 0;
-    if (this.#calls.ioctl(targetFd, SIOCOUTQNSD, value) !== 0) return;
-    if (value[0]! > UNSENT_LIMIT) return this.backedUp();
-    this.#keptUp += length;
-    if (this.#keptUp >= LIFT_AFTER) this.#large = setReceiveBuffer(this.#calls, this.#fd, LARGE_RCVBUF);
-  }
-
-  /** The target did not take everything, or sends slower than it is fed: the run starts over. */
-  backedUp(): void {
-    this.#keptUp = 0;
-  }
+/** `length` bytes read from `fd` (state `keptUp`, capped) went whole into the socket `targetFd`:
+ * the new state, NOT_CAPPED once the cap is lifted. */
+export function forwarded(keptUp: number, length: number, fd: number, targetFd: number): number {
+  if (length < PROBE_BYTES) return keptUp;
+  const calls = libc!;
+  value[0] = 0;
+  if (calls.ioctl(targetFd, SIOCOUTQNSD, value) !== 0) return keptUp;
+  // The target sends slower than it is fed: the run starts over.
+  if (value[0]! > UNSENT_LIMIT) return 0;
+  keptUp += length;
+  if (keptUp < LIFT_AFTER) return keptUp;
+  return setReceiveBuffer(calls, fd, LARGE_RCVBUF) ? NOT_CAPPED : keptUp;
 }

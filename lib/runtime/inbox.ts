@@ -16,7 +16,8 @@ export type ReadFailure = NetError | HttpError;
 
 export class Inbox {
   #flow: { pause(): void; resume(): void };
-  #queue: Uint8Array[] = [];
+  /** Made on first use: a spliced or idle connection never queues (memory per idle tunnel). */
+  #queue: Uint8Array[] | undefined;
   #paused = false;
   #ended = false;
   #error: ReadFailure | undefined;
@@ -36,7 +37,7 @@ export class Inbox {
   }
 
   get empty(): boolean {
-    return this.#queue.length === 0;
+    return !this.#queue?.length;
   }
 
   /** From the data callback: to the parked reader, else into the queue. */
@@ -48,14 +49,14 @@ export class Inbox {
       reader.resolve(chunk);
       return;
     }
-    this.#queue.push(chunk);
+    (this.#queue ??= []).push(chunk);
     this.pause();
   }
 
   /** The next queued chunk without waiting, if any; reading resumes once none is left. */
   shift(): Uint8Array | undefined {
-    const chunk = this.#queue.shift();
-    if (chunk && this.#queue.length === 0) this.resume();
+    const chunk = this.#queue?.shift();
+    if (chunk && this.empty) this.resume();
     return chunk;
   }
 
@@ -72,7 +73,7 @@ export class Inbox {
 
   /** Conn.peerGone(), without consuming anything: the socket's own end/close/error tells. */
   peerGone(): Promise<void> {
-    if (this.#queue.length > 0 || (this.#ended && !this.#error)) return new Promise(() => {});
+    if (!this.empty || (this.#ended && !this.#error)) return new Promise(() => {});
     if (this.#error) return Promise.resolve();
     return new Promise((resolve) => this.#onGone = resolve);
   }
@@ -89,7 +90,7 @@ export class Inbox {
     if (this.#error) this.#onGone?.();
     this.#onGone = undefined;
     const reader = this.#reader;
-    if (reader && this.#queue.length === 0) {
+    if (reader && this.empty) {
       this.#reader = undefined;
       if (this.#error) reader.reject(this.#error);
       else reader.resolve(null);
