@@ -585,9 +585,10 @@ type AccessFields = Fields & { client: string; status: number; closed_by: string
  */
 class ConnectionRecord implements TunnelOwner {
   readonly fields: AccessFields;
-  /** Only the lease and the socket: the answer's parsed head and bytes are not kept for the
-   * tunnel's days (idle memory per tunnel is a headline figure). */
-  #upstream: { lease: UpstreamAnswer["lease"]; conn: Conn | undefined } | undefined;
+  /** Only the upstream's lease and socket: the answer's parsed head and bytes are not kept for
+   * the tunnel's days (idle memory per tunnel is a headline figure). */
+  #lease: UpstreamAnswer["lease"] | undefined;
+  #upstreamConn: Conn | undefined;
   #route: RouteConfig | undefined;
   /** Bytes of an answer went to the client: an error can then only close the connection. */
   #answering = false;
@@ -640,7 +641,8 @@ class ConnectionRecord implements TunnelOwner {
   }
 
   hold(upstream: UpstreamAnswer): void {
-    this.#upstream = { lease: upstream.lease, conn: upstream.conn };
+    this.#lease = upstream.lease;
+    this.#upstreamConn = upstream.conn;
     this.fields.upstream = upstream.lease.server.config.address;
   }
 
@@ -652,10 +654,11 @@ class ConnectionRecord implements TunnelOwner {
   /** The upstream connection carried one exactly delimited answer: it goes back to the group's
    * pool for the next request instead of being closed. */
   parkUpstream(group: UpstreamGroup): void {
-    const held = this.#upstream;
-    if (!held || !group.pool || !(held.conn instanceof PoolableConn)) return;
-    this.#upstream = { lease: held.lease, conn: undefined };
-    group.pool.park(held.lease.server.config.address, held.conn);
+    const lease = this.#lease;
+    const conn = this.#upstreamConn;
+    if (!lease || !group.pool || !(conn instanceof PoolableConn)) return;
+    this.#upstreamConn = undefined;
+    group.pool.park(lease.server.config.address, conn);
   }
 
   answering(): void {
@@ -758,9 +761,10 @@ class ConnectionRecord implements TunnelOwner {
    * connection stays (keep-alive). */
   finishRequest(): void {
     const { fields, ctx } = this;
-    this.#upstream?.lease.release();
-    this.#upstream?.conn?.close();
-    this.#upstream = undefined;
+    this.#lease?.release();
+    this.#upstreamConn?.close();
+    this.#lease = undefined;
+    this.#upstreamConn = undefined;
     fields.duration_ms = Date.now() - this.started;
     if (ctx.config.log.access && fields.status !== 0) ctx.logger.log("info", "access", fields);
     countOutcome(ctx.metrics, fields);
