@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createLogger, formatJson, formatText } from "../../lib/observe/log.ts";
 import { parseLogLine } from "../e2e/_harness.ts";
+import { concat } from "../e2e/_wire.ts";
 
 // deno-lint-ignore no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -64,4 +65,43 @@ Deno.test("log: stdout gets every line whole and in order, a huge one and a burs
   assert.equal(huge?.fields.reason, "é".repeat(150_000) + "x".repeat(150_000));
   for (let i = 0; i < 3_000; i++) assert.match(lines[2 + i]!, new RegExp(` info burst i=${i} path="/a b"$`));
   assert.match(lines[3_002]!, / info last ok=true$/);
+});
+
+Deno.test("log: workers sharing one stdout pipe never split each other's lines", async () => {
+  // A supervisor's workers inherit its stdout. POSIX keeps a write of at most PIPE_BUF (4,096)
+  // bytes to a pipe whole; a longer one (a 64 KiB batch) can take another process's bytes in its
+  // middle once the pipe is full, and both records are broken.
+  const logUrl = new URL("../../lib/observe/log.ts", import.meta.url).href;
+  const script = (worker: number) => `
+    import { createLogger } from ${JSON.stringify(logUrl)};
+    const logger = createLogger("text", { worker: ${worker} });
+    for (let turn = 0; turn < 40; turn++) {
+      for (let i = 0; i < 500; i++) logger.log("info", "access", { i, path: "/" + "p".repeat(200) });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    logger.flush();
+  `;
+  const background = (worker: number) => `'${Deno.execPath()}' eval --quiet "$S${worker}" &`;
+  const child = new Deno.Command("sh", {
+    args: ["-c", `${background(1)} ${background(2)} wait`],
+    env: { S1: script(1), S2: script(2) },
+    stdout: "piped",
+  }).spawn();
+  // A slow reader, like a busy log shipper: the pipe is full most of the time.
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of child.stdout) {
+    chunks.push(chunk);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  assert.equal((await child.status).code, 0);
+  const lines = new TextDecoder().decode(concat(chunks)).split("\n");
+  assert.equal(lines.pop(), "");
+  const whole = new RegExp(` info access worker=[12] i=\\d+ path=/p{200}$`);
+  const broken = lines.filter((line) => !whole.test(line));
+  assert.equal(
+    broken.length,
+    0,
+    `${broken.length} lines broken, like ${JSON.stringify(broken[0]?.slice(0, 100))}`,
+  );
+  assert.equal(lines.length, 2 * 40 * 500);
 });
