@@ -38,6 +38,18 @@ Deno.test("getHeader folds only the letters A-Z: same-length names that differ e
   assert.equal(getHeader(odd, "upgradf"), undefined);
 });
 
+Deno.test("getHeader: tokens 0x20 apart outside A-Z stay apart; a non-ASCII name matches no ASCII one", () => {
+  // "^" and "~", "_" and DEL differ by 0x20 as letters do: a fold of every char by `| 0x20`
+  // would read a client's "X-A^" as the "x-a~" a check looks for.
+  const tokens: Header[] = [{ name: "X-A^", value: "caret" }, { name: "X_B", value: "underscore" }];
+  assert.equal(getHeader(tokens, "x-a~"), undefined);
+  assert.equal(getHeader(tokens, "X-A^"), "caret");
+  assert.equal(getHeader(tokens, "x\x7fb"), undefined);
+  assert.equal(getHeader(tokens, "x_b"), "underscore");
+  // U+212A KELVIN SIGN lowercases to "k": toLowerCase() matched it with "key".
+  assert.equal(getHeader([{ name: "\u212Aey", value: "kelvin" }], "key"), undefined);
+});
+
 Deno.test("getHeaderValues returns every field of that name in order", () => {
   assert.deepEqual(getHeaderValues(headers, "X-List"), [" a ,\tB,, ", "c"]);
   assert.deepEqual(getHeaderValues(headers, "missing"), []);
