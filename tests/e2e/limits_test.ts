@@ -5,6 +5,7 @@
  * recovers. A server's max_conns is in balance_test.ts.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import { denoEchoBackend } from "./_backends.ts";
 import { RawWs } from "./_clients.ts";
 import { eventually, oneRouteConfig, startGateway } from "./_harness.ts";
@@ -18,6 +19,14 @@ async function idle(n: number, port: number): Promise<Deno.Conn[]> {
   const conns = [];
   for (let i = 0; i < n; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
   return conns;
+}
+
+/** An idle connection from another loopback address (Deno.connect cannot choose its source). */
+function idleFrom(localAddress: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port, localAddress }, () => resolve(socket));
+    socket.on("error", reject);
+  });
 }
 
 function closeAll(conns: Deno.Conn[]): void {
@@ -80,6 +89,33 @@ Deno.test("limits: over max_connections_per_ip -> 503 for that IP only", async (
     closeAll(held);
   }
   await eventuallyStatus(gw.port, 200);
+});
+
+Deno.test("limits: an IP's open connections stay counted while the counters of 1,100 passing IPs are swept", async () => {
+  await using backend = await denoEchoBackend();
+  await using gw = await startGateway({
+    config: oneRouteConfig([backend.address], { top: { limits: { max_connections_per_ip: 2 } } }),
+  });
+  const held = await idle(2, gw.port);
+  try {
+    // More passing clients than the idle counters kept (1,024): a sweep runs in between.
+    for (let i = 0; i < 1_100; i++) {
+      const source = `127.1.${i >> 8}.${i & 255}`;
+      assert.equal(parseResponse(await requestFrom(source, gw.port, GET)).status, 200, source);
+    }
+    assert.equal((await exchange(gw.port, GET)).response?.status, 503, "127.0.0.1 still has two open");
+    closeAll(held.splice(0, 1));
+    await eventuallyStatus(gw.port, 200);
+  } finally {
+    closeAll(held);
+  }
+  // A swept IP that comes back is counted from zero: two may connect, a third may not.
+  const back = await Promise.all([0, 1].map(() => idleFrom("127.1.0.1", gw.port)));
+  try {
+    assert.equal(parseResponse(await requestFrom("127.1.0.1", gw.port, GET)).status, 503);
+  } finally {
+    for (const socket of back) socket.destroy();
+  }
 });
 
 Deno.test("limits: over the handshake rate -> 429 with Retry-After; the bucket refills", async () => {
