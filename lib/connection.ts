@@ -83,7 +83,8 @@ export async function handleConnection(accepted: Conn, id: number, ctx: Connecti
   const started = Date.now();
   // An idle kept-alive connection gives its slot to a new client rather than have it refused.
   if (ctx.limits.full) ctx.idleClients.evictOldest();
-  const admitted = await admitClient(accepted, id, ctx);
+  const admission = admitClient(accepted, id, ctx);
+  const admitted = admission instanceof Promise ? await admission : admission;
   if (admitted === null) return false;
   let record = new ConnectionRecord(accepted, admitted, id, started, ctx, 0);
   let first: Uint8Array | undefined;

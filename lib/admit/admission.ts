@@ -35,25 +35,32 @@ export interface Admitted {
   release(): void;
 }
 
-/** null: the connection was closed here (bad or untrusted PROXY header) and logged. */
-export async function admitClient(accepted: Conn, id: number, ctx: AdmitContext): Promise<Admitted | null> {
-  let client = accepted;
-  if (ctx.proxyProtocol) {
-    const result = await receiveProxyHeader(accepted, {
-      trusted: ctx.config.trusted_proxies,
-      timeoutMs: ctx.config.limits.handshake_timeout,
+/** null: the connection was closed here (bad or untrusted PROXY header) and logged. A promise
+ * only on a PROXY-protocol listener, which reads the header first: a connection elsewhere is
+ * admitted without a promise and an await more per handshake. */
+export function admitClient(
+  accepted: Conn,
+  id: number,
+  ctx: AdmitContext,
+): Admitted | null | Promise<Admitted | null> {
+  if (!ctx.proxyProtocol) return admit(accepted, ctx);
+  return receiveProxyHeader(accepted, {
+    trusted: ctx.config.trusted_proxies,
+    timeoutMs: ctx.config.limits.handshake_timeout,
+  }).then((result) => {
+    if (!("rejected" in result)) return admit(result, ctx);
+    ctx.logger.log("warn", "proxy_rejected", {
+      id,
+      peer: formatAddr(accepted.remoteAddr),
+      reason: result.rejected,
     });
-    if ("rejected" in result) {
-      ctx.logger.log("warn", "proxy_rejected", {
-        id,
-        peer: formatAddr(accepted.remoteAddr),
-        reason: result.rejected,
-      });
-      accepted.close();
-      return null;
-    }
-    client = result;
-  }
+    accepted.close();
+    return null;
+  });
+}
+
+/** The connection and rate limits, for the client `client` reports (a PROXY header's view). */
+function admit(client: Conn, ctx: AdmitContext): Admitted {
   const clientIp = clientIpOf(client.remoteAddr);
   const admission = ctx.limits.admit(clientIp, Date.now());
   if (admission.ok) return new AdmittedClient(client, clientIp, admission);
