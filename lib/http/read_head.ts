@@ -38,7 +38,8 @@ export function findHeadEnd(bytes: Uint8Array, from: number): number {
   return -1;
 }
 
-/** Returns null when the peer closed before sending anything. */
+/** Returns null when the peer closed before sending anything. One async function, not two: this
+ * runs twice per handshake (the client's head, the upstream's answer). */
 export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<ReadHead | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -47,52 +48,46 @@ export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<Re
       options.timeoutMs,
     );
   });
-  try {
-    return await readUntilHeadEnd(conn, options, timeout);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function readUntilHeadEnd(
-  conn: Conn,
-  options: ReadHeadOptions,
-  timeout: Promise<never>,
-): Promise<ReadHead | null> {
   let buffer = new Uint8Array(0);
   let length = 0;
-  while (true) {
-    const read = conn.read();
-    // If the timeout wins, this read settles later, when the caller closes the connection.
-    read.catch(() => {});
-    const chunk = await Promise.race([read, timeout]);
-    if (chunk === null) {
-      if (length === 0) return null;
-      throw new HeadParseError("connection closed before the head was complete");
+  try {
+    while (true) {
+      const read = conn.read();
+      // If the timeout wins, this read settles later, when the caller closes the connection.
+      read.catch(() => {});
+      const chunk = await Promise.race([read, timeout]);
+      if (chunk === null) {
+        if (length === 0) return null;
+        throw new HeadParseError("connection closed before the head was complete");
+      }
+      if (length === 0 && buffer.length === 0) {
+        // Fast path: the whole head in the first chunk, as almost always.
+        const end = findHeadEnd(chunk, 0);
+        if (end !== -1 && end <= options.maxBytes) {
+          return { head: chunk.slice(0, end), rest: chunk.slice(end) };
+        }
+      }
+      if (length + chunk.length > buffer.length) {
+        const grown = new Uint8Array(Math.max(buffer.length * 2, length + chunk.length, 4096));
+        grown.set(buffer.subarray(0, length));
+        buffer = grown;
+      }
+      const scanFrom = Math.max(0, length - 2);
+      buffer.set(chunk, length);
+      length += chunk.length;
+      const end = findHeadEnd(buffer.subarray(0, length), scanFrom);
+      if (end !== -1) {
+        if (end > options.maxBytes) throw tooLarge(buffer.subarray(0, length), options);
+        return { head: buffer.slice(0, end), rest: buffer.slice(end, length) };
+      }
+      if (length > options.maxBytes) throw tooLarge(buffer.subarray(0, length), options);
+      const firstLf = buffer.subarray(0, length).indexOf(LF);
+      if (firstLf === -1 && length > options.maxLineBytes) {
+        throw new HeadParseError("request line too long", 414);
+      }
     }
-    if (length === 0 && buffer.length === 0) {
-      // Fast path: the whole head in the first chunk, as almost always.
-      const end = findHeadEnd(chunk, 0);
-      if (end !== -1 && end <= options.maxBytes) return { head: chunk.slice(0, end), rest: chunk.slice(end) };
-    }
-    if (length + chunk.length > buffer.length) {
-      const grown = new Uint8Array(Math.max(buffer.length * 2, length + chunk.length, 4096));
-      grown.set(buffer.subarray(0, length));
-      buffer = grown;
-    }
-    const scanFrom = Math.max(0, length - 2);
-    buffer.set(chunk, length);
-    length += chunk.length;
-    const end = findHeadEnd(buffer.subarray(0, length), scanFrom);
-    if (end !== -1) {
-      if (end > options.maxBytes) throw tooLarge(buffer.subarray(0, length), options);
-      return { head: buffer.slice(0, end), rest: buffer.slice(end, length) };
-    }
-    if (length > options.maxBytes) throw tooLarge(buffer.subarray(0, length), options);
-    const firstLf = buffer.subarray(0, length).indexOf(LF);
-    if (firstLf === -1 && length > options.maxLineBytes) {
-      throw new HeadParseError("request line too long", 414);
-    }
+  } finally {
+    clearTimeout(timer);
   }
 }
 
