@@ -606,7 +606,7 @@ function connect(options: ConnectOptions): Promise<Conn> {
   if (fds.dialFull) {
     return Promise.reject(osError("EMFILE"));
   }
-  const { addr, tls } = options;
+  const { addr, tls, signal } = options;
   const unixPath = addr.transport === "unix" ? addr.path : undefined;
   const target = addr.transport === "unix"
     ? { unix: addr.path }
@@ -641,8 +641,21 @@ function connect(options: ConnectOptions): Promise<Conn> {
           else reject(socketError(error ?? new Error("closed during the TLS handshake"), "TLS"));
         },
       },
-    }).catch((err) => reject(socketError(err)));
+    }).then((socket) => abandonHandshake(socket, signal), (err) => reject(socketError(err)));
   });
+}
+
+/** A TLS handshake still under way when `signal` aborts (connect_timeout, a health check's
+ * timeout) is given up: a backend that accepts TCP and never answers would keep the socket open
+ * for good, one per probe of a health check. (A plain connect cannot be: Bun.connect gives no
+ * socket before it completes.) */
+function abandonHandshake(socket: BunSocket, signal: AbortSignal | undefined): void {
+  const abandon = () => {
+    // wrap() gave it its data once the handshake completed: then it is the dialer's to close.
+    if (socket.data === undefined) socket.terminate();
+  };
+  if (signal?.aborted) abandon();
+  else signal?.addEventListener("abort", abandon, { once: true });
 }
 
 export const runtime: Runtime = {

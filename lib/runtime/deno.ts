@@ -390,7 +390,7 @@ async function connect(options: ConnectOptions): Promise<Conn> {
       unsafelyDisableHostnameVerification: !tls.verify,
     });
     // Handshake now so certificate problems surface as a TLS error, before any bytes are sent.
-    await tlsConn.handshake();
+    await handshake(conn, tlsConn, signal);
     return new DenoConn(tlsConn);
   } catch (err) {
     try {
@@ -400,6 +400,28 @@ async function connect(options: ConnectOptions): Promise<Conn> {
     }
     const netErr = toNetError(err);
     throw new NetError("TLS", netErr.message, { cause: err });
+  }
+}
+
+/** The client's TLS handshake over `tcp`, given up when `signal` aborts (connect_timeout, a health
+ * check's timeout): a backend that accepts TCP and never answers would keep the socket open for
+ * good, one per probe of a health check. */
+async function handshake(
+  tcp: Deno.Conn,
+  tlsConn: Deno.TlsConn,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const abandon = () => {
+    tlsConn.close();
+    // Deno keeps the socket of an unfinished TLS handshake open past close() (see the reaper).
+    reaper.reap(toAddr(tcp.localAddr), toAddr(tcp.remoteAddr));
+  };
+  if (signal?.aborted) abandon();
+  signal?.addEventListener("abort", abandon);
+  try {
+    await tlsConn.handshake();
+  } finally {
+    signal?.removeEventListener("abort", abandon);
   }
 }
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { rawBackend, switching, type WsBackendOptions, wsEchoBackend } from "./_backends.ts";
 import { backendOf, handshake, handshakes, until } from "./_balance.ts";
 import { openDenoWs } from "./_clients.ts";
-import { startGateway, toYaml } from "./_harness.ts";
+import { eventually, startGateway, toYaml } from "./_harness.ts";
 
 function groupYaml(servers: unknown[], upstream: Record<string, unknown> = {}): string {
   return toYaml({
@@ -124,5 +124,39 @@ Deno.test("health: a tcp check notices a killed backend and its return on the sa
     );
   } finally {
     await backend.close();
+  }
+});
+
+Deno.test("health: a tcp check of a wss:// server that never answers TLS closes each probe's socket", async () => {
+  // A tarpit: accepts TCP, reads the ClientHello, never answers. Each probe gives up at the
+  // check's timeout; its socket must go with it, or every interval costs the gateway a descriptor.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const probes = { accepted: 0, closed: 0 };
+  const held: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      probes.accepted++;
+      held.push(conn);
+      const buffer = new Uint8Array(4096);
+      (async () => {
+        while (await conn.read(buffer).catch(() => null) !== null);
+        probes.closed++;
+      })();
+    }
+  })().catch(() => {});
+  try {
+    await using gw = await startGateway({
+      config: groupYaml([`wss://127.0.0.1:${listener.addr.port}`], {
+        health_check: { type: "tcp", interval: "100ms", timeout: "200ms", rise: 1, fall: 1 },
+      }),
+    });
+    const down = await gw.waitForEvent("upstream_health", { healthy: "false" });
+    assert.match(down.fields.reason ?? "", /no answer within 200 ms/);
+    await eventually(() => probes.closed >= 5, 10_000, `5 probes closed (${JSON.stringify(probes)})`);
+    assert.ok(probes.accepted - probes.closed <= 2, `probes left open: ${JSON.stringify(probes)}`);
+  } finally {
+    listener.close();
+    for (const conn of held) conn.close();
+    await serving;
   }
 });

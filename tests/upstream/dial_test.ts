@@ -86,3 +86,31 @@ Deno.test("dialUpstream: an aborted signal abandons a hanging dial before its ti
   assert.equal(err.phase, "connect");
   assert.ok(performance.now() - started < 5_000);
 });
+
+Deno.test("dialUpstream: a TLS handshake that never completes is abandoned at connect_timeout, its socket closed", async () => {
+  // A backend that accepts TCP and never says a word of TLS (a tarpit, a stuck terminator): the
+  // dial fails at connect_timeout, and the connection must not stay open behind it (health
+  // checks dial every interval: one socket kept per probe would run the gateway out of them).
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { config, server } = group(`wss://127.0.0.1:${listener.addr.port}`, "300ms");
+  const failed = dialUpstream(runtime, server, config).catch((e) => e);
+  using accepted = await listener.accept();
+  const err = await failed;
+  assert.ok(err instanceof UpstreamError, String(err));
+  assert.equal(err.timedOut, true, err.message);
+  // The gateway's ClientHello, then its close: EOF, or a reset.
+  const buffer = new Uint8Array(4096);
+  const closed = (async () => {
+    while (await accepted.read(buffer).catch(() => null) !== null);
+    return "closed";
+  })();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stillOpen = new Promise((resolve) =>
+    timer = setTimeout(() => resolve("still open after 5 s"), 5_000)
+  );
+  try {
+    assert.equal(await Promise.race([closed, stillOpen]), "closed");
+  } finally {
+    clearTimeout(timer);
+  }
+});
