@@ -606,6 +606,14 @@ function connect(options: ConnectOptions): Promise<Conn> {
   if (fds.dialFull) {
     return Promise.reject(osError("EMFILE"));
   }
+  // The dial's socket counts from now, not from wrap(): Bun.connect cannot be abandoned, so a
+  // connect to a server that never answers (a blackhole) keeps its socket past connect_timeout,
+  // until the kernel gives up (about two minutes); uncounted, such sockets reach the real limit.
+  fds.opened();
+  return connectSocket(options).finally(() => fds.closed());
+}
+
+function connectSocket(options: ConnectOptions): Promise<Conn> {
   const { addr, tls, signal } = options;
   const unixPath = addr.transport === "unix" ? addr.path : undefined;
   const target = addr.transport === "unix"

@@ -283,3 +283,38 @@ export function deadPort(): number {
   listener.close();
   return port;
 }
+
+/** A listener whose accept queue is full and never served: each SYN is dropped. */
+const FULL_QUEUE = `
+import socket, select, sys
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(0)
+port = l.getsockname()[1]
+held = []
+while True:
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(("127.0.0.1", port))
+    except BlockingIOError: pass
+    if not select.select([], [c], [], 0.3)[1]: c.close(); break
+    held.append(c)
+print(port, flush=True)
+sys.stdin.read()
+`;
+
+/** An address where a connect hangs, as to a blackholed server (a listener with a full accept
+ * queue: python3, since Deno cannot set the backlog). */
+export async function blackhole(): Promise<{ address: string; [Symbol.asyncDispose](): Promise<void> }> {
+  const child = new Deno.Command("python3", { args: ["-c", FULL_QUEUE], stdin: "piped", stdout: "piped" })
+    .spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  const port = Number(new TextDecoder().decode(value).trim());
+  return {
+    address: `127.0.0.1:${port}`,
+    async [Symbol.asyncDispose]() {
+      reader.releaseLock();
+      await child.stdin.close();
+      await child.stdout.cancel();
+      await child.status;
+    },
+  };
+}

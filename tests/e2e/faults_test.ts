@@ -6,7 +6,7 @@
  * backend in upstream_test.ts.
  */
 import assert from "node:assert/strict";
-import { rawBackend, switching } from "./_backends.ts";
+import { blackhole, rawBackend, switching } from "./_backends.ts";
 import { RawWs } from "./_clients.ts";
 import { eventually, oneRouteConfig, startGateway } from "./_harness.ts";
 import { dial } from "./_wire.ts";
@@ -86,4 +86,29 @@ Deno.test("out of file descriptors: 503 + Retry-After, no server taken out, the 
   assert.equal(after.response.status, 101, `${after.response.head}\n${gw.output()}`);
   assert.deepEqual(gw.records("upstream_disabled"), []);
   assert.deepEqual(gw.records("upstream_failed"), [], "the gateway's own failure is no server's");
+});
+
+Deno.test("out of file descriptors: a backend that never answers a connect gets 504s, then 503s; never blamed as refusing", async () => {
+  // Bun cannot abandon a connect: each one given up at connect_timeout keeps its socket until the
+  // kernel gives up (about two minutes). Those must count against the gateway's descriptors, or
+  // the real limit comes first and Bun reports the next dials as refused (502, the server blamed).
+  await using target = await blackhole();
+  await using gw = await startGateway({
+    config: oneRouteConfig([], {
+      upstream: { servers: [{ address: target.address, max_fails: 0 }], connect_timeout: "100ms" },
+    }),
+    wrap: ["prlimit", `--nofile=${NOFILE}:${NOFILE}`, "--"],
+  });
+  const statuses: number[] = [];
+  // More dials than descriptors, one at a time.
+  for (let i = 0; i < NOFILE + 10; i++) {
+    const answer = await tryUpgrade(gw.port, 5_000);
+    assert.ok(typeof answer !== "string", `${answer}\n${gw.output()}`);
+    statuses.push(answer.response.status);
+    await answer[Symbol.asyncDispose]();
+  }
+  assert.equal(statuses[0], 504);
+  assert.deepEqual(statuses.filter((s) => s !== 504 && s !== 503), [], gw.output());
+  const refused = gw.records("reject").filter((r) => /refused/i.test(r.fields.reason ?? ""));
+  assert.deepEqual(refused, []);
 });

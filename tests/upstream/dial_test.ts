@@ -5,39 +5,7 @@ import { dialUpstream } from "../../lib/upstream/dial.ts";
 import { runtime } from "../../lib/runtime/deno.ts";
 import { UpstreamError } from "../../lib/errors.ts";
 import { groupConfig } from "./_upstreams.ts";
-
-/** A listener whose accept queue is full and never served: a connect to it hangs (SYN dropped). */
-const FULL_QUEUE = `
-import socket, select, sys
-l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(0)
-port = l.getsockname()[1]
-held = []
-while True:
-    c = socket.socket(); c.setblocking(False)
-    try: c.connect(("127.0.0.1", port))
-    except BlockingIOError: pass
-    if not select.select([], [c], [], 0.3)[1]: c.close(); break
-    held.append(c)
-print(port, flush=True)
-sys.stdin.read()
-`;
-
-async function fullQueue(): Promise<{ address: string; [Symbol.asyncDispose](): Promise<void> }> {
-  const child = new Deno.Command("python3", { args: ["-c", FULL_QUEUE], stdin: "piped", stdout: "piped" })
-    .spawn();
-  const reader = child.stdout.getReader();
-  const { value } = await reader.read();
-  const port = Number(new TextDecoder().decode(value).trim());
-  return {
-    address: `127.0.0.1:${port}`,
-    async [Symbol.asyncDispose]() {
-      reader.releaseLock();
-      await child.stdin.close();
-      await child.stdout.cancel();
-      await child.status;
-    },
-  };
-}
+import { blackhole } from "../e2e/_backends.ts";
 
 function group(address: string, connectTimeout = "300ms") {
   const config = groupConfig([address], { connect_timeout: connectTimeout });
@@ -64,7 +32,7 @@ Deno.test("dialUpstream: a refused connection fails at once as a retryable conne
 });
 
 Deno.test("dialUpstream: a connect that hangs fails at connect_timeout, as timed out", async () => {
-  await using target = await fullQueue();
+  await using target = await blackhole();
   const { config, server } = group(target.address, "300ms");
   const started = performance.now();
   const err = await dialUpstream(runtime, server, config).catch((e) => e);
@@ -76,7 +44,7 @@ Deno.test("dialUpstream: a connect that hangs fails at connect_timeout, as timed
 });
 
 Deno.test("dialUpstream: an aborted signal abandons a hanging dial before its timeout", async () => {
-  await using target = await fullQueue();
+  await using target = await blackhole();
   const { config, server } = group(target.address, "10s");
   const cancel = new AbortController();
   setTimeout(() => cancel.abort(), 100);
