@@ -5,6 +5,7 @@
  * Also a TLS client that presents a certificate, for Deno, whose Deno.startTls cannot
  * (connectNodeTls).
  */
+import { isIP } from "node:net";
 import tls from "node:tls";
 import { NetError } from "../errors.ts";
 import { socketError } from "./errno.ts";
@@ -277,7 +278,9 @@ export function connectNodeTls(
     const socket = tls.connect({
       host: addr.hostname,
       port: addr.port,
-      servername: options.serverName,
+      // No SNI for an IP address (RFC 6066 §3; node:tls refuses one): the certificate is then
+      // checked against the address.
+      ...(isIP(options.serverName) ? {} : { servername: options.serverName }),
       rejectUnauthorized: options.verify,
       ALPNProtocols: ["http/1.1"],
       allowHalfOpen: true,

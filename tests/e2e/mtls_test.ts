@@ -278,8 +278,9 @@ Deno.test({
   },
 });
 
-/** `openssl s_server` that requires a client certificate from `ca`, answering GET / with its status page. */
-async function requiringBackend(dir: string, caPem: string) {
+/** `openssl s_server` that requires a client certificate from `ca`, answering GET / with its status
+ * page; its own certificate is `name`.pem (backend: backend.test; localhost: also IP 127.0.0.1). */
+async function requiringBackend(dir: string, caPem: string, name = "backend") {
   await Deno.writeTextFile(`${dir}/require-ca.pem`, caPem);
   const child = new Deno.Command("openssl", {
     args: [
@@ -287,9 +288,9 @@ async function requiringBackend(dir: string, caPem: string) {
       "-accept",
       "127.0.0.1:0",
       "-cert",
-      `${CERTS}backend.pem`,
+      `${CERTS}${name}.pem`,
       "-key",
-      `${CERTS}backend-key.pem`,
+      `${CERTS}${name}-key.pem`,
       "-CAfile",
       `${dir}/require-ca.pem`,
       "-Verify",
@@ -355,4 +356,27 @@ Deno.test("mtls upstream: a group with tls { cert, key } gets through a backend 
   await using anonymous = await KeptConn.open(gw.port);
   await anonymous.send("GET /anonymous/ HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
   assert.equal((await anonymous.answer(10_000))?.status, 502);
+});
+
+Deno.test("mtls upstream: a wss:// server addressed by IP, no server_name: no SNI, its certificate verified for the IP", async () => {
+  // node:tls (Deno's client with a certificate) refuses an IP address as the SNI name.
+  await using tmp = await tempDir();
+  const pki = await makeClientPki(tmp.path);
+  await using backend = await requiringBackend(tmp.path, pki.ca, "localhost");
+  await using gw = await startGateway({
+    config: toYaml({
+      servers: [{ listen: ["127.0.0.1:0"], routes: [{ path: "/", upstream: "app" }] }],
+      upstreams: {
+        app: {
+          servers: [`wss://127.0.0.1:${backend.port}`],
+          tls: { ca: `${CERTS}ca.pem`, cert: "alice.pem", key: "alice.key" },
+        },
+      },
+    }),
+    files: { "alice.pem": pki.alice.cert, "alice.key": pki.alice.key },
+  });
+  await using client = await KeptConn.open(gw.port);
+  await client.send("GET / HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
+  const head = await client.reader.readHead(10_000);
+  assert.match(head ?? "", /^HTTP\/1\.1 200 /, gw.output());
 });
