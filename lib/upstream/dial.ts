@@ -17,8 +17,9 @@ function tlsOptions(server: UpstreamServerConfig, group: UpstreamConfig): TlsCli
   };
 }
 
-/** `signal` (health checks) abandons the dial early, like the timeout does. Callbacks rather than
- * a race of promises: a dial is on every handshake's path, and this makes half the garbage. */
+/** `signal` (a health check's timeout, a client that left) abandons the dial at once, like the
+ * timeout does. Callbacks rather than a race of promises: a dial is on every handshake's path, and
+ * this makes half the garbage. */
 export function dialUpstream(
   net: Net,
   server: UpstreamServerConfig,
@@ -28,25 +29,30 @@ export function dialUpstream(
   const tls = tlsOptions(server, group);
   const controller = new AbortController();
   const outer = options.signal;
-  const abort = () => controller.abort();
-  if (outer?.aborted) abort();
-  outer?.addEventListener("abort", abort);
   return new Promise<Conn>((resolve, reject) => {
     let settled = false;
     const settle = () => {
       settled = true;
       clearTimeout(timer);
-      outer?.removeEventListener("abort", abort);
+      outer?.removeEventListener("abort", abandon);
     };
     const fail = (err: unknown) => {
       if (settled) return;
       settle();
       reject(dialError(server, err));
     };
+    // Failed here, not when the connect rejects: Bun's cannot be aborted, and would hold the
+    // dialer (a client gone, a health check past its timeout) until connect_timeout.
+    const abandon = () => {
+      controller.abort();
+      fail(outer!.reason);
+    };
     const timer = setTimeout(() => {
       controller.abort();
       fail(new NetError("ETIMEDOUT", `no connection within ${group.connect_timeout} ms`));
     }, group.connect_timeout);
+    if (outer?.aborted) return abandon();
+    outer?.addEventListener("abort", abandon);
     net.connect({ addr: server.addr, signal: controller.signal, ...(tls ? { tls } : {}) }).then((conn) => {
       // A connection that completes after the timeout must not leak.
       if (settled) return conn.close();

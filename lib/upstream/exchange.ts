@@ -176,7 +176,8 @@ async function attempt(
       }
     }
   }
-  const fresh = await dialUpstream(net, lease.server.config, group.config);
+  // A client that leaves meanwhile (options.signal) is let go at once, not at connect_timeout.
+  const fresh = await dialUpstream(net, lease.server.config, group.config, options);
   return await exchangeOn(pool ? new PoolableConn(fresh) : fresh, address, lease, bytes, options);
 }
 

@@ -1,7 +1,7 @@
 /** The upstream side of the handshake (DESIGN §4): refusals, failover, bad 101s, timeouts. */
 import assert from "node:assert/strict";
 import net from "node:net";
-import { deadPort, rawBackend, type RawScript, switching, wsEchoBackend } from "./_backends.ts";
+import { blackhole, deadPort, rawBackend, type RawScript, switching, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs } from "./_clients.ts";
 import { eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
 import { exchange, proxyV1 } from "./_security.ts";
@@ -223,6 +223,29 @@ Deno.test("upstream: behind proxy_protocol too, the early 499 works (the PROXY v
   const clients = await clientGoneEarly(behindBalancer, proxyV1("203.0.113.9", "127.0.0.1", 40_009, 443));
   assert.deepEqual(clients, ["203.0.113.9:40009", "203.0.113.9:40009"]);
 });
+
+Deno.test("upstream: a client that resets while the connect to its upstream hangs is let go at once, 499", async () => {
+  await using target = await blackhole();
+  await using gw = await startGateway({
+    config: oneRouteConfig([target.address], { upstream: { connect_timeout: "30s" } }),
+  });
+  const targetPort = Number(target.address.split(":")[1]);
+  const left = await resetAfter(gw.port, upgradeRequest({ path: "/dialling" }), () => synSentTo(targetPort));
+  const access = await gw.waitForEvent("access", { path: "/dialling" }, 10_000);
+  assert.equal(access.fields.status, "499");
+  const after = Date.now() - left;
+  assert.ok(after < 5_000, `let go ${after} ms after the client left (not at connect_timeout)`);
+  assert.deepEqual(gw.records("upstream_failed"), [], "giving up is the client's doing");
+});
+
+/** A connect to 127.0.0.1:`port` is under way (SYN sent, no answer): /proc/net/tcp state 02. */
+function synSentTo(port: number): boolean {
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return Deno.readTextFileSync("/proc/net/tcp").split("\n").some((line) => {
+    const fields = line.trim().split(/\s+/);
+    return fields[2] === remote && fields[3] === "02";
+  });
+}
 
 async function resetAfter(port: number, request: string, arrived: () => boolean): Promise<number> {
   const socket = net.connect(port, "127.0.0.1");
