@@ -175,6 +175,27 @@ Deno.test("ws_tunnel keepalive: only the Pong answering wsgate's Ping is cut out
   assert.deepEqual(opcodes(upstream).filter((op) => op !== Opcode.ping), [], "the client's answers are cut");
 });
 
+Deno.test("ws_tunnel keepalive: Pongs that do not answer wsgate's Ping pass in place, a chunk of them in one write", async () => {
+  const { client, upstream, result, clock } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
+  client.answering = true;
+  await clock.advance(SWEEP_MS);
+  await until(() => upstream.frames.length > 0, "a ping to the upstream");
+  // Unanswered, the Ping's payload stays set: Pongs of its length are looked at. A flood of
+  // foreign ones must not become a copy and a write each (measured: ~80 times the CPU).
+  const foreign = Array.from(
+    { length: 50 },
+    (_, i) => upstream.frame(Opcode.pong, new Uint8Array(16).fill(i)),
+  );
+  const chunk = concat([...foreign, upstream.frame(Opcode.text, text("end"))]);
+  const before = client.written.length;
+  upstream.send(chunk);
+  await until(() => opcodes(client).includes(Opcode.text), "the text after the pongs");
+  assert.deepEqual(client.written.slice(before), [chunk]);
+  client.send(null);
+  upstream.send(null);
+  await result;
+});
+
 Deno.test("ws_tunnel keepalive: a Ping still unanswered when the next is due keeps its payload; both answers are cut", async () => {
   const { client, upstream, result, clock } = tunnel({ pingInterval: 100, pingTimeout: 5_000 });
   client.answering = true;
