@@ -412,7 +412,11 @@ async function handshake(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const abandon = () => {
-    tlsConn.close();
+    try {
+      tlsConn.close();
+    } catch {
+      // Already failed: nothing to close (and an abort listener must not throw).
+    }
     // Deno keeps the socket of an unfinished TLS handshake open past close() (see the reaper).
     reaper.reap(toAddr(tcp.localAddr), toAddr(tcp.remoteAddr));
   };
