@@ -29,6 +29,7 @@ import { PoolableConn } from "./upstream/pool.ts";
 import { getHeader } from "./http/headers.ts";
 import { BodyCutter, relayBody, settledWithin } from "./passthrough/body.ts";
 import { openTunnel, type TunnelContext, type TunnelResult } from "./tunnel/tunnel.ts";
+import { offAbort, onAbort } from "./tunnel/on_abort.ts";
 import type { AuthRegistry } from "./admit/auth/route_auth.ts";
 import { redactPath, redactText } from "./admit/auth/token.ts";
 import { concat } from "./net/bytes.ts";
@@ -72,6 +73,8 @@ export interface ConnectionContext extends TunnelContext {
   auth: AuthRegistry;
   /** Told once a connection whose handshake opened a tunnel has ended (see handleConnection). */
   tunnelClosed(accepted: Conn): void;
+  /** Aborted at shutdown_timeout: a handshake still waiting for its upstream gives up. */
+  stopping: AbortSignal;
 }
 
 /**
@@ -299,12 +302,20 @@ async function upgrade(
   // Bytes after the head are held until a valid 101 went back (RFC 6455 §4.1: the client waits
   // for it): sent with the head, they would reach a backend that refuses the upgrade and keeps
   // reading as a second, unrouted request.
-  const upstream = await exchange(record, request, route, ctx, {
-    rest: new Uint8Array(0),
-    expect: { upgrade: { key: request.key, offeredProtocols: offeredProtocols(request.head) } },
-    replayable: true,
-    signal: left.signal,
-  });
+  // Past shutdown_timeout the gateway stops waiting too (a dial can hang for connect_timeout).
+  const stop = () => left.abort(ctx.stopping.reason);
+  onAbort(ctx.stopping, stop);
+  let upstream: UpstreamAnswer;
+  try {
+    upstream = await exchange(record, request, route, ctx, {
+      rest: new Uint8Array(0),
+      expect: { upgrade: { key: request.key, offeredProtocols: offeredProtocols(request.head) } },
+      replayable: true,
+      signal: left.signal,
+    });
+  } finally {
+    offAbort(ctx.stopping, stop);
+  }
   if (upstream.response.status !== 101) {
     await relayAnswer(record, upstream, request, route, 0);
     return undefined;

@@ -3,7 +3,7 @@
  * of live connections, and shuts down: stop accepting at once, let connections finish for
  * up to shutdown_timeout, then close what is left.
  */
-import { describeError } from "./errors.ts";
+import { describeError, HttpError } from "./errors.ts";
 import { formatAddr } from "./net/address.ts";
 import { type ConnectionContext, handleConnection } from "./connection.ts";
 import { createUpstreamGroups, ServerRecords, type UpstreamGroup } from "./upstream/group.ts";
@@ -60,6 +60,8 @@ export class Gateway {
   #allClosed: (() => void) | undefined;
   /** Aborted when draining starts: frame-tracking tunnels send Close 1001 then, not at the timeout. */
   #drain = new AbortController();
+  /** Aborted at shutdown_timeout: handshakes still waiting for an upstream give up then. */
+  #stopping = new AbortController();
   #watchdog = new Watchdog();
   /** Kept-alive client connections waiting for a request, across generations. */
   #idleClients = new IdleClients();
@@ -335,6 +337,7 @@ export class Gateway {
       logger: this.#logger,
       watchdog: this.#watchdog,
       drain: this.#drain.signal,
+      stopping: this.#stopping.signal,
       closeSpread: generation.config.close_spread ?? 0,
       metrics: this.metrics,
       limits: this.#limits,
@@ -381,6 +384,7 @@ export class Gateway {
     if (timedOut) {
       // Tunnels record "shutdown" as their reason; handshakes in progress are simply closed.
       this.#watchdog.abortAll("shutdown");
+      this.#stopping.abort(new HttpError(503, "gateway shutting down"));
       for (const conn of this.#live) conn.close();
       await this.#liveClosed();
     }

@@ -373,3 +373,12 @@ export async function eventually(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** A connect to 127.0.0.1:`port` is under way (SYN sent, no answer): /proc/net/tcp state 02. */
+export function synSentTo(port: number): boolean {
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return Deno.readTextFileSync("/proc/net/tcp").split("\n").some((line) => {
+    const fields = line.trim().split(/\s+/);
+    return fields[2] === remote && fields[3] === "02";
+  });
+}

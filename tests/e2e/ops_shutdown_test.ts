@@ -3,11 +3,11 @@
  * tunnels finish, exit 0 in time. An idle gateway's exit is in contract_signals_test.ts.
  */
 import assert from "node:assert/strict";
-import { wsEchoBackend } from "./_backends.ts";
+import { blackhole, wsEchoBackend } from "./_backends.ts";
 import { openNodeWs } from "./_clients.ts";
-import { type Gateway, oneRouteConfig, startGateway } from "./_harness.ts";
+import { eventually, type Gateway, oneRouteConfig, startGateway, synSentTo } from "./_harness.ts";
 import { EchoLoop, progress, viaWsClient } from "./_ops.ts";
-import { rawRequest, text, upgradeRequest, withTimeout } from "./_wire.ts";
+import { bytes, dial, rawRequest, text, upgradeRequest, withTimeout, writeAll } from "./_wire.ts";
 
 const SHUTDOWN_TIMEOUT_MS = 3_000;
 
@@ -98,4 +98,27 @@ Deno.test("shutdown: a tunnel still open at shutdown_timeout (3, in seconds) is 
   }
   assert.ok(loop.failure, "the loop ended because the gateway closed the tunnel");
   assert.ok(loop.count > 20, `echoed ${loop.count} messages until the timeout`);
+});
+
+Deno.test("shutdown: a handshake still dialling its upstream at shutdown_timeout gives up then; the exit is not held until connect_timeout", async () => {
+  await using target = await blackhole();
+  await using gw = await startGateway({
+    config: oneRouteConfig([target.address], {
+      upstream: { connect_timeout: "60s" },
+      top: { shutdown_timeout: 1 },
+    }),
+  });
+  await using client = await dial(gw.port);
+  await writeAll(client, bytes(upgradeRequest({ path: "/dialling" })));
+  // The dial is under way once the gateway has read the request (it logs nothing before).
+  await eventually(() => synSentTo(Number(target.address.split(":")[1])), 5_000, "the dial started");
+  const sent = Date.now();
+  Deno.kill(gw.pid, "SIGTERM");
+  const status = await withTimeout(gw.exited, 10_000, "exit after shutdown_timeout");
+  const elapsed = Date.now() - sent;
+  assert.equal(status.code, 0, gw.output());
+  assert.ok(elapsed < 5_000, `exited ${elapsed} ms after SIGTERM (shutdown_timeout 1 s)`);
+  await gw.waitForEvent("stopped", { forced: "1" });
+  const access = await gw.waitForEvent("access", { path: "/dialling" });
+  assert.deepEqual([access.fields.status, access.fields.closed_by], ["503", "proxy"]);
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { blackhole, deadPort, rawBackend, type RawScript, switching, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs } from "./_clients.ts";
-import { eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
+import { eventually, oneRouteConfig, startGateway, synSentTo, toYaml } from "./_harness.ts";
 import { exchange, proxyV1 } from "./_security.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
 
@@ -237,15 +237,6 @@ Deno.test("upstream: a client that resets while the connect to its upstream hang
   assert.ok(after < 5_000, `let go ${after} ms after the client left (not at connect_timeout)`);
   assert.deepEqual(gw.records("upstream_failed"), [], "giving up is the client's doing");
 });
-
-/** A connect to 127.0.0.1:`port` is under way (SYN sent, no answer): /proc/net/tcp state 02. */
-function synSentTo(port: number): boolean {
-  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  return Deno.readTextFileSync("/proc/net/tcp").split("\n").some((line) => {
-    const fields = line.trim().split(/\s+/);
-    return fields[2] === remote && fields[3] === "02";
-  });
-}
 
 async function resetAfter(port: number, request: string, arrived: () => boolean): Promise<number> {
   const socket = net.connect(port, "127.0.0.1");
