@@ -453,6 +453,8 @@ async function exchange(
   });
   const upstream = await exchangeWithUpstream(ctx.net, group, { head, rest: options.rest }, {
     ...options,
+    // A plain request's exchange gives up at shutdown_timeout too (an upgrade's signal includes it).
+    signal: options.signal ?? ctx.stopping,
     limits: ctx.config.limits,
     // Asked only for send_proxy_protocol: each address of a Bun socket is a syscall.
     addrs: () => ({ source: client.remoteAddr, dest: client.localAddr }),

@@ -374,11 +374,11 @@ export async function eventually(
   }
 }
 
-/** A connect to 127.0.0.1:`port` is under way (SYN sent, no answer): /proc/net/tcp state 02. */
-export function synSentTo(port: number): boolean {
+/** Connects to 127.0.0.1:`port` under way (SYN sent, no answer yet): /proc/net/tcp state 02. */
+export function synSentTo(port: number): number {
   const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  return Deno.readTextFileSync("/proc/net/tcp").split("\n").some((line) => {
+  return Deno.readTextFileSync("/proc/net/tcp").split("\n").filter((line) => {
     const fields = line.trim().split(/\s+/);
     return fields[2] === remote && fields[3] === "02";
-  });
+  }).length;
 }

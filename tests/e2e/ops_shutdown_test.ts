@@ -100,7 +100,7 @@ Deno.test("shutdown: a tunnel still open at shutdown_timeout (3, in seconds) is 
   assert.ok(loop.count > 20, `echoed ${loop.count} messages until the timeout`);
 });
 
-Deno.test("shutdown: a handshake still dialling its upstream at shutdown_timeout gives up then; the exit is not held until connect_timeout", async () => {
+Deno.test("shutdown: requests still dialling their upstream at shutdown_timeout give up then; the exit is not held until connect_timeout", async () => {
   await using target = await blackhole();
   await using gw = await startGateway({
     config: oneRouteConfig([target.address], {
@@ -108,17 +108,22 @@ Deno.test("shutdown: a handshake still dialling its upstream at shutdown_timeout
       top: { shutdown_timeout: 1 },
     }),
   });
-  await using client = await dial(gw.port);
-  await writeAll(client, bytes(upgradeRequest({ path: "/dialling" })));
-  // The dial is under way once the gateway has read the request (it logs nothing before).
-  await eventually(() => synSentTo(Number(target.address.split(":")[1])), 5_000, "the dial started");
+  await using upgrading = await dial(gw.port);
+  await writeAll(upgrading, bytes(upgradeRequest({ path: "/upgrade" })));
+  await using plain = await dial(gw.port);
+  await writeAll(plain, bytes("GET /plain HTTP/1.1\r\nHost: gw.test\r\n\r\n"));
+  // Both dials are under way once the gateway has read both requests (it logs nothing before).
+  const port = Number(target.address.split(":")[1]);
+  await eventually(() => synSentTo(port) === 2, 5_000, "both dials started");
   const sent = Date.now();
   Deno.kill(gw.pid, "SIGTERM");
   const status = await withTimeout(gw.exited, 10_000, "exit after shutdown_timeout");
   const elapsed = Date.now() - sent;
   assert.equal(status.code, 0, gw.output());
   assert.ok(elapsed < 5_000, `exited ${elapsed} ms after SIGTERM (shutdown_timeout 1 s)`);
-  await gw.waitForEvent("stopped", { forced: "1" });
-  const access = await gw.waitForEvent("access", { path: "/dialling" });
-  assert.deepEqual([access.fields.status, access.fields.closed_by], ["503", "proxy"]);
+  await gw.waitForEvent("stopped", { forced: "2" });
+  for (const path of ["/upgrade", "/plain"]) {
+    const access = await gw.waitForEvent("access", { path });
+    assert.deepEqual([access.fields.status, access.fields.closed_by], ["503", "proxy"], path);
+  }
 });

@@ -230,7 +230,11 @@ Deno.test("upstream: a client that resets while the connect to its upstream hang
     config: oneRouteConfig([target.address], { upstream: { connect_timeout: "30s" } }),
   });
   const targetPort = Number(target.address.split(":")[1]);
-  const left = await resetAfter(gw.port, upgradeRequest({ path: "/dialling" }), () => synSentTo(targetPort));
+  const left = await resetAfter(
+    gw.port,
+    upgradeRequest({ path: "/dialling" }),
+    () => synSentTo(targetPort) > 0,
+  );
   const access = await gw.waitForEvent("access", { path: "/dialling" }, 10_000);
   assert.equal(access.fields.status, "499");
   const after = Date.now() - left;
