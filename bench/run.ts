@@ -9,7 +9,14 @@
  * and, with the raw numbers, to bench/results/latest.{json,md}. See bench/README.md.
  */
 import { parseOptions, USAGE } from "./driver/args.ts";
-import { type Case, CASES, figuresFor, growthCase, RELEASE_FIGURES } from "./driver/cases.ts";
+import {
+  type Case,
+  CASES,
+  figuresFor,
+  growthCase,
+  HANDSHAKE_WARMUP_S,
+  RELEASE_FIGURES,
+} from "./driver/cases.ts";
 import { fitSteps, GROWTH_LOOPBACKS, parseHardLimit } from "./driver/growth.ts";
 import { capture, exitWithin, Processes, sleep, waitForPort, waitPortFree } from "./driver/procs.ts";
 import {
@@ -173,7 +180,8 @@ function progress(r: RunRecord, runs: number, only?: readonly string[]): string 
 
 function notes(o: ReturnType<typeof parseOptions>, skipped: string[]): string[] {
   return [
-    `${o.runs} run(s) per figure; echo/bulk/handshake: ${o.warmupS} s warm-up, then ${o.durationS} s measured. ` +
+    `${o.runs} run(s) per figure; echo/bulk/handshake: ${o.warmupS} s warm-up, then ${o.durationS} s measured ` +
+    `(handshake-warm: ${HANDSHAKE_WARMUP_S} s of handshakes first, so that the JIT has compiled the path). ` +
     "Targets run round-robin inside each repetition (order rotated per repetition); every target is started " +
     "fresh for every case and stopped by PID afterwards. One Bun echo backend (Bun.serve websocket) serves all.",
     "Load client: Bun raw TCP sockets with pre-built masked frames (bench/load.ts), one process, sharing the " +
@@ -311,7 +319,9 @@ async function main(): Promise<number> {
           ctx: c.shape ? { ...ctx, ...c.shape } : ctx,
           args: c.loadArgs(opts),
           clkTck,
-          limitMs: c.timeLimitMs !== undefined ? c.timeLimitMs + LOAD_SLACK_MS : limitMs,
+          limitMs: c.timeLimitMs !== undefined
+            ? c.timeLimitMs + LOAD_SLACK_MS
+            : limitMs + ((c.warmupS ?? opts.warmupS) - opts.warmupS) * 1000,
           releaseWaitMs,
           runs: opts.runs,
         };

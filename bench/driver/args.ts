@@ -1,10 +1,10 @@
 /** Command-line options of `deno task bench` (pure: parses the given argv only). */
 import { parseArgs } from "node:util";
 
-export const SCENARIOS = ["echo", "bulk", "handshake", "idle", "http", "growth"] as const;
+export const SCENARIOS = ["echo", "bulk", "handshake", "handshake-warm", "idle", "http", "growth"] as const;
 export type Scenario = typeof SCENARIOS[number];
 /** growth takes minutes per target: only when asked for. */
-const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== "growth");
+const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== "growth" && s !== "handshake-warm");
 export const TARGETS = [
   "direct",
   "nginx",
@@ -58,7 +58,8 @@ export const USAGE = `deno task bench [options]
   --runs N            repetitions of every figure (default 3); targets are interleaved per repetition
   --duration S        measured seconds per echo/bulk/handshake run (default 5)
   --warmup S          warm-up seconds before each measured window (default 1)
-  --scenarios LIST    any of ${SCENARIOS.join(",")} (default: all but growth)
+  --scenarios LIST    any of ${SCENARIOS.join(",")} (default: all but growth and handshake-warm;
+                      handshake-warm: handshakes after 15 s of them, once the JIT is warm)
   --targets LIST      any of ${TARGETS.join(",")}
                       (default: all but the -pp ones; wsgate-bin, -bin-auto and -bin-pp need dist/wsgate
                       or WSGATE_BIN, wsgate-baseline needs WSGATE_BASELINE_BIN; skipped with a note otherwise)

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseOptions } from "../driver/args.ts";
 import { render } from "../driver/targets.ts";
+import { CASES, HANDSHAKE_WARMUP_S } from "../driver/cases.ts";
 
 Deno.test("parseOptions", async (t) => {
   const cases = [
@@ -19,6 +20,11 @@ Deno.test("parseOptions", async (t) => {
       name: "filters keep the canonical order",
       argv: ["--scenarios", "bulk,echo", "--targets", "wsgate-deno,nginx", "--runs", "1"],
       want: { runs: 1, scenarios: ["echo", "bulk"], targets: ["nginx", "wsgate-deno"] },
+    },
+    {
+      name: "the warm handshake case only when asked for",
+      argv: ["--scenarios", "handshake-warm,handshake", "--warmup", "2"],
+      want: { warmupS: 2, scenarios: ["handshake", "handshake-warm"] },
     },
   ];
   for (const c of cases) {
@@ -61,4 +67,13 @@ Deno.test("growth and the PROXY protocol variants run only when asked for", () =
 Deno.test("render fills placeholders and refuses missing ones", () => {
   assert.equal(render("listen {{PORT}};", { PORT: 8080 }), "listen 8080;");
   assert.throws(() => render("{{MISSING}}", {}), /MISSING/);
+});
+
+Deno.test("handshake-warm warms up on its own clock, --warmup for the rest", () => {
+  const o = parseOptions(["--scenarios", "handshake,handshake-warm", "--warmup", "2", "--duration", "3"]);
+  const args = (name: string) => CASES.find((c) => c.name === name)!.loadArgs(o);
+  const warmupMs = (argv: string[]) => argv[argv.indexOf("--warmup-ms") + 1];
+  assert.equal(warmupMs(args("handshake")), "2000");
+  assert.equal(warmupMs(args("hs-warm")), String(HANDSHAKE_WARMUP_S * 1000));
+  assert.equal(args("hs-warm")[args("hs-warm").indexOf("--duration-ms") + 1], "3000");
 });
