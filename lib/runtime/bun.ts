@@ -15,6 +15,7 @@ import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
 import { capIfNear, forwarded, NOT_CAPPED } from "./bun_read_size.ts";
+import { KEEPALIVE_MS, keepAliveAccepted } from "./bun_keepalive.ts";
 import { Inbox, type ReadFailure } from "./inbox.ts";
 import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
@@ -44,7 +45,6 @@ interface BunSocket {
   terminate(): void;
   pause(): void;
   resume(): void;
-  setNoDelay(on: boolean): boolean;
   setKeepAlive(on: boolean, initialDelayMs: number): boolean;
   /** TLS: what the peer presented (node:tls' shape; {} when nothing). */
   getPeerCertificate?(): PeerCertificate | undefined;
@@ -72,6 +72,8 @@ interface BunHandlers {
 type AuthorizationError = (Error & { code?: string }) | null;
 
 interface BunListener {
+  /** The listening socket's descriptor. */
+  readonly fd: number;
   readonly port: number;
   readonly hostname: string;
   stop(closeActiveConnections?: boolean): void;
@@ -105,7 +107,6 @@ const Bun = (globalThis as unknown as { Bun: BunApi }).Bun;
 
 /** ALPN in wire format (length-prefixed): Bun ignores plain strings. */
 const ALPN_HTTP11 = new Uint8Array([8, ...new TextEncoder().encode("http/1.1")]);
-const KEEPALIVE_MS = 60_000;
 
 /** What the shared handlers (RELAY_HANDLERS) pass on to the object a socket carries in `data`. */
 interface SocketEvents {
@@ -381,20 +382,24 @@ interface Splice {
   backlog: Uint8Array | undefined;
 }
 
+/** `keepAlive`: the listener that accepted the socket has set keep-alive for it already. Bun sets
+ * TCP_NODELAY itself on every socket it accepts or connects (strace), so that is not asked again. */
 function wrap(
   socket: BunSocket,
   unixPath: string | undefined,
-  tlsServer = false,
-  clientAuth?: ClientAuth,
+  options: { tlsServer?: boolean; clientAuth?: ClientAuth | undefined; keepAlive?: boolean } = {},
 ): BunConn {
   let keptUp = NOT_CAPPED;
   if (unixPath === undefined) {
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, KEEPALIVE_MS);
+    if (!options.keepAlive) socket.setKeepAlive(true, KEEPALIVE_MS);
     // Else a reader that stalls holds up to one 512 KiB read per tunnel.
     keptUp = capIfNear(socket.fd);
   }
-  const conn = new BunConn(socket, unixPath, { tlsServer, keptUp, clientAuth });
+  const conn = new BunConn(socket, unixPath, {
+    tlsServer: options.tlsServer ?? false,
+    keptUp,
+    clientAuth: options.clientAuth,
+  });
   fds.opened();
   socket.data = conn;
   return conn;
@@ -563,6 +568,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
   const unixPath = addr.transport === "unix" ? addr.path : undefined;
   // Sockets arrive through `open` only on a later turn of the event loop, after bind().
   const adapter = new BunListenerAdapter(addr);
+  const accepted = { tlsServer: tls !== undefined, clientAuth, keepAlive: false };
   const start = () =>
     Bun.listen({
       ...(addr.transport === "unix"
@@ -575,9 +581,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
         // With a `handshake` handler, `open` comes at the TCP accept: the gateway gets the
         // connection at once, and handshake_timeout covers the TLS handshake too.
         open: (socket) =>
-          fds.full
-            ? adapter.shed(socket, tls !== undefined)
-            : adapter.push(wrap(socket, unixPath, tls !== undefined, clientAuth)),
+          fds.full ? adapter.shed(socket, tls !== undefined) : adapter.push(wrap(socket, unixPath, accepted)),
         ...(tls
           ? {
             handshake: (socket: BunSocket, success: boolean, error: AuthorizationError) =>
@@ -587,12 +591,15 @@ async function listen(options: ListenOptions): Promise<Listener> {
       },
     });
   try {
+    let listener: BunListener;
     try {
-      adapter.bind(start());
+      listener = start();
     } catch (err) {
       if (unixPath === undefined || !await removeStaleSocket(unixPath)) throw err;
-      adapter.bind(start());
+      listener = start();
     }
+    adapter.bind(listener);
+    accepted.keepAlive = unixPath === undefined && keepAliveAccepted(listener.fd);
     return adapter;
   } catch (err) {
     // Bun names the cause in `code` only (an address in use, but also running out of descriptors).

@@ -21,9 +21,9 @@
  * up to one 512 KiB read. Needs bun:ffi (libc); without it nothing changes.
  */
 
-const SOL_SOCKET = 1;
+import { IPPROTO_TCP, setIntOption, type SocketCalls, socketCalls, SOL_SOCKET } from "./bun_libc.ts";
+
 const SO_RCVBUF = 8;
-const IPPROTO_TCP = 6;
 const TCP_INFO = 11;
 /** Bytes in a TCP socket's send queue not sent yet (linux/sockios.h). */
 const SIOCOUTQNSD = 0x894b;
@@ -39,52 +39,22 @@ const PROBE_BYTES = 16 * 1024;
 const UNSENT_LIMIT = 64 * 1024;
 const LIFT_AFTER = 1024 * 1024;
 
-interface Libc {
-  getsockopt(fd: number, level: number, name: number, value: Uint8Array, length: Uint32Array): number;
-  setsockopt(fd: number, level: number, name: number, value: Int32Array, length: number): number;
-  ioctl(fd: number, request: number, value: Int32Array): number;
-}
-
-interface BunFfi {
-  dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: Libc };
-}
-
-/** undefined: not loaded yet; null: unavailable (not Bun, no glibc). */
-let libc: Libc | null | undefined;
-
-function load(): Libc | null {
-  if (libc !== undefined) return libc;
-  try {
-    // Bun's synchronous require, as in bun.ts (bun:ffi is no module deno check can see).
-    const ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
-    libc = ffi.dlopen("libc.so.6", {
-      getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
-      setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
-      ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
-    }).symbols;
-  } catch {
-    libc = null;
-  }
-  return libc;
-}
-
 const info = new Uint8Array(256);
 const infoView = new DataView(info.buffer);
 const infoLength = new Uint32Array(1);
-const value = new Int32Array(1);
+const unsent = new Int32Array(1);
 
 /** Round trip of the TCP socket `fd` in microseconds (the kernel's estimate, from the handshake
  * on), or undefined when it cannot be read. */
-function roundTripUs(calls: Libc, fd: number): number | undefined {
+function roundTripUs(calls: SocketCalls, fd: number): number | undefined {
   infoLength[0] = info.length;
   if (calls.getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, infoLength) !== 0) return undefined;
   if (infoLength[0]! < TCPI_RTT_OFFSET + 4) return undefined;
   return infoView.getUint32(TCPI_RTT_OFFSET, true);
 }
 
-function setReceiveBuffer(calls: Libc, fd: number, bytes: number): boolean {
-  value[0] = bytes;
-  return calls.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, value, value.byteLength) === 0;
+function setReceiveBuffer(calls: SocketCalls, fd: number, bytes: number): boolean {
+  return setIntOption(calls, fd, SOL_SOCKET, SO_RCVBUF, bytes);
 }
 
 /**
@@ -97,7 +67,7 @@ export const NOT_CAPPED = -1;
 /** Caps the reads of the TCP socket `fd` if its peer is near: 0 (capped, nothing forwarded yet),
  * else NOT_CAPPED. */
 export function capIfNear(fd: number): number {
-  const calls = load();
+  const calls = socketCalls();
   if (!calls || fd < 0) return NOT_CAPPED;
   const rtt = roundTripUs(calls, fd);
   if (rtt === undefined || rtt > NEAR_RTT_US || !setReceiveBuffer(calls, fd, SMALL_RCVBUF)) return NOT_CAPPED;
@@ -108,11 +78,11 @@ export function capIfNear(fd: number): number {
  * the new state, NOT_CAPPED once the cap is lifted. */
 export function forwarded(keptUp: number, length: number, fd: number, targetFd: number): number {
   if (length < PROBE_BYTES) return keptUp;
-  const calls = libc!;
-  value[0] = 0;
-  if (calls.ioctl(targetFd, SIOCOUTQNSD, value) !== 0) return keptUp;
+  const calls = socketCalls()!;
+  unsent[0] = 0;
+  if (calls.ioctl(targetFd, SIOCOUTQNSD, unsent) !== 0) return keptUp;
   // The target sends slower than it is fed: the run starts over.
-  if (value[0]! > UNSENT_LIMIT) return 0;
+  if (unsent[0]! > UNSENT_LIMIT) return 0;
   keptUp += length;
   if (keptUp < LIFT_AFTER) return keptUp;
   return setReceiveBuffer(calls, fd, LARGE_RCVBUF) ? NOT_CAPPED : keptUp;
