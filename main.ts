@@ -221,8 +221,8 @@ async function run(runtime: Runtime, config: Config, values: Values): Promise<nu
   const worker = runtime.env(WORKER_ENV);
   if (worker !== undefined) {
     const logger = createLogger(config.log.format, { worker: Number(worker) });
-    runtime.onUnhandledRejection((reason) =>
-      logger.log("error", "internal_error", { reason: describeError(reason) })
+    runtime.onInternalError((error) =>
+      logger.log("error", "internal_error", { reason: describeError(error) })
     );
     const adminPath = runtime.env(WORKER_ADMIN_ENV)!;
     const code = await runApp(runtime, config, logger, {
@@ -236,9 +236,7 @@ async function run(runtime: Runtime, config: Config, values: Values): Promise<nu
   }
   const logger = createLogger(config.log.format);
   // Last line of defence: a bug in one connection's handling must not end the process.
-  runtime.onUnhandledRejection((reason) =>
-    logger.log("error", "internal_error", { reason: describeError(reason) })
-  );
+  runtime.onInternalError((error) => logger.log("error", "internal_error", { reason: describeError(error) }));
   logStartup(logger, runtime, config);
   const count = config.workers === "auto" ? runtime.cpuCount() : config.workers;
   const configFile = values.config ?? (config.source === LOCAL_CONFIG ? LOCAL_CONFIG : undefined);

@@ -681,8 +681,9 @@ export const runtime: Runtime = {
   onSignal(signal: SignalName, handler: () => void): void {
     process.on(signal, handler);
   },
-  onUnhandledRejection(handler: (reason: unknown) => void): void {
+  onInternalError(handler: (error: unknown) => void): void {
     process.on("unhandledRejection", handler);
+    process.on("uncaughtException", handler);
   },
   async readTextFile(path: string): Promise<string> {
     try {

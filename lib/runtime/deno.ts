@@ -489,10 +489,14 @@ export const runtime: Runtime = {
   onSignal(signal: SignalName, handler: () => void): void {
     Deno.addSignalListener(signal, handler);
   },
-  onUnhandledRejection(handler: (reason: unknown) => void): void {
+  onInternalError(handler: (error: unknown) => void): void {
     globalThis.addEventListener("unhandledrejection", (event) => {
       event.preventDefault();
       handler(event.reason);
+    });
+    globalThis.addEventListener("error", (event) => {
+      event.preventDefault();
+      handler(event.error);
     });
   },
   async readTextFile(path: string): Promise<string> {

@@ -153,8 +153,11 @@ export interface Host {
   /** Command-line arguments after the program (and script) name. */
   readonly args: string[];
   onSignal(signal: SignalName, handler: () => void): void;
-  /** Last line of defence: a bug in one connection must not end the process. */
-  onUnhandledRejection(handler: (reason: unknown) => void): void;
+  /** Last line of defence: a bug in one connection must not end the process. `handler` gets what
+   * nothing caught, a rejected promise or a throw in a callback (a timer, a socket event), and the
+   * process goes on; without it a throw in a callback ends the process, with every tunnel and the
+   * log lines still buffered. */
+  onInternalError(handler: (error: unknown) => void): void;
   readTextFile(path: string): Promise<string>;
   env(name: string): string | undefined;
   /** Number of CPU cores, for `workers: auto`. */
