@@ -15,7 +15,7 @@ import { listenSniTls } from "./node_tls.ts";
 import { raiseOpenFilesLimit, RLIMIT_NOFILE, type RlimitCalls } from "./rlimit.ts";
 import { FdBudget } from "./fd_budget.ts";
 import { capIfNear, forwarded, NOT_CAPPED } from "./bun_read_size.ts";
-import { KEEPALIVE_MS, keepAliveAccepted } from "./bun_keepalive.ts";
+import { keepAliveAccepted } from "./bun_keepalive.ts";
 import { Inbox, type ReadFailure } from "./inbox.ts";
 import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
@@ -34,6 +34,7 @@ import type {
   SignalName,
   SpliceReport,
 } from "./types.ts";
+import { KEEPALIVE_MS } from "./types.ts";
 
 /** The parts of Bun's socket API used here (Bun's own types are not visible to deno check). */
 interface BunSocket {

@@ -6,8 +6,7 @@
  * a client's socket and an upstream's behave alike.
  */
 import { IPPROTO_TCP, setIntOption, socketCalls, SOL_SOCKET } from "./bun_libc.ts";
-
-export const KEEPALIVE_MS = 60_000;
+import { KEEPALIVE_MS } from "./types.ts";
 
 const SO_KEEPALIVE = 9;
 const TCP_KEEPIDLE = 4;

@@ -23,6 +23,7 @@ import type {
   TlsCertificate,
   TlsClientOptions,
 } from "./types.ts";
+import { KEEPALIVE_MS } from "./types.ts";
 
 const CLOSE_GRACE_MS = 1000;
 
@@ -46,6 +47,8 @@ class NodeSocketConn implements Conn {
       port: socket.remotePort ?? 0,
     };
     socket.setNoDelay(true);
+    // As on every other listener: a client that vanished from an idle tunnel is found.
+    socket.setKeepAlive(true, KEEPALIVE_MS);
     socket.on("data", (chunk: Uint8Array) => this.#inbox.push(chunk));
     socket.on("end", () => this.#inbox.end());
     socket.on(

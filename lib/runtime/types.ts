@@ -124,6 +124,10 @@ export interface Listener {
 
 export type SignalName = "SIGHUP" | "SIGTERM" | "SIGINT" | "SIGUSR2";
 
+/** TCP keep-alive's idle time before its first probe, on the sockets whose adapter can set it
+ * (Bun's sockets, node:tls ones; Deno's setKeepAlive takes no time and keeps the system's). */
+export const KEEPALIVE_MS = 60_000;
+
 /** The open-files limit in effect, or why it could not be read or raised. */
 export type OpenFilesLimit = { soft: number; hard: number } | { error: string };
 

@@ -382,3 +382,27 @@ export function synSentTo(port: number): number {
     return fields[2] === remote && fields[3] === "02";
   }).length;
 }
+
+/** Established TCP sockets matching an `ss` filter (e.g. `sport = :8080`), one line each with its
+ * timer: the kernel's own view of a connection's options. */
+export async function establishedSockets(filter: string): Promise<string[]> {
+  const out = await new Deno.Command("ss", { args: ["-tnoH", "state", "established", filter] }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((line) => line.trim() !== "");
+}
+
+/** Waits until the one socket matching `filter` shows TCP keep-alive's timer. `ss` shows one timer per
+ * socket: while sent bytes wait for their ACK (a TLS session ticket just written) it is the
+ * retransmission timer, and without keep-alive there is none once they are acknowledged. */
+export async function keepAliveOn(filter: string): Promise<void> {
+  let last: string[] = [];
+  await eventually(
+    async () => {
+      last = await establishedSockets(filter);
+      return last.length === 1 && /timer:\(keepalive,/.test(last[0]!);
+    },
+    3_000,
+    `TCP keep-alive on the one socket with ${filter}; ss shows: ${JSON.stringify(last)}`,
+  ).catch((err) => {
+    throw new Error(`${err.message}; ss shows: ${JSON.stringify(last)}`);
+  });
+}

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { denoEchoBackend, wsEchoBackend } from "./_backends.ts";
 import { openDenoWs, openNodeWs, RawWs } from "./_clients.ts";
-import { CA_PEM, CERTS, eventually, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
+import { CA_PEM, CERTS, eventually, keepAliveOn, oneRouteConfig, startGateway, toYaml } from "./_harness.ts";
 import { LISTENERS, tlsGateway } from "./_tls.ts";
 import { exchange, fdCount, fdsBackTo } from "./_security.ts";
 import { parseResponse, rawRequest, text, upgradeRequest } from "./_wire.ts";
@@ -214,5 +214,15 @@ for (const [kind, tls] of Object.entries(LISTENERS)) {
       );
       assert.deepEqual(seen, POLICY, `served as ${name}`);
     }
+  });
+}
+
+for (const [kind, tls] of Object.entries(LISTENERS)) {
+  Deno.test(`tls (${kind}): a wss:// client's socket keeps TCP keep-alive on, like a plain one`, async () => {
+    await using backend = await wsEchoBackend();
+    await using gw = await tlsGateway(tls, backend.address);
+    await using ws = await RawWs.open({ port: gw.port, tls: { caCerts: [CA_PEM] } }, { path: "/keepalive" });
+    assert.equal(ws.response.status, 101);
+    await keepAliveOn(`sport = :${gw.port}`);
   });
 }
