@@ -21,20 +21,20 @@ import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
 import { clientCertificate, type PeerCertificate } from "../tls/client_cert.ts";
-import type {
-  Addr,
-  ChildProcess,
-  ClientAuth,
-  ClientCertificate,
-  Conn,
-  ConnectOptions,
-  Listener,
-  ListenOptions,
-  Runtime,
-  SignalName,
-  SpliceReport,
+import {
+  type Addr,
+  type ChildProcess,
+  type ClientAuth,
+  type ClientCertificate,
+  type Conn,
+  type ConnectOptions,
+  KEEPALIVE_MS,
+  type Listener,
+  type ListenOptions,
+  type Runtime,
+  type SignalName,
+  type SpliceReport,
 } from "./types.ts";
-import { KEEPALIVE_MS } from "./types.ts";
 
 /** The parts of Bun's socket API used here (Bun's own types are not visible to deno check). */
 interface BunSocket {

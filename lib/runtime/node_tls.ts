@@ -14,16 +14,16 @@ import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { certificateFor } from "../tls/sni.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import { clientCertificate } from "../tls/client_cert.ts";
-import type {
-  Addr,
-  ClientAuth,
-  ClientCertificate,
-  Conn,
-  Listener,
-  TlsCertificate,
-  TlsClientOptions,
+import {
+  type Addr,
+  type ClientAuth,
+  type ClientCertificate,
+  type Conn,
+  KEEPALIVE_MS,
+  type Listener,
+  type TlsCertificate,
+  type TlsClientOptions,
 } from "./types.ts";
-import { KEEPALIVE_MS } from "./types.ts";
 
 const CLOSE_GRACE_MS = 1000;
 
@@ -47,7 +47,7 @@ class NodeSocketConn implements Conn {
       port: socket.remotePort ?? 0,
     };
     socket.setNoDelay(true);
-    // As on every other listener: a client that vanished from an idle tunnel is found.
+    // As on every other socket: a peer that vanished from an idle tunnel is found.
     socket.setKeepAlive(true, KEEPALIVE_MS);
     socket.on("data", (chunk: Uint8Array) => this.#inbox.push(chunk));
     socket.on("end", () => this.#inbox.end());

@@ -401,7 +401,7 @@ export async function keepAliveOn(filter: string): Promise<void> {
       return last.length === 1 && /timer:\(keepalive,/.test(last[0]!);
     },
     3_000,
-    `TCP keep-alive on the one socket with ${filter}; ss shows: ${JSON.stringify(last)}`,
+    `TCP keep-alive on the one socket with ${filter}`,
   ).catch((err) => {
     throw new Error(`${err.message}; ss shows: ${JSON.stringify(last)}`);
   });
