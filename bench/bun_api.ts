@@ -18,6 +18,9 @@ export interface BunSocket<T> {
   pause(): void;
   resume(): void;
   setNoDelay(on: boolean): boolean;
+  /** The peer's address (a getpeername each). */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
 }
 
 export interface SocketHandlers<T> {

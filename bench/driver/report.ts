@@ -41,7 +41,13 @@ export const ANCHOR = "nginx";
 export const REFERENCES: Record<string, { target: string; label: string }[]> = {
   "wsgate-deno": [{ target: "floor-deno", label: "floor" }],
   "wsgate-tracked": [{ target: "floor-deno", label: "floor" }],
-  "wsgate-bin": [{ target: "floor-bun", label: "floor" }, { target: "wsgate-baseline", label: "before" }],
+  "wsgate-bin": [
+    { target: "floor-bun", label: "floor" },
+    { target: "floor-bun-steps", label: "steps" },
+    { target: "wsgate-baseline", label: "before" },
+  ],
+  // The floor with wsgate's pure steps: what those steps cost on it.
+  "floor-bun-steps": [{ target: "floor-bun", label: "floor" }],
   "wsgate-bin-auto": [{ target: "floor-bun", label: "floor" }],
   "wsgate-baseline": [{ target: "floor-bun", label: "floor" }],
   // The PROXY protocol variants against the same wsgate without it.
@@ -184,8 +190,10 @@ export function renderMarkdown(
     "",
     "Each cell: median [min–max] over the runs, then **×ratio** to nginx's median; for the wsgate targets",
     "also `floor ×ratio` to the floor of their runtime (wsgate-bin, -bin-auto, -baseline: floor-bun;",
-    "wsgate-deno, -tracked: floor-deno) and, for wsgate-bin, `before ×ratio` to wsgate-baseline; the",
-    "PROXY protocol variants (-pp) carry `plain ×ratio` to the same wsgate without it.",
+    "wsgate-deno, -tracked: floor-deno) and, for wsgate-bin, `steps ×ratio` to floor-bun-steps (the Bun",
+    "floor running wsgate's pure handshake steps) and `before ×ratio` to wsgate-baseline; floor-bun-steps",
+    "carries `floor ×ratio`; the PROXY protocol variants (-pp) carry `plain ×ratio` to the same wsgate",
+    "without it.",
     "↑ higher is better, ↓ lower is better. `–` = not applicable (no proxy for `direct`).",
     "",
     parts.table,

@@ -187,6 +187,18 @@ function floorBunBinary(ctx: TargetContext): Promise<string> {
   return build;
 }
 
+/** The compiled Bun floor; with ["steps"], running wsgate's pure handshake steps too. */
+function floorBunTarget(name: TargetName, port: number, extra: string[]): Target {
+  return {
+    name,
+    port,
+    async start(ctx) {
+      const argv = [await floorBunBinary(ctx), String(this.port), String(ctx.backendPort), ...extra];
+      return await launch(ctx, { name: this.name, port: this.port, argv });
+    },
+  };
+}
+
 const CORES = navigator.hardwareConcurrency;
 
 function nginxTarget(name: TargetName, port: number, workers: number, root: boolean): Target {
@@ -320,14 +332,8 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
         return await launchSource(ctx, { name: this.name, port: this.port, args });
       },
     },
-    {
-      name: "floor-bun",
-      port: basePort + 9,
-      async start(ctx) {
-        const argv = [await floorBunBinary(ctx), String(this.port), String(ctx.backendPort)];
-        return await launch(ctx, { name: this.name, port: this.port, argv });
-      },
-    },
+    floorBunTarget("floor-bun", basePort + 9, []),
+    floorBunTarget("floor-bun-steps", basePort + 17, ["steps"]),
   ];
   if (bin) {
     targets.push({

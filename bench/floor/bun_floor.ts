@@ -4,13 +4,19 @@
  * write the head and whatever followed it, then pipe both ways: the backend's answer (the 101) is relayed
  * like any later byte. Backpressure and half-close with the calls wsgate's Bun adapter uses (write/drain,
  * pause/resume, shutdown). No validation, routing, limits or logs. Benchmark code, not product code.
+ * With `steps`, wsgate's own pure steps run in these callbacks (steps.ts, target floor-bun-steps).
  *
- *   bun bench/floor/bun_floor.ts PORT BACKEND_PORT    (bench/run.ts compiles it, as dist/wsgate is)
+ *   bun bench/floor/bun_floor.ts PORT BACKEND_PORT [steps]   (bench/run.ts compiles it, as dist/wsgate is)
  */
 import process from "node:process";
 import { bun, type BunSocket, type SocketHandlers } from "../bun_api.ts";
+import type { Handshake } from "./steps.ts";
 
-const [port, backendPort] = process.argv.slice(2).map(Number) as [number, number];
+const [port, backendPort] = process.argv.slice(2, 4).map(Number) as [number, number];
+// Imported only for `steps`: the floor itself loads nothing of wsgate's.
+const steps = process.argv[4] === "steps"
+  ? await (await import("./steps.ts")).createSteps(backendPort)
+  : undefined;
 
 /** One side of a tunnel: the client's socket or the backend's. */
 class Side {
@@ -20,7 +26,10 @@ class Side {
   finWanted = false; // the peer sent FIN: pass it on once `pending` is out
   finSent = false;
   closed = false;
-  constructor(public socket: BunSocket<Side> | undefined) {} // undefined while the backend is dialled
+  handshake: Handshake | undefined; // with `steps`: the handshake's state, on both sides
+  answered = false; // with `steps`, backend only: its 101 was checked
+  // undefined while the backend is dialled
+  constructor(public socket: BunSocket<Side> | undefined, readonly backend = false) {}
 }
 
 /** Bun hands every `data` callback a fresh buffer, so keeping one needs no copy; joining two does. */
@@ -30,6 +39,15 @@ function concat(a: Uint8Array | undefined, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/** With `steps`: bytes counted, and the backend's first chunk (its 101) checked before it is relayed. */
+function count(from: Side, chunk: Uint8Array): void {
+  const handshake = from.handshake!;
+  if (!from.backend) return void (handshake.upBytes += chunk.length);
+  if (!from.answered) steps!.answer(chunk, handshake);
+  from.answered = true;
+  handshake.downBytes += chunk.length;
 }
 
 /** Is there a CRLFCRLF at or after `from`? (The only parsing the job needs.) */
@@ -76,13 +94,25 @@ const handlers: SocketHandlers<Side> = {
   },
   data(socket, chunk) {
     const me = socket.data;
-    if (me.peer) return send(me.peer, chunk, me); // the pipe (both ways)
+    if (me.peer) {
+      if (me.handshake) count(me, chunk);
+      return send(me.peer, chunk, me); // the pipe (both ways)
+    }
     const from = (me.head?.length ?? 0) - 3; // the CRLFCRLF may straddle two chunks
     me.head = concat(me.head, chunk);
     if (!headComplete(me.head, from)) return;
-    const backend = new Side(undefined);
+    const backend = new Side(undefined, true);
     [backend.peer, me.peer] = [me, backend];
-    send(backend, me.head, me); // kept as pending, the client paused, until the dial completes
+    let head = me.head;
+    if (steps) {
+      const { rebuilt, state } = steps.request(head, {
+        address: socket.remoteAddress,
+        port: socket.remotePort,
+      });
+      me.handshake = backend.handshake = state;
+      head = rebuilt;
+    }
+    send(backend, head, me); // kept as pending, the client paused, until the dial completes
     me.head = undefined;
     bun.connect({
       hostname: "127.0.0.1",
@@ -103,6 +133,7 @@ const handlers: SocketHandlers<Side> = {
   close(socket) {
     socket.data.closed = true;
     const peer = socket.data.peer; // one side gone (reset, or both FINs done): the other goes too
+    if (peer?.closed && peer.handshake) steps!.closed(peer.handshake);
     if (peer?.socket && !peer.closed) peer.socket.end();
   },
   error() {}, // `close` follows

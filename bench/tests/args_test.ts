@@ -53,10 +53,15 @@ Deno.test("the floors and the baseline run by default", () => {
   for (const t of ["floor-bun", "floor-deno", "wsgate-baseline"] as const) assert.ok(targets.includes(t), t);
 });
 
-Deno.test("growth and the PROXY protocol variants run only when asked for", () => {
+Deno.test("growth, the PROXY protocol variants and the floor with steps run only when asked for", () => {
   const defaults = parseOptions([]);
   assert.ok(!defaults.scenarios.includes("growth"));
   assert.ok(!defaults.targets.some((t) => t.endsWith("-pp")));
+  assert.ok(!defaults.targets.includes("floor-bun-steps"));
+  assert.deepEqual(parseOptions(["--targets", "floor-bun-steps,floor-bun"]).targets, [
+    "floor-bun",
+    "floor-bun-steps",
+  ]);
   assert.deepEqual(defaults.growthSteps, [0, 1000, 10_000, 30_000]);
   const asked = parseOptions(["--scenarios", "growth", "--targets", "wsgate-bin-pp,wsgate-bin"]);
   assert.deepEqual(asked.scenarios, ["growth"]);
