@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { HeadParseError } from "../errors.ts";
-import { getHeaderValues, type Header, trimOws } from "./headers.ts";
+import { countHeader, getHeader, type Header, trimOws } from "./headers.ts";
 
 export type HttpVersion = "HTTP/1.1" | "HTTP/1.0";
 
@@ -224,14 +224,15 @@ const SINGLE_VALUED = ["origin"];
 
 function checkSingleValued(headers: Header[]): void {
   for (const name of SINGLE_VALUED) {
-    if (getHeaderValues(headers, name).length > 1) throw new HeadParseError(`Multiple ${name} headers`);
+    if (countHeader(headers, name) > 1) throw new HeadParseError(`Multiple ${name} headers`);
   }
 }
 
+// The checks count and look up fields rather than list them: no array per check (this runs for
+// every request and every answer).
 function checkHost(headers: Header[], version: HttpVersion): void {
-  const hosts = getHeaderValues(headers, "host");
-  if (hosts.length > 1) throw new HeadParseError("Multiple Host headers");
-  const host = hosts[0];
+  if (countHeader(headers, "host") > 1) throw new HeadParseError("Multiple Host headers");
+  const host = getHeader(headers, "host");
   if (host === undefined) {
     if (version === "HTTP/1.1") throw new HeadParseError("Missing Host header");
     return;
@@ -244,8 +245,9 @@ function checkHost(headers: Header[], version: HttpVersion): void {
  * one and a backend read the other, a mismatch is refused.
  */
 function checkAbsoluteHost(target: string, headers: Header[]): void {
+  if (target.startsWith("/")) return; // origin form: no authority in the target
   const authority = ABSOLUTE_FORM.exec(target)?.[1];
-  const host = getHeaderValues(headers, "host")[0];
+  const host = getHeader(headers, "host");
   if (authority !== undefined && host !== undefined && authority.toLowerCase() !== host.toLowerCase()) {
     throw new HeadParseError(`Host ${show(host)} does not match the request target's ${show(authority)}`);
   }
@@ -253,13 +255,13 @@ function checkAbsoluteHost(target: string, headers: Header[]): void {
 
 /** Rejects every framing two parsers could disagree on (request smuggling, RFC 9112 §6.3). */
 function checkFraming(headers: Header[], version: HttpVersion): void {
-  const lengths = getHeaderValues(headers, "content-length");
-  const codings = getHeaderValues(headers, "transfer-encoding");
-  if (lengths.length > 0 && codings.length > 0) {
+  const lengths = countHeader(headers, "content-length");
+  const codings = countHeader(headers, "transfer-encoding");
+  if (lengths > 0 && codings > 0) {
     throw new HeadParseError("Both Content-Length and Transfer-Encoding present");
   }
-  if (lengths.length > 1) throw new HeadParseError("Multiple Content-Length headers");
-  const length = lengths[0];
+  if (lengths > 1) throw new HeadParseError("Multiple Content-Length headers");
+  const length = getHeader(headers, "content-length");
   if (length !== undefined && !CONTENT_LENGTH.test(length)) {
     throw new HeadParseError(
       length.includes(",")
@@ -267,8 +269,8 @@ function checkFraming(headers: Header[], version: HttpVersion): void {
         : `Invalid Content-Length: ${show(length)}`,
     );
   }
-  if (codings.length > 1) throw new HeadParseError("Multiple Transfer-Encoding headers");
-  const coding = codings[0];
+  if (codings > 1) throw new HeadParseError("Multiple Transfer-Encoding headers");
+  const coding = getHeader(headers, "transfer-encoding");
   if (coding === undefined) return;
   if (version === "HTTP/1.0") throw new HeadParseError("Transfer-Encoding is not allowed in HTTP/1.0");
   if (coding.toLowerCase() !== "chunked") {

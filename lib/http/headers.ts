@@ -38,13 +38,17 @@ export function getHeader(headers: Header[], name: string): string | undefined {
 /** ASCII case folding in place of toLowerCase(): no string per comparison, and these run for
  * every field several times per handshake. Field names are tokens (RFC 9110 §5.1): ASCII. */
 function isNamed(header: Header, lowercaseName: string): boolean {
-  const name = header.name;
-  if (name.length !== lowercaseName.length) return false;
-  for (let i = 0; i < name.length; i++) {
-    const code = name.charCodeAt(i);
-    if ((code >= 0x41 && code <= 0x5a ? code | 0x20 : code) !== lowercaseName.charCodeAt(i)) return false;
+  return header.name.length === lowercaseName.length && foldedAt(header.name, 0, lowercaseName);
+}
+
+/** How many fields have that name: a check of a field that must not repeat needs no list of them. */
+export function countHeader(headers: Header[], name: string): number {
+  const wanted = name.toLowerCase();
+  let count = 0;
+  for (const header of headers) {
+    if (isNamed(header, wanted)) count++;
   }
-  return true;
+  return count;
 }
 
 /** The values of every field with that name, in order. */
@@ -72,27 +76,58 @@ export function getTokenList(headers: Header[], name: string): string[] {
   return items;
 }
 
-/** Whether the list header contains the token, case-insensitively (`Connection: keep-alive, Upgrade`). */
+/** Whether the list header contains the token, ASCII case-insensitively (`Connection: keep-alive,
+ * Upgrade`): an item is what lies between commas, OWS-trimmed, as getTokenList() reads it. Scanned in
+ * place: this runs five times per WebSocket handshake, and a list of strings per call was a third
+ * of the handshake checks' garbage. */
 export function hasToken(headers: Header[], name: string, token: string): boolean {
+  const wantedName = name.toLowerCase();
   const wanted = token.toLowerCase();
-  return getTokenList(headers, name).some((item) => item.toLowerCase() === wanted);
+  if (wanted === "") return false;
+  for (const header of headers) {
+    if (isNamed(header, wantedName) && listHas(header.value, wanted)) return true;
+  }
+  return false;
+}
+
+function listHas(list: string, lowercaseToken: string): boolean {
+  for (let start = 0; start <= list.length;) {
+    let end = list.indexOf(",", start);
+    if (end === -1) end = list.length;
+    let first = start;
+    let last = end;
+    while (first < last && isOws(list.charCodeAt(first))) first++;
+    while (last > first && isOws(list.charCodeAt(last - 1))) last--;
+    if (last - first === lowercaseToken.length && foldedAt(list, first, lowercaseToken)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/** Whether `text` holds `lowercase` at `offset`, A-Z folded (as isNamed does for names). */
+function foldedAt(text: string, offset: number, lowercase: string): boolean {
+  for (let i = 0; i < lowercase.length; i++) {
+    const code = text.charCodeAt(offset + i);
+    if ((code >= 0x41 && code <= 0x5a ? code | 0x20 : code) !== lowercase.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** A copy without the fields whose names (given in lowercase) are listed. A Set is used as is:
  * callers with a fixed list build it once (this runs several times per handshake). */
 export function withoutHeaders(headers: Header[], names: Iterable<string>): Header[] {
   const drop = names instanceof Set ? names as ReadonlySet<string> : new Set(names);
-  return headers.filter((header) => !drop.has(lowerName(header.name)));
+  return headers.filter((header) => !isAnyOf(header, drop));
 }
 
-/** A field name in lowercase, without a new string when it already is (as HTTP/2-era clients
- * send them) or has no letter that changes. */
-function lowerName(name: string): string {
-  for (let i = 0; i < name.length; i++) {
-    const code = name.charCodeAt(i);
-    if (code >= 0x41 && code <= 0x5a) return name.toLowerCase();
+/** Compared in place rather than through a lowercased copy of the name: browsers capitalise
+ * theirs, and this runs for every field twice per reissued request. */
+function isAnyOf(header: Header, lowercaseNames: ReadonlySet<string>): boolean {
+  if (lowercaseNames.has(header.name)) return true;
+  for (const name of lowercaseNames) {
+    if (isNamed(header, name)) return true;
   }
-  return name;
+  return false;
 }
 
 /**

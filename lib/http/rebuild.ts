@@ -77,6 +77,8 @@ function replaceHeader(headers: Header[], name: string, value: string): void {
 
 /** The subprotocols a client offered, in order: a 101 may only choose one of them. */
 export function offeredProtocols(request: RequestHead): string[] {
+  // Most clients offer none: no four arrays for that.
+  if (getHeader(request.headers, "sec-websocket-protocol") === undefined) return [];
   return getHeaderValues(request.headers, "sec-websocket-protocol")
     .flatMap((value) => value.split(","))
     .map((protocol) => protocol.trim())

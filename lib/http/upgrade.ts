@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { HttpError } from "../errors.ts";
 import type { RequestHead, ResponseHead } from "./head.ts";
-import { getHeader, getHeaderValues, hasToken } from "./headers.ts";
+import { countHeader, getHeader, hasToken } from "./headers.ts";
 
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -43,18 +43,21 @@ export function checkUpgradeRequest(head: RequestHead): { key: string } {
     throw new HttpError(400, "WebSocket upgrade request with a Content-Length body");
   }
   // The version comes before the key: a client speaking another version learns which one we do.
-  const versions = getHeaderValues(head.headers, "sec-websocket-version");
-  if (versions.length === 0) throw new HttpError(400, "Missing Sec-WebSocket-Version");
-  if (versions.length > 1) throw new HttpError(400, "Multiple Sec-WebSocket-Version headers");
-  if (versions[0] !== "13") {
-    throw new HttpError(426, `Unsupported Sec-WebSocket-Version ${JSON.stringify(versions[0])}`, {
+  const version = getHeader(head.headers, "sec-websocket-version");
+  if (version === undefined) throw new HttpError(400, "Missing Sec-WebSocket-Version");
+  if (countHeader(head.headers, "sec-websocket-version") > 1) {
+    throw new HttpError(400, "Multiple Sec-WebSocket-Version headers");
+  }
+  if (version !== "13") {
+    throw new HttpError(426, `Unsupported Sec-WebSocket-Version ${JSON.stringify(version)}`, {
       headers: [["Upgrade", "websocket"], ["Sec-WebSocket-Version", "13"]],
     });
   }
-  const keys = getHeaderValues(head.headers, "sec-websocket-key");
-  if (keys.length === 0) throw new HttpError(400, "Missing Sec-WebSocket-Key");
-  if (keys.length > 1) throw new HttpError(400, "Multiple Sec-WebSocket-Key headers");
-  const key = keys[0] ?? "";
+  const key = getHeader(head.headers, "sec-websocket-key");
+  if (key === undefined) throw new HttpError(400, "Missing Sec-WebSocket-Key");
+  if (countHeader(head.headers, "sec-websocket-key") > 1) {
+    throw new HttpError(400, "Multiple Sec-WebSocket-Key headers");
+  }
   if (!KEY.test(key)) {
     throw new HttpError(
       400,
@@ -73,13 +76,16 @@ export function checkUpgradeResponse(
   if (head.version !== "HTTP/1.1") return `upstream 101 over ${head.version}`;
   if (!hasToken(head.headers, "upgrade", "websocket")) return 'upstream 101 without "websocket" in Upgrade';
   if (!hasToken(head.headers, "connection", "upgrade")) return 'upstream 101 without "upgrade" in Connection';
-  const accepts = getHeaderValues(head.headers, "sec-websocket-accept");
-  if (accepts.length === 0) return "upstream 101 without Sec-WebSocket-Accept";
-  if (accepts.length > 1) return "upstream 101 with multiple Sec-WebSocket-Accept headers";
-  if (accepts[0] !== computeAccept(options.key)) return "upstream 101 with a wrong Sec-WebSocket-Accept";
-  const protocols = getHeaderValues(head.headers, "sec-websocket-protocol");
-  if (protocols.length > 1) return "upstream 101 with multiple Sec-WebSocket-Protocol headers";
-  const protocol = protocols[0];
+  const accept = getHeader(head.headers, "sec-websocket-accept");
+  if (accept === undefined) return "upstream 101 without Sec-WebSocket-Accept";
+  if (countHeader(head.headers, "sec-websocket-accept") > 1) {
+    return "upstream 101 with multiple Sec-WebSocket-Accept headers";
+  }
+  if (accept !== computeAccept(options.key)) return "upstream 101 with a wrong Sec-WebSocket-Accept";
+  if (countHeader(head.headers, "sec-websocket-protocol") > 1) {
+    return "upstream 101 with multiple Sec-WebSocket-Protocol headers";
+  }
+  const protocol = getHeader(head.headers, "sec-websocket-protocol");
   if (protocol !== undefined && !options.offeredProtocols.includes(protocol)) {
     return `upstream 101 chose Sec-WebSocket-Protocol ${
       JSON.stringify(protocol)

@@ -68,7 +68,35 @@ const tokenCases: { name: string; header: string; token: string; expect: boolean
   { name: "substring is no match", header: "connection", token: "upgr", expect: false },
   { name: "empty items are not tokens", header: "x-list", token: "", expect: false },
   { name: "missing header", header: "upgrade", token: "websocket", expect: false },
+  { name: "last item, then OWS", header: "connection", token: "UPGRADE", expect: true },
+  {
+    name: "an item with a space inside is one item",
+    header: "sec-websocket-protocol",
+    token: "chat",
+    expect: true,
+  },
 ];
+
+Deno.test("hasToken reads items as getTokenList does, and folds only A-Z", () => {
+  const lists: Header[] = [
+    { name: "Connection", value: ",, keep-alive ,\tUpgrade\t," },
+    { name: "Upgrade", value: "websocket/13 , h2c" },
+    { name: "X-Odd", value: "web socket, \u212Aeep, a^" },
+  ];
+  for (
+    const [header, token] of [["connection", "upgrade"], ["connection", "keep-alive"], ["upgrade", "h2c"]]
+  ) {
+    assert.ok(hasToken(lists, header!, token!), `${header}: ${token}`);
+    assert.ok(getTokenList(lists, header!).some((item) => item.toLowerCase() === token));
+  }
+  assert.equal(hasToken(lists, "upgrade", "websocket"), false, "a protocol version is part of the item");
+  assert.equal(hasToken(lists, "x-odd", "web"), false);
+  assert.equal(hasToken(lists, "x-odd", "web socket"), true);
+  // U+212A KELVIN SIGN lowercases to "k" (toLowerCase), and "^" is "~" less 0x20: neither is a letter.
+  assert.equal(hasToken(lists, "x-odd", "keep"), false);
+  assert.equal(hasToken(lists, "x-odd", "a~"), false);
+  assert.equal(hasToken(lists, "x-odd", "A^"), true);
+});
 
 for (const { name, header, token, expect } of tokenCases) {
   Deno.test(`hasToken: ${name}`, () => assert.equal(hasToken(headers, header, token), expect));
