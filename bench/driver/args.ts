@@ -19,8 +19,9 @@ export const TARGETS = [
   // Each runtime's floor: the least a program on it can do for the same job (bench/floor/).
   "floor-bun",
   "floor-deno",
-  // The Bun floor running wsgate's pure handshake steps in its callbacks (bench/floor/steps.ts).
+  // The floors running wsgate's pure handshake steps on their way (bench/floor/steps.ts).
   "floor-bun-steps",
+  "floor-deno-steps",
   // An earlier commit's binary ($WSGATE_BASELINE_BIN), started like wsgate-bin: before/after in one run.
   "wsgate-baseline",
   // wsgate-bin with auth on the route (bench/driver/auth_targets.ts): jwt with an RS256 or ES256
@@ -34,9 +35,9 @@ export const TARGETS = [
   "wsgate-deno-pp",
 ] as const;
 export type TargetName = typeof TARGETS[number];
-/** The PROXY protocol variants and the floor with steps run when asked for: they repeat wsgate-bin,
- * wsgate-deno and floor-bun. */
-const DEFAULT_TARGETS = TARGETS.filter((t) => !t.endsWith("-pp") && t !== "floor-bun-steps");
+/** The PROXY protocol variants and the floors with steps run when asked for: they repeat wsgate-bin,
+ * wsgate-deno and the floors. */
+const DEFAULT_TARGETS = TARGETS.filter((t) => !t.endsWith("-pp") && !t.endsWith("-steps"));
 
 export interface Options {
   runs: number;

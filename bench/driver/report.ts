@@ -39,15 +39,16 @@ export const ANCHOR = "nginx";
 /** What else a target's figures are divided by, beside nginx: the floor of the runtime it runs on (the
  * distance to it is wsgate's own cost) and, for wsgate-bin, the earlier commit's build (before/after). */
 export const REFERENCES: Record<string, { target: string; label: string }[]> = {
-  "wsgate-deno": [{ target: "floor-deno", label: "floor" }],
+  "wsgate-deno": [{ target: "floor-deno", label: "floor" }, { target: "floor-deno-steps", label: "steps" }],
   "wsgate-tracked": [{ target: "floor-deno", label: "floor" }],
   "wsgate-bin": [
     { target: "floor-bun", label: "floor" },
     { target: "floor-bun-steps", label: "steps" },
     { target: "wsgate-baseline", label: "before" },
   ],
-  // The floor with wsgate's pure steps: what those steps cost on it.
+  // The floors with wsgate's pure steps: what those steps cost on them.
   "floor-bun-steps": [{ target: "floor-bun", label: "floor" }],
+  "floor-deno-steps": [{ target: "floor-deno", label: "floor" }],
   "wsgate-bin-auto": [{ target: "floor-bun", label: "floor" }],
   "wsgate-baseline": [{ target: "floor-bun", label: "floor" }],
   // The PROXY protocol variants against the same wsgate without it.
@@ -190,10 +191,10 @@ export function renderMarkdown(
     "",
     "Each cell: median [min–max] over the runs, then **×ratio** to nginx's median; for the wsgate targets",
     "also `floor ×ratio` to the floor of their runtime (wsgate-bin, -bin-auto, -baseline: floor-bun;",
-    "wsgate-deno, -tracked: floor-deno) and, for wsgate-bin, `steps ×ratio` to floor-bun-steps (the Bun",
-    "floor running wsgate's pure handshake steps) and `before ×ratio` to wsgate-baseline; floor-bun-steps",
-    "carries `floor ×ratio`; the PROXY protocol variants (-pp) carry `plain ×ratio` to the same wsgate",
-    "without it.",
+    "wsgate-deno, -tracked: floor-deno), `steps ×ratio` to the floor running wsgate's pure handshake steps",
+    "(wsgate-bin: floor-bun-steps, wsgate-deno: floor-deno-steps, which carry `floor ×ratio` themselves)",
+    "and, for wsgate-bin, `before ×ratio` to wsgate-baseline; the PROXY protocol variants (-pp) carry",
+    "`plain ×ratio` to the same wsgate without it.",
     "↑ higher is better, ↓ lower is better. `–` = not applicable (no proxy for `direct`).",
     "",
     parts.table,

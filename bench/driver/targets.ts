@@ -187,6 +187,35 @@ function floorBunBinary(ctx: TargetContext): Promise<string> {
   return build;
 }
 
+/** The Deno floor with the V8 flag wsgate-deno runs with: the two differ in their code only. From a
+ * copy taken at first start; with ["steps"] (running wsgate's pure handshake steps too) from the
+ * repository, as wsgate-deno, since it imports wsgate's modules. */
+function floorDenoTarget(name: TargetName, port: number, extra: string[]): Target {
+  return {
+    name,
+    port,
+    async start(ctx) {
+      const source = `${ctx.repoRoot}/bench/floor/deno_floor.ts`;
+      let script = source;
+      if (extra.length === 0) {
+        script = `${ctx.dir}/deno_floor.ts`;
+        if (!existsSync(script)) await Deno.copyFile(source, script);
+      }
+      const argv = [
+        "deno",
+        "run",
+        "--v8-flags=--max-semi-space-size=4",
+        "--allow-net",
+        script,
+        String(this.port),
+        String(ctx.backendPort),
+        ...extra,
+      ];
+      return await launch(ctx, { name: this.name, port: this.port, argv });
+    },
+  };
+}
+
 /** The compiled Bun floor; with ["steps"], running wsgate's pure handshake steps too. */
 function floorBunTarget(name: TargetName, port: number, extra: string[]): Target {
   return {
@@ -299,26 +328,8 @@ export function allTargets(basePort: number, repoRoot: string): { targets: Targe
     nginxTarget("nginx-auto", basePort + 6, CORES, root),
     haproxyTarget("haproxy", basePort + 2, 1),
     haproxyTarget("haproxy-auto", basePort + 7, CORES),
-    {
-      // The Deno floor, from a copy taken at first start, with the V8 flag wsgate-deno runs with: the
-      // two differ in their code only.
-      name: "floor-deno",
-      port: basePort + 10,
-      async start(ctx) {
-        const script = `${ctx.dir}/deno_floor.ts`;
-        if (!existsSync(script)) await Deno.copyFile(`${ctx.repoRoot}/bench/floor/deno_floor.ts`, script);
-        const argv = [
-          "deno",
-          "run",
-          "--v8-flags=--max-semi-space-size=4",
-          "--allow-net",
-          script,
-          String(this.port),
-          String(ctx.backendPort),
-        ];
-        return await launch(ctx, { name: this.name, port: this.port, argv });
-      },
-    },
+    floorDenoTarget("floor-deno", basePort + 10, []),
+    floorDenoTarget("floor-deno-steps", basePort + 18, ["steps"]),
     wsgateTarget("wsgate-deno", basePort + 3, {}),
     // wsgate-deno behind proxy_protocol: the fast paths must survive the PROXY header's wrapper.
     wsgateTarget("wsgate-deno-pp", basePort + 13, { proxyProtocol: true }),

@@ -5,7 +5,7 @@
  * with every step kept (parse and validate the head, route, pick, rebuild, check the 101, two log
  * lines, the metrics). The distance from here to wsgate-bin is what the promise-per-step pipeline
  * and the runtime seam cost; from floor-bun to here, the steps themselves (bench/RESULTS.md).
- * Benchmark code, not product code.
+ * Both floors take it (floor-bun-steps, floor-deno-steps). Benchmark code, not product code.
  */
 import { loadConfigObject } from "../../lib/config/load.ts";
 import { parseRequestHead, parseResponseHead, type RequestHead } from "../../lib/http/head.ts";
@@ -16,6 +16,7 @@ import { requestIdFor } from "../../lib/http/request_id.ts";
 import { routeRequest } from "../../lib/route.ts";
 import { matchesAny } from "../../lib/net/cidr.ts";
 import { formatAddr } from "../../lib/net/address.ts";
+import { concat } from "../../lib/net/bytes.ts";
 import { redactPath } from "../../lib/admit/auth/token.ts";
 import { checkFinalAnswer } from "../../lib/upstream/answer.ts";
 import { createUpstreamGroups } from "../../lib/upstream/group.ts";
@@ -41,7 +42,8 @@ export interface Handshake {
 }
 
 export interface Steps {
-  /** The client's complete head (and what followed it): the rebuilt head to send, and the state. */
+  /** The client's complete head (and what followed it): the rebuilt head (and what followed it)
+   * to send, and the state. */
   request(
     bytes: Uint8Array,
     remote: { address: string; port: number },
@@ -87,7 +89,7 @@ export async function createSteps(backendPort: number): Promise<Steps> {
       });
       const { lease } = group.acquire(new Set(), pick);
       if (!lease) throw new Error("no server");
-      const rebuilt = rebuildRequest(head, {
+      const reissued = rebuildRequest(head, {
         clientIp: remote.address,
         websocket: true,
         tls: false,
@@ -107,6 +109,7 @@ export async function createSteps(backendPort: number): Promise<Steps> {
         route,
         lease,
       };
+      const rebuilt = concat(reissued, bytes.subarray(end));
       return { rebuilt, state: { ...state, upBytes: bytes.length - end, downBytes: 0 } };
     },
     answer(chunk, state) {

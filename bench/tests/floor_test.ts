@@ -24,6 +24,15 @@ const FLOORS = {
     String(port),
     String(backend),
   ],
+  "deno-steps": (port: number, backend: number) => [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    `${BENCH}floor/deno_floor.ts`,
+    String(port),
+    String(backend),
+    "steps",
+  ],
 };
 const HEAD = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 const STEP_MS = 20_000;
@@ -116,7 +125,7 @@ async function withFloor(
   return new TextDecoder().decode(stdout);
 }
 
-for (const kind of ["bun", "deno", "bun-steps"] as const) {
+for (const kind of ["bun", "deno", "bun-steps", "deno-steps"] as const) {
   Deno.test(`${kind} floor: a WebSocket upgrade completes and echoes (bench/echo_server.ts behind)`, async () => {
     const backendPort = freePort();
     const backend = new Deno.Command("bun", {
@@ -155,7 +164,7 @@ for (const kind of ["bun", "deno", "bun-steps"] as const) {
     }
   });
 
-  if (kind === "bun-steps") continue; // the same pipe as the Bun floor's
+  if (kind.endsWith("-steps")) continue; // the same pipe as the plain floor's
 
   Deno.test(`${kind} floor: half-close both ways; bytes after the head and 3 MiB arrive intact`, async () => {
     // The backend reads to EOF (the client's FIN, passed on), then answers with all it got and closes.
