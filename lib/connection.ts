@@ -32,7 +32,7 @@ import { openTunnel, type TunnelContext, type TunnelResult } from "./tunnel/tunn
 import { offAbort, onAbort } from "./tunnel/on_abort.ts";
 import type { AuthRegistry } from "./admit/auth/route_auth.ts";
 import { redactPath, redactText } from "./admit/auth/token.ts";
-import { concat } from "./net/bytes.ts";
+import { concat, EMPTY } from "./net/bytes.ts";
 import { connView } from "./net/conn_view.ts";
 import { formatAddr } from "./net/address.ts";
 import { matchesAny } from "./net/cidr.ts";
@@ -263,8 +263,6 @@ async function authenticate(
   if (authorized.headers.length > 0) request.authHeaders = authorized.headers;
 }
 
-const NOTHING = new Uint8Array(0);
-
 /** What the tunnel phase needs; everything else from the handshake is left to the GC, since an
  * idle tunnel can live for days and its memory is the headline figure. */
 interface Opened {
@@ -308,7 +306,7 @@ async function upgrade(
   let upstream: UpstreamAnswer;
   try {
     upstream = await exchange(record, request, route, ctx, {
-      rest: new Uint8Array(0),
+      rest: EMPTY,
       expect: { upgrade: { key: request.key, offeredProtocols: offeredProtocols(request.head) } },
       replayable: true,
       signal: left.signal,
@@ -335,8 +333,8 @@ async function upgrade(
     route,
     address: upstream.lease.server.config.address,
     // Nothing held: no buffer kept alive for the tunnel's days (idle memory is a headline figure).
-    early: request.rest.length > 0 ? request.rest : NOTHING,
-    late: tracked && upstream.rest.length > 0 ? upstream.rest : NOTHING,
+    early: request.rest.length > 0 ? request.rest : EMPTY,
+    late: tracked && upstream.rest.length > 0 ? upstream.rest : EMPTY,
     downBytes: tracked ? 0 : upstream.rest.length,
     ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
   };
@@ -376,7 +374,7 @@ async function passThrough(
     afterSend(conn) {
       // The rest of the body streams while the answer comes back (many servers read it all first).
       if (body.done) return;
-      bodySent = relayBody(client, conn, body, new Uint8Array(0), {
+      bodySent = relayBody(client, conn, body, EMPTY, {
         readTimeout: 0, // the upstream's answer is awaited within handshake_timeout meanwhile
         sendTimeout: route.send_timeout,
       });

@@ -5,6 +5,7 @@
  */
 import { HeadParseError, NetError } from "../errors.ts";
 import type { Conn } from "../runtime/types.ts";
+import { EMPTY } from "../net/bytes.ts";
 
 export interface ReadHeadOptions {
   /** The whole head may not exceed this many bytes (431). */
@@ -48,7 +49,7 @@ export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<Re
       options.timeoutMs,
     );
   });
-  let buffer = new Uint8Array(0);
+  let buffer = EMPTY;
   let length = 0;
   try {
     while (true) {
@@ -64,7 +65,7 @@ export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<Re
         // Fast path: the whole head in the first chunk, as almost always.
         const end = findHeadEnd(chunk, 0);
         if (end !== -1 && end <= options.maxBytes) {
-          return { head: chunk.slice(0, end), rest: chunk.slice(end) };
+          return { head: chunk.slice(0, end), rest: rest(chunk, end, chunk.length) };
         }
       }
       if (length + chunk.length > buffer.length) {
@@ -78,7 +79,7 @@ export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<Re
       const end = findHeadEnd(buffer.subarray(0, length), scanFrom);
       if (end !== -1) {
         if (end > options.maxBytes) throw tooLarge(buffer.subarray(0, length), options);
-        return { head: buffer.slice(0, end), rest: buffer.slice(end, length) };
+        return { head: buffer.slice(0, end), rest: rest(buffer, end, length) };
       }
       if (length > options.maxBytes) throw tooLarge(buffer.subarray(0, length), options);
       const firstLf = buffer.subarray(0, length).indexOf(LF);
@@ -89,6 +90,11 @@ export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<Re
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A copy of what came after the head: nothing, in a handshake, whose client waits for the 101. */
+function rest(bytes: Uint8Array, from: number, to: number): Uint8Array {
+  return from === to ? EMPTY : bytes.slice(from, to);
 }
 
 function tooLarge(bytes: Uint8Array, options: ReadHeadOptions): HeadParseError {

@@ -6,10 +6,8 @@
  */
 import { type BodyFraming, ChunkedScanner } from "../http/chunked.ts";
 import { HeadParseError, NetError } from "../errors.ts";
-import { concat } from "../net/bytes.ts";
+import { concat, EMPTY } from "../net/bytes.ts";
 import type { Conn } from "../runtime/types.ts";
-
-const EMPTY = new Uint8Array(0);
 
 /** Turns incoming bytes into the body bytes to forward: a prefix of each chunk, except where a
  * chunked body's trailer section is held back and comes out filtered. Pure. */

@@ -6,12 +6,10 @@ import { serializeResponseHead } from "../http/head.ts";
 import { type BodyFraming, responseBodyFraming } from "../http/chunked.ts";
 import { closeDelimitedHeaders, persistentHeaders } from "../http/hop_headers.ts";
 import { BodyCutter, relayBody, type RelayTimeouts } from "./body.ts";
-import { concat } from "../net/bytes.ts";
+import { concat, EMPTY } from "../net/bytes.ts";
 import type { Answer } from "../upstream/answer.ts";
 import type { Header } from "../http/headers.ts";
 import type { Conn } from "../runtime/types.ts";
-
-const EMPTY = new Uint8Array(0);
 
 export interface Relayed {
   /** Body bytes relayed. */

@@ -14,7 +14,7 @@ import { describeError, HeadParseError, NetError, UpstreamError } from "../error
 import { parseResponseHead, type ResponseHead } from "../http/head.ts";
 import { dialUpstream } from "./dial.ts";
 import { PoolableConn } from "./pool.ts";
-import { concat } from "../net/bytes.ts";
+import { concat, EMPTY } from "../net/bytes.ts";
 import { connView } from "../net/conn_view.ts";
 import { readHead } from "../http/read_head.ts";
 import { encodeProxyHeader } from "../net/proxy_protocol.ts";
@@ -97,7 +97,7 @@ async function firstAnswer(
   const tried = new Set<string>();
   // The PROXY header goes first, in the same write as the request head.
   const version = group.config.send_proxy_protocol;
-  const proxyHeader = version ? encodeProxyHeader(version, options.addrs()) : new Uint8Array(0);
+  const proxyHeader = version ? encodeProxyHeader(version, options.addrs()) : EMPTY;
   const bytes = concat(proxyHeader, concat(request.head, request.rest));
   let lastError: UpstreamError | undefined;
   for (let attempts = 0; attempts <= group.retries; attempts++) {
