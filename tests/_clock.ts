@@ -21,6 +21,11 @@ export class ManualClock implements Clock {
     this.#timers.delete(timer as number);
   }
 
+  /** Timers set and not yet run or cleared. */
+  get timers(): number {
+    return this.#timers.size;
+  }
+
   /** The wall clock steps by `ms` (negative: back, as NTP or a resumed VM may do); timers keep
    * their delays, as the runtime's do. */
   step(ms: number): void {

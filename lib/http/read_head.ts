@@ -6,6 +6,7 @@
 import { HeadParseError, NetError } from "../errors.ts";
 import type { Conn } from "../runtime/types.ts";
 import { EMPTY } from "../net/bytes.ts";
+import { type Deadline, deadlines } from "../net/deadlines.ts";
 
 export interface ReadHeadOptions {
   /** The whole head may not exceed this many bytes (431). */
@@ -42,11 +43,11 @@ export function findHeadEnd(bytes: Uint8Array, from: number): number {
 /** Returns null when the peer closed before sending anything. One async function, not two: this
  * runs twice per handshake (the client's head, the upstream's answer). */
 export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<ReadHead | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let deadline: Deadline | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new NetError("ETIMEDOUT", "head not complete in time")),
+    deadline = deadlines.add(
       options.timeoutMs,
+      () => reject(new NetError("ETIMEDOUT", "head not complete in time")),
     );
   });
   let buffer = EMPTY;
@@ -88,7 +89,7 @@ export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<Re
       }
     }
   } finally {
-    clearTimeout(timer);
+    deadlines.cancel(deadline);
   }
 }
 

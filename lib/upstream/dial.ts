@@ -6,6 +6,7 @@
 import { describeError, NetError, UpstreamError } from "../errors.ts";
 import type { UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";
 import type { Conn, Net, TlsClientOptions } from "../runtime/types.ts";
+import { deadlines } from "../net/deadlines.ts";
 
 function tlsOptions(server: UpstreamServerConfig, group: UpstreamConfig): TlsClientOptions | undefined {
   if (!server.tls) return undefined;
@@ -33,7 +34,7 @@ export function dialUpstream(
     let settled = false;
     const settle = () => {
       settled = true;
-      clearTimeout(timer);
+      deadlines.cancel(timeout);
       outer?.removeEventListener("abort", abandon);
     };
     const fail = (err: unknown) => {
@@ -47,10 +48,10 @@ export function dialUpstream(
       controller.abort();
       fail(outer!.reason);
     };
-    const timer = setTimeout(() => {
+    const timeout = deadlines.add(group.connect_timeout, () => {
       controller.abort();
       fail(new NetError("ETIMEDOUT", `no connection within ${group.connect_timeout} ms`));
-    }, group.connect_timeout);
+    });
     if (outer?.aborted) return abandon();
     outer?.addEventListener("abort", abandon);
     net.connect({ addr: server.addr, signal: controller.signal, ...(tls ? { tls } : {}) }).then((conn) => {
