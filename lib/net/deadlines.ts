@@ -8,6 +8,7 @@
 import { type Clock, systemClock, type TimerHandle } from "../tunnel/clock.ts";
 
 export const RESOLUTION_MS = 10;
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** One pending deadline: what cancel() takes. */
 export class Deadline {
@@ -59,8 +60,10 @@ export class Deadlines {
   #arm(bucket: number): void {
     this.#clock.clearTimeout(this.#timer);
     this.#armedFor = bucket;
-    const wait = Math.max(0, bucket * RESOLUTION_MS - this.#clock.now());
-    this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.ceil(wait));
+    // A delay past 2^31 - 1 ms would fire at once (Node's and Deno's timers); capped, the timer
+    // fires early, finds nothing due and re-arms for the rest.
+    const wait = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(bucket * RESOLUTION_MS - this.#clock.now())));
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), wait);
   }
 
   /** Runs every deadline whose bucket has ended, then arms the timer for the next bucket. One that

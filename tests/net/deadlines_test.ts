@@ -94,3 +94,16 @@ Deno.test("deadlines: 1,000 random adds and cancels: each kept one runs once, in
       );}
   }
 });
+
+Deno.test("deadlines: one beyond what a timer can wait (2^31 - 1 ms, a config's maximum rounded up) arms at most that", () => {
+  const delays: number[] = [];
+  const clock = new ManualClock();
+  const deadlines = new Deadlines({
+    now: clock.now,
+    setTimeout: (run, ms) => (delays.push(ms), clock.setTimeout(run, ms)),
+    clearTimeout: (timer) => clock.clearTimeout(timer),
+  });
+  const deadline = deadlines.add(2_147_483_647, () => {});
+  assert.ok(delays.length === 1 && delays[0]! <= 2_147_483_647 && delays[0]! > 2_147_483_600, String(delays));
+  deadlines.cancel(deadline);
+});
