@@ -7,32 +7,24 @@
 import assert from "node:assert/strict";
 
 const BENCH = new URL("..", import.meta.url).pathname;
+const BUN = (
+  port: number,
+  backend: number,
+) => ["bun", `${BENCH}floor/bun_floor.ts`, String(port), String(backend)];
+const DENO = (port: number, backend: number) => [
+  Deno.execPath(),
+  "run",
+  "--allow-net",
+  `${BENCH}floor/deno_floor.ts`,
+  String(port),
+  String(backend),
+];
+/** Each floor's command, plain and with wsgate's steps (`steps` after the ports). */
 const FLOORS = {
-  bun: (
-    port: number,
-    backend: number,
-  ) => ["bun", `${BENCH}floor/bun_floor.ts`, String(port), String(backend)],
-  "bun-steps": (
-    port: number,
-    backend: number,
-  ) => ["bun", `${BENCH}floor/bun_floor.ts`, String(port), String(backend), "steps"],
-  deno: (port: number, backend: number) => [
-    Deno.execPath(),
-    "run",
-    "--allow-net",
-    `${BENCH}floor/deno_floor.ts`,
-    String(port),
-    String(backend),
-  ],
-  "deno-steps": (port: number, backend: number) => [
-    Deno.execPath(),
-    "run",
-    "--allow-net",
-    `${BENCH}floor/deno_floor.ts`,
-    String(port),
-    String(backend),
-    "steps",
-  ],
+  bun: BUN,
+  "bun-steps": (port: number, backend: number) => [...BUN(port, backend), "steps"],
+  deno: DENO,
+  "deno-steps": (port: number, backend: number) => [...DENO(port, backend), "steps"],
 };
 const HEAD = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 const STEP_MS = 20_000;
