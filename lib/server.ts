@@ -66,6 +66,8 @@ export class Gateway {
   /** Kept-alive client connections waiting for a request, across generations. */
   #idleClients = new IdleClients();
   #nextId = 1;
+  /** Connections over so far (with #nextId: the churn lib/process/quiet_gc.ts watches). */
+  #ended = 0;
   #draining = false;
   #reusePort: boolean;
   /** Active health checks of the current generation's upstream groups, from start() on. */
@@ -314,7 +316,9 @@ export class Gateway {
 
   /** A connection is over (called again for one already gone: nothing happens). */
   #closed = (conn: Conn): void => {
-    if (this.#live.delete(conn) && this.#live.size === 0) this.#allClosed?.();
+    if (!this.#live.delete(conn)) return;
+    this.#ended++;
+    if (this.#live.size === 0) this.#allClosed?.();
   };
 
   /** Resolves once no connection is left. */
@@ -409,6 +413,11 @@ export class Gateway {
   /** Connections being handled right now (handshakes and tunnels). */
   get liveConnections(): number {
     return this.#live.size;
+  }
+
+  /** Connections accepted plus connections over, since the start. */
+  get connectionEvents(): number {
+    return this.#nextId - 1 + this.#ended;
   }
 }
 

@@ -2,10 +2,10 @@
  * RFC 6455 §4 handshake checks: the client's Upgrade request (before wsgate dials anyone) and the
  * upstream's 101 (before wsgate relays it). Pure; the caller maps the results to statuses.
  */
-import { createHash } from "node:crypto";
 import { HttpError } from "../errors.ts";
 import type { RequestHead, ResponseHead } from "./head.ts";
 import { countHeader, getHeader, hasToken } from "./headers.ts";
+import { sha1Base64 } from "./sha1.ts";
 
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -14,7 +14,7 @@ const KEY = /^[A-Za-z0-9+/]{22}==$/;
 
 /** base64(SHA-1(key + GUID)), RFC 6455 §4.2.2 item 5.4. */
 export function computeAccept(key: string): string {
-  return createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
+  return sha1Base64(key + WEBSOCKET_GUID);
 }
 
 /** Whether the client asks for WebSocket; other Upgrade values (h2c ...) are plain HTTP to wsgate. */

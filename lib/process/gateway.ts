@@ -13,6 +13,8 @@ import { onStopSignals } from "./stop_signals.ts";
 import { watchConfigFile } from "./config_watch.ts";
 import { type NameserverAddr, parseResolvConf } from "../net/nameserver.ts";
 import { ProcessAcme } from "./acme.ts";
+import { collectWhenQuiet } from "./quiet_gc.ts";
+import { systemClock } from "../tunnel/clock.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { describeAnswer } from "../config/summary.ts";
@@ -143,16 +145,21 @@ export async function runApp(
       reload: () => admin.reload(),
     });
   }
-  // For leak hunting (and the soak test): a full GC where the runtime allows it, then the RSS left.
-  runtime.onSignal("SIGUSR2", () => {
+  // A full GC where the runtime allows it (Bun; Deno with --v8-flags=--expose-gc), then the RSS
+  // left: on SIGUSR2 (leak hunting, the soak test), and once quiet after a burst of connections.
+  const collect = (reason: "signal" | "quiet") => {
+    const started = performance.now();
     const heapUsed = runtime.collectGarbage();
+    if (heapUsed === undefined && reason === "quiet") return;
     logger.log("info", "gc", {
+      reason,
       collected: heapUsed !== undefined,
+      duration_ms: Math.round((performance.now() - started) * 10) / 10,
       heap_used: heapUsed,
       rss: runtime.memoryRss(),
     });
-  });
-
+  };
+  runtime.onSignal("SIGUSR2", () => collect("signal"));
   try {
     await gateway.start();
     listening.resolve();
@@ -160,6 +167,13 @@ export async function runApp(
     logger.log("error", "listen_failed", { reason: describeError(err) });
     return 1;
   }
+  collectWhenQuiet({
+    events: () => gateway.connectionEvents,
+    open: () => gateway.liveConnections,
+    collect: () => collect("quiet"),
+    clock: systemClock,
+  });
+
   const adminAddr = options.adminListen ?? config.admin?.listen;
   if (adminAddr) {
     try {
