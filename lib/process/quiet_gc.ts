@@ -8,8 +8,10 @@
  */
 import type { Clock, TimerHandle } from "../tunnel/clock.ts";
 
-/** How long without an accept or a close counts as quiet; also how often the count is read. */
+/** How long without an accept or a close counts as quiet. */
 export const QUIET_MS = 1_000;
+/** How often the count is read: a collection comes 1 to 1.25 quiet periods after the last event. */
+export const CHECK_MS = 250;
 export const MIN_EVENTS = 1_000;
 
 export interface QuietCollectorOptions {
@@ -26,17 +28,19 @@ export function collectWhenQuiet(options: QuietCollectorOptions): () => void {
   const { clock } = options;
   let collectedAt = options.events();
   let seen = collectedAt;
+  let changed = clock.now();
   let timer: TimerHandle | undefined;
-  const tick = () => {
-    const now = options.events();
-    const quiet = now === seen;
-    seen = now;
-    if (quiet && now - collectedAt >= Math.max(MIN_EVENTS, options.open())) {
-      collectedAt = now;
+  const check = () => {
+    const events = options.events();
+    if (events !== seen) [seen, changed] = [events, clock.now()];
+    else if (
+      clock.now() - changed >= QUIET_MS && events - collectedAt >= Math.max(MIN_EVENTS, options.open())
+    ) {
+      collectedAt = events;
       options.collect();
     }
-    timer = clock.setTimeout(tick, QUIET_MS);
+    timer = clock.setTimeout(check, CHECK_MS);
   };
-  timer = clock.setTimeout(tick, QUIET_MS);
+  timer = clock.setTimeout(check, CHECK_MS);
   return () => clock.clearTimeout(timer);
 }

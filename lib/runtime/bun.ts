@@ -132,9 +132,12 @@ class BunConn implements Conn, SocketEvents {
   #wroteEof = false;
   /** Counted in the fd budget until Bun reports the close (once, though `close` and `error` may both come). */
   #holdsFd = true;
-  /** Set while this socket's data is spliced into another (see spliceTo); `backlog`: what the
-   * target could not take yet, while this socket is paused until it drains. */
-  #splice: Splice | undefined;
+  /** Set while this socket's data is spliced into another (see spliceTo), with whom to tell and
+   * what the target could not take yet (this socket paused until it drains). Three fields rather
+   * than an object: no object per direction of every idle tunnel. */
+  #spliceTarget: BunConn | undefined;
+  #spliceReport: SpliceReport | undefined;
+  #backlog: Uint8Array | undefined;
   /** A splice into this socket waiting for it to drain; called with the error if it closes instead. */
   #drainWaiter: ((closed?: NetError) => void) | undefined;
   /** Accepted on a TLS listener, handshake not done: Bun would drop what is written (see write()). */
@@ -215,7 +218,8 @@ class BunConn implements Conn, SocketEvents {
   spliceTo(target: Conn, report: SpliceReport): boolean {
     if (!(target instanceof BunConn)) return false;
     this.#inbox.unwatch();
-    this.#splice = { target, report, backlog: undefined };
+    this.#spliceTarget = target;
+    this.#spliceReport = report;
     // Chunks read before the switch go first, in order.
     this.#pumpSplice();
     return true;
@@ -223,14 +227,13 @@ class BunConn implements Conn, SocketEvents {
 
   /** Forwards queued chunks while the target takes them; ends the splice at EOF. */
   #pumpSplice(): void {
-    const splice = this.#splice;
-    if (!splice) return;
-    while (splice.backlog === undefined) {
+    if (!this.#spliceTarget) return;
+    while (this.#backlog === undefined) {
       const chunk = this.#inbox.shift();
       if (!chunk) break;
       if (!this.#forward(chunk)) return;
     }
-    if (splice.backlog !== undefined) return;
+    if (this.#backlog !== undefined) return;
     this.#inbox.resume();
     if (this.#inbox.error) this.#endSplice(this.#inbox.error);
     else if (this.#inbox.ended) this.#endSplice(null);
@@ -238,41 +241,40 @@ class BunConn implements Conn, SocketEvents {
 
   /** Writes one chunk into the splice target; false when it had to wait (or failed). */
   #forward(chunk: Uint8Array): boolean {
-    this.#splice!.report.reading();
+    this.#spliceReport!.reading();
     return this.#offer(chunk);
   }
 
   /** Writes what the target takes; the rest waits, this socket paused, for the target's drain. */
   #offer(bytes: Uint8Array): boolean {
-    const splice = this.#splice!;
-    const written = splice.target.#tryWrite(bytes);
+    const target = this.#spliceTarget!;
+    const written = target.#tryWrite(bytes);
     if (written < 0) {
       this.#endSplice(new NetError("EPIPE", "socket is closed"));
       return false;
     }
     const done = written === bytes.length;
-    splice.report.wrote(written, done);
+    this.#spliceReport!.wrote(written, done);
     if (done) {
       if (this.#keptUp !== NOT_CAPPED) {
-        this.#keptUp = forwarded(this.#keptUp, written, this.#socket.fd, splice.target.#socket.fd);
+        this.#keptUp = forwarded(this.#keptUp, written, this.#socket.fd, target.#socket.fd);
       }
       return true;
     }
     // The target did not take everything: the run toward lifting the cap starts over.
     if (this.#keptUp !== NOT_CAPPED) this.#keptUp = 0;
-    splice.backlog = bytes.subarray(written);
-    splice.target.#drainWaiter = (closed) => this.#drained(closed);
+    this.#backlog = bytes.subarray(written);
+    target.#drainWaiter = (closed) => this.#drained(closed);
     this.#inbox.pause();
     return false;
   }
 
   /** The splice target drained (or closed): write what waited, then go on reading. */
   #drained(closed?: NetError): void {
-    const splice = this.#splice;
-    const backlog = splice?.backlog;
-    if (!splice || !backlog) return;
+    const backlog = this.#backlog;
+    if (!this.#spliceTarget || !backlog) return;
     if (closed) return this.#endSplice(closed);
-    splice.backlog = undefined;
+    this.#backlog = undefined;
     if (this.#offer(backlog)) this.#pumpSplice();
   }
 
@@ -282,10 +284,10 @@ class BunConn implements Conn, SocketEvents {
   }
 
   #endSplice(error: ReadFailure | null): void {
-    const splice = this.#splice;
-    if (!splice) return;
-    this.#splice = undefined;
-    splice.report.ended(error);
+    const report = this.#spliceReport;
+    if (!this.#spliceTarget || !report) return;
+    this.#spliceTarget = this.#spliceReport = this.#backlog = undefined;
+    report.ended(error);
   }
 
   // --- called from the socket handlers ---
@@ -324,7 +326,7 @@ class BunConn implements Conn, SocketEvents {
 
   onData(chunk: Uint8Array): void {
     // Spliced: straight into the target, unless earlier chunks still wait for it.
-    if (this.#splice && this.#splice.backlog === undefined && this.#inbox.empty) this.#forward(chunk);
+    if (this.#spliceTarget && this.#backlog === undefined && this.#inbox.empty) this.#forward(chunk);
     else this.#inbox.push(chunk);
   }
 
@@ -348,7 +350,7 @@ class BunConn implements Conn, SocketEvents {
 
   onEnd(): void {
     this.#inbox.end();
-    if (this.#splice) this.#pumpSplice();
+    if (this.#spliceTarget) this.#pumpSplice();
   }
 
   onClose(error?: Error): void {
@@ -367,20 +369,13 @@ class BunConn implements Conn, SocketEvents {
     const waiter = this.#drainWaiter;
     this.#drainWaiter = undefined;
     waiter?.(outcome ?? new NetError("EPIPE", "socket is closed"));
-    if (this.#splice) this.#endSplice(outcome);
+    if (this.#spliceTarget) this.#endSplice(outcome);
     const pending = this.#pending;
     if (pending) {
       this.#pending = undefined;
       pending.reject(outcome ?? new NetError("EPIPE", "socket is closed"));
     }
   }
-}
-
-/** A splice out of a socket: where to, whom to tell, and what the target could not take yet. */
-interface Splice {
-  target: BunConn;
-  report: SpliceReport;
-  backlog: Uint8Array | undefined;
 }
 
 /** `keepAlive`: the listener that accepted the socket has set keep-alive for it already. Bun sets
