@@ -10,7 +10,7 @@ import { checkAccess } from "./access.ts";
 import { receiveProxyHeader } from "./proxy_header.ts";
 import { clientIpOf, formatAddr } from "../net/address.ts";
 import { getHeader } from "../http/headers.ts";
-import type { Limits, Slot } from "./limits.ts";
+import type { Limits } from "./limits.ts";
 import type { Config, RouteConfig } from "../config/schema.ts";
 import type { RequestHead } from "../http/head.ts";
 import type { Logger } from "../observe/log.ts";
@@ -62,35 +62,38 @@ export function admitClient(
 /** The connection and rate limits, for the client `client` reports (a PROXY header's view). */
 function admit(client: Conn, ctx: AdmitContext): Admitted {
   const clientIp = clientIpOf(client.remoteAddr);
-  const admission = ctx.limits.admit(clientIp, Date.now());
-  if (admission.ok) return new AdmittedClient(client, clientIp, admission);
-  const headers: [string, string][] = [["Retry-After", String(admission.retryAfterSeconds)]];
+  const refused = ctx.limits.count(clientIp, Date.now());
+  if (refused === null) return new AdmittedClient(client, clientIp, ctx.limits);
+  const headers: [string, string][] = [["Retry-After", String(refused.retryAfterSeconds)]];
   return new AdmittedClient(
     client,
     clientIp,
     undefined,
-    new HttpError(admission.status, admission.reason, { headers }),
+    new HttpError(refused.status, refused.reason, { headers }),
   );
 }
 
-/** Admitted, with its slot (none when refused). An object with a method, not a closure: a tunnel
- * holds it for days (memory per idle tunnel). */
+/** Admitted, counted in `limits` (none when refused): its own connection slot. An object with a
+ * method, not a closure, and no Slot of its own: a tunnel holds it for days (memory per idle
+ * tunnel). */
 class AdmittedClient implements Admitted {
-  readonly #slot: Slot | undefined;
+  #limits: Limits | undefined;
   readonly refusal?: HttpError;
 
   constructor(
     readonly client: Conn,
     readonly clientIp: string | undefined,
-    slot?: Slot,
+    limits?: Limits,
     refusal?: HttpError,
   ) {
-    this.#slot = slot;
+    this.#limits = limits;
     if (refusal) this.refusal = refusal;
   }
 
   release(): void {
-    this.#slot?.release();
+    const limits = this.#limits;
+    this.#limits = undefined;
+    limits?.free(this.clientIp);
   }
 }
 

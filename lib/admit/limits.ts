@@ -13,26 +13,7 @@ export type LimitOptions = Pick<
   "max_connections" | "max_connections_per_ip" | "rate" | "burst"
 >;
 
-export type Admission = Slot | { ok: false; status: 503 | 429; reason: string; retryAfterSeconds: number };
-
-/** An admitted connection's slot, given back once by release() (later calls do nothing). An object
- * with a method, not a closure: a tunnel holds its slot for days (memory per idle tunnel). */
-export class Slot {
-  readonly ok = true;
-  #limits: Limits | undefined;
-  readonly #ip: string | undefined;
-
-  constructor(limits: Limits, ip: string | undefined) {
-    this.#limits = limits;
-    this.#ip = ip;
-  }
-
-  release(): void {
-    const limits = this.#limits;
-    this.#limits = undefined;
-    limits?.free(this.#ip);
-  }
-}
+export type Refusal = { ok: false; status: 503 | 429; reason: string; retryAfterSeconds: number };
 
 /** A client over a connection limit can only be told to come back later; no one knows when. */
 const CONNECTION_RETRY_AFTER = 5;
@@ -71,9 +52,10 @@ export class Limits {
 
   /**
    * Counts a new connection from `ip` (undefined: a unix-socket client, to which only the global
-   * limit applies). On `ok`, release() must run once when it ends (a second call is harmless).
+   * limit applies): null when it is let in, and then free(ip) must run exactly once when it ends
+   * (an admitted client does it, being its own slot: no slot object per tunnel).
    */
-  admit(ip: string | undefined, now: number): Admission {
+  count(ip: string | undefined, now: number): Refusal | null {
     if (this.#total >= this.#options.max_connections) {
       return refuse(503, `over max_connections (${this.#options.max_connections})`, CONNECTION_RETRY_AFTER);
     }
@@ -92,10 +74,10 @@ export class Limits {
       this.#perIp.set(ip, count + 1);
     }
     this.#total++;
-    return new Slot(this, ip);
+    return null;
   }
 
-  /** A connection from `ip` ended (Slot.release() only). */
+  /** A connection from `ip` that count() let in ended. */
   free(ip: string | undefined): void {
     this.#total--;
     if (ip === undefined) return;
@@ -139,7 +121,7 @@ function bucketsFor(options: LimitOptions): TokenBuckets | undefined {
   return options.rate > 0 ? new TokenBuckets(options.rate, options.burst) : undefined;
 }
 
-function refuse(status: 503 | 429, reason: string, retryAfterSeconds: number): Admission {
+function refuse(status: 503 | 429, reason: string, retryAfterSeconds: number): Refusal {
   return { ok: false, status, reason, retryAfterSeconds: Math.max(1, retryAfterSeconds) };
 }
 

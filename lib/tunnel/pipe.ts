@@ -44,25 +44,30 @@ export interface PipeResult {
   reason?: string;
 }
 
+/** Whose direction it is (the tunnel): its clock, and who learns the direction's end. */
+export interface DirectionOwner {
+  readonly clock: Clock;
+  relayEnded(d: Direction, error: unknown): void;
+}
+
 /** One direction's counters, read by the watchdog without touching the hot loop; a native splice
- * keeps them through the SpliceReport methods, and tells its end to `owner` (the tunnel). */
+ * keeps them through the SpliceReport methods, and tells its end to `owner` (the tunnel). The
+ * clock is the owner's: one field less in both directions of every idle tunnel. */
 export class Direction implements SpliceReport {
   bytes = 0;
   /** The clock's time of the last read. */
   lastRead: number;
   /** When the write in progress started, 0 when none is. */
   writingSince = 0;
-  readonly #clock: Clock;
-  readonly #owner: { relayEnded(d: Direction, error: unknown): void } | undefined;
+  readonly #owner: DirectionOwner;
 
-  constructor(clock: Clock, owner?: { relayEnded(d: Direction, error: unknown): void }) {
-    this.#clock = clock;
+  constructor(owner: DirectionOwner) {
     this.#owner = owner;
-    this.lastRead = clock.now();
+    this.lastRead = owner.clock.now();
   }
 
   reading(): void {
-    const now = this.#clock.now();
+    const now = this.#owner.clock.now();
     this.lastRead = now;
     this.writingSince = now;
   }
@@ -73,12 +78,12 @@ export class Direction implements SpliceReport {
   }
 
   ended(error: unknown): void {
-    this.#owner?.relayEnded(this, error);
+    this.#owner.relayEnded(this, error);
   }
 }
 
 /** The raw tunnel; ws_tunnel.ts subclasses it to follow WebSocket frames. */
-export class Tunnel implements WatchedTunnel {
+export class Tunnel implements WatchedTunnel, DirectionOwner {
   readonly up: Direction;
   readonly down: Direction;
   closedBy: ClosedBy | undefined;
@@ -94,11 +99,15 @@ export class Tunnel implements WatchedTunnel {
   #end: TunnelEnd | undefined;
 
   constructor(client: Conn, upstream: Conn, options: PipeOptions) {
-    this.up = new Direction(options.watchdog.clock, this);
-    this.down = new Direction(options.watchdog.clock, this);
     this.#client = client;
     this.#upstream = upstream;
     this.#options = options;
+    this.up = new Direction(this);
+    this.down = new Direction(this);
+  }
+
+  get clock(): Clock {
+    return this.#options.watchdog.clock;
   }
 
   /** Read from the options the tunnel keeps anyway: no field of its own. */
@@ -136,8 +145,9 @@ export class Tunnel implements WatchedTunnel {
     return at;
   }
 
-  /** The watchdog's mark (WatchedTunnel.watchSlot). */
+  /** The watchdog's marks (WatchedTunnel.watchSlot, watchIndex). */
   watchSlot: number | undefined;
+  watchIndex = 0;
 
   /** Ends both directions at once; the first reason wins. */
   abort(closedBy: ClosedBy, reason: string): void {

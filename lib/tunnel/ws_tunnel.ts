@@ -13,7 +13,7 @@
  * go in only between frames: a direction in the middle of a frame defers them until the frame ends.
  */
 import type { Conn } from "../runtime/types.ts";
-import type { Clock, TimerHandle } from "./clock.ts";
+import type { TimerHandle } from "./clock.ts";
 import {
   type ClosedBy,
   type Direction,
@@ -92,16 +92,11 @@ export class WsTunnel extends Tunnel {
     this.#down = new Flow("upstream", this.down, client, { masked: false });
   }
 
-  /** The watchdog's clock, shared by every tunnel: no field of its own per tunnel. */
-  get #clock(): Clock {
-    return this.#options.watchdog.clock;
-  }
-
   /** The drain signal's subscriber: one function per tunnel, made with it. */
   readonly #onDrain = (): void => {
     // A tunnel already closing (idle timeout, dead peer) finishes that instead.
     const goAway = () => this.#closing || this.abort("proxy", "shutdown");
-    this.#drainTimer = this.#clock.setTimeout(goAway, Math.random() * (this.#options.closeSpread ?? 0));
+    this.#drainTimer = this.clock.setTimeout(goAway, Math.random() * (this.#options.closeSpread ?? 0));
   };
 
   override start(end: TunnelEnd): void {
@@ -113,8 +108,8 @@ export class WsTunnel extends Tunnel {
 
   protected override result(): WsTunnelResult {
     if (this.#options.drain) offAbort(this.#options.drain, this.#onDrain);
-    this.#clock.clearTimeout(this.#drainTimer);
-    this.#clock.clearTimeout(this.#closing?.timer);
+    this.clock.clearTimeout(this.#drainTimer);
+    this.clock.clearTimeout(this.#closing?.timer);
     return {
       ...super.result(),
       upMessages: this.#up.messages,
@@ -194,7 +189,7 @@ export class WsTunnel extends Tunnel {
   async #forward(flow: Flow, chunk: Uint8Array | null): Promise<boolean> {
     if (chunk === null) return false;
     const d = flow.d;
-    const now = this.#clock.now();
+    const now = this.clock.now();
     flow.heardAt = now;
     while (flow.idleWrite) await flow.idleWrite;
     flow.busy = true;
@@ -202,7 +197,7 @@ export class WsTunnel extends Tunnel {
     try {
       // Written inline, not through #write(): one promise less per chunk on the hot path.
       for (let i = 0; i < parts.length; i++) {
-        d.writingSince = i === 0 ? now : this.#clock.now();
+        d.writingSince = i === 0 ? now : this.clock.now();
         await flow.to.write(parts[i]!);
       }
       d.writingSince = 0;
@@ -215,7 +210,7 @@ export class WsTunnel extends Tunnel {
   }
 
   async #write(flow: Flow, bytes: Uint8Array): Promise<void> {
-    flow.d.writingSince = this.#clock.now();
+    flow.d.writingSince = this.clock.now();
     await flow.to.write(bytes);
     flow.d.writingSince = 0;
   }
@@ -335,7 +330,7 @@ export class WsTunnel extends Tunnel {
         flow.discard = true;
       } else if (opcode === Opcode.ping) {
         const pinged = this.#other(flow);
-        pinged.pingSentAt = this.#clock.now();
+        pinged.pingSentAt = this.clock.now();
         pinged.pingQueued = false;
       }
     }
@@ -418,7 +413,7 @@ export class WsTunnel extends Tunnel {
 
   #beginClose(code: number, text: string, live: readonly Side[]): void {
     const grace = this.#options.closeGrace ?? CLOSE_GRACE_MS;
-    this.#closing = { code, text, timer: this.#clock.setTimeout(() => this.#finish(), grace) };
+    this.#closing = { code, text, timer: this.clock.setTimeout(() => this.#finish(), grace) };
     for (const side of SIDES) {
       const flow = this.#toward(side);
       if (!live.includes(side)) flow.discard = true;
@@ -445,7 +440,7 @@ export class WsTunnel extends Tunnel {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#clock.clearTimeout(this.#closing?.timer);
+    this.clock.clearTimeout(this.#closing?.timer);
     super.abort(this.closedBy ?? "proxy", this.reason ?? "closed");
   }
 }

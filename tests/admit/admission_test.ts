@@ -37,6 +37,10 @@ Deno.test("admitClient: the PROXY source is the client that limits count", async
   assert.deepEqual(c?.refusal?.headers, [["Retry-After", "5"]]);
   a?.release();
   assert.equal((await admitClient(from("203.0.113.1"), 4, ctx))?.refusal, undefined);
+  assert.equal(limits.active, 2);
+  a?.release(); // a second release gives nothing back twice
+  c?.release(); // a refused client holds no slot
+  assert.equal(limits.active, 2);
 });
 
 Deno.test("admitClient: a rejected PROXY header closes the connection and logs why", async () => {

@@ -146,7 +146,7 @@ export async function runSeamChecks(runtime: Runtime, tmpDir: string): Promise<R
     // The tunnel's own direction counters, kept through the SpliceReport calls.
     let spliceEnded!: (error: unknown) => void;
     const spliceOver = new Promise<unknown>((resolve) => spliceEnded = resolve);
-    const stats = new Direction(systemClock, { relayEnded: (_d, error) => spliceEnded(error) });
+    const stats = new Direction({ clock: systemClock, relayEnded: (_d, error) => spliceEnded(error) });
     const forward = async () => {
       if (a.server.spliceTo?.(b.client, stats)) {
         const error = await spliceOver;

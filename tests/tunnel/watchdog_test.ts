@@ -8,6 +8,7 @@ class FakeTunnel implements WatchedTunnel {
   asked = 0;
   aborted: string | undefined;
   watchSlot: number | undefined;
+  watchIndex = 0;
   readonly up = { bytes: 0 };
   readonly down = { bytes: 0 };
 
@@ -97,18 +98,21 @@ Deno.test("watchdog: the wheel is the registry: each open tunnel listed once, an
   const first = new FakeTunnel(deadline, watchdog);
   const second = new FakeTunnel(deadline, watchdog);
   const far = new FakeTunnel(clock.now() + DAY, watchdog);
-  // Timing out, the first one also ends the second, which waits in the same slot.
-  first.overdue = (now) => {
-    first.asked++;
-    watchdog.unwatch(second);
-    return now >= first.deadline ? "read_timeout" : undefined;
-  };
+  // Timing out, whichever the sweep asks first also ends the other, which waits in the same slot.
+  for (const [me, other] of [[first, second], [second, first]] as const) {
+    me.overdue = (now) => {
+      me.asked++;
+      watchdog.unwatch(other);
+      return now >= me.deadline ? "read_timeout" : undefined;
+    };
+  }
   for (const tunnel of [first, second, far]) watchdog.watch(tunnel);
   watchdog.watch(far); // twice changes nothing
   assert.equal([...watchdog.open()].length, 3);
   await clock.advance(1_000 + SWEEP_MS);
-  assert.equal(first.aborted, "read_timeout");
-  assert.equal(second.asked, 0, "ended before its turn: not looked at");
+  const [asked, ended] = first.asked > 0 ? [first, second] : [second, first];
+  assert.equal(asked.aborted, "read_timeout");
+  assert.equal(ended.asked, 0, "ended before its turn: not looked at");
   assert.deepEqual([...watchdog.open()], [far]);
   assert.equal(watchdog.find(0), undefined);
   assert.deepEqual(watchdog.liveTraffic(), { up: 0, down: 0, upMessages: 0, downMessages: 0 });
@@ -116,5 +120,23 @@ Deno.test("watchdog: the wheel is the registry: each open tunnel listed once, an
   assert.equal(far.aborted, "shutdown");
   assert.deepEqual([...watchdog.open()], []);
   await clock.advance(10 * SWEEP_MS);
-  assert.equal(second.asked, 0);
+  assert.equal(ended.asked, 0);
+});
+
+Deno.test("watchdog: tunnels leaving a slot in any order leave exactly the others in it, each asked once", async () => {
+  const clock = new ManualClock();
+  const watchdog = new Watchdog(clock);
+  const deadline = clock.now() + 1_000;
+  const tunnels = Array.from({ length: 100 }, () => new FakeTunnel(deadline, watchdog));
+  for (const tunnel of tunnels) watchdog.watch(tunnel);
+  // Every third one ends, from the middle outwards: the first, the last and any between.
+  const ending = tunnels.filter((_, i) => i % 3 === 0);
+  for (const tunnel of [...ending.slice(17), ...ending.slice(0, 17).reverse()]) watchdog.unwatch(tunnel);
+  const staying = tunnels.filter((_, i) => i % 3 !== 0);
+  assert.deepEqual(new Set(watchdog.open()), new Set(staying));
+  assert.equal([...watchdog.open()].length, staying.length);
+  await clock.advance(1_000 + SWEEP_MS);
+  assert.ok(staying.every((t) => t.asked === 1 && t.aborted === "read_timeout"));
+  assert.ok(ending.every((t) => t.asked === 0 && t.aborted === undefined));
+  assert.deepEqual([...watchdog.open()], []);
 });
