@@ -22,7 +22,7 @@ export interface PipeOptions {
   idleTimeout: number;
   /** Watches for timeouts, and ends the tunnel on shutdown (abortAll). */
   watchdog: Watchdog;
-  /** Whose tunnel it is, for the admin's list of open tunnels. */
+  /** Whose tunnel it is, for the admin's list of open tunnels, when not start()'s `end`. */
   owner?: TunnelOwner;
   /** The token that let the tunnel open expires then (close_at_expiry; the clock's ms): it ends
    * with reason token_expired. */
@@ -110,9 +110,11 @@ export class Tunnel implements WatchedTunnel, DirectionOwner {
     return this.#options.watchdog.clock;
   }
 
-  /** Read from the options the tunnel keeps anyway: no field of its own. */
+  /** From the options, or start()'s `end` when that is an owner too (the connection's record):
+   * no field of its own, and options shared by a route's tunnels (tunnel.ts). */
   get owner(): TunnelOwner | undefined {
-    return this.#options.owner;
+    const end = this.#end as Partial<TunnelOwner> | undefined;
+    return this.#options.owner ?? (typeof end?.describe === "function" ? end as TunnelOwner : undefined);
   }
 
   /** Called by the watchdog: a reason to end the tunnel, or undefined. */
