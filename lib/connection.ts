@@ -604,10 +604,6 @@ class ConnectionRecord implements TunnelOwner {
   #route: RouteConfig | undefined;
   /** Bytes of an answer went to the client: an error can then only close the connection. */
   #answering = false;
-  /** A tunnel's bytes that did not go through it: early bytes written ahead, and what came
-   * with the 101. */
-  #upAhead = 0;
-  #downAhead = 0;
 
   constructor(
     /** The connection as accepted (before a PROXY header's view): the gateway's key for it. */
@@ -681,8 +677,10 @@ class ConnectionRecord implements TunnelOwner {
 
   /** The tunnel starts: what moved outside it, for the access record. */
   tunnelling(upAhead: number, downAhead: number): void {
-    this.#upAhead = upAhead;
-    this.#downAhead = downAhead;
+    // Kept in the access fields, which the tunnel's figures are added to: no fields of the
+    // record's own for the tunnel's days.
+    this.fields.up_bytes = upAhead;
+    this.fields.down_bytes = downAhead;
   }
 
   /** The tunnel ended: its figures into the access record, then the connection's end. */
@@ -697,8 +695,8 @@ class ConnectionRecord implements TunnelOwner {
   #recordTunnel(result: TunnelResult): void {
     const { fields, ctx } = this;
     Object.assign(fields, {
-      up_bytes: this.#upAhead + result.upBytes,
-      down_bytes: this.#downAhead + result.downBytes,
+      up_bytes: (fields.up_bytes as number) + result.upBytes,
+      down_bytes: (fields.down_bytes as number) + result.downBytes,
       closed_by: result.closedBy,
       reason: result.reason,
       up_messages: result.upMessages,
