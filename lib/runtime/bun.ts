@@ -118,20 +118,33 @@ interface SocketEvents {
   onHandshake(success: boolean, error: AuthorizationError): void;
 }
 
+/** BunConn's flags: closed (by close() or Bun); it sent a FIN (closeWrite); it counts in the fd
+ * budget until Bun reports the close (once, though `close` and `error` may both come). */
+const CLOSED = 1;
+const WROTE_EOF = 2;
+const HOLDS_FD = 4;
+
+/** A socket accepted on a TLS listener: until its handshake is done Bun would drop what is written
+ * (see write()); with client certificates asked for, how, and what came. */
+interface TlsServerSide {
+  handshaking: boolean;
+  auth: ClientAuth | undefined;
+  certificate: ClientCertificate | undefined;
+}
+
 class BunConn implements Conn, SocketEvents {
   #socket: BunSocket;
-  /** Filled on first use: each address is a syscall on Bun, and an upstream's are rarely asked for. */
-  #localAddr: Addr | undefined;
+  /** Filled on first use: each address is a syscall on Bun, and an upstream's are rarely asked for.
+   * The local one is not kept (asked for by the PROXY protocol and the admin only). A unix
+   * socket's, both its path, is set at once. */
   #remoteAddr: Addr | undefined;
-  readonly #unixPath: string | undefined;
   #inbox: Inbox;
   /** A socket error, which fails writes too. */
   #error: NetError | undefined;
   #pending: { bytes: Uint8Array; resolve(): void; reject(err: unknown): void } | undefined;
-  #closed = false;
-  #wroteEof = false;
-  /** Counted in the fd budget until Bun reports the close (once, though `close` and `error` may both come). */
-  #holdsFd = true;
+  /** CLOSED, WROTE_EOF, HOLDS_FD in one field: with at most 12 fields a BunConn is 112 bytes
+   * instead of 160 (JSC's size classes), in both sockets of every idle tunnel. */
+  #flags = HOLDS_FD;
   /** Set while this socket's data is spliced into another (see spliceTo), with whom to tell and
    * what the target could not take yet (this socket paused until it drains). Three fields rather
    * than an object: no object per direction of every idle tunnel. */
@@ -140,39 +153,43 @@ class BunConn implements Conn, SocketEvents {
   #backlog: Uint8Array | undefined;
   /** A splice into this socket waiting for it to drain; called with the error if it closes instead. */
   #drainWaiter: ((closed?: NetError) => void) | undefined;
-  /** Accepted on a TLS listener, handshake not done: Bun would drop what is written (see write()). */
-  #handshaking: boolean;
   /** How much one read may bring, for a near peer: NOT_CAPPED, or how far the cap is from being
    * lifted (see bun_read_size.ts). */
   #keptUp: number;
-  /** The listener asks for client certificates: how, and (after the handshake) what came. */
-  #clientAuth: ClientAuth | undefined;
-  #clientCertificate: ClientCertificate | undefined;
+  /** Accepted on a TLS listener (an object only there). */
+  #tls: TlsServerSide | undefined;
 
   constructor(
     socket: BunSocket,
     unixPath: string | undefined,
     options: { tlsServer: boolean; keptUp: number; clientAuth?: ClientAuth | undefined },
   ) {
-    this.#clientAuth = options.clientAuth;
     this.#socket = socket;
     this.#keptUp = options.keptUp;
     this.#inbox = new Inbox(socket);
-    this.#unixPath = unixPath;
-    this.#handshaking = options.tlsServer;
+    if (unixPath !== undefined) this.#remoteAddr = { transport: "unix", path: unixPath };
+    if (options.tlsServer) {
+      this.#tls = { handshaking: true, auth: options.clientAuth, certificate: undefined };
+    }
   }
 
   get localAddr(): Addr {
-    return this.#localAddr ??= this.#unixPath !== undefined
-      ? { transport: "unix", path: this.#unixPath }
-      // A socket reset while it waited to be accepted has no addresses left (undefined).
-      : { transport: "tcp", hostname: this.#socket.localAddress ?? "", port: this.#socket.localPort ?? 0 };
+    const remote = this.#remoteAddr;
+    if (remote?.transport === "unix") return remote;
+    // A socket reset while it waited to be accepted has no addresses left (undefined).
+    return { transport: "tcp", hostname: this.#socket.localAddress ?? "", port: this.#socket.localPort ?? 0 };
   }
 
   get remoteAddr(): Addr {
-    return this.#remoteAddr ??= this.#unixPath !== undefined
-      ? { transport: "unix", path: this.#unixPath }
-      : { transport: "tcp", hostname: this.#socket.remoteAddress ?? "", port: this.#socket.remotePort ?? 0 };
+    return this.#remoteAddr ??= {
+      transport: "tcp",
+      hostname: this.#socket.remoteAddress ?? "",
+      port: this.#socket.remotePort ?? 0,
+    };
+  }
+
+  get #closed(): boolean {
+    return (this.#flags & CLOSED) !== 0;
   }
 
   read(): Promise<Uint8Array | null> {
@@ -185,7 +202,7 @@ class BunConn implements Conn, SocketEvents {
 
   write(bytes: Uint8Array): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
-    if (this.#handshaking) return Promise.reject(tlsNotReady());
+    if (this.#tls?.handshaking) return Promise.reject(tlsNotReady());
     const written = this.#socket.write(bytes);
     if (written === bytes.length) return Promise.resolve();
     if (written < 0 || this.#closed) return Promise.reject(new NetError("EPIPE", "socket is closed"));
@@ -195,8 +212,8 @@ class BunConn implements Conn, SocketEvents {
   }
 
   closeWrite(): Promise<void> {
-    if (!this.#wroteEof && !this.#closed) {
-      this.#wroteEof = true;
+    if (!(this.#flags & WROTE_EOF) && !this.#closed) {
+      this.#flags |= WROTE_EOF;
       this.#socket.shutdown();
     }
     return Promise.resolve();
@@ -204,7 +221,7 @@ class BunConn implements Conn, SocketEvents {
 
   close(): void {
     if (this.#closed) return;
-    this.#closed = true;
+    this.#flags |= CLOSED;
     this.#socket.end();
     this.#settle(null);
   }
@@ -293,7 +310,7 @@ class BunConn implements Conn, SocketEvents {
   // --- called from the socket handlers ---
 
   clientCertificate(): ClientCertificate | undefined {
-    return this.#clientCertificate;
+    return this.#tls?.certificate;
   }
 
   /** A failed handshake: Bun closes the socket once this returns, and `close` follows. A plain HTTP
@@ -309,11 +326,12 @@ class BunConn implements Conn, SocketEvents {
       else this.#error ??= new NetError("TLS", `TLS handshake failed${why ? `: ${why}` : ""}`);
       return;
     }
-    const auth = this.#clientAuth;
-    if (auth) {
+    const tls = this.#tls;
+    if (!tls) return; // a socket this gateway dialled: nothing to check here
+    if (tls.auth) {
       const peer = this.#socket.getPeerCertificate?.();
-      this.#clientCertificate = clientCertificate(peer, error === null);
-      if (auth.mode === "require" && !this.#clientCertificate.verified) {
+      const certificate = tls.certificate = clientCertificate(peer, error === null);
+      if (tls.auth.mode === "require" && !certificate.verified) {
         const failure = new NetError("TLS", `client certificate not verified: ${why ?? "none presented"}`);
         this.#error ??= failure;
         this.#settle(failure);
@@ -321,7 +339,7 @@ class BunConn implements Conn, SocketEvents {
         return;
       }
     }
-    this.#handshaking = false;
+    tls.handshaking = false;
   }
 
   onData(chunk: Uint8Array): void {
@@ -354,12 +372,12 @@ class BunConn implements Conn, SocketEvents {
   }
 
   onClose(error?: Error): void {
-    if (this.#holdsFd) {
-      this.#holdsFd = false;
+    if (this.#flags & HOLDS_FD) {
+      this.#flags &= ~HOLDS_FD;
       fds.closed();
     }
     if (error && !this.#error) this.#error = socketError(error, "ECONNRESET");
-    this.#closed = true;
+    this.#flags |= CLOSED;
     this.#settle(this.#error ?? null);
   }
 
