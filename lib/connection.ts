@@ -591,6 +591,29 @@ async function readClientHead(
 type AccessFields = Fields & { client: string; status: number; closed_by: string };
 
 /**
+ * A literal of fixed keys, returned as it is: `reason` (the last key) and a kept-alive
+ * connection's `request` count are added when they apply, elsewhere, since JSC sizes a literal
+ * for the properties its function adds too. 12 properties fit a JSC object in 112 bytes instead
+ * of 160, for a record kept all of a tunnel's days.
+ */
+function accessFields(id: number, client: string): AccessFields {
+  return {
+    id,
+    client,
+    method: undefined,
+    path: undefined,
+    request_id: undefined,
+    route: undefined,
+    upstream: undefined,
+    status: 0,
+    up_bytes: undefined,
+    down_bytes: undefined,
+    duration_ms: undefined,
+    closed_by: "client",
+  };
+}
+
+/**
  * One client connection's record: what it holds (connection slot, upstream lease and socket) and
  * what it logs. finish() gives everything back and writes the access record, once. It is also the
  * tunnel's owner in the admin's list of open tunnels: it lives as long as the tunnel anyway.
@@ -615,24 +638,8 @@ class ConnectionRecord implements TunnelOwner {
     /** Requests answered on this connection before this one (keep-alive). */
     readonly served: number,
   ) {
-    this.fields = {
-      id,
-      // A literal of fixed keys (no spread): its properties fit in the object, no extra storage
-      // for a record kept all of a tunnel's days.
-      request: served > 0 ? served + 1 : undefined,
-      client: formatAddr(admitted.client.remoteAddr),
-      method: undefined,
-      path: undefined,
-      request_id: undefined,
-      route: undefined,
-      upstream: undefined,
-      status: 0,
-      up_bytes: undefined,
-      down_bytes: undefined,
-      duration_ms: undefined,
-      closed_by: "client",
-      reason: undefined,
-    };
+    this.fields = accessFields(id, formatAddr(admitted.client.remoteAddr));
+    if (served > 0) this.fields.request = served + 1;
   }
 
   routed(route: RouteConfig): void {

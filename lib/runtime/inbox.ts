@@ -14,12 +14,16 @@ import type { HttpError, NetError } from "../errors.ts";
  * (plain HTTP on a TLS port). */
 export type ReadFailure = NetError | HttpError;
 
+const PAUSED = 1;
+const ENDED = 2;
+
 export class Inbox {
   #flow: { pause(): void; resume(): void };
   /** Made on first use: a spliced or idle connection never queues (memory per idle tunnel). */
   #queue: Uint8Array[] | undefined;
-  #paused = false;
-  #ended = false;
+  /** PAUSED, ENDED: one field for both keeps an inbox in 64 bytes instead of 80 (JSC's size
+   * classes), two per idle tunnel. */
+  #state = 0;
   #error: ReadFailure | undefined;
   #reader: { resolve(chunk: Uint8Array | null): void; reject(err: unknown): void } | undefined;
   #onGone: (() => void) | undefined;
@@ -29,7 +33,7 @@ export class Inbox {
   }
 
   get ended(): boolean {
-    return this.#ended;
+    return (this.#state & ENDED) !== 0;
   }
 
   get error(): ReadFailure | undefined {
@@ -65,7 +69,7 @@ export class Inbox {
     const chunk = this.shift();
     if (chunk) return Promise.resolve(chunk);
     if (this.#error) return Promise.reject(this.#error);
-    if (this.#ended) return Promise.resolve(null);
+    if (this.ended) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
       this.#reader = { resolve, reject };
     });
@@ -73,7 +77,7 @@ export class Inbox {
 
   /** Conn.peerGone(), without consuming anything: the socket's own end/close/error tells. */
   peerGone(): Promise<void> {
-    if (!this.empty || (this.#ended && !this.#error)) return new Promise(() => {});
+    if (!this.empty || (this.ended && !this.#error)) return new Promise(() => {});
     if (this.#error) return Promise.resolve();
     return new Promise((resolve) => this.#onGone = resolve);
   }
@@ -85,8 +89,8 @@ export class Inbox {
 
   /** No more data will come (EOF, close, or `error`); a parked reader is woken once the queue is empty. */
   end(error?: ReadFailure): void {
-    if (error && !this.#ended) this.#error ??= error;
-    this.#ended = true;
+    if (error && !this.ended) this.#error ??= error;
+    this.#state |= ENDED;
     if (this.#error) this.#onGone?.();
     this.#onGone = undefined;
     const reader = this.#reader;
@@ -98,14 +102,14 @@ export class Inbox {
   }
 
   pause(): void {
-    if (this.#paused) return;
-    this.#paused = true;
+    if (this.#state & PAUSED) return;
+    this.#state |= PAUSED;
     this.#flow.pause();
   }
 
   resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
+    if (!(this.#state & PAUSED)) return;
+    this.#state &= ~PAUSED;
     this.#flow.resume();
   }
 }
