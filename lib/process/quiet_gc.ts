@@ -32,8 +32,10 @@ export function collectWhenQuiet(options: QuietCollectorOptions): () => void {
   let timer: TimerHandle | undefined;
   const check = () => {
     const events = options.events();
-    if (events !== seen) [seen, changed] = [events, clock.now()];
-    else if (
+    if (events !== seen) {
+      seen = events;
+      changed = clock.now();
+    } else if (
       clock.now() - changed >= QUIET_MS && events - collectedAt >= Math.max(MIN_EVENTS, options.open())
     ) {
       collectedAt = events;
