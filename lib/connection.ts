@@ -32,7 +32,8 @@ import { openTunnel, type TunnelContext, type TunnelResult } from "./tunnel/tunn
 import { offAbort, onAbort } from "./tunnel/on_abort.ts";
 import type { AuthRegistry } from "./admit/auth/route_auth.ts";
 import { redactPath, redactText } from "./admit/auth/token.ts";
-import { concat, EMPTY } from "./net/bytes.ts";
+import { concat, EMPTY, transientBytes } from "./net/bytes.ts";
+import { Cancel } from "./net/cancel.ts";
 import { connView } from "./net/conn_view.ts";
 import { formatAddr } from "./net/address.ts";
 import { matchesAny } from "./net/cidr.ts";
@@ -220,10 +221,13 @@ async function readRequest(
   const requestId = idHeader === "" ? "" : requestIdFor(head.headers, idHeader, trusted);
   // A token in the query never reaches a log line.
   const path = redactPath(head.path, ctx.auth.redactNames);
-  Object.assign(record.fields, { method: head.method, path, request_id: requestId || undefined });
+  const { fields } = record;
+  fields.method = head.method;
+  fields.path = path;
+  fields.request_id = requestId || undefined;
   // Like nginx's $ssl_client_s_dn and $ssl_client_verify, on a listener with client_ca.
   const cert = record.clientCertificate;
-  if (cert) Object.assign(record.fields, { client_cert: cert.subject, client_verified: cert.verified });
+  if (cert) Object.assign(fields, { client_cert: cert.subject, client_verified: cert.verified });
   const websocket = isWebSocketUpgrade(head);
   const key = websocket ? checkUpgradeRequest(head).key : "";
   return { head, websocket, key, rest: read.rest, trusted, requestId };
@@ -293,7 +297,7 @@ async function upgrade(
   const { client } = record.admitted;
   // A client that gives up while the upstream is being asked is let go at once (499), as nginx
   // does, instead of holding a backend connection until it answers or handshake_timeout passes.
-  const left = new AbortController();
+  const left = new Cancel();
   client.peerGone?.().then(() =>
     left.abort(new NetError("ECONNRESET", "client left before the upstream answered"))
   );
@@ -309,7 +313,7 @@ async function upgrade(
       rest: EMPTY,
       expect: { upgrade: { key: request.key, offeredProtocols: offeredProtocols(request.head) } },
       replayable: true,
-      signal: left.signal,
+      signal: left,
     });
   } finally {
     offAbort(ctx.stopping, stop);
@@ -326,7 +330,7 @@ async function upgrade(
     : upstream.head;
   // A raw tunnel relays what followed the 101 in the same write; a tracked one through its tracker.
   const tracked = route.websocket !== undefined;
-  await client.write(tracked ? head : concat(head, upstream.rest));
+  await client.write(tracked ? head : concat(head, upstream.rest, transientBytes));
   record.fields.status = 101;
   return {
     upstream: upstream.conn,

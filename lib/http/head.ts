@@ -7,6 +7,7 @@
 import { Buffer } from "node:buffer";
 import { HeadParseError } from "../errors.ts";
 import { countHeader, getHeader, type Header, trimOws } from "./headers.ts";
+import { transientBytes } from "../net/bytes.ts";
 
 export type HttpVersion = "HTTP/1.1" | "HTTP/1.0";
 
@@ -321,11 +322,11 @@ function decodeBytes(bytes: Uint8Array): string {
 }
 
 /** Writes the head straight into its bytes: no string per line, no rope to flatten (this runs
- * for every request the gateway reissues). */
+ * for every request the gateway reissues). The bytes are transient: a head is written, then dropped. */
 function serializeHead(startLine: string, headers: Header[]): Uint8Array {
   let length = startLine.length + 4; // the start line's CRLF and the blank line's
   for (const { name, value } of headers) length += name.length + value.length + 4;
-  const bytes = new Uint8Array(length);
+  const bytes = transientBytes(length);
   let at = put(bytes, 0, startLine);
   bytes[at++] = CR;
   bytes[at++] = LF;

@@ -158,15 +158,22 @@ export const HANDSHAKE_BUCKETS: readonly number[] = [
 /** Tunnel lifetime: 1 s, 10 s, 1 min, 5 min, 15 min, 1 h, 4 h, 1 day, 1 week. */
 export const TUNNEL_BUCKETS: readonly number[] = [1, 10, 60, 300, 900, 3600, 14400, 86400, 604800];
 
-/** Separates label values in series keys: no name, address or status used as a label holds a NUL. */
-const SEP = "\0";
+/** One label value's place in a family: the series it ends, or the next label's values. */
+interface Branch<T> {
+  next: Map<string, Branch<T>> | undefined;
+  series: T | undefined;
+}
 
 /**
- * The live series of one family, keyed by its label values. The labels object is built only
- * when a series is first seen, so the hot path costs one key string and one Map lookup.
+ * The live series of one family, keyed by its label values. A lookup walks one Map per label with
+ * the values themselves (routes, upstreams and servers are the configuration's strings, hashed
+ * once): no key string is built and hashed per call, and this runs several times per handshake.
+ * The labels object is built only when a series is first seen.
  */
 class Series<T> {
-  readonly #map = new Map<string, T>();
+  #root: Branch<T> = { next: undefined, series: undefined };
+  /** In the order they were first seen, for the exposition. */
+  #all: T[] = [];
   readonly #names: readonly string[];
   readonly #make: (labels: Labels) => T;
 
@@ -176,28 +183,39 @@ class Series<T> {
   }
 
   get(a: string, b?: string, c?: string, d?: string): T {
-    let key = a;
-    if (b !== undefined) key += SEP + b;
-    if (c !== undefined) key += SEP + c;
-    if (d !== undefined) key += SEP + d;
-    return this.#map.get(key) ?? this.#add(key, key.split(SEP));
+    let branch = child(this.#root, a);
+    if (b !== undefined) branch = child(branch, b);
+    if (c !== undefined) branch = child(branch, c);
+    if (d !== undefined) branch = child(branch, d);
+    return branch.series ??= this.#add([a, b, c, d]);
   }
 
   values(): IterableIterator<T> {
-    return this.#map.values();
+    return this.#all.values();
   }
 
   clear(): void {
-    this.#map.clear();
+    this.#root = { next: undefined, series: undefined };
+    this.#all = [];
   }
 
-  #add(key: string, values: string[]): T {
+  #add(values: (string | undefined)[]): T {
     const labels: Labels = {};
     this.#names.forEach((name, i) => labels[name] = values[i]!);
     const series = this.#make(labels);
-    this.#map.set(key, series);
+    this.#all.push(series);
     return series;
   }
+}
+
+function child<T>(branch: Branch<T>, value: string): Branch<T> {
+  const next = branch.next ??= new Map();
+  let found = next.get(value);
+  if (found === undefined) {
+    found = { next: undefined, series: undefined };
+    next.set(value, found);
+  }
+  return found;
 }
 
 function scalars(name: string, labelNames: readonly string[]): Series<Sample> {
@@ -213,6 +231,12 @@ function histograms(name: string, labelNames: readonly string[], bounds: readonl
     count: 0,
     sum: 0,
   }));
+}
+
+/** A status as a label: one string per status for the process, not one per request. */
+const STATUS_LABELS: string[] = [];
+function statusLabel(status: number): string {
+  return STATUS_LABELS[status] ??= String(status);
 }
 
 function observe(histogram: HistogramSample, value: number): void {
@@ -281,11 +305,11 @@ export class Metrics {
     seconds: number,
     at?: { route: string; upstream?: string; server?: string },
   ): void {
-    this.#handshakes.get(result, String(status)).value++;
+    this.#handshakes.get(result, statusLabel(status)).value++;
     observe(this.#handshakeSeconds.get(result), seconds);
     if (at === undefined) return;
     if (result === "rejected" || result === "upstream_error") {
-      this.#routeRejects.get(at.route, String(status)).value++;
+      this.#routeRejects.get(at.route, statusLabel(status)).value++;
     } else if (result === "tunnel" && at.upstream !== undefined && at.server !== undefined) {
       observe(this.#tunnelHandshakeSeconds.get(at.route, at.upstream, at.server), seconds);
     }
@@ -387,6 +411,9 @@ export class Metrics {
 export function copyHistogram(h: HistogramSample): HistogramSample {
   return { ...h, labels: { ...h.labels }, buckets: [...h.buckets], counts: [...h.counts] };
 }
+
+/** Separates the parts of a series key: no name, address or status used as a label holds a NUL. */
+const SEP = "\0";
 
 /** Name plus labels in a canonical (sorted) order: the identity of a series across processes. */
 function seriesKey(name: string, labels: Labels): string {

@@ -6,7 +6,7 @@ import { serializeResponseHead } from "../http/head.ts";
 import { type BodyFraming, responseBodyFraming } from "../http/chunked.ts";
 import { closeDelimitedHeaders, persistentHeaders } from "../http/hop_headers.ts";
 import { BodyCutter, relayBody, type RelayTimeouts } from "./body.ts";
-import { concat, EMPTY } from "../net/bytes.ts";
+import { concat, EMPTY, transientBytes } from "../net/bytes.ts";
 import type { Answer } from "../upstream/answer.ts";
 import type { Header } from "../http/headers.ts";
 import type { Conn } from "../runtime/types.ts";
@@ -45,7 +45,7 @@ export async function relayResponse(
   // What came with the head goes out with it, in one write: a small answer is one segment, and on
   // a kept-alive connection its body never waits behind the head for the client's delayed ACK.
   const first = cutter.cut(answer.rest);
-  await client.write(first.length > 0 ? concat(head, first) : head);
+  await client.write(first.length > 0 ? concat(head, first, transientBytes) : head);
   const bytes = first.length + await relayBody(upstream, client, cutter, EMPTY, timeouts);
   return { bytes, persisted, exact: framing.kind !== "close" && cutter.leftover.length === 0 };
 }

@@ -17,6 +17,7 @@ import { FdBudget } from "./fd_budget.ts";
 import { capIfNear, forwarded, NOT_CAPPED } from "./bun_read_size.ts";
 import { keepAliveAccepted } from "./bun_keepalive.ts";
 import { Inbox, type ReadFailure } from "./inbox.ts";
+import type { CancelSignal } from "../net/cancel.ts";
 import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
@@ -678,7 +679,7 @@ function connectSocket(options: ConnectOptions): Promise<Conn> {
  * timeout) is given up: a backend that accepts TCP and never answers would keep the socket open
  * for good, one per probe of a health check. (A plain connect cannot be: Bun.connect gives no
  * socket before it completes.) */
-function abandonHandshake(socket: BunSocket, signal: AbortSignal | undefined): void {
+function abandonHandshake(socket: BunSocket, signal: CancelSignal | undefined): void {
   const abandon = () => {
     // wrap() gave it its data once the handshake completed: then it is the dialer's to close.
     if (socket.data === undefined) socket.terminate();

@@ -13,6 +13,7 @@ import { removeStaleSocket } from "./unix_socket.ts";
 import { certificateFor } from "../tls/sni.ts";
 import { isNotTlsHandshakeError, notTlsRefusal } from "../tls/plain_http.ts";
 import { connectNodeTls } from "./node_tls.ts";
+import type { CancelSignal } from "../net/cancel.ts";
 import type {
   Addr,
   ChildProcess,
@@ -371,7 +372,11 @@ async function connect(options: ConnectOptions): Promise<Conn> {
   try {
     conn = addr.transport === "unix"
       ? await Deno.connect({ transport: "unix", path: addr.path })
-      : await Deno.connect({ hostname: addr.hostname, port: addr.port, ...(signal ? { signal } : {}) });
+      : await Deno.connect({
+        hostname: addr.hostname,
+        port: addr.port,
+        ...(signal && { signal: abortSignal(signal) }),
+      });
   } catch (err) {
     throw toNetError(err);
   }
@@ -403,13 +408,23 @@ async function connect(options: ConnectOptions): Promise<Conn> {
   }
 }
 
+/** Deno.connect gives up a pending connect on an AbortSignal only: wsgate's own cancellation (a
+ * dial's, net/cancel.ts) gets one linked to it. */
+function abortSignal(signal: CancelSignal): AbortSignal {
+  if (signal instanceof AbortSignal) return signal;
+  const controller = new AbortController();
+  if (signal.aborted) controller.abort(signal.reason);
+  else signal.addEventListener("abort", () => controller.abort(signal.reason));
+  return controller.signal;
+}
+
 /** The client's TLS handshake over `tcp`, given up when `signal` aborts (connect_timeout, a health
  * check's timeout): a backend that accepts TCP and never answers would keep the socket open for
  * good, one per probe of a health check. */
 async function handshake(
   tcp: Deno.Conn,
   tlsConn: Deno.TlsConn,
-  signal: AbortSignal | undefined,
+  signal: CancelSignal | undefined,
 ): Promise<void> {
   const abandon = () => {
     try {

@@ -10,6 +10,7 @@ import tls from "node:tls";
 import { NetError } from "../errors.ts";
 import { socketError } from "./errno.ts";
 import { Inbox } from "./inbox.ts";
+import type { CancelSignal } from "../net/cancel.ts";
 import { refusePlainHttp } from "./bun_plain_answer.ts";
 import { certificateFor } from "../tls/sni.ts";
 import { TLS_POLICY, tlsNotReady } from "./tls_server.ts";
@@ -274,7 +275,7 @@ export function listenSniTls(
 export function connectNodeTls(
   addr: { hostname: string; port: number },
   options: TlsClientOptions,
-  signal?: AbortSignal,
+  signal?: CancelSignal,
 ): Promise<Conn> {
   return new Promise((resolve, reject) => {
     // allowHalfOpen (a tunnel's half-close) is a net.Socket option node:tls passes on, untyped.

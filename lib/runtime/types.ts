@@ -9,6 +9,7 @@
  */
 
 import type { Addr } from "../net/address.ts";
+import type { CancelSignal } from "../net/cancel.ts";
 import type { ClientCertificate } from "../net/placeholders.ts";
 
 export type { Addr, ClientCertificate };
@@ -105,7 +106,7 @@ export interface ConnectOptions {
   addr: Addr;
   tls?: TlsClientOptions;
   /** Abort the dial (connect timeout, shutdown). */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 }
 
 export interface Listener {

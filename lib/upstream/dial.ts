@@ -7,6 +7,7 @@ import { describeError, NetError, UpstreamError } from "../errors.ts";
 import type { UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";
 import type { Conn, Net, TlsClientOptions } from "../runtime/types.ts";
 import { deadlines } from "../net/deadlines.ts";
+import { Cancel, type CancelSignal } from "../net/cancel.ts";
 
 function tlsOptions(server: UpstreamServerConfig, group: UpstreamConfig): TlsClientOptions | undefined {
   if (!server.tls) return undefined;
@@ -25,10 +26,10 @@ export function dialUpstream(
   net: Net,
   server: UpstreamServerConfig,
   group: UpstreamConfig,
-  options: { signal?: AbortSignal } = {},
+  options: { signal?: CancelSignal } = {},
 ): Promise<Conn> {
   const tls = tlsOptions(server, group);
-  const controller = new AbortController();
+  const controller = new Cancel();
   const outer = options.signal;
   return new Promise<Conn>((resolve, reject) => {
     let settled = false;
@@ -45,16 +46,17 @@ export function dialUpstream(
     // Failed here, not when the connect rejects: Bun's cannot be aborted, and would hold the
     // dialer (a client gone, a health check past its timeout) until connect_timeout.
     const abandon = () => {
-      controller.abort();
+      controller.abort(outer!.reason);
       fail(outer!.reason);
     };
     const timeout = deadlines.add(group.connect_timeout, () => {
-      controller.abort();
-      fail(new NetError("ETIMEDOUT", `no connection within ${group.connect_timeout} ms`));
+      const err = new NetError("ETIMEDOUT", `no connection within ${group.connect_timeout} ms`);
+      controller.abort(err);
+      fail(err);
     });
     if (outer?.aborted) return abandon();
     outer?.addEventListener("abort", abandon);
-    net.connect({ addr: server.addr, signal: controller.signal, ...(tls ? { tls } : {}) }).then((conn) => {
+    net.connect({ addr: server.addr, signal: controller, ...(tls ? { tls } : {}) }).then((conn) => {
       // A connection that completes after the timeout must not leak.
       if (settled) return conn.close();
       settle();

@@ -22,6 +22,7 @@ import { type Answer, checkFinalAnswer, type Expect, isInterim, skipInterim } fr
 import type { LimitsConfig } from "../config/schema.ts";
 import type { PickContext } from "../balance/balancer.ts";
 import type { Addr, Conn, Net } from "../runtime/types.ts";
+import type { CancelSignal } from "../net/cancel.ts";
 import type { Lease, NoServer, UpstreamGroup } from "./group.ts";
 
 /** The upstream's final answer (head as received, to relay a 101 byte for byte) and the
@@ -57,7 +58,7 @@ export interface ExchangeOptions {
   idempotent?: boolean;
   /** Aborted when the client gave up: the attempt in progress is closed and nothing is retried
    * (nor counted against the server); the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 }
 
 /** The caller owns the returned lease and connection and must release and close them (the

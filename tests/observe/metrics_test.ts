@@ -408,3 +408,22 @@ Deno.test("resolveFailure() counts per upstream and name", () => {
     value: 2,
   });
 });
+
+Deno.test("series are told apart by each label value, whatever the values hold, in the order first seen", () => {
+  const metrics = new Metrics();
+  // Values that would join to the same text under one separator, or look like one.
+  metrics.tunnelOpened("/a", "b\0c", "s");
+  metrics.tunnelOpened("/a", "b", "\0cs");
+  metrics.tunnelOpened("/a", "b", "\0cs");
+  metrics.tunnelOpened("/z", "b", "\0cs");
+  const active = metrics.snapshot().gauges.filter((s) => s.name === "wsgate_upstream_active_tunnels");
+  assert.deepEqual(active.map((s) => [s.labels, s.value]), [
+    [{ upstream: "b\0c", server: "s" }, 1],
+    [{ upstream: "b", server: "\0cs" }, 3],
+  ]);
+  const tunnels = metrics.snapshot().counters.filter((s) => s.name === "wsgate_tunnels_total");
+  assert.deepEqual(tunnels.map((s) => [s.labels.route, s.value]), [["/a", 3], ["/z", 1]]);
+  metrics.tunnelClosed("/a", "b", "\0cs", 2);
+  const after = metrics.snapshot().gauges.filter((s) => s.name === "wsgate_upstream_active_tunnels");
+  assert.deepEqual(after.map((s) => s.value), [1, 2]);
+});
