@@ -332,7 +332,7 @@ async function upgrade(
   const tracked = route.websocket !== undefined;
   await client.write(tracked ? head : concat(head, upstream.rest, transientBytes));
   record.fields.status = 101;
-  return {
+  const opened: Opened = {
     upstream: upstream.conn,
     route,
     address: upstream.lease.server.config.address,
@@ -340,8 +340,9 @@ async function upgrade(
     early: request.rest.length > 0 ? request.rest : EMPTY,
     late: tracked && upstream.rest.length > 0 ? upstream.rest : EMPTY,
     downBytes: tracked ? 0 : upstream.rest.length,
-    ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
   };
+  if (request.expiresAt !== undefined) opened.expiresAt = request.expiresAt;
+  return opened;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { HeadParseError, NetError } from "../errors.ts";
 import type { Conn } from "../runtime/types.ts";
-import { EMPTY, transientBytes } from "../net/bytes.ts";
+import { EMPTY, transientCopy } from "../net/bytes.ts";
 import { type Deadline, deadlines } from "../net/deadlines.ts";
 
 export interface ReadHeadOptions {
@@ -19,7 +19,7 @@ export interface ReadHeadOptions {
 
 export interface ReadHead {
   /** The head up to and including its terminating blank line (copied: safe to keep while it is
-   * parsed or written, not for long, see transientBytes). */
+   * parsed or written, not for long, see transientBytes; a head is parsed or written, then dropped). */
   head: Uint8Array;
   /** Bytes read past the head (copied, safe to keep). */
   rest: Uint8Array;
@@ -67,7 +67,7 @@ export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<Re
         // Fast path: the whole head in the first chunk, as almost always.
         const end = findHeadEnd(chunk, 0);
         if (end !== -1 && end <= options.maxBytes) {
-          return { head: copyHead(chunk, end), rest: rest(chunk, end, chunk.length) };
+          return { head: transientCopy(chunk, end), rest: rest(chunk, end, chunk.length) };
         }
       }
       if (length + chunk.length > buffer.length) {
@@ -81,7 +81,7 @@ export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<Re
       const end = findHeadEnd(buffer.subarray(0, length), scanFrom);
       if (end !== -1) {
         if (end > options.maxBytes) throw tooLarge(buffer.subarray(0, length), options);
-        return { head: copyHead(buffer, end), rest: rest(buffer, end, length) };
+        return { head: transientCopy(buffer, end), rest: rest(buffer, end, length) };
       }
       if (length > options.maxBytes) throw tooLarge(buffer.subarray(0, length), options);
       const firstLf = buffer.subarray(0, length).indexOf(LF);
@@ -92,13 +92,6 @@ export async function readHead(conn: Conn, options: ReadHeadOptions): Promise<Re
   } finally {
     deadlines.cancel(deadline);
   }
-}
-
-/** A head is parsed or written, then dropped: its copy is transient. */
-function copyHead(bytes: Uint8Array, end: number): Uint8Array {
-  const head = transientBytes(end);
-  head.set(bytes.subarray(0, end));
-  return head;
 }
 
 /** A copy of what came after the head: nothing, in a handshake, whose client waits for the 101. */

@@ -7,7 +7,7 @@
 import { type RequestHead, serializeRequestHead } from "./head.ts";
 import { getHeader, getHeaderValues, type Header, withoutUnderscoreNames } from "./headers.ts";
 import { closeDelimitedHeaders, persistentHeaders, upgradeRequestHeaders } from "./hop_headers.ts";
-import { addForwardedHeaders } from "./forwarded.ts";
+import { addForwardedHeaders, type ForwardedInfo } from "./forwarded.ts";
 
 export interface RebuildOptions {
   /** Undefined for a unix-socket client. */
@@ -47,16 +47,14 @@ export function rebuildRequest(request: RequestHead, options: RebuildOptions): U
   if (options.requestIdHeader && options.requestId) {
     replaceHeader(sent, options.requestIdHeader, options.requestId);
   }
-  const headers = addForwardedHeaders(
-    options.edit ? options.edit(sent) : sent,
-    {
-      // nginx reports unix-socket clients as "unix:" too.
-      clientIp: options.clientIp ?? "unix:",
-      proto: options.tls ? "https" : "http",
-      ...(host ? { host } : {}),
-      trustIncoming: options.trustForwarded,
-    },
-  );
+  const forwarded: ForwardedInfo = {
+    // nginx reports unix-socket clients as "unix:" too.
+    clientIp: options.clientIp ?? "unix:",
+    proto: options.tls ? "https" : "http",
+    trustIncoming: options.trustForwarded,
+  };
+  if (host) forwarded.host = host;
+  const headers = addForwardedHeaders(options.edit ? options.edit(sent) : sent, forwarded);
   // A plain HTTP/1.0 request goes upstream as 1.0, so the answer cannot come back chunked, which a
   // 1.0 client could not read (nginx de-chunks instead; its default proxy_http_version is 1.0).
   const version = options.websocket ? "HTTP/1.1" : request.version;

@@ -15,6 +15,16 @@ export function transientBytes(length: number): Uint8Array {
   return Buffer.allocUnsafe(length);
 }
 
+const copyBytes = Buffer.prototype.copy;
+
+/** The first `length` bytes of `bytes` as transientBytes: one native copy, called on the array itself
+ * as head.ts decodes (no Buffer view made over it); a `slice` is an ArrayBuffer of its own on Deno. */
+export function transientCopy(bytes: Uint8Array, length: number): Uint8Array {
+  const copy = transientBytes(length);
+  copyBytes.call(bytes, copy, 0, 0, length);
+  return copy;
+}
+
 /** Joins two byte arrays, without copying when one of them is empty; `alloc` makes the joined
  * array (transientBytes for bytes about to be written). */
 export function concat(

@@ -234,12 +234,13 @@ export class Tunnel implements WatchedTunnel, DirectionOwner {
 
   /** The result once both directions are over; ws_tunnel.ts adds its own. */
   protected result(): PipeResult {
-    return {
+    const result: PipeResult = {
       upBytes: this.up.bytes,
       downBytes: this.down.bytes,
       closedBy: this.closedBy ?? "proxy",
-      ...(this.reason ? { reason: this.reason } : {}),
     };
+    if (this.reason) result.reason = this.reason;
+    return result;
   }
 
   /** Once both directions are over: both sockets closed, the result handed to start()'s `end`. */

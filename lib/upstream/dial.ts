@@ -5,7 +5,7 @@
  */
 import { describeError, NetError, UpstreamError } from "../errors.ts";
 import type { UpstreamConfig, UpstreamServerConfig } from "../config/schema.ts";
-import type { Conn, Net, TlsClientOptions } from "../runtime/types.ts";
+import type { Conn, ConnectOptions, Net, TlsClientOptions } from "../runtime/types.ts";
 import { deadlines } from "../net/deadlines.ts";
 import { Cancel, type CancelSignal } from "../net/cancel.ts";
 
@@ -56,7 +56,9 @@ export function dialUpstream(
     });
     if (outer?.aborted) return abandon();
     outer?.addEventListener("abort", abandon);
-    net.connect({ addr: server.addr, signal: controller, ...(tls ? { tls } : {}) }).then((conn) => {
+    const connect: ConnectOptions = { addr: server.addr, signal: controller };
+    if (tls) connect.tls = tls;
+    net.connect(connect).then((conn) => {
       // A connection that completes after the timeout must not leak.
       if (settled) return conn.close();
       settle();

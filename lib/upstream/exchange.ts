@@ -79,7 +79,7 @@ export async function exchangeWithUpstream(
       relay: options.relayInterim,
     });
     checkFinalAnswer(final, options.expect, address);
-    return { ...final, conn: first.conn, lease: first.lease };
+    return final === first ? first : { ...final, conn: first.conn, lease: first.lease };
   } catch (err) {
     // The server answered: what it answered is not counted against it (as before an exchange).
     first.conn.close();
