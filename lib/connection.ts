@@ -706,17 +706,17 @@ class ConnectionRecord implements TunnelOwner {
 
   #recordTunnel(result: TunnelResult): void {
     const { fields, ctx } = this;
-    Object.assign(fields, {
-      up_bytes: (fields.up_bytes as number) + result.upBytes,
-      down_bytes: (fields.down_bytes as number) + result.downBytes,
-      closed_by: result.closedBy,
-      reason: result.reason,
-      up_messages: result.upMessages,
-      down_messages: result.downMessages,
-      close_code: result.closeCode,
-    });
-    if (/_(protocol_error|ping_timeout)$/.test(result.reason ?? "")) {
-      const { reason, closeCode: code, closeReason: detail } = result;
+    // Set one by one, in the order the access line shows them: no literal to copy from.
+    fields.up_bytes = (fields.up_bytes as number) + result.upBytes;
+    fields.down_bytes = (fields.down_bytes as number) + result.downBytes;
+    fields.closed_by = result.closedBy;
+    fields.reason = result.reason;
+    fields.up_messages = result.upMessages;
+    fields.down_messages = result.downMessages;
+    fields.close_code = result.closeCode;
+    const { reason } = result;
+    if (reason?.endsWith("_protocol_error") || reason?.endsWith("_ping_timeout")) {
+      const { closeCode: code, closeReason: detail } = result;
       ctx.logger.log("warn", "ws_close", { id: this.id, reason, code, detail });
     }
     this.#countClosed();

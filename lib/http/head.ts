@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { HeadParseError } from "../errors.ts";
-import { countHeader, getHeader, type Header, trimOws } from "./headers.ts";
+import { countHeader, getHeader, type Header } from "./headers.ts";
 import { transientBytes } from "../net/bytes.ts";
 
 export type HttpVersion = "HTTP/1.1" | "HTTP/1.0";
@@ -57,8 +57,8 @@ const ABSOLUTE_FORM = /^(?:https?|wss?):\/\/([^/?]*)(.*)$/i;
 const CONTENT_LENGTH = /^[0-9]{1,15}$/;
 
 export function parseRequestHead(bytes: Uint8Array, options: ParseOptions = {}): RequestHead {
-  const lines = splitHead(bytes, options);
-  const line = lines[0]!;
+  const head = splitHead(bytes, options);
+  const line = head.startLine;
   const first = line.indexOf(" ");
   if (first === -1) {
     throw new HeadParseError(`Cannot parse request line: missing request target in ${show(line)}`);
@@ -79,7 +79,7 @@ export function parseRequestHead(bytes: Uint8Array, options: ParseOptions = {}):
   const version = parseVersion(line.slice(second + 1), "request line");
   if (!isToken(method)) throw new HeadParseError(`Invalid method: ${show(method)}`);
   const path = originPath(method, target);
-  const headers = parseFields(lines);
+  const headers = parseFields(head);
   checkHost(headers, version);
   checkSingleValued(headers);
   checkAbsoluteHost(target, headers);
@@ -88,8 +88,8 @@ export function parseRequestHead(bytes: Uint8Array, options: ParseOptions = {}):
 }
 
 export function parseResponseHead(bytes: Uint8Array, options: ParseOptions = {}): ResponseHead {
-  const lines = splitHead(bytes, options);
-  const line = lines[0]!;
+  const head = splitHead(bytes, options);
+  const line = head.startLine;
   const space = line.indexOf(" ");
   const version = parseVersion(space === -1 ? line : line.slice(0, space), "status line");
   const code = line.slice(space + 1, space + 4);
@@ -102,7 +102,7 @@ export function parseResponseHead(bytes: Uint8Array, options: ParseOptions = {})
   const reason = after.slice(1);
   const bad = findControl(reason);
   if (bad !== -1) throw new HeadParseError(`Invalid reason phrase: control character 0x${hex(bad)}`);
-  const headers = parseFields(lines);
+  const headers = parseFields(head);
   checkFraming(headers, version);
   return { version, status, reason, headers };
 }
@@ -120,30 +120,43 @@ export function serializeResponseHead(
   return serializeHead(`${head.version} ${head.status}${reason}`, head.headers);
 }
 
-/** Checks limits and line endings, then returns the start line and the field lines. */
-/** The start line first, then the field lines (one array: no copy of the fields). */
-function splitHead(bytes: Uint8Array, options: ParseOptions): string[] {
+/** A head's text, its line endings checked: the start line, and where the field lines are (each
+ * ends with CRLF; the last one's CRLF is at `fieldsEnd`, the blank line after it). */
+interface HeadText {
+  text: string;
+  startLine: string;
+  fieldsFrom: number;
+  fieldsEnd: number;
+}
+
+/** Checks limits and line endings. The field lines are walked by offset, not split into strings:
+ * a field's name and value are the only strings made from it (this runs for every request and
+ * every answer). */
+function splitHead(bytes: Uint8Array, options: ParseOptions): HeadText {
   const text = decodeBytes(bytes);
   const maxLine = options.maxRequestLine ?? DEFAULT_MAX_REQUEST_LINE;
   const lineLength = firstLineLength(text);
   if (lineLength > maxLine) {
     throw new HeadParseError(`Start line too long: ${lineLength} bytes (limit ${maxLine})`, 414);
   }
+  // Every CR is followed by LF, so the CRs count the lines.
+  let lineEnds = 0;
   for (let i = text.indexOf("\r"); i !== -1; i = text.indexOf("\r", i + 1)) {
     if (text.charCodeAt(i + 1) !== 0x0a) throw new HeadParseError(`Bare CR in head at byte ${i}`);
+    lineEnds++;
   }
   for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) {
     if (text.charCodeAt(i - 1) !== 0x0d) throw new HeadParseError(`Bare LF in head at byte ${i}`);
   }
   if (!text.endsWith("\r\n\r\n")) throw new HeadParseError("Head does not end with CRLF CRLF");
-  const lines = text.slice(0, -4).split("\r\n");
-  if (lines[0] === "") throw new HeadParseError("Cannot parse start line: empty line");
+  const startEnd = text.indexOf("\r\n");
+  if (startEnd === 0) throw new HeadParseError("Cannot parse start line: empty line");
   const maxHeaders = options.maxHeaders ?? DEFAULT_MAX_HEADERS;
-  const fields = lines.length - 1;
+  const fields = lineEnds - 2; // the start line's CRLF and the blank line's are not fields
   if (fields > maxHeaders) {
     throw new HeadParseError(`Too many header fields: ${fields} (limit ${maxHeaders})`, 431);
   }
-  return lines;
+  return { text, startLine: text.slice(0, startEnd), fieldsFrom: startEnd + 2, fieldsEnd: text.length - 4 };
 }
 
 function firstLineLength(text: string): number {
@@ -187,33 +200,50 @@ function originPath(method: string, target: string): string {
   return rest.startsWith("?") ? `/${rest}` : rest;
 }
 
-function parseFields(lines: string[]): Header[] {
+function parseFields({ text, fieldsFrom, fieldsEnd }: HeadText): Header[] {
   const headers: Header[] = [];
-  for (let i = 1; i < lines.length; i++) headers.push(parseField(lines[i]!));
+  for (let at = fieldsFrom; at <= fieldsEnd;) {
+    const end = text.indexOf("\r\n", at);
+    headers.push(parseField(text, at, end));
+    at = end + 2;
+  }
   return headers;
 }
 
-function parseField(line: string): Header {
-  const first = line.charCodeAt(0);
+/** The field line text[start, end). */
+function parseField(text: string, start: number, end: number): Header {
+  const first = text.charCodeAt(start);
   if (first === SP || first === HTAB) {
-    throw new HeadParseError(`Obsolete line folding is not allowed: ${show(line)}`);
+    throw new HeadParseError(`Obsolete line folding is not allowed: ${show(text.slice(start, end))}`);
   }
-  if (line === "") throw new HeadParseError("Invalid header line: empty line inside the head");
-  const colon = line.indexOf(":");
-  if (colon === -1) throw new HeadParseError(`Invalid header line: missing colon in ${show(line)}`);
-  const name = line.slice(0, colon);
-  if (name === "") throw new HeadParseError(`Invalid header name: empty in ${show(line)}`);
+  if (start === end) throw new HeadParseError("Invalid header line: empty line inside the head");
+  const colon = text.indexOf(":", start);
+  if (colon === -1 || colon >= end) {
+    throw new HeadParseError(`Invalid header line: missing colon in ${show(text.slice(start, end))}`);
+  }
+  if (colon === start) {
+    throw new HeadParseError(`Invalid header name: empty in ${show(text.slice(start, end))}`);
+  }
+  const name = text.slice(start, colon);
   const last = name.charCodeAt(name.length - 1);
   if (last === SP || last === HTAB) {
     throw new HeadParseError(`Invalid header name: whitespace before colon in ${show(name)}`);
   }
   if (!isToken(name)) throw new HeadParseError(`Invalid header name: ${show(name)}`);
-  const value = trimOws(line, colon + 1);
-  const bad = findControl(value);
+  // The value without its optional whitespace (SP / HTAB only: obs-text 0xA0 stays).
+  let from = colon + 1;
+  let to = end;
+  while (from < to && isOws(text.charCodeAt(from))) from++;
+  while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+  const bad = findControl(text, from, to);
   if (bad !== -1) {
     throw new HeadParseError(`Invalid header value for ${name}: control character 0x${hex(bad)}`);
   }
-  return { name, value };
+  return { name, value: text.slice(from, to) };
+}
+
+function isOws(code: number): boolean {
+  return code === SP || code === HTAB;
 }
 
 /**
@@ -287,9 +317,10 @@ function isToken(text: string): boolean {
   return true;
 }
 
-/** The first CTL other than HTAB (NUL, CR, LF, DEL ...) as a char code, or -1; obs-text is allowed. */
-function findControl(text: string): number {
-  for (let i = 0; i < text.length; i++) {
+/** The first CTL other than HTAB (NUL, CR, LF, DEL ...) in text[from, to) as a char code, or -1;
+ * obs-text is allowed. */
+function findControl(text: string, from = 0, to = text.length): number {
+  for (let i = from; i < to; i++) {
     const code = text.charCodeAt(i);
     if ((code < SP && code !== HTAB) || code === DEL) return code;
   }

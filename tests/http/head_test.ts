@@ -172,6 +172,13 @@ const invalidRequests: {
     message: /Invalid header name/,
   },
   { name: "missing colon", raw: "GET / HTTP/1.1\r\nHost: h\r\nX-A b\r\n\r\n", message: /missing colon/ },
+  // The next line's colon is not this line's (fields are found by offset in the whole head).
+  {
+    name: "missing colon, a colon on the next line",
+    raw: "GET / HTTP/1.1\r\nX-A b\r\nHost: h\r\n\r\n",
+    message: /missing colon in "X-A b"/,
+  },
+  { name: "empty name", raw: "GET / HTTP/1.1\r\nHost: h\r\n: b\r\n\r\n", message: /empty in ": b"/ },
   { name: "bare LF between fields", raw: "GET / HTTP/1.1\nHost: h\r\n\r\n", message: /Bare LF/ },
   { name: "bare LF ending", raw: "GET / HTTP/1.1\nHost: h\n\n", message: /Bare LF/ },
   { name: "CRLF LF ending", raw: "GET / HTTP/1.1\r\nHost: h\r\n\n", message: /Bare LF/ },
