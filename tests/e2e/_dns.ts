@@ -6,6 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { withTimeout } from "./_wire.ts";
+import { freePort } from "./_ports.ts";
 
 export interface Srv {
   name: string;
@@ -43,7 +44,7 @@ export class Dnsmasq implements AsyncDisposable {
     const dir = await Deno.makeTempDir({ prefix: "wsgate-dns-" });
     // dnsmasq started as root reads its files as "nobody".
     await Deno.chmod(dir, 0o755);
-    const dns = new Dnsmasq(dir, freeUdpAndTcpPort(), srv, cnames);
+    const dns = new Dnsmasq(dir, freePort({ udp: true }), srv, cnames);
     await dns.#writeHosts(hosts);
     await dns.#run();
     return dns;
@@ -137,21 +138,5 @@ export class Dnsmasq implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
     await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
-  }
-}
-
-/** A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both). */
-function freeUdpAndTcpPort(): number {
-  for (;;) {
-    const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    const port = (udp.addr as Deno.NetAddr).port;
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port }).close();
-      return port;
-    } catch {
-      // Taken for TCP: try another.
-    } finally {
-      udp.close();
-    }
   }
 }

@@ -7,18 +7,10 @@
 import { CERTS, REPO } from "./_harness.ts";
 import { existsSync } from "node:fs";
 import { withTimeout } from "./_wire.ts";
+import { freePort } from "./_ports.ts";
 
 /** Resolved by dnsmasq (for pebble) to 127.0.0.1. */
 export const TEST_DOMAIN = "test.example";
-
-/** A port free right now: for servers whose port must be known before they start (pebble's
- * httpPort is the gateway's plain listener, fixed in both configurations). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 export interface PebbleOptions {
   /** Where pebble sends HTTP-01 validations (the gateway's plain listener). */
@@ -77,7 +69,7 @@ export class Pebble implements AsyncDisposable {
 /** Starts dnsmasq and pebble; resolves once pebble answers its directory. */
 export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   const dir = await Deno.makeTempDir({ prefix: "wsgate-pebble-" });
-  const dnsPort = freePort();
+  const dnsPort = freePort({ udp: true }); // dnsmasq binds both
   const port = freePort();
   const management = freePort();
   const config = {

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { denoEchoBackend } from "./_backends.ts";
 import { CERTS, runGateway, spawnGatewayIn, startGateway, toYaml } from "./_harness.ts";
-import { freePort, TEST_DOMAIN } from "./_pebble.ts";
+import { TEST_DOMAIN } from "./_pebble.ts";
+import { freePort } from "./_ports.ts";
 import { parseResponse, rawRequest } from "./_wire.ts";
 
 const read = (name: string) => Deno.readTextFileSync(`${CERTS}${name}`);

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { denoEchoBackend, wsEchoBackend } from "./_backends.ts";
 import { RawWs } from "./_clients.ts";
 import { eventually, type Gateway, startGateway, toYaml } from "./_harness.ts";
-import { freePort, type Pebble, startPebble, TEST_DOMAIN } from "./_pebble.ts";
+import { type Pebble, startPebble, TEST_DOMAIN } from "./_pebble.ts";
+import { freePort } from "./_ports.ts";
 import { parseResponse, rawRequest, text } from "./_wire.ts";
 
 const ISSUE_TIMEOUT_MS = 60_000;
