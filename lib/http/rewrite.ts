@@ -12,6 +12,8 @@ const SLASH = 0x2f;
 const BACKSLASH = 0x5c;
 const SEMICOLON = 0x3b;
 const HEX2 = /^[0-9A-Fa-f]{2}$/;
+/** "/" (2F) and the backslash (5C), both "/" to routing, as the two hex digits of an escape. */
+const ENCODED_SEPARATOR = /^(?:2[Ff]|5[Cc])$/;
 const encoder = new TextEncoder();
 
 /** The request target for the upstream: `/api/x?q` on route `/api/` -> `/x?q` (strip), `/v2/x?q` (add /v2). */
@@ -26,12 +28,23 @@ export function rewriteTarget(target: string, match: string, rewrite: PathRewrit
       throw new HttpError(400, `request path ${JSON.stringify(bare.slice(0, 200))} cannot be rewritten`);
     }
     // One leading "/": a remainder such as "//evil.example/x" would be read as a host by URL
-    // parsers (scheme-relative), and "x" (route /api, path /apix) needs one.
-    let from = end;
-    while (bare.charCodeAt(from) === SLASH) from++;
-    path = `/${bare.slice(from)}`;
+    // parsers (scheme-relative), and "x" (route /api, path /apix) needs one. Separators as routing
+    // reads them go too ("/", and %2F and %5C encoded): routing merged them into the prefix's "/",
+    // and a backend that decodes the path before parsing it would find "//evil.example" in
+    // "/%2F%2Fevil.example".
+    path = `/${bare.slice(separatorsEnd(bare, end))}`;
   }
   return rewrite.add + path + (query === -1 ? "" : target.slice(query));
+}
+
+/** Where the run of separators ("/", "%2F", "%5C", any case) starting at `from` ends. */
+function separatorsEnd(raw: string, from: number): number {
+  let at = from;
+  while (true) {
+    if (raw.charCodeAt(at) === SLASH) at++;
+    else if (raw.charCodeAt(at) === 0x25 && ENCODED_SEPARATOR.test(raw.slice(at + 1, at + 3))) at += 3;
+    else return at;
+  }
 }
 
 /**

@@ -53,6 +53,14 @@ Deno.test("rewrite: the upstream path starts with exactly one slash (// would na
     ["/api/", "//api//evil.example/x", "/evil.example/x"],
     ["/api", "/api//evil.example/x?q", "/evil.example/x?q"],
     ["/api/", "/api///", "/"],
+    // Encoded separators right after the prefix: routing merged them too, and a backend that
+    // decodes before parsing would read "//evil.example".
+    ["/api/", "/api/%2F%2Fevil.example/x", "/evil.example/x"],
+    ["/api/", "/api/%2f/%5C%5cevil.example/x?q", "/evil.example/x?q"],
+    ["/api", "/api%2F%2Fevil.example", "/evil.example"],
+    // Only the run right after the prefix: later ones are the path's own, kept as sent.
+    ["/api/", "/api/a/%2F%2Fb", "/a/%2F%2Fb"],
+    ["/api/", "/api/%2Ex", "/%2Ex"],
   ];
   for (const [prefix, target, expected] of cases) {
     assert.equal(rewriteTarget(target, prefix, STRIP), expected, `${prefix} ${target}`);
