@@ -105,3 +105,14 @@ Deno.test("log: workers sharing one stdout pipe never split each other's lines",
   );
   assert.equal(lines.length, 2 * 40 * 500);
 });
+
+Deno.test("log text: numbers as String() writes them, values quoted only when they must be", () => {
+  const numbers = [0, 7, 10, 99, 101, 65535, 1234567890123, Number.MAX_SAFE_INTEGER, -1, 1.5, 2 ** 60, NaN];
+  const fields: Record<string, number | string | boolean> = {};
+  numbers.forEach((n, i) => fields[`n${i}`] = n);
+  Object.assign(fields, { yes: true, empty: "", plain: "a.b:c/d", spaced: "a b", high: "é" });
+  const line = formatText("2025-01-01T00:00:00.000Z", "info", "x", fields);
+  const expected = numbers.map((n, i) => `n${i}=${String(n)}`).join(" ") +
+    ' yes=true empty="" plain=a.b:c/d spaced="a b" high="é"';
+  assert.equal(line, `2025-01-01T00:00:00.000Z info x ${expected}`);
+});
