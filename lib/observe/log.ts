@@ -137,13 +137,42 @@ const FLUSH_BYTES = 64 * 1024;
 const ATOMIC_WRITE = 4096;
 
 /** Where the write from `offset` ends: after the last whole line within ATOMIC_WRITE bytes, or
- * after the one line that is longer (such a line can still be cut by another worker's write). */
+ * after the one line that is longer (a single process's; a worker's are kept shorter, see
+ * shortened()). */
 function atomicEnd(data: Uint8Array, offset: number): number {
   if (data.length - offset <= ATOMIC_WRITE) return data.length;
   const last = data.lastIndexOf(NEWLINE, offset + ATOMIC_WRITE - 1);
   if (last >= offset) return last + 1;
   const next = data.indexOf(NEWLINE, offset);
   return next === -1 ? data.length : next + 1;
+}
+
+/** A cut value keeps at least this many chars; only longer ones than CUTTABLE are cut, so that a
+ * value cut once (KEPT_CHARS and its `...[+N]`) is not cut again. */
+const KEPT_CHARS = 32;
+const CUTTABLE = KEPT_CHARS + 16;
+
+/**
+ * A copy of `fields` whose longest string value is cut by `excess` chars and a little more, to at
+ * least KEPT_CHARS, and says so (`...[+N]`: N chars left out); undefined when no value is longer
+ * than CUTTABLE. Each call leaves the values shorter, so a caller's loop ends.
+ * A worker's record over ATOMIC_WRITE bytes (a long path or quoted header) could otherwise be cut
+ * in its middle by another worker's write, which breaks both records.
+ */
+function shortened(fields: Fields, excess: number): Fields | undefined {
+  let longest: string | undefined;
+  let length = CUTTABLE;
+  for (const key in fields) {
+    const value = fields[key];
+    if (typeof value === "string" && value.length > length) {
+      longest = key;
+      length = value.length;
+    }
+  }
+  if (longest === undefined) return undefined;
+  const value = fields[longest] as string;
+  const keep = Math.max(KEPT_CHARS, value.length - excess - 16);
+  return { ...fields, [longest]: `${value.slice(0, keep)}...[+${value.length - keep}]` };
 }
 
 /**
@@ -153,6 +182,8 @@ function atomicEnd(data: Uint8Array, offset: number): number {
  */
 function stdoutWriter(
   format: LogFormat,
+  /** Records are kept within this many bytes with their newline (workers sharing a pipe). */
+  maxRecord?: number,
 ): { log(time: string, level: Level, event: string, fields: Fields): void; flush(): void } {
   let out = new LineBytes(FLUSH_BYTES + 4096);
   let scheduled = false;
@@ -176,8 +207,17 @@ function stdoutWriter(
   };
   return {
     log(time, level, event, fields) {
-      if (format === "json") out.utf8(formatJson(time, level, event, fields));
-      else appendText(out, time, level, event, fields);
+      const start = out.length;
+      let record: Fields | undefined = fields;
+      while (record !== undefined) {
+        if (format === "json") out.utf8(formatJson(time, level, event, record));
+        else appendText(out, time, level, event, record);
+        const excess = out.length + 1 - start - (maxRecord ?? Infinity);
+        if (excess <= 0) break;
+        // Written again with its longest value cut; as it is when nothing is left to cut.
+        record = shortened(record, excess);
+        if (record !== undefined) out.length = start;
+      }
       out.byte(NEWLINE);
       if (out.length >= FLUSH_BYTES) flush();
       else if (!scheduled) {
@@ -202,14 +242,15 @@ function isoNow(): string {
   return lastIso;
 }
 
-/** `base` fields go on every record (a worker's number, so interleaved logs stay readable).
- * `write` replaces stdout (tests). */
+/** `base` fields go on every record (a worker's number, so interleaved logs stay readable); with
+ * them, the process is a worker whose stdout its siblings share, and a record is kept within one
+ * atomic write (ATOMIC_WRITE, its longest values cut). `write` replaces stdout (tests). */
 export function createLogger(format: LogFormat, base: Fields = {}, write?: (line: string) => void): Logger {
   const formatLine = format === "json" ? formatJson : formatText;
   const hasBase = Object.keys(base).length > 0;
   const out = write
     ? { log: (...record: Parameters<typeof formatLine>) => write(formatLine(...record)), flush() {} }
-    : stdoutWriter(format);
+    : stdoutWriter(format, hasBase ? ATOMIC_WRITE : undefined);
   return {
     log(level, event, fields = {}) {
       out.log(isoNow(), level, event, hasBase ? { ...base, ...fields } : fields);

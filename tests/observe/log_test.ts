@@ -67,27 +67,18 @@ Deno.test("log: stdout gets every line whole and in order, a huge one and a burs
   assert.match(lines[3_002]!, / info last ok=true$/);
 });
 
-Deno.test("log: workers sharing one stdout pipe never split each other's lines", async () => {
-  // A supervisor's workers inherit its stdout. POSIX keeps a write of at most PIPE_BUF (4,096)
-  // bytes to a pipe whole; a longer one (a 64 KiB batch) can take another process's bytes in its
-  // middle once the pipe is full, and both records are broken.
-  const logUrl = new URL("../../lib/observe/log.ts", import.meta.url).href;
-  const script = (worker: number) => `
-    import { createLogger } from ${JSON.stringify(logUrl)};
-    const logger = createLogger("text", { worker: ${worker} });
-    for (let turn = 0; turn < 40; turn++) {
-      for (let i = 0; i < 500; i++) logger.log("info", "access", { i, path: "/" + "p".repeat(200) });
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
-    logger.flush();
-  `;
-  const background = (worker: number) => `'${Deno.execPath()}' eval --quiet "$S${worker}" &`;
-  const child = new Deno.Command("sh", {
-    args: ["-c", `${background(1)} ${background(2)} wait`],
-    env: { S1: script(1), S2: script(2) },
-    stdout: "piped",
-  }).spawn();
-  // A slow reader, like a busy log shipper: the pipe is full most of the time.
+/** Runs `script` (a module's text, `LOG_URL` standing for log.ts's URL) in `count` processes sharing one
+ * stdout pipe, read slowly like a busy log shipper's; returns the lines. */
+async function sharedPipeLines(script: (worker: number) => string, count: number): Promise<string[]> {
+  const logUrl = JSON.stringify(new URL("../../lib/observe/log.ts", import.meta.url).href);
+  const env: Record<string, string> = {};
+  const jobs: string[] = [];
+  for (let worker = 1; worker <= count; worker++) {
+    env[`S${worker}`] = script(worker).replaceAll("LOG_URL", logUrl);
+    jobs.push(`'${Deno.execPath()}' eval --quiet "$S${worker}" &`);
+  }
+  const child = new Deno.Command("sh", { args: ["-c", `${jobs.join(" ")} wait`], env, stdout: "piped" })
+    .spawn();
   const chunks: Uint8Array[] = [];
   for await (const chunk of child.stdout) {
     chunks.push(chunk);
@@ -96,6 +87,22 @@ Deno.test("log: workers sharing one stdout pipe never split each other's lines",
   assert.equal((await child.status).code, 0);
   const lines = new TextDecoder().decode(concat(chunks)).split("\n");
   assert.equal(lines.pop(), "");
+  return lines;
+}
+
+Deno.test("log: workers sharing one stdout pipe never split each other's lines", async () => {
+  // A supervisor's workers inherit its stdout. POSIX keeps a write of at most PIPE_BUF (4,096)
+  // bytes to a pipe whole; a longer one (a 64 KiB batch) can take another process's bytes in its
+  // middle once the pipe is full, and both records are broken.
+  const lines = await sharedPipeLines((worker) => `
+    import { createLogger } from LOG_URL;
+    const logger = createLogger("text", { worker: ${worker} });
+    for (let turn = 0; turn < 40; turn++) {
+      for (let i = 0; i < 500; i++) logger.log("info", "access", { i, path: "/" + "p".repeat(200) });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    logger.flush();
+  `, 2);
   const whole = new RegExp(` info access worker=[12] i=\\d+ path=/p{200}$`);
   const broken = lines.filter((line) => !whole.test(line));
   assert.equal(
@@ -115,4 +122,45 @@ Deno.test("log text: numbers as String() writes them, values quoted only when th
   const expected = numbers.map((n, i) => `n${i}=${String(n)}`).join(" ") +
     ' yes=true empty="" plain=a.b:c/d spaced="a b" high="é"';
   assert.equal(line, `2025-01-01T00:00:00.000Z info x ${expected}`);
+});
+
+for (const format of ["text", "json"] as const) {
+  Deno.test(`log ${format}: a worker's record longer than one atomic write is cut, never split by another's`, async () => {
+    const path = "/" + "p".repeat(6000);
+    const reason = "r".repeat(3000);
+    const fields = JSON.stringify({ path, reason });
+    const lines = await sharedPipeLines((worker) => `
+      import { createLogger } from LOG_URL;
+      const logger = createLogger(${JSON.stringify(format)}, { worker: ${worker} });
+      for (let turn = 0; turn < 20; turn++) {
+        for (let i = 0; i < 50; i++) logger.log("info", "access", { i, ...${fields} });
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      logger.flush();
+    `, 2);
+    assert.equal(lines.length, 2 * 20 * 50);
+    for (const line of lines) {
+      assert.ok(new TextEncoder().encode(line).length < 4096, `${line.length} bytes`);
+      const record = parseLogLine(line);
+      assert.equal(record?.event, "access", line.slice(0, 120));
+      assert.match(String(record.fields.worker), /^[12]$/);
+      // Cut to what fits, with how many chars were left out: kept + left out = the whole value.
+      const value = String(record.fields.path);
+      const cut = /^\/p+\.\.\.\[\+(\d+)\]$/.exec(value);
+      assert.ok(cut, value.slice(-40));
+      assert.equal(value.indexOf("...") + Number(cut[1]), path.length);
+    }
+  });
+}
+
+Deno.test("log: a single process writes a long record whole", async () => {
+  const path = "/" + "p".repeat(6000);
+  const lines = await sharedPipeLines(() => `
+    import { createLogger } from LOG_URL;
+    const logger = createLogger("text");
+    logger.log("info", "access", { path: ${JSON.stringify(path)} });
+    logger.flush();
+  `, 1);
+  assert.equal(lines.length, 1);
+  assert.equal(parseLogLine(lines[0]!)?.fields.path, path);
 });
