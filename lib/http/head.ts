@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { HeadParseError } from "../errors.ts";
-import { countHeader, getHeader, type Header } from "./headers.ts";
+import { countHeader, getHeader, type Header, isOws } from "./headers.ts";
 import { transientBytes } from "../net/bytes.ts";
 
 export type HttpVersion = "HTTP/1.1" | "HTTP/1.0";
@@ -213,7 +213,7 @@ function parseFields({ text, fieldsFrom, fieldsEnd }: HeadText): Header[] {
 /** The field line text[start, end). */
 function parseField(text: string, start: number, end: number): Header {
   const first = text.charCodeAt(start);
-  if (first === SP || first === HTAB) {
+  if (isOws(first)) {
     throw new HeadParseError(`Obsolete line folding is not allowed: ${show(text.slice(start, end))}`);
   }
   if (start === end) throw new HeadParseError("Invalid header line: empty line inside the head");
@@ -226,7 +226,7 @@ function parseField(text: string, start: number, end: number): Header {
   }
   const name = text.slice(start, colon);
   const last = name.charCodeAt(name.length - 1);
-  if (last === SP || last === HTAB) {
+  if (isOws(last)) {
     throw new HeadParseError(`Invalid header name: whitespace before colon in ${show(name)}`);
   }
   if (!isToken(name)) throw new HeadParseError(`Invalid header name: ${show(name)}`);
@@ -240,10 +240,6 @@ function parseField(text: string, start: number, end: number): Header {
     throw new HeadParseError(`Invalid header value for ${name}: control character 0x${hex(bad)}`);
   }
   return { name, value: text.slice(from, to) };
-}
-
-function isOws(code: number): boolean {
-  return code === SP || code === HTAB;
 }
 
 /**

@@ -22,7 +22,8 @@ export function trimOws(text: string, from = 0): string {
   return text.slice(start, end);
 }
 
-function isOws(code: number): boolean {
+/** SP or HTAB: optional whitespace (RFC 9110 §5.6.3). */
+export function isOws(code: number): boolean {
   return code === SP || code === HTAB;
 }
 

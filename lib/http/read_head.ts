@@ -18,8 +18,8 @@ export interface ReadHeadOptions {
 }
 
 export interface ReadHead {
-  /** The head up to and including its terminating blank line (copied: safe to keep while it is
-   * parsed or written, not for long, see transientBytes; a head is parsed or written, then dropped). */
+  /** The head up to and including its terminating blank line: a copy to parse or write, then drop
+   * (transientBytes: not to keep for long). */
   head: Uint8Array;
   /** Bytes read past the head (copied, safe to keep). */
   rest: Uint8Array;

@@ -147,10 +147,11 @@ function atomicEnd(data: Uint8Array, offset: number): number {
   return next === -1 ? data.length : next + 1;
 }
 
-/** A cut value keeps at least this many chars; only longer ones than CUTTABLE are cut, so that a
- * value cut once (KEPT_CHARS and its `...[+N]`) is not cut again. */
+/** A cut value keeps at least this many chars, and its `...[+N]` takes at most MARKER_ROOM more;
+ * only values longer than both are cut, so that one cut to KEPT_CHARS is not cut again. */
 const KEPT_CHARS = 32;
-const CUTTABLE = KEPT_CHARS + 16;
+const MARKER_ROOM = 16;
+const CUTTABLE = KEPT_CHARS + MARKER_ROOM;
 
 /**
  * A copy of `fields` whose longest string value is cut by `excess` chars and a little more, to at
@@ -171,7 +172,7 @@ function shortened(fields: Fields, excess: number): Fields | undefined {
   }
   if (longest === undefined) return undefined;
   const value = fields[longest] as string;
-  const keep = Math.max(KEPT_CHARS, value.length - excess - 16);
+  const keep = Math.max(KEPT_CHARS, value.length - excess - MARKER_ROOM);
   return { ...fields, [longest]: `${value.slice(0, keep)}...[+${value.length - keep}]` };
 }
 
